@@ -1,0 +1,275 @@
+//! Server configuration: `config.toml`, then `STOREFRONT__SECTION__KEY` environment variables.
+//!
+//! Every key has a default here, and `config.toml` at the repository root documents each one;
+//! a test keeps the two identical.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// HTTP server.
+    pub server: ServerConfig,
+    /// RocksDB.
+    pub storage: StorageConfig,
+    /// In-process response caches.
+    pub cache: CacheConfig,
+    /// Cache-Control headers for CDN-cacheable reads.
+    pub http_cache: HttpCacheConfig,
+    /// Authentication.
+    pub auth: AuthConfig,
+    /// Catalog rules.
+    pub catalog: CatalogConfig,
+    /// CDN purge hook.
+    pub cdn: CdnConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Listen address; port 0 picks a free port.
+    pub listen: String,
+    /// Tokio worker threads; 0 means one per core.
+    pub worker_threads: usize,
+    /// Maximum request body size.
+    pub body_limit_bytes: usize,
+    /// Per-request timeout.
+    pub request_timeout_ms: u64,
+    /// Requests processed at once before new ones are shed with 503.
+    pub max_in_flight: usize,
+    /// Grace period for in-flight requests at shutdown.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            worker_threads: 0,
+            body_limit_bytes: 1 << 20,
+            request_timeout_ms: 10_000,
+            max_in_flight: 4096,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Data directory of the RocksDB database.
+    pub data_dir: PathBuf,
+    /// fsync the write-ahead log before acknowledging each write.
+    pub sync_writes: bool,
+    /// Shared RocksDB block cache.
+    pub block_cache_bytes: usize,
+    /// Memtable size per column family.
+    pub write_buffer_bytes: usize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: PathBuf::from("data"),
+            sync_writes: true,
+            block_cache_bytes: 128 << 20,
+            write_buffer_bytes: 32 << 20,
+        }
+    }
+}
+
+/// `[cache]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Pre-serialised product detail responses kept in memory.
+    pub product_entries: usize,
+    /// Pre-serialised listing pages kept in memory.
+    pub listing_entries: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            product_entries: 50_000,
+            listing_entries: 10_000,
+        }
+    }
+}
+
+/// `[http_cache]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpCacheConfig {
+    /// Browser cache lifetime (`max-age`).
+    pub max_age_secs: u64,
+    /// Shared/CDN cache lifetime (`s-maxage`).
+    pub s_maxage_secs: u64,
+    /// Window in which a CDN may serve stale content while revalidating.
+    pub stale_while_revalidate_secs: u64,
+}
+
+impl Default for HttpCacheConfig {
+    fn default() -> Self {
+        HttpCacheConfig {
+            max_age_secs: 60,
+            s_maxage_secs: 300,
+            stale_while_revalidate_secs: 60,
+        }
+    }
+}
+
+impl HttpCacheConfig {
+    /// Renders the `Cache-Control` value for public reads.
+    pub fn header_value(&self) -> String {
+        format!(
+            "public, max-age={}, s-maxage={}, stale-while-revalidate={}",
+            self.max_age_secs, self.s_maxage_secs, self.stale_while_revalidate_secs
+        )
+    }
+}
+
+/// `[auth]`
+#[derive(Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Bearer key for automation with admin rights. Empty disables admin writes.
+    pub admin_api_key: String,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("admin_api_key", &if self.admin_api_key.is_empty() { "<unset>" } else { "<redacted>" })
+            .finish()
+    }
+}
+
+/// `[catalog]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogConfig {
+    /// Currency of the store (ISO 4217); every price must use it.
+    pub currency: String,
+    /// Listing index entries examined per page before returning a partial page with a cursor
+    /// (bounds the cost of sparse secondary filters).
+    pub listing_max_scan: usize,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        CatalogConfig {
+            currency: "USD".into(),
+            listing_max_scan: 5_000,
+        }
+    }
+}
+
+/// `[cdn]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CdnConfig {
+    /// URL that receives `POST` purge requests with an `xkey-purge` header; empty disables it.
+    pub purge_url: String,
+    /// Timeout of one purge request.
+    pub purge_timeout_ms: u64,
+    /// How often the purger polls the changelog when idle.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for CdnConfig {
+    fn default() -> Self {
+        CdnConfig {
+            purge_url: String::new(),
+            purge_timeout_ms: 2_000,
+            poll_interval_ms: 200,
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `tracing` filter directive, e.g. `info` or `storefront=debug`. `RUST_LOG` wins if set.
+    pub level: String,
+    /// `json` for structured logs, `pretty` for humans.
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: "json".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` (when given; a missing `config.toml` in the working directory
+    /// is fine), then `STOREFRONT__SECTION__KEY` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Config, figment::Error> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(figment::Error::from(format!("config file {} not found", path.display())));
+                }
+                figment = figment.merge(Toml::file(path));
+            }
+            None => figment = figment.merge(Toml::file("config.toml")),
+        }
+        figment.merge(Env::prefixed("STOREFRONT__").split("__")).extract()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_config_toml_equals_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let parsed: Config = toml_from_str(&text);
+        assert_eq!(parsed, Config::default());
+    }
+
+    fn toml_from_str(text: &str) -> Config {
+        Figment::from(Toml::string(text)).extract().unwrap()
+    }
+
+    #[test]
+    fn environment_variables_override_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("config.toml", "[server]\nlisten = \"127.0.0.1:9000\"\n")?;
+            jail.set_env("STOREFRONT__STORAGE__SYNC_WRITES", "false");
+            jail.set_env("STOREFRONT__AUTH__ADMIN_API_KEY", "secret");
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.server.listen, "127.0.0.1:9000");
+            assert!(!config.storage.sync_writes);
+            assert_eq!(config.auth.admin_api_key, "secret");
+            assert!(!format!("{config:?}").contains("secret"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("config.toml", "[server]\nlisten_addr = \"x\"\n")?;
+            assert!(Config::load(None).is_err());
+            Ok(())
+        });
+    }
+}

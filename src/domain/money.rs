@@ -1,0 +1,122 @@
+//! Money in integer minor units with an ISO 4217 currency. Never floats.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// An ISO 4217 currency code (three ASCII uppercase letters), stored inline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    /// Parses a currency code; lowercase input is accepted and normalised.
+    pub fn parse(code: &str) -> Option<Currency> {
+        let bytes = code.trim().as_bytes();
+        if bytes.len() != 3 || !bytes.iter().all(u8::is_ascii_alphabetic) {
+            return None;
+        }
+        Some(Currency([
+            bytes[0].to_ascii_uppercase(),
+            bytes[1].to_ascii_uppercase(),
+            bytes[2].to_ascii_uppercase(),
+        ]))
+    }
+
+    /// Returns the code as a string slice.
+    pub fn as_str(&self) -> &str {
+        // The constructor only admits ASCII letters.
+        std::str::from_utf8(&self.0).unwrap_or("XXX")
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Currency::parse(&s).ok_or_else(|| serde::de::Error::custom("currency must be a 3-letter ISO 4217 code"))
+    }
+}
+
+/// An amount of money: integer minor units (cents) and a currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Money {
+    /// Amount in minor units.
+    pub amount: i64,
+    /// Currency.
+    pub currency: Currency,
+}
+
+impl Money {
+    /// Builds an amount.
+    pub fn new(amount: i64, currency: Currency) -> Money {
+        Money { amount, currency }
+    }
+
+    /// Adds two amounts of the same currency; `None` on currency mismatch or overflow.
+    pub fn checked_add(self, other: Money) -> Option<Money> {
+        (self.currency == other.currency).then_some(())?;
+        Some(Money::new(self.amount.checked_add(other.amount)?, self.currency))
+    }
+
+    /// Multiplies by a quantity; `None` on overflow.
+    pub fn checked_mul(self, quantity: i64) -> Option<Money> {
+        Some(Money::new(self.amount.checked_mul(quantity)?, self.currency))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn usd(amount: i64) -> Money {
+        Money::new(amount, Currency::parse("USD").unwrap())
+    }
+
+    #[test]
+    fn currency_codes_are_normalised_and_validated() {
+        assert_eq!(Currency::parse("eur").unwrap().as_str(), "EUR");
+        assert!(Currency::parse("EURO").is_none());
+        assert!(Currency::parse("U$D").is_none());
+    }
+
+    #[test]
+    fn different_currencies_do_not_add() {
+        let eur = Money::new(1, Currency::parse("EUR").unwrap());
+        assert_eq!(usd(1).checked_add(eur), None);
+    }
+
+    #[test]
+    fn money_serialises_as_amount_and_currency() {
+        assert_eq!(serde_json::to_string(&usd(129900)).unwrap(), r#"{"amount":129900,"currency":"USD"}"#);
+    }
+
+    proptest! {
+        #[test]
+        fn addition_is_exact_or_refused(a: i64, b: i64) {
+            match usd(a).checked_add(usd(b)) {
+                Some(sum) => prop_assert_eq!(sum.amount as i128, a as i128 + b as i128),
+                None => prop_assert!(a.checked_add(b).is_none()),
+            }
+        }
+
+        #[test]
+        fn multiplication_is_exact_or_refused(a: i64, q in 0i64..10_000) {
+            match usd(a).checked_mul(q) {
+                Some(total) => prop_assert_eq!(total.amount as i128, a as i128 * q as i128),
+                None => prop_assert!(a.checked_mul(q).is_none()),
+            }
+        }
+    }
+}

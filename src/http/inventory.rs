@@ -1,0 +1,43 @@
+//! Inventory routes: stock of a SKU.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use super::error::ApiError;
+use super::extract::{Admin, IfMatch, Json};
+use super::AppState;
+use crate::service::catalog::InventoryInput;
+use crate::service::view::InventoryView;
+
+/// Routes under `/api/v1`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/inventory/{sku}", get(get_inventory).put(put_inventory))
+}
+
+fn respond(view: InventoryView) -> Response {
+    let etag = HeaderValue::from_str(&format!("\"{}\"", view.version)).ok();
+    let mut response = axum::Json(view).into_response();
+    // Stock moves with every order; shared caches must not hold it.
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Some(etag) = etag {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+}
+
+async fn get_inventory(State(state): State<AppState>, Path(sku): Path<String>) -> Result<Response, ApiError> {
+    Ok(respond(state.catalog.inventory(sku).await?))
+}
+
+async fn put_inventory(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(sku): Path<String>,
+    IfMatch(version): IfMatch,
+    Json(input): Json<InventoryInput>,
+) -> Result<Response, ApiError> {
+    Ok(respond(state.catalog.set_inventory(sku, input, version).await?))
+}

@@ -1,0 +1,182 @@
+//! storefront: an e-commerce backend that runs a whole shop on one box.
+//!
+//! Layout (dependencies point inward: `http → service → domain`, `service → storage, index`):
+//! - [`config`]: `config.toml` plus `STOREFRONT__SECTION__KEY` overrides.
+//! - [`domain`]: ids, money, slugs and catalog validation; no I/O.
+//! - [`service`]: use cases (catalog reads and writes, import, CDN purge) over
+//!   `storefront-storage`.
+//! - [`http`]: axum router, middleware, error mapping; handlers are thin.
+//! - [`App`]: wires it all together: `build` binds the listener, `run_until_stopped` serves
+//!   until SIGTERM/SIGINT, then drains requests, stops background tasks and flushes storage.
+
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod http;
+pub mod service;
+pub mod telemetry;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::http::HeaderValue;
+use storefront_storage::{Store, StoreOptions};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::domain::Currency;
+use crate::http::metrics::Metrics;
+use crate::http::AppState;
+use crate::service::catalog::CatalogSettings;
+use crate::service::Catalog;
+
+/// A built, bound, not yet running server.
+pub struct App {
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    catalog: Arc<Catalog>,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    shutdown_grace: Duration,
+}
+
+/// Opens the store and the catalog service described by `config` (blocking).
+pub fn open_catalog(config: &Config) -> anyhow::Result<Catalog> {
+    let store = Store::open(
+        &config.storage.data_dir,
+        &StoreOptions {
+            block_cache_bytes: config.storage.block_cache_bytes,
+            sync_writes: config.storage.sync_writes,
+            write_buffer_bytes: config.storage.write_buffer_bytes,
+            ..StoreOptions::default()
+        },
+    )?;
+    let currency = Currency::parse(&config.catalog.currency)
+        .with_context(|| format!("[catalog] currency {:?} is not an ISO 4217 code", config.catalog.currency))?;
+    Ok(Catalog::new(
+        store,
+        CatalogSettings {
+            currency,
+            listing_max_scan: config.catalog.listing_max_scan.max(1),
+            product_entries: config.cache.product_entries,
+            listing_entries: config.cache.listing_entries,
+        },
+    )?)
+}
+
+impl App {
+    /// Opens storage, loads the demo catalog when asked and the store is empty, starts
+    /// background tasks and binds the listener.
+    pub async fn build(config: Config, demo: bool) -> anyhow::Result<App> {
+        let catalog = {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || -> anyhow::Result<Catalog> {
+                let catalog = open_catalog(&config)?;
+                if demo && catalog.is_empty() {
+                    let report = demo::load(&catalog)?;
+                    tracing::info!(created = report.created, "loaded the demo catalog");
+                }
+                Ok(catalog)
+            })
+            .await??
+        };
+        let catalog = Arc::new(catalog);
+
+        let admin_api_key = (!config.auth.admin_api_key.is_empty()).then(|| Arc::<str>::from(config.auth.admin_api_key.as_str()));
+        if admin_api_key.is_none() {
+            tracing::warn!("[auth] admin_api_key is not set: catalog writes through the API are disabled");
+        }
+        let state = AppState {
+            catalog: catalog.clone(),
+            metrics: Arc::new(Metrics::new()),
+            admin_api_key,
+            cache_control: HeaderValue::from_str(&config.http_cache.header_value()).context("invalid [http_cache] settings")?,
+        };
+        let router = http::router(state, &config);
+
+        let cancel = CancellationToken::new();
+        let mut tasks = Vec::new();
+        if !config.cdn.purge_url.is_empty() {
+            tasks.push(tokio::spawn(service::purge::run(catalog.store().clone(), config.cdn.clone(), cancel.clone())));
+            tracing::info!(url = %config.cdn.purge_url, "CDN purge hook enabled");
+        }
+
+        let listener = tokio::net::TcpListener::bind(&config.server.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(addr = %addr, data_dir = %config.storage.data_dir.display(), "storefront listening on http://{addr}");
+        Ok(App {
+            listener,
+            router,
+            catalog,
+            cancel,
+            tasks,
+            shutdown_grace: Duration::from_millis(config.server.shutdown_grace_ms),
+        })
+    }
+
+    /// Returns the bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    /// Serves until SIGTERM or SIGINT.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, drains in-flight requests
+    /// (up to the grace period), stops background tasks and flushes the WAL.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let App { listener, router, catalog, cancel, tasks, shutdown_grace } = self;
+        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutdown requested: draining in-flight requests");
+            let _ = signalled_tx.send(());
+        });
+        let grace = async move {
+            if signalled_rx.await.is_ok() {
+                tokio::time::sleep(shutdown_grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            result = server => result.context("server failed")?,
+            _ = grace => tracing::warn!("grace period elapsed; closing remaining connections"),
+        }
+        cancel.cancel();
+        for task in tasks {
+            let _ = task.await;
+        }
+        let store = catalog.store().clone();
+        drop(catalog);
+        tokio::task::spawn_blocking(move || store.flush()).await??;
+        tracing::info!("storefront stopped");
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

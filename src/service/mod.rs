@@ -1,0 +1,21 @@
+//! Use cases. Services own the business rules, talk to storage, and hand the HTTP layer
+//! ready-to-send representations; they never see request or response types.
+
+pub mod catalog;
+pub mod category_tree;
+pub mod error;
+pub mod import;
+pub mod purge;
+pub mod view;
+
+pub use catalog::Catalog;
+pub use error::CatalogError;
+
+/// Runs blocking storage work on tokio's blocking pool so async workers never wait on disk.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, CatalogError> + Send + 'static,
+) -> Result<T, CatalogError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| CatalogError::Internal(format!("blocking task failed: {e}")))?
+}

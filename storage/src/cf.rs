@@ -1,0 +1,69 @@
+//! Column-family names: one column family per record kind.
+//!
+//! Adding a column family is backwards compatible (it is created on open); renaming or removing
+//! one requires a schema-version bump in [`crate::store::SCHEMA_VERSION`].
+
+/// Schema version, counters and cursors of background consumers.
+pub const CF_META: &str = "meta";
+/// Product records by product id.
+pub const CF_PRODUCTS: &str = "products";
+/// SKU → product id (the SKU uniqueness index; variants themselves live in the product record).
+pub const CF_VARIANTS: &str = "variants";
+/// Category records by category id.
+pub const CF_CATEGORIES: &str = "categories";
+/// Seller records by seller id.
+pub const CF_SELLERS: &str = "sellers";
+/// Unique slugs: `kind byte + slug` → entity id.
+pub const CF_SLUGS: &str = "slugs";
+/// Source id of imported products: `source + external id` → product id.
+pub const CF_EXTERNAL_IDS: &str = "external_ids";
+/// Listing index: scope + sort key + product id → compact filter fields.
+pub const CF_PRODUCT_LISTING: &str = "product_listing";
+/// Inventory records by SKU.
+pub const CF_INVENTORY: &str = "inventory";
+/// User accounts.
+pub const CF_USERS: &str = "users";
+/// Shopping carts.
+pub const CF_CARTS: &str = "carts";
+/// Orders.
+pub const CF_ORDERS: &str = "orders";
+/// Idempotency keys of money-moving requests.
+pub const CF_IDEMPOTENCY: &str = "idempotency";
+/// Sequence-numbered changelog of catalog changes (consumed by the indexer and the CDN purger).
+pub const CF_CHANGELOG: &str = "changelog";
+/// Durable outbox of notifications/events awaiting delivery.
+pub const CF_OUTBOX: &str = "outbox";
+
+/// Every column family, in creation order.
+pub const ALL_CFS: &[&str] = &[
+    CF_META,
+    CF_PRODUCTS,
+    CF_VARIANTS,
+    CF_CATEGORIES,
+    CF_SELLERS,
+    CF_SLUGS,
+    CF_EXTERNAL_IDS,
+    CF_PRODUCT_LISTING,
+    CF_INVENTORY,
+    CF_USERS,
+    CF_CARTS,
+    CF_ORDERS,
+    CF_IDEMPOTENCY,
+    CF_CHANGELOG,
+    CF_OUTBOX,
+];
+
+/// Column families read mostly by exact key, which get bloom filters.
+pub const POINT_LOOKUP_CFS: &[&str] = &[
+    CF_PRODUCTS,
+    CF_VARIANTS,
+    CF_CATEGORIES,
+    CF_SELLERS,
+    CF_SLUGS,
+    CF_EXTERNAL_IDS,
+    CF_INVENTORY,
+    CF_USERS,
+    CF_CARTS,
+    CF_ORDERS,
+    CF_IDEMPOTENCY,
+];

@@ -1,0 +1,138 @@
+//! Binary key builders. Every key in the database is built here.
+//!
+//! Keys are big-endian so that RocksDB's bytewise order equals logical order: ids are UUIDv7
+//! bytes (time-ordered), sequence numbers are `u64` big-endian, and signed numbers are
+//! sign-flipped before encoding so negative values sort first.
+
+/// A 16-byte entity id (UUIDv7 bytes).
+pub type Id = [u8; 16];
+
+/// Slug namespaces inside [`crate::cf::CF_SLUGS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum SlugKind {
+    /// Product slugs.
+    Product = b'p',
+    /// Category slugs.
+    Category = b'c',
+    /// Seller slugs.
+    Seller = b's',
+}
+
+/// Meta key holding the schema version.
+pub const META_SCHEMA_VERSION: &[u8] = b"schema_version";
+/// Meta key prefix for listing counters (`count/` + scope).
+pub const META_COUNT_PREFIX: &[u8] = b"count/";
+/// Meta key prefix for consumer cursors (`cursor/` + consumer name).
+pub const META_CURSOR_PREFIX: &[u8] = b"cursor/";
+
+/// Key of a product record.
+pub fn product(id: &Id) -> Id {
+    *id
+}
+
+/// Key of a category record.
+pub fn category(id: &Id) -> Id {
+    *id
+}
+
+/// Key of a seller record.
+pub fn seller(id: &Id) -> Id {
+    *id
+}
+
+/// Key of the SKU → product index entry and of the SKU's inventory record.
+pub fn sku(sku: &str) -> &[u8] {
+    sku.as_bytes()
+}
+
+/// Key of a slug in the unique slug index.
+pub fn slug(kind: SlugKind, slug: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + slug.len());
+    key.push(kind as u8);
+    key.extend_from_slice(slug.as_bytes());
+    key
+}
+
+/// Key of an imported product's source id (`source` names the feed, e.g. `chorus`).
+pub fn external_id(source: &str, external_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(source.len() + 1 + external_id.len());
+    key.extend_from_slice(source.as_bytes());
+    key.push(0);
+    key.extend_from_slice(external_id.as_bytes());
+    key
+}
+
+/// Key of a changelog entry.
+pub fn changelog(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+/// Decodes a changelog key.
+pub fn changelog_seq(key: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(key.try_into().ok()?))
+}
+
+/// Key of a consumer's cursor in the meta column family.
+pub fn meta_cursor(consumer: &str) -> Vec<u8> {
+    [META_CURSOR_PREFIX, consumer.as_bytes()].concat()
+}
+
+/// Encodes an `i64` so that bytewise order equals numeric order.
+pub fn encode_i64(v: i64) -> [u8; 8] {
+    ((v as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// Inverse of [`encode_i64`].
+pub fn decode_i64(bytes: [u8; 8]) -> i64 {
+    (u64::from_be_bytes(bytes) ^ (1 << 63)) as i64
+}
+
+/// Returns the smallest key greater than every key starting with `prefix`, or `None` when the
+/// prefix is all `0xff` (no upper bound needed).
+pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn i64_encoding_round_trips_and_preserves_order(a: i64, b: i64) {
+            prop_assert_eq!(decode_i64(encode_i64(a)), a);
+            prop_assert_eq!(a.cmp(&b), encode_i64(a).cmp(&encode_i64(b)));
+        }
+
+        #[test]
+        fn changelog_keys_sort_by_sequence(a: u64, b: u64) {
+            prop_assert_eq!(a.cmp(&b), changelog(a).cmp(&changelog(b)));
+            prop_assert_eq!(changelog_seq(&changelog(a)), Some(a));
+        }
+
+        #[test]
+        fn prefix_successor_bounds_every_extension(prefix in proptest::collection::vec(any::<u8>(), 1..8), tail in proptest::collection::vec(any::<u8>(), 0..8)) {
+            let key = [prefix.clone(), tail].concat();
+            if let Some(end) = prefix_successor(&prefix) {
+                prop_assert!(key < end);
+                prop_assert!(prefix < end);
+            } else {
+                prop_assert!(prefix.iter().all(|b| *b == 0xff));
+            }
+        }
+
+        #[test]
+        fn slugs_of_different_kinds_never_collide(s: String) {
+            prop_assert_ne!(slug(SlugKind::Product, &s), slug(SlugKind::Category, &s));
+        }
+    }
+}

@@ -1,0 +1,759 @@
+//! The [`Store`] handle: opening and tuning RocksDB, point reads, scans, and atomic
+//! transactions that append to the changelog.
+//!
+//! Concurrency: reads are lock-free (RocksDB snapshots per call). Catalog writes go through
+//! [`Store::transact`], which serialises writers on one mutex so that read-check-write
+//! sequences (versions, slug uniqueness, counters) are race-free and changelog sequence
+//! numbers are gap-free in commit order. The lock is held for the batch write only, never
+//! across an await: callers run transactions on blocking threads.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rkyv::api::high::{HighDeserializer, HighValidator};
+use rkyv::bytecheck::CheckBytes;
+use rkyv::rancor;
+use rkyv::Deserialize;
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction,
+    IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions, DB,
+};
+
+use crate::cf::{self, ALL_CFS, CF_CHANGELOG, CF_META, POINT_LOOKUP_CFS};
+use crate::keys;
+use crate::listing::{self, EntryValue};
+use crate::records::{encode, ChangeOp, ChangeRecord, EntityKind, Owned, StoredRecord};
+use crate::{Error, Result};
+
+/// Schema version written by this build.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Tuning knobs, filled from the server config.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Shared LRU block cache size.
+    pub block_cache_bytes: usize,
+    /// fsync the WAL on every acknowledged write.
+    pub sync_writes: bool,
+    /// Memtable size per column family.
+    pub write_buffer_bytes: usize,
+    /// Flush and compaction threads.
+    pub max_background_jobs: i32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            block_cache_bytes: 128 << 20,
+            sync_writes: true,
+            write_buffer_bytes: 32 << 20,
+            max_background_jobs: 2,
+        }
+    }
+}
+
+/// A cheap-to-clone handle to the database.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: DB,
+    path: PathBuf,
+    cache: Cache,
+    block_cache_bytes: usize,
+    sync_writes: bool,
+    /// Serialises writers; holds the next changelog sequence number.
+    writer: Mutex<u64>,
+    /// Highest committed changelog sequence, for consumers polling without the writer lock.
+    // Release on store / Acquire on load: a consumer that sees seq N also sees N's batch.
+    last_seq: AtomicU64,
+}
+
+/// Storage-level statistics for `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct StoreStats {
+    /// Bytes currently in the block cache.
+    pub block_cache_usage_bytes: u64,
+    /// Block cache capacity.
+    pub block_cache_capacity_bytes: u64,
+    /// Estimated number of keys per column family.
+    pub estimated_keys: Vec<(&'static str, u64)>,
+    /// Total size of live SST files.
+    pub live_sst_bytes: u64,
+    /// Memtable bytes across column families.
+    pub memtable_bytes: u64,
+    /// Last committed changelog sequence.
+    pub last_changelog_seq: u64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `path`.
+    pub fn open(path: impl AsRef<Path>, options: &StoreOptions) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        std::fs::create_dir_all(&path).map_err(|e| Error::InvalidPath(format!("{}: {e}", path.display())))?;
+        let cache = Cache::new_lru_cache(options.block_cache_bytes)?;
+
+        let mut db_opts = Options::default();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        db_opts.increase_parallelism(2);
+        db_opts.set_max_background_jobs(options.max_background_jobs);
+        db_opts.set_bytes_per_sync(1 << 20);
+        db_opts.set_keep_log_file_num(4);
+
+        let descriptors = ALL_CFS.iter().map(|name| {
+            let mut table = BlockBasedOptions::default();
+            table.set_block_cache(&cache);
+            table.set_cache_index_and_filter_blocks(true);
+            table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+            table.set_format_version(5);
+            if POINT_LOOKUP_CFS.contains(name) {
+                table.set_bloom_filter(10.0, false);
+            }
+            let mut cf_opts = Options::default();
+            cf_opts.set_block_based_table_factory(&table);
+            cf_opts.set_write_buffer_size(options.write_buffer_bytes);
+            cf_opts.set_compression_type(DBCompressionType::Lz4);
+            cf_opts.set_bottommost_compression_type(DBCompressionType::Zstd);
+            if POINT_LOOKUP_CFS.contains(name) {
+                cf_opts.set_memtable_whole_key_filtering(true);
+                cf_opts.set_memtable_prefix_bloom_ratio(0.1);
+            }
+            ColumnFamilyDescriptor::new(*name, cf_opts)
+        });
+
+        let db = DB::open_cf_descriptors(&db_opts, &path, descriptors).map_err(|e| {
+            if e.to_string().contains("lock") {
+                Error::Locked {
+                    path: path.display().to_string(),
+                    source: e,
+                }
+            } else {
+                Error::Rocks(e)
+            }
+        })?;
+
+        let store = Store {
+            inner: Arc::new(Inner {
+                db,
+                path,
+                cache,
+                block_cache_bytes: options.block_cache_bytes,
+                sync_writes: options.sync_writes,
+                writer: Mutex::new(1),
+                last_seq: AtomicU64::new(0),
+            }),
+        };
+        store.check_schema()?;
+        let last = store.read_last_seq()?;
+        *store.lock_writer() = last + 1;
+        store.inner.last_seq.store(last, Ordering::Release);
+        Ok(store)
+    }
+
+    fn check_schema(&self) -> Result<()> {
+        match self.get_raw(CF_META, keys::META_SCHEMA_VERSION)? {
+            Some(bytes) => {
+                let found = bytes
+                    .as_slice()
+                    .try_into()
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| Error::corrupt(CF_META, keys::META_SCHEMA_VERSION, "bad length"))?;
+                if found != SCHEMA_VERSION {
+                    return Err(Error::SchemaVersion {
+                        found,
+                        expected: SCHEMA_VERSION,
+                    });
+                }
+            }
+            None => {
+                let mut batch = WriteBatch::default();
+                batch.put_cf(self.cf(CF_META), keys::META_SCHEMA_VERSION, SCHEMA_VERSION.to_be_bytes());
+                self.write(batch)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn read_last_seq(&self) -> Result<u64> {
+        let mut iter = self.inner.db.iterator_cf(self.cf(CF_CHANGELOG), IteratorMode::End);
+        match iter.next() {
+            Some(item) => {
+                let (key, _) = item?;
+                keys::changelog_seq(&key).ok_or_else(|| Error::corrupt(CF_CHANGELOG, &key, "bad key"))
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// Returns the data directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    pub(crate) fn cf(&self, name: &'static str) -> &ColumnFamily {
+        self.inner
+            .db
+            .cf_handle(name)
+            .expect("every column family in ALL_CFS is created on open")
+    }
+
+    fn write_options(&self) -> WriteOptions {
+        let mut opts = WriteOptions::default();
+        opts.set_sync(self.inner.sync_writes);
+        opts
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<()> {
+        self.inner.db.write_opt(batch, &self.write_options())?;
+        Ok(())
+    }
+
+    fn lock_writer(&self) -> std::sync::MutexGuard<'_, u64> {
+        // A panic inside a transaction closure poisons the lock, but the sequence counter is
+        // only advanced after a successful write, so the state is still consistent.
+        self.inner.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads and validates a record. The value is read through a pinned slice (no copy inside
+    /// RocksDB) and copied once into an aligned buffer.
+    pub fn get<R>(&self, key: &[u8]) -> Result<Option<Owned<R>>>
+    where
+        R: StoredRecord,
+        R::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
+            + Deserialize<R, HighDeserializer<rancor::Error>>,
+    {
+        match self.inner.db.get_pinned_cf(self.cf(R::CF), key)? {
+            Some(pinned) => Owned::from_slice(key, &pinned).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads a record and passes its validated archive to `f` without keeping it.
+    ///
+    /// With the `unaligned` feature this reads the pinned slice in place (zero copies);
+    /// otherwise it goes through [`Store::get`]'s aligned copy.
+    pub fn with<R, T>(&self, key: &[u8], f: impl FnOnce(&R::Archived) -> T) -> Result<Option<T>>
+    where
+        R: StoredRecord,
+        R::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
+            + Deserialize<R, HighDeserializer<rancor::Error>>,
+    {
+        #[cfg(feature = "unaligned")]
+        {
+            match self.inner.db.get_pinned_cf(self.cf(R::CF), key)? {
+                Some(pinned) => Ok(Some(f(crate::records::access::<R>(R::CF, key, &pinned)?))),
+                None => Ok(None),
+            }
+        }
+        #[cfg(not(feature = "unaligned"))]
+        {
+            Ok(self.get::<R>(key)?.map(|owned| f(owned.archived())))
+        }
+    }
+
+    /// Reads raw bytes.
+    pub fn get_raw(&self, cf: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.inner.db.get_pinned_cf(self.cf(cf), key)?.map(|p| p.to_vec()))
+    }
+
+    /// Reads several records of one kind with a single batched lookup.
+    pub fn multi_get<R, K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Owned<R>>>>
+    where
+        R: StoredRecord,
+        R::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
+            + Deserialize<R, HighDeserializer<rancor::Error>>,
+    {
+        let cf = self.cf(R::CF);
+        self.inner
+            .db
+            .batched_multi_get_cf(cf, keys.iter().map(|k| k.as_ref()), false)
+            .into_iter()
+            .zip(keys)
+            .map(|(res, key)| match res? {
+                Some(pinned) => Owned::from_slice(key.as_ref(), &pinned).map(Some),
+                None => Ok(None),
+            })
+            .collect()
+    }
+
+    /// Returns every record of a kind, in key order. Meant for small kinds (categories,
+    /// sellers) and for rebuilds, not for request paths over large kinds.
+    pub fn scan_all<R>(&self) -> Result<Vec<Owned<R>>>
+    where
+        R: StoredRecord,
+        R::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
+            + Deserialize<R, HighDeserializer<rancor::Error>>,
+    {
+        self.inner
+            .db
+            .iterator_cf(self.cf(R::CF), IteratorMode::Start)
+            .map(|item| {
+                let (key, value) = item?;
+                Owned::from_slice(&key, &value)
+            })
+            .collect()
+    }
+
+    /// Visits records of a kind in key order starting at `from` (inclusive), until `f` returns
+    /// `false`. Used by rebuilds (reindex, stock reconciliation) that stream a large kind.
+    pub fn for_each<R>(&self, from: &[u8], mut f: impl FnMut(&[u8], &R::Archived) -> bool) -> Result<()>
+    where
+        R: StoredRecord,
+        R::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
+            + Deserialize<R, HighDeserializer<rancor::Error>>,
+    {
+        let mut iter = self.inner.db.raw_iterator_cf(self.cf(R::CF));
+        iter.seek(from);
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            let owned = Owned::<R>::from_slice(key, value)?;
+            if !f(key, owned.archived()) {
+                break;
+            }
+            iter.next();
+        }
+        iter.status()?;
+        Ok(())
+    }
+
+    /// Returns up to `limit` changelog entries with a sequence greater than `after`.
+    pub fn changes_after(&self, after: u64, limit: usize) -> Result<Vec<ChangeRecord>> {
+        let start = keys::changelog(after.saturating_add(1));
+        self.inner
+            .db
+            .iterator_cf(self.cf(CF_CHANGELOG), IteratorMode::From(&start, Direction::Forward))
+            .take(limit)
+            .map(|item| {
+                let (key, value) = item?;
+                Ok(Owned::<ChangeRecord>::from_slice(&key, &value)?.to_native())
+            })
+            .collect()
+    }
+
+    /// Returns the highest committed changelog sequence number (0 when empty).
+    pub fn last_changelog_seq(&self) -> u64 {
+        self.inner.last_seq.load(Ordering::Acquire)
+    }
+
+    /// Returns a consumer's persisted changelog cursor (0 when it never ran).
+    pub fn consumer_cursor(&self, consumer: &str) -> Result<u64> {
+        Ok(self
+            .get_raw(CF_META, &keys::meta_cursor(consumer))?
+            .and_then(|b| b.as_slice().try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0))
+    }
+
+    /// Persists a consumer's changelog cursor.
+    pub fn set_consumer_cursor(&self, consumer: &str, seq: u64) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_META), keys::meta_cursor(consumer), seq.to_be_bytes());
+        self.write(batch)
+    }
+
+    /// Returns the number of published products in a listing scope.
+    pub fn listing_count(&self, scope: &[u8]) -> Result<u64> {
+        Ok(self
+            .get_raw(CF_META, &[keys::META_COUNT_PREFIX, scope].concat())?
+            .and_then(|b| b.as_slice().try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0))
+    }
+
+    /// Scans the listing index in `[lower, upper)`, forwards or backwards, starting strictly
+    /// after `cursor` (a full key previously returned). Stops after `limit` matches or after
+    /// examining `max_scanned` entries, whichever comes first.
+    pub fn scan_listing(&self, scan: &ListingScan<'_>, mut accept: impl FnMut(&EntryValue) -> bool) -> Result<ListingPage> {
+        let mut read_opts = ReadOptions::default();
+        read_opts.set_iterate_lower_bound(scan.lower.to_vec());
+        read_opts.set_iterate_upper_bound(scan.upper.to_vec());
+        let mut iter = self.inner.db.raw_iterator_cf_opt(self.cf(cf::CF_PRODUCT_LISTING), read_opts);
+        match (scan.reverse, scan.cursor) {
+            (false, None) => iter.seek_to_first(),
+            (true, None) => iter.seek_to_last(),
+            (false, Some(cursor)) => {
+                iter.seek(cursor);
+                if iter.key() == Some(cursor) {
+                    iter.next();
+                }
+            }
+            (true, Some(cursor)) => {
+                iter.seek_for_prev(cursor);
+                if iter.key() == Some(cursor) {
+                    iter.prev();
+                }
+            }
+        }
+        let mut page = ListingPage::default();
+        let mut scanned = 0usize;
+        let mut last_key: Option<Vec<u8>> = None;
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            if page.items.len() == scan.limit || scanned == scan.max_scanned {
+                // More entries remain: hand out a cursor at the last key examined.
+                page.next_cursor = last_key;
+                return Ok(page);
+            }
+            scanned += 1;
+            let entry = EntryValue::decode(value).ok_or_else(|| Error::corrupt(cf::CF_PRODUCT_LISTING, key, "bad entry"))?;
+            if accept(&entry) {
+                let id = listing::product_id_of(key).ok_or_else(|| Error::corrupt(cf::CF_PRODUCT_LISTING, key, "short key"))?;
+                page.items.push((id, entry));
+            }
+            last_key = Some(key.to_vec());
+            if scan.reverse {
+                iter.prev();
+            } else {
+                iter.next();
+            }
+        }
+        iter.status()?;
+        Ok(page)
+    }
+
+    /// Runs `f` as one atomic transaction: its writes and changelog entries are committed in a
+    /// single `WriteBatch` (fsynced when `sync_writes` is on), or not at all if `f` fails.
+    pub fn transact<T, E: From<Error>>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<T, E>) -> Result<T, E> {
+        let mut next_seq = self.lock_writer();
+        let mut txn = Txn {
+            store: self,
+            overlay: BTreeMap::new(),
+            changes: Vec::new(),
+            count_deltas: HashMap::new(),
+            now_ms: now_ms(),
+        };
+        let out = f(&mut txn)?;
+        let last = txn.commit(*next_seq)?;
+        if let Some(last) = last {
+            *next_seq = last + 1;
+            self.inner.last_seq.store(last, Ordering::Release);
+        }
+        Ok(out)
+    }
+
+    /// Flushes the WAL to disk (used at shutdown).
+    pub fn flush(&self) -> Result<()> {
+        self.inner.db.flush_wal(true)?;
+        Ok(())
+    }
+
+    /// Writes a consistent online checkpoint (hard-linked SST files + WAL) into `target`,
+    /// which must not exist yet.
+    pub fn checkpoint(&self, target: impl AsRef<Path>) -> Result<()> {
+        let target = target.as_ref();
+        if target.exists() {
+            return Err(Error::InvalidPath(format!("{} already exists", target.display())));
+        }
+        rocksdb::checkpoint::Checkpoint::new(&self.inner.db)?.create_checkpoint(target)?;
+        Ok(())
+    }
+
+    /// Collects statistics for monitoring.
+    pub fn stats(&self) -> StoreStats {
+        let db = &self.inner.db;
+        let int = |name: &str| -> u64 {
+            ALL_CFS
+                .iter()
+                .filter_map(|cf| db.property_int_value_cf(self.cf(cf), name).ok().flatten())
+                .sum()
+        };
+        StoreStats {
+            block_cache_usage_bytes: self.inner.cache.get_usage() as u64,
+            block_cache_capacity_bytes: self.inner.block_cache_bytes as u64,
+            estimated_keys: ALL_CFS
+                .iter()
+                .map(|cf| {
+                    let n = db
+                        .property_int_value_cf(self.cf(cf), "rocksdb.estimate-num-keys")
+                        .ok()
+                        .flatten()
+                        .unwrap_or(0);
+                    (*cf, n)
+                })
+                .collect(),
+            live_sst_bytes: int("rocksdb.live-sst-files-size"),
+            memtable_bytes: int("rocksdb.cur-size-all-mem-tables"),
+            last_changelog_seq: self.last_changelog_seq(),
+        }
+    }
+}
+
+/// Parameters of a listing index scan.
+#[derive(Debug, Clone)]
+pub struct ListingScan<'a> {
+    /// Inclusive lower key bound.
+    pub lower: &'a [u8],
+    /// Exclusive upper key bound.
+    pub upper: &'a [u8],
+    /// Resume strictly after this key.
+    pub cursor: Option<&'a [u8]>,
+    /// Scan from the upper bound downwards.
+    pub reverse: bool,
+    /// Maximum number of accepted entries.
+    pub limit: usize,
+    /// Maximum number of entries examined (bounds the work of sparse filters).
+    pub max_scanned: usize,
+}
+
+/// One page of product ids from the listing index.
+#[derive(Debug, Default)]
+pub struct ListingPage {
+    /// Matching product ids with their index values, in scan order.
+    pub items: Vec<(keys::Id, EntryValue)>,
+    /// Key to resume after, when more entries remain.
+    pub next_cursor: Option<Vec<u8>>,
+}
+
+/// A write transaction. Reads see the committed database plus this transaction's own writes.
+pub struct Txn<'s> {
+    store: &'s Store,
+    /// Pending writes; `None` is a delete. A map so later writes to a key replace earlier ones.
+    overlay: BTreeMap<(&'static str, Vec<u8>), Option<Vec<u8>>>,
+    changes: Vec<(EntityKind, ChangeOp, Vec<u8>, Vec<String>)>,
+    count_deltas: HashMap<Vec<u8>, i64>,
+    now_ms: i64,
+}
+
+impl Txn<'_> {
+    /// Returns the transaction's timestamp (Unix milliseconds).
+    pub fn now_ms(&self) -> i64 {
+        self.now_ms
+    }
+
+    /// Reads raw bytes, seeing this transaction's pending writes.
+    pub fn get_raw(&self, cf: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.overlay.get(&(cf, key.to_vec())) {
+            Some(pending) => Ok(pending.clone()),
+            None => self.store.get_raw(cf, key),
+        }
+    }
+
+    /// Reads a record, seeing this transaction's pending writes.
+    pub fn get<R>(&self, key: &[u8]) -> Result<Option<Owned<R>>>
+    where
+        R: StoredRecord,
+        R::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
+            + Deserialize<R, HighDeserializer<rancor::Error>>,
+    {
+        match self.overlay.get(&(R::CF, key.to_vec())) {
+            Some(Some(bytes)) => Owned::from_slice(key, bytes).map(Some),
+            Some(None) => Ok(None),
+            None => self.store.get::<R>(key),
+        }
+    }
+
+    /// Stages a record write.
+    pub fn put<R>(&mut self, key: &[u8], record: &R) -> Result<()>
+    where
+        R: StoredRecord,
+        R::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
+            + Deserialize<R, HighDeserializer<rancor::Error>>,
+    {
+        let bytes = encode(record)?;
+        self.overlay.insert((R::CF, key.to_vec()), Some(bytes.to_vec()));
+        Ok(())
+    }
+
+    /// Stages a raw write.
+    pub fn put_raw(&mut self, cf: &'static str, key: &[u8], value: &[u8]) {
+        self.overlay.insert((cf, key.to_vec()), Some(value.to_vec()));
+    }
+
+    /// Stages a delete.
+    pub fn delete(&mut self, cf: &'static str, key: &[u8]) {
+        self.overlay.insert((cf, key.to_vec()), None);
+    }
+
+    /// Stages a changelog entry; its sequence number is assigned at commit.
+    pub fn record_change(&mut self, entity: EntityKind, op: ChangeOp, key: &[u8], tags: Vec<String>) {
+        self.changes.push((entity, op, key.to_vec(), tags));
+    }
+
+    /// Replaces a product's listing entries: removes `old`'s and writes `new`'s, adjusting the
+    /// per-scope counters.
+    pub fn update_listing(&mut self, old: Option<&listing::ListingFacts>, new: Option<&listing::ListingFacts>) {
+        if let Some(old) = old {
+            for (key, _) in listing::entries(old) {
+                self.delete(cf::CF_PRODUCT_LISTING, &key);
+            }
+            for scope in listing::scopes_of(old) {
+                *self.count_deltas.entry(scope).or_default() -= 1;
+            }
+        }
+        if let Some(new) = new {
+            for (key, value) in listing::entries(new) {
+                self.put_raw(cf::CF_PRODUCT_LISTING, &key, &value);
+            }
+            for scope in listing::scopes_of(new) {
+                *self.count_deltas.entry(scope).or_default() += 1;
+            }
+        }
+    }
+
+    fn commit(mut self, first_seq: u64) -> Result<Option<u64>> {
+        let store = self.store;
+        let mut batch = WriteBatch::default();
+        for (scope, delta) in std::mem::take(&mut self.count_deltas) {
+            if delta == 0 {
+                continue;
+            }
+            let key = [keys::META_COUNT_PREFIX, &scope].concat();
+            let current = store
+                .get_raw(CF_META, &key)?
+                .and_then(|b| b.as_slice().try_into().ok().map(u64::from_be_bytes))
+                .unwrap_or(0);
+            let next = (current as i64 + delta).max(0) as u64;
+            batch.put_cf(store.cf(CF_META), key, next.to_be_bytes());
+        }
+        for ((cf, key), value) in &self.overlay {
+            match value {
+                Some(v) => batch.put_cf(store.cf(cf), key, v),
+                None => batch.delete_cf(store.cf(cf), key),
+            }
+        }
+        let mut last = None;
+        for (i, (entity, op, key, tags)) in self.changes.into_iter().enumerate() {
+            let seq = first_seq + i as u64;
+            let record = ChangeRecord {
+                seq,
+                at_ms: self.now_ms,
+                entity,
+                op,
+                key,
+                tags,
+            };
+            batch.put_cf(store.cf(CF_CHANGELOG), keys::changelog(seq), encode(&record)?);
+            last = Some(seq);
+        }
+        if !batch.is_empty() {
+            store.write(batch)?;
+        }
+        Ok(last)
+    }
+}
+
+/// Returns the current Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::SellerRecord;
+
+    fn seller(id: u8, version: u64) -> SellerRecord {
+        SellerRecord {
+            id: [id; 16],
+            version,
+            slug: format!("s{id}"),
+            name: "Seller".into(),
+            created_at_ms: 1,
+            updated_at_ms: 1,
+        }
+    }
+
+    #[test]
+    fn committed_records_and_changelog_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+            store
+                .transact::<_, Error>(|txn| {
+                    txn.put(&[1; 16], &seller(1, 1))?;
+                    txn.record_change(EntityKind::Seller, ChangeOp::Upsert, &[1; 16], vec!["seller-1".into()]);
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(store.last_changelog_seq(), 1);
+        }
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let got = store.get::<SellerRecord>(&[1; 16]).unwrap().unwrap();
+        assert_eq!(got.to_native(), seller(1, 1));
+        assert_eq!(store.last_changelog_seq(), 1);
+        let changes = store.changes_after(0, 10).unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].tags, vec!["seller-1".to_string()]);
+    }
+
+    #[test]
+    fn a_failed_transaction_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let res: Result<(), Error> = store.transact(|txn| {
+            txn.put(&[2; 16], &seller(2, 1))?;
+            txn.record_change(EntityKind::Seller, ChangeOp::Upsert, &[2; 16], vec![]);
+            Err(Error::InvalidPath("abort".into()))
+        });
+        assert!(res.is_err());
+        assert!(store.get::<SellerRecord>(&[2; 16]).unwrap().is_none());
+        assert_eq!(store.last_changelog_seq(), 0);
+    }
+
+    #[test]
+    fn transactions_read_their_own_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        store
+            .transact::<_, Error>(|txn| {
+                txn.put_raw(cf::CF_SLUGS, b"pslug", b"id");
+                assert_eq!(txn.get_raw(cf::CF_SLUGS, b"pslug")?, Some(b"id".to_vec()));
+                txn.delete(cf::CF_SLUGS, b"pslug");
+                assert_eq!(txn.get_raw(cf::CF_SLUGS, b"pslug")?, None);
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_second_open_of_the_same_directory_reports_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let _store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let err = Store::open(dir.path(), &StoreOptions::default()).err().unwrap();
+        assert!(matches!(err, Error::Locked { .. }), "{err}");
+    }
+
+    #[test]
+    fn listing_scans_page_with_cursors_in_both_directions() {
+        use crate::listing::{prefix, ListingFacts, Scope, SortKey};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        store
+            .transact::<_, Error>(|txn| {
+                for i in 1..=5u8 {
+                    let facts = ListingFacts {
+                        id: [i; 16],
+                        min_price_cents: 100 * (6 - i as i64),
+                        rating_x100: 0,
+                        seller_id: None,
+                        brand: None,
+                        category_path: vec![],
+                        in_stock: i % 2 == 1,
+                    };
+                    txn.update_listing(None, Some(&facts));
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(store.listing_count(&Scope::All.encode()).unwrap(), 5);
+        let lower = prefix(Scope::All, SortKey::Price);
+        let upper = keys::prefix_successor(&lower).unwrap();
+        let mut scan = ListingScan { lower: &lower, upper: &upper, cursor: None, reverse: false, limit: 2, max_scanned: 100 };
+        let ids = |page: &ListingPage| page.items.iter().map(|(id, _)| *id).collect::<Vec<_>>();
+        let first = store.scan_listing(&scan, |_| true).unwrap();
+        assert_eq!(ids(&first), vec![[5; 16], [4; 16]]);
+        let cursor = first.next_cursor.unwrap();
+        scan.cursor = Some(&cursor);
+        let second = store.scan_listing(&scan, |_| true).unwrap();
+        assert_eq!(ids(&second), vec![[3; 16], [2; 16]]);
+        scan.cursor = None;
+        scan.reverse = true;
+        let in_stock_desc = store.scan_listing(&scan, |e| e.in_stock).unwrap();
+        assert_eq!(ids(&in_stock_desc), vec![[1; 16], [3; 16]]);
+    }
+}
