@@ -149,7 +149,14 @@ pub struct AuthConfig {
 impl std::fmt::Debug for AuthConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthConfig")
-            .field("admin_api_key", &if self.admin_api_key.is_empty() { "<unset>" } else { "<redacted>" })
+            .field(
+                "admin_api_key",
+                &if self.admin_api_key.is_empty() {
+                    "<unset>"
+                } else {
+                    "<redacted>"
+                },
+            )
             .finish()
     }
 }
@@ -223,13 +230,18 @@ impl Config {
         match file {
             Some(path) => {
                 if !path.exists() {
-                    return Err(figment::Error::from(format!("config file {} not found", path.display())));
+                    return Err(figment::Error::from(format!(
+                        "config file {} not found",
+                        path.display()
+                    )));
                 }
                 figment = figment.merge(Toml::file(path));
             }
             None => figment = figment.merge(Toml::file("config.toml")),
         }
-        figment.merge(Env::prefixed("STOREFRONT__").split("__")).extract()
+        figment
+            .merge(Env::prefixed("STOREFRONT__").split("__"))
+            .extract()
     }
 }
 

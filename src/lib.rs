@@ -55,8 +55,12 @@ pub fn open_catalog(config: &Config) -> anyhow::Result<Catalog> {
             ..StoreOptions::default()
         },
     )?;
-    let currency = Currency::parse(&config.catalog.currency)
-        .with_context(|| format!("[catalog] currency {:?} is not an ISO 4217 code", config.catalog.currency))?;
+    let currency = Currency::parse(&config.catalog.currency).with_context(|| {
+        format!(
+            "[catalog] currency {:?} is not an ISO 4217 code",
+            config.catalog.currency
+        )
+    })?;
     Ok(Catalog::new(
         store,
         CatalogSettings {
@@ -86,22 +90,30 @@ impl App {
         };
         let catalog = Arc::new(catalog);
 
-        let admin_api_key = (!config.auth.admin_api_key.is_empty()).then(|| Arc::<str>::from(config.auth.admin_api_key.as_str()));
+        let admin_api_key = (!config.auth.admin_api_key.is_empty())
+            .then(|| Arc::<str>::from(config.auth.admin_api_key.as_str()));
         if admin_api_key.is_none() {
-            tracing::warn!("[auth] admin_api_key is not set: catalog writes through the API are disabled");
+            tracing::warn!(
+                "[auth] admin_api_key is not set: catalog writes through the API are disabled"
+            );
         }
         let state = AppState {
             catalog: catalog.clone(),
             metrics: Arc::new(Metrics::new()),
             admin_api_key,
-            cache_control: HeaderValue::from_str(&config.http_cache.header_value()).context("invalid [http_cache] settings")?,
+            cache_control: HeaderValue::from_str(&config.http_cache.header_value())
+                .context("invalid [http_cache] settings")?,
         };
         let router = http::router(state, &config);
 
         let cancel = CancellationToken::new();
         let mut tasks = Vec::new();
         if !config.cdn.purge_url.is_empty() {
-            tasks.push(tokio::spawn(service::purge::run(catalog.store().clone(), config.cdn.clone(), cancel.clone())));
+            tasks.push(tokio::spawn(service::purge::run(
+                catalog.store().clone(),
+                config.cdn.clone(),
+                cancel.clone(),
+            )));
             tracing::info!(url = %config.cdn.purge_url, "CDN purge hook enabled");
         }
 
@@ -122,7 +134,9 @@ impl App {
 
     /// Returns the bound address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     /// Serves until SIGTERM or SIGINT.
@@ -132,10 +146,24 @@ impl App {
 
     /// Serves until `shutdown` completes, then stops accepting, drains in-flight requests
     /// (up to the grace period), stops background tasks and flushes the WAL.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let App { listener, router, catalog, cancel, tasks, shutdown_grace } = self;
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let App {
+            listener,
+            router,
+            catalog,
+            cancel,
+            tasks,
+            shutdown_grace,
+        } = self;
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(async move {
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutdown requested: draining in-flight requests");
             let _ = signalled_tx.send(());

@@ -19,7 +19,9 @@ pub const MAX_VARIANTS: usize = 100;
 pub const MAX_ATTRIBUTES: usize = 300;
 /// Most images per product.
 pub const MAX_IMAGES: usize = 20;
-/// Highest accepted price or stock figure.
+/// Longest text attribute value (real spec sheets list compatible models at length).
+pub const MAX_ATTRIBUTE_TEXT_LEN: usize = 10_000;
+/// Highest accepted price in minor units.
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
 /// Highest accepted stock figure.
 pub const MAX_STOCK: i64 = 1_000_000_000;
@@ -88,7 +90,9 @@ pub struct Image {
 }
 
 /// Deserialises a field that distinguishes "absent" (`None`) from `null` (`Some(None)`).
-pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -227,8 +231,16 @@ pub fn check_sku(field: &str, sku: Option<&str>, errors: &mut FieldErrors) -> St
     match sku.map(str::trim) {
         None | Some("") => errors.add(field, "required", "must not be empty"),
         Some(s) if s.len() > 64 => errors.add(field, "too_long", "must be at most 64 characters"),
-        Some(s) if !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) => {
-            errors.add(field, "invalid", "may contain only letters, digits, '.', '_' and '-'")
+        Some(s)
+            if !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) =>
+        {
+            errors.add(
+                field,
+                "invalid",
+                "may contain only letters, digits, '.', '_' and '-'",
+            )
         }
         Some(s) => return s.to_owned(),
     }
@@ -236,7 +248,13 @@ pub fn check_sku(field: &str, sku: Option<&str>, errors: &mut FieldErrors) -> St
 }
 
 /// Validates a price against the store currency.
-pub fn check_price(field: &str, price: Option<&Money>, required: bool, currency: Currency, errors: &mut FieldErrors) -> Option<i64> {
+pub fn check_price(
+    field: &str,
+    price: Option<&Money>,
+    required: bool,
+    currency: Currency,
+    errors: &mut FieldErrors,
+) -> Option<i64> {
     match price {
         None if required => errors.add(field, "required", "must be given"),
         None => {}
@@ -256,23 +274,48 @@ pub fn check_price(field: &str, price: Option<&Money>, required: bool, currency:
 }
 
 /// Validates an attribute object: names are `[a-z0-9_]{1,100}`, values are scalars.
-pub fn check_attributes(field: &str, attrs: Option<&serde_json::Map<String, serde_json::Value>>, errors: &mut FieldErrors) -> Vec<Attribute> {
-    let Some(attrs) = attrs else { return Vec::new() };
+pub fn check_attributes(
+    field: &str,
+    attrs: Option<&serde_json::Map<String, serde_json::Value>>,
+    errors: &mut FieldErrors,
+) -> Vec<Attribute> {
+    let Some(attrs) = attrs else {
+        return Vec::new();
+    };
     if attrs.len() > MAX_ATTRIBUTES {
-        errors.add(field, "too_many", format!("at most {MAX_ATTRIBUTES} attributes"));
+        errors.add(
+            field,
+            "too_many",
+            format!("at most {MAX_ATTRIBUTES} attributes"),
+        );
         return Vec::new();
     }
     let mut out = Vec::with_capacity(attrs.len());
     for (name, value) in attrs {
         let path = format!("{field}.{name}");
-        if name.is_empty() || name.len() > 100 || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
-            errors.add(&path, "invalid_name", "attribute names are 1-100 lowercase letters, digits or underscores");
+        if name.is_empty()
+            || name.len() > 100
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            errors.add(
+                &path,
+                "invalid_name",
+                "attribute names are 1-100 lowercase letters, digits or underscores",
+            );
             continue;
         }
         let value = match value {
-            serde_json::Value::String(s) if s.chars().count() <= 2000 => AttributeValue::Text(s.clone()),
+            serde_json::Value::String(s) if s.chars().count() <= MAX_ATTRIBUTE_TEXT_LEN => {
+                AttributeValue::Text(s.clone())
+            }
             serde_json::Value::String(_) => {
-                errors.add(&path, "too_long", "must be at most 2000 characters");
+                errors.add(
+                    &path,
+                    "too_long",
+                    format!("must be at most {MAX_ATTRIBUTE_TEXT_LEN} characters"),
+                );
                 continue;
             }
             serde_json::Value::Number(n) => match n.as_f64().filter(|f| f.is_finite()) {
@@ -288,7 +331,10 @@ pub fn check_attributes(field: &str, attrs: Option<&serde_json::Map<String, serd
                 continue;
             }
         };
-        out.push(Attribute { name: name.clone(), value });
+        out.push(Attribute {
+            name: name.clone(),
+            value,
+        });
     }
     out
 }
@@ -302,8 +348,15 @@ pub fn check_images(images: Option<&[Image]>, errors: &mut FieldErrors) -> Vec<I
     }
     for (i, image) in images.iter().enumerate() {
         let url = image.url.trim();
-        if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2048 || url.contains(char::is_whitespace) {
-            errors.add(format!("images[{i}].url"), "invalid_url", "must be an http(s) URL of at most 2048 characters");
+        if !(url.starts_with("https://") || url.starts_with("http://"))
+            || url.len() > 2048
+            || url.contains(char::is_whitespace)
+        {
+            errors.add(
+                format!("images[{i}].url"),
+                "invalid_url",
+                "must be an http(s) URL of at most 2048 characters",
+            );
         }
         errors.text(&format!("images[{i}].alt"), &image.alt, false, 300);
     }
@@ -315,7 +368,11 @@ pub fn check_status(status: Option<&str>, errors: &mut FieldErrors) -> Status {
     match status {
         None => Status::Published,
         Some(s) => Status::parse(s).unwrap_or_else(|| {
-            errors.add("status", "invalid", "must be one of draft, published, archived");
+            errors.add(
+                "status",
+                "invalid",
+                "must be one of draft, published, archived",
+            );
             Status::Published
         }),
     }
@@ -341,33 +398,67 @@ pub fn check_brand(brand: Option<&str>, errors: &mut FieldErrors) -> Option<Stri
 }
 
 /// Validates one variant body.
-pub fn check_variant(prefix: &str, input: &VariantInput, currency: Currency, errors: &mut FieldErrors) -> NewVariant {
+pub fn check_variant(
+    prefix: &str,
+    input: &VariantInput,
+    currency: Currency,
+    errors: &mut FieldErrors,
+) -> NewVariant {
     let sku = check_sku(&format!("{prefix}sku"), input.sku.as_deref(), errors);
     let title = input.title.as_deref().unwrap_or("").trim().to_owned();
     errors.text(&format!("{prefix}title"), &title, false, 200);
-    let price_cents = check_price(&format!("{prefix}price"), input.price.as_ref(), true, currency, errors).unwrap_or(0);
-    let compare_at_cents = check_price(&format!("{prefix}compare_at_price"), input.compare_at_price.as_ref(), false, currency, errors);
+    let price_cents = check_price(
+        &format!("{prefix}price"),
+        input.price.as_ref(),
+        true,
+        currency,
+        errors,
+    )
+    .unwrap_or(0);
+    let compare_at_cents = check_price(
+        &format!("{prefix}compare_at_price"),
+        input.compare_at_price.as_ref(),
+        false,
+        currency,
+        errors,
+    );
     if let Some(compare) = compare_at_cents {
         if compare < price_cents {
-            errors.add(format!("{prefix}compare_at_price.amount"), "below_price", "must not be lower than the price");
+            errors.add(
+                format!("{prefix}compare_at_price.amount"),
+                "below_price",
+                "must not be lower than the price",
+            );
         }
     }
     let stock = input.stock.unwrap_or(0);
     if !(0..=MAX_STOCK).contains(&stock) {
-        errors.add(format!("{prefix}stock"), "out_of_range", format!("must be between 0 and {MAX_STOCK}"));
+        errors.add(
+            format!("{prefix}stock"),
+            "out_of_range",
+            format!("must be between 0 and {MAX_STOCK}"),
+        );
     }
     NewVariant {
         sku,
         title,
         price_cents,
         compare_at_cents,
-        attributes: check_attributes(&format!("{prefix}attributes"), input.attributes.as_ref(), errors),
+        attributes: check_attributes(
+            &format!("{prefix}attributes"),
+            input.attributes.as_ref(),
+            errors,
+        ),
         stock,
     }
 }
 
 /// Validates the reference-free fields of a product body.
-pub fn check_product(input: &ProductInput, currency: Currency, errors: &mut FieldErrors) -> NewProduct {
+pub fn check_product(
+    input: &ProductInput,
+    currency: Currency,
+    errors: &mut FieldErrors,
+) -> NewProduct {
     let title = input.title.as_deref().unwrap_or("").trim().to_owned();
     errors.text("title", &title, true, MAX_TITLE_LEN);
     let description = input.description.as_deref().unwrap_or("").trim().to_owned();
@@ -381,18 +472,28 @@ pub fn check_product(input: &ProductInput, currency: Currency, errors: &mut Fiel
             Vec::new()
         }
         Some(v) if v.len() > MAX_VARIANTS => {
-            errors.add("variants", "too_many", format!("at most {MAX_VARIANTS} variants"));
+            errors.add(
+                "variants",
+                "too_many",
+                format!("at most {MAX_VARIANTS} variants"),
+            );
             Vec::new()
         }
         Some(v) => v
             .iter()
             .enumerate()
-            .map(|(i, variant)| check_variant(&format!("variants[{i}]."), variant, currency, errors))
+            .map(|(i, variant)| {
+                check_variant(&format!("variants[{i}]."), variant, currency, errors)
+            })
             .collect(),
     };
     for (i, variant) in variants.iter().enumerate() {
         if !variant.sku.is_empty() && variants[..i].iter().any(|v| v.sku == variant.sku) {
-            errors.add(format!("variants[{i}].sku"), "duplicate", "SKU appears twice in this product");
+            errors.add(
+                format!("variants[{i}].sku"),
+                "duplicate",
+                "SKU appears twice in this product",
+            );
         }
     }
     NewProduct {
@@ -445,13 +546,18 @@ mod tests {
             "variants[2].sku",
             "variants[2].compare_at_price.amount",
         ] {
-            assert!(fields.iter().any(|f| f == expected), "missing {expected} in {fields:?}");
+            assert!(
+                fields.iter().any(|f| f == expected),
+                "missing {expected} in {fields:?}"
+            );
         }
     }
 
     #[test]
     fn a_minimal_product_is_valid() {
-        let input = parse(r#"{"title":" Mug ","variants":[{"sku":"MUG-1","price":{"amount":1299,"currency":"usd"}}]}"#);
+        let input = parse(
+            r#"{"title":" Mug ","variants":[{"sku":"MUG-1","price":{"amount":1299,"currency":"usd"}}]}"#,
+        );
         let mut errors = FieldErrors::default();
         let product = check_product(&input, usd(), &mut errors);
         assert!(errors.is_empty(), "{errors:?}");

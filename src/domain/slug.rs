@@ -15,7 +15,9 @@ impl Slug {
         if s.is_empty() || s.len() > MAX_SLUG_LEN {
             return Err("must be 1 to 120 characters");
         }
-        let valid = s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        let valid = s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !s.starts_with('-')
             && !s.ends_with('-')
             && !s.contains("--");

@@ -16,20 +16,34 @@ use crate::service::catalog::CategoryInput;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/categories", get(list_categories).post(create_category))
-        .route("/categories/{key}", get(get_category).patch(update_category))
+        .route(
+            "/categories/{key}",
+            get(get_category).patch(update_category),
+        )
 }
 
-async fn list_categories(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn list_categories(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let repr = state.catalog.category_tree()?;
     Ok(cdn::public(&headers, &repr, &state.cache_control))
 }
 
-async fn get_category(State(state): State<AppState>, Path(key): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn get_category(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let repr = state.catalog.category(&key)?;
     Ok(cdn::public(&headers, &repr, &state.cache_control))
 }
 
-async fn create_category(State(state): State<AppState>, _: Admin, Json(input): Json<CategoryInput>) -> Result<Response, ApiError> {
+async fn create_category(
+    State(state): State<AppState>,
+    _: Admin,
+    Json(input): Json<CategoryInput>,
+) -> Result<Response, ApiError> {
     let id = state.catalog.create_category(input).await?;
     let repr = state.catalog.category(&id.to_string())?;
     Ok(cdn::private(StatusCode::CREATED, &repr))

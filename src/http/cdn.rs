@@ -16,12 +16,14 @@ pub static XKEY: HeaderName = HeaderName::from_static("xkey");
 
 /// Returns whether `If-None-Match` matches `etag` (weak comparison, as RFC 9110 requires).
 pub fn not_modified(headers: &HeaderMap, etag: &HeaderValue) -> bool {
-    let Some(inm) = headers.get(header::IF_NONE_MATCH) else { return false };
+    let Some(inm) = headers.get(header::IF_NONE_MATCH) else {
+        return false;
+    };
     let Ok(inm) = inm.to_str() else { return false };
     let etag = etag.as_bytes();
-    inm.split(',').map(str::trim).any(|candidate| {
-        candidate == "*" || candidate.trim_start_matches("W/").as_bytes() == etag
-    })
+    inm.split(',')
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/").as_bytes() == etag)
 }
 
 /// Answers a public, CDN-cacheable read: 304 when the client's copy is current, else 200.
@@ -33,7 +35,10 @@ pub fn public(headers: &HeaderMap, repr: &Representation, cache_control: &Header
         r
     } else {
         let mut r = Response::new(Body::from(repr.body.clone()));
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         r
     };
     let h = response.headers_mut();
@@ -49,9 +54,15 @@ pub fn private(status: StatusCode, repr: &Representation) -> Response {
     let mut response = Response::new(Body::from(repr.body.clone()));
     *response.status_mut() = status;
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     h.insert(header::ETAG, repr.etag.clone());
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
     response
 }
 

@@ -79,7 +79,9 @@ impl ApiError {
     /// Returns the HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) | ApiError::MalformedJson(_) | ApiError::InvalidCursor => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::MalformedJson(_) | ApiError::InvalidCursor => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
@@ -120,7 +122,9 @@ impl ApiError {
         match self {
             ApiError::Validation(fields) => serde_json::to_value(fields).ok(),
             ApiError::Conflict { details, .. } => Some(details.clone()),
-            ApiError::PreconditionFailed { current } => Some(serde_json::json!({ "current_version": current })),
+            ApiError::PreconditionFailed { current } => {
+                Some(serde_json::json!({ "current_version": current }))
+            }
             ApiError::NotFound(kind) => Some(serde_json::json!({ "resource": kind })),
             _ => None,
         }
@@ -150,10 +154,15 @@ impl IntoResponse for ApiError {
                 details: self.details(),
             },
         };
-        let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| br#"{"error":{"code":"internal","message":"internal error"}}"#.to_vec());
+        let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| {
+            br#"{"error":{"code":"internal","message":"internal error"}}"#.to_vec()
+        });
         let mut response = (status, bytes).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         match &self {
             ApiError::Overloaded | ApiError::Timeout => {
@@ -163,7 +172,9 @@ impl IntoResponse for ApiError {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             ApiError::Internal(cause) => {
-                response.extensions_mut().insert(InternalCause(cause.clone()));
+                response
+                    .extensions_mut()
+                    .insert(InternalCause(cause.clone()));
             }
             _ => {}
         }
@@ -177,7 +188,15 @@ impl From<CatalogError> for ApiError {
             CatalogError::NotFound { kind } => ApiError::NotFound(kind),
             CatalogError::Validation(fields) => ApiError::Validation(fields),
             CatalogError::VersionMismatch { current } => ApiError::PreconditionFailed { current },
-            CatalogError::Conflict { code, message, details } => ApiError::Conflict { code, message, details },
+            CatalogError::Conflict {
+                code,
+                message,
+                details,
+            } => ApiError::Conflict {
+                code,
+                message,
+                details,
+            },
             CatalogError::InvalidCursor => ApiError::InvalidCursor,
             CatalogError::Storage(e) => ApiError::Internal(format!("storage: {e}")),
             CatalogError::Internal(e) => ApiError::Internal(e),

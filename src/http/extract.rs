@@ -27,8 +27,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             }])),
             Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::MalformedJson(e.body_text())),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
-            Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::PayloadTooLarge),
-            Err(other) if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::PayloadTooLarge),
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(ApiError::PayloadTooLarge)
+            }
+            Err(other) if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::PayloadTooLarge)
+            }
             Err(other) => Err(ApiError::BadRequest(other.body_text())),
         }
     }
@@ -63,9 +69,9 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
             return Ok(IfMatch(None));
         }
         let bare = text.trim_start_matches("W/").trim_matches('"');
-        bare.parse::<u64>()
-            .map(|v| IfMatch(Some(v)))
-            .map_err(|_| ApiError::BadRequest("If-Match must be a quoted version number, e.g. \"3\"".into()))
+        bare.parse::<u64>().map(|v| IfMatch(Some(v))).map_err(|_| {
+            ApiError::BadRequest("If-Match must be a quoted version number, e.g. \"3\"".into())
+        })
     }
 }
 
@@ -75,9 +81,14 @@ pub struct Admin;
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(expected) = state.admin_api_key.as_deref() else {
-            return Err(ApiError::Forbidden("admin writes are disabled: set [auth] admin_api_key"));
+            return Err(ApiError::Forbidden(
+                "admin writes are disabled: set [auth] admin_api_key",
+            ));
         };
         let presented = parts
             .headers

@@ -21,14 +21,19 @@ fn respond(view: InventoryView) -> Response {
     let etag = HeaderValue::from_str(&format!("\"{}\"", view.version)).ok();
     let mut response = axum::Json(view).into_response();
     // Stock moves with every order; shared caches must not hold it.
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if let Some(etag) = etag {
         response.headers_mut().insert(header::ETAG, etag);
     }
     response
 }
 
-async fn get_inventory(State(state): State<AppState>, Path(sku): Path<String>) -> Result<Response, ApiError> {
+async fn get_inventory(
+    State(state): State<AppState>,
+    Path(sku): Path<String>,
+) -> Result<Response, ApiError> {
     Ok(respond(state.catalog.inventory(sku).await?))
 }
 
@@ -39,5 +44,7 @@ async fn put_inventory(
     IfMatch(version): IfMatch,
     Json(input): Json<InventoryInput>,
 ) -> Result<Response, ApiError> {
-    Ok(respond(state.catalog.set_inventory(sku, input, version).await?))
+    Ok(respond(
+        state.catalog.set_inventory(sku, input, version).await?,
+    ))
 }

@@ -11,7 +11,9 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 use super::error::InternalCause;
 use crate::service::Catalog;
@@ -28,20 +30,36 @@ impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests by route, method and status"),
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route, method and status",
+            ),
             &["route", "method", "status"],
         )
         .expect("valid metric");
         let latency = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by route and method").buckets(vec![
-                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by route and method",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0,
             ]),
             &["route", "method"],
         )
         .expect("valid metric");
-        registry.register(Box::new(requests.clone())).expect("unique metric");
-        registry.register(Box::new(latency.clone())).expect("unique metric");
-        Metrics { registry, requests, latency }
+        registry
+            .register(Box::new(requests.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(latency.clone()))
+            .expect("unique metric");
+        Metrics {
+            registry,
+            requests,
+            latency,
+        }
     }
 
     /// Renders all metrics in the Prometheus text format.
@@ -57,30 +75,73 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{labels} {v}");
             }
         };
-        gauge("rocksdb_block_cache_usage_bytes", "Bytes in the RocksDB block cache", "gauge", &[(String::new(), s.block_cache_usage_bytes)]);
-        gauge("rocksdb_block_cache_capacity_bytes", "RocksDB block cache capacity", "gauge", &[(String::new(), s.block_cache_capacity_bytes)]);
-        gauge("rocksdb_live_sst_bytes", "Size of live SST files", "gauge", &[(String::new(), s.live_sst_bytes)]);
-        gauge("rocksdb_memtable_bytes", "Memtable bytes", "gauge", &[(String::new(), s.memtable_bytes)]);
-        let keys: Vec<(String, u64)> = s.estimated_keys.iter().map(|(cf, n)| (format!("{{cf=\"{cf}\"}}"), *n)).collect();
-        gauge("rocksdb_estimated_keys", "Estimated keys per column family", "gauge", &keys);
-        gauge("storefront_changelog_last_seq", "Last committed changelog sequence", "gauge", &[(String::new(), s.last_changelog_seq)]);
+        gauge(
+            "rocksdb_block_cache_usage_bytes",
+            "Bytes in the RocksDB block cache",
+            "gauge",
+            &[(String::new(), s.block_cache_usage_bytes)],
+        );
+        gauge(
+            "rocksdb_block_cache_capacity_bytes",
+            "RocksDB block cache capacity",
+            "gauge",
+            &[(String::new(), s.block_cache_capacity_bytes)],
+        );
+        gauge(
+            "rocksdb_live_sst_bytes",
+            "Size of live SST files",
+            "gauge",
+            &[(String::new(), s.live_sst_bytes)],
+        );
+        gauge(
+            "rocksdb_memtable_bytes",
+            "Memtable bytes",
+            "gauge",
+            &[(String::new(), s.memtable_bytes)],
+        );
+        let keys: Vec<(String, u64)> = s
+            .estimated_keys
+            .iter()
+            .map(|(cf, n)| (format!("{{cf=\"{cf}\"}}"), *n))
+            .collect();
+        gauge(
+            "rocksdb_estimated_keys",
+            "Estimated keys per column family",
+            "gauge",
+            &keys,
+        );
+        gauge(
+            "storefront_changelog_last_seq",
+            "Last committed changelog sequence",
+            "gauge",
+            &[(String::new(), s.last_changelog_seq)],
+        );
         gauge(
             "storefront_response_cache_hits_total",
             "Response cache hits",
             "counter",
-            &[("{cache=\"product\"}".into(), c.product_hits), ("{cache=\"listing\"}".into(), c.listing_hits)],
+            &[
+                ("{cache=\"product\"}".into(), c.product_hits),
+                ("{cache=\"listing\"}".into(), c.listing_hits),
+            ],
         );
         gauge(
             "storefront_response_cache_misses_total",
             "Response cache misses",
             "counter",
-            &[("{cache=\"product\"}".into(), c.product_misses), ("{cache=\"listing\"}".into(), c.listing_misses)],
+            &[
+                ("{cache=\"product\"}".into(), c.product_misses),
+                ("{cache=\"listing\"}".into(), c.listing_misses),
+            ],
         );
         gauge(
             "storefront_response_cache_entries",
             "Response cache entries",
             "gauge",
-            &[("{cache=\"product\"}".into(), c.product_len), ("{cache=\"listing\"}".into(), c.listing_len)],
+            &[
+                ("{cache=\"product\"}".into(), c.product_len),
+                ("{cache=\"listing\"}".into(), c.listing_len),
+            ],
         );
         out
     }
@@ -113,7 +174,11 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
         .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])
         .inc();
     if status.is_server_error() {
-        let cause = response.extensions().get::<InternalCause>().map(|c| c.0.as_str()).unwrap_or("");
+        let cause = response
+            .extensions()
+            .get::<InternalCause>()
+            .map(|c| c.0.as_str())
+            .unwrap_or("");
         tracing::error!(%route, %method, status = status.as_u16(), request_id = ?request_id, cause, "request failed");
     } else {
         tracing::debug!(%route, %method, status = status.as_u16(), request_id = ?request_id, "request");

@@ -24,9 +24,11 @@ use axum::response::{IntoResponse, Response};
 use axum::{middleware, BoxError, Router};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 
-use crate::config::Config;
+use crate::config::{Config, ServerConfig};
 use crate::service::Catalog;
 use error::ApiError;
 use metrics::Metrics;
@@ -54,7 +56,9 @@ impl MakeRequestId for CounterRequestId {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
         // Relaxed: uniqueness needs atomicity only, not ordering with other memory.
         let n = self.0.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{n:x}")).ok().map(RequestId::new)
+        HeaderValue::from_str(&format!("{n:x}"))
+            .ok()
+            .map(RequestId::new)
     }
 }
 
@@ -65,25 +69,39 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .merge(categories::router())
         .merge(sellers::router())
         .merge(inventory::router());
-    let timeout = Duration::from_millis(config.server.request_timeout_ms);
-    Router::new()
+    let app = Router::new()
         .nest("/api/v1", api)
         .merge(ops::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .route_layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
-        .with_state(state)
-        .layer(DefaultBodyLimit::max(config.server.body_limit_bytes))
-        .layer(
-            ServiceBuilder::new()
-                .layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))
-                .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), CounterRequestId::default()))
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-                .layer(HandleErrorLayer::new(middleware_error))
-                .load_shed()
-                .concurrency_limit(config.server.max_in_flight.max(1))
-                .timeout(timeout),
-        )
+        .route_layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
+        .with_state(state);
+    with_edge_layers(app, &config.server)
+}
+
+/// Adds the protective outer layers: panic capture, request ids, body limit, load shedding,
+/// concurrency limit and request timeout, all answering with the standard error shape.
+fn with_edge_layers(router: Router, config: &ServerConfig) -> Router {
+    // Layered around the whole router as one service (not per route via `Router::layer`), so
+    // `max_in_flight` is a process-wide limit rather than a per-route one.
+    let edge = ServiceBuilder::new()
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("handler panicked".into()).into_response()
+        }))
+        .layer(SetRequestIdLayer::new(
+            REQUEST_ID.clone(),
+            CounterRequestId::default(),
+        ))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(HandleErrorLayer::new(middleware_error))
+        .load_shed()
+        .concurrency_limit(config.max_in_flight.max(1))
+        .timeout(Duration::from_millis(config.request_timeout_ms))
+        .service(router.layer(DefaultBodyLimit::max(config.body_limit_bytes)));
+    Router::new().fallback_service(edge)
 }
 
 async fn middleware_error(error: BoxError) -> Response {
@@ -93,5 +111,101 @@ async fn middleware_error(error: BoxError) -> Response {
         ApiError::Overloaded.into_response()
     } else {
         ApiError::Internal(format!("middleware: {error}")).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    fn slow_app(timeout_ms: u64, max_in_flight: usize) -> Router {
+        let config = ServerConfig {
+            request_timeout_ms: timeout_ms,
+            max_in_flight,
+            ..ServerConfig::default()
+        };
+        let slow = Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    "late"
+                }),
+            )
+            .route("/panic", get(|| async { panic!("boom") as &'static str }));
+        with_edge_layers(slow, &config)
+    }
+
+    async fn error_code(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        body["error"]["code"].as_str().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn slow_requests_time_out_with_503_and_retry_after() {
+        let response = slow_app(20, 16)
+            .oneshot(
+                axum::http::Request::get("/slow")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            axum::http::StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(response.headers()["retry-after"], "1");
+        assert_eq!(error_code(response).await, "timeout");
+    }
+
+    #[tokio::test]
+    async fn requests_beyond_the_concurrency_limit_are_shed() {
+        let app = slow_app(5_000, 1);
+        let first = tokio::spawn(
+            app.clone().oneshot(
+                axum::http::Request::get("/slow")
+                    .body(Body::empty())
+                    .unwrap(),
+            ),
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let second = app
+            .oneshot(
+                axum::http::Request::get("/slow")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(second.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(error_code(second).await, "overloaded");
+        assert_eq!(
+            first.await.unwrap().unwrap().status(),
+            axum::http::StatusCode::OK
+        );
+    }
+
+    #[tokio::test]
+    async fn panics_become_opaque_500s() {
+        let response = slow_app(5_000, 16)
+            .oneshot(
+                axum::http::Request::get("/panic")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(error_code(response).await, "internal");
     }
 }

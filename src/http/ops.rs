@@ -32,30 +32,57 @@ async fn healthz() -> impl IntoResponse {
 
 async fn readyz(State(state): State<AppState>) -> Response {
     let store = state.catalog.store().clone();
-    let ok = tokio::task::spawn_blocking(move || store.get_raw(storefront_storage::cf::CF_META, b"schema_version").is_ok())
-        .await
-        .unwrap_or(false);
+    let ok = tokio::task::spawn_blocking(move || {
+        store
+            .get_raw(storefront_storage::cf::CF_META, b"schema_version")
+            .is_ok()
+    })
+    .await
+    .unwrap_or(false);
     let (status, body) = if ok {
-        (StatusCode::OK, serde_json::json!({ "status": "ready", "storage": "ok" }))
+        (
+            StatusCode::OK,
+            serde_json::json!({ "status": "ready", "storage": "ok" }),
+        )
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({ "status": "unavailable", "storage": "error" }))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({ "status": "unavailable", "storage": "error" }),
+        )
     };
-    (status, [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], axum::Json(body)).into_response()
+    (
+        status,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let catalog = state.catalog.clone();
     let metrics = state.metrics.clone();
-    let text = tokio::task::spawn_blocking(move || metrics.render(&catalog)).await.unwrap_or_default();
+    let text = tokio::task::spawn_blocking(move || metrics.render(&catalog))
+        .await
+        .unwrap_or_default();
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
         text,
     )
         .into_response()
 }
 
 async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], OPENAPI).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI,
+    )
+        .into_response()
 }
 
 /// Renders a self-contained HTML reference from the OpenAPI document (no external assets).

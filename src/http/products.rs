@@ -18,17 +18,30 @@ use crate::service::catalog::ListingParams;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/products", get(list_products).post(create_product))
-        .route("/products/{key}", get(get_product).patch(update_product).delete(delete_product))
+        .route(
+            "/products/{key}",
+            get(get_product)
+                .patch(update_product)
+                .delete(delete_product),
+        )
         .route("/products/{key}/variants", post(create_variant))
         .route("/variants/{sku}", patch(update_variant))
 }
 
-async fn get_product(State(state): State<AppState>, Path(key): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn get_product(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let repr = state.catalog.product_page(&key).await?;
     Ok(cdn::public(&headers, &repr, &state.cache_control))
 }
 
-async fn list_products(State(state): State<AppState>, Query(params): Query<ListingParams>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn list_products(
+    State(state): State<AppState>,
+    Query(params): Query<ListingParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let repr = state.catalog.list_products(&params).await?;
     Ok(cdn::public(&headers, &repr, &state.cache_control))
 }
@@ -44,7 +57,11 @@ async fn written(state: &AppState, id: Id, status: StatusCode) -> Result<Respons
     Ok(response)
 }
 
-async fn create_product(State(state): State<AppState>, _: Admin, Json(input): Json<ProductInput>) -> Result<Response, ApiError> {
+async fn create_product(
+    State(state): State<AppState>,
+    _: Admin,
+    Json(input): Json<ProductInput>,
+) -> Result<Response, ApiError> {
     let id = state.catalog.create_product(input).await?;
     written(&state, id, StatusCode::CREATED).await
 }
@@ -60,7 +77,12 @@ async fn update_product(
     written(&state, id, StatusCode::OK).await
 }
 
-async fn delete_product(State(state): State<AppState>, _: Admin, Path(key): Path<String>, IfMatch(version): IfMatch) -> Result<Response, ApiError> {
+async fn delete_product(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(key): Path<String>,
+    IfMatch(version): IfMatch,
+) -> Result<Response, ApiError> {
     state.catalog.delete_product(key, version).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

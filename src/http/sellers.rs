@@ -19,12 +19,20 @@ pub fn router() -> Router<AppState> {
         .route("/sellers/{key}", get(get_seller))
 }
 
-async fn get_seller(State(state): State<AppState>, Path(key): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn get_seller(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let repr = state.catalog.seller(&key)?;
     Ok(cdn::public(&headers, &repr, &state.cache_control))
 }
 
-async fn create_seller(State(state): State<AppState>, _: Admin, Json(input): Json<SellerInput>) -> Result<Response, ApiError> {
+async fn create_seller(
+    State(state): State<AppState>,
+    _: Admin,
+    Json(input): Json<SellerInput>,
+) -> Result<Response, ApiError> {
     let id = state.catalog.create_seller(input).await?;
     let repr = state.catalog.seller(&id.to_string())?;
     Ok(cdn::private(StatusCode::CREATED, &repr))

@@ -26,18 +26,18 @@ use storefront_storage::cf::{CF_EXTERNAL_IDS, CF_INVENTORY, CF_PRODUCTS, CF_SLUG
 use storefront_storage::keys::{self, SlugKind};
 use storefront_storage::listing::{self, EntryValue, ListingFacts, Scope, SortKey};
 use storefront_storage::records::{
-    AttributeRecord, AttributeValue as StoredValue, CategoryRecord, ChangeOp, EntityKind, ImageRecord, InventoryRecord,
-    ProductRecord, ProductStatus, SellerRecord, VariantRecord,
+    AttributeRecord, AttributeValue as StoredValue, CategoryRecord, ChangeOp, EntityKind,
+    ImageRecord, InventoryRecord, ProductRecord, ProductStatus, SellerRecord, VariantRecord,
 };
 use storefront_storage::{ListingScan, Store, Txn};
 
+use super::blocking;
 use super::category_tree::{CategoryTree, SellerDirectory};
 use super::error::CatalogError;
 use super::view::{CategoryTreeView, InventoryView, ListingItem, ProductView, SellerView};
-use super::blocking;
 use crate::domain::catalog::{
-    self as rules, Attribute, AttributeValue, Image, NewProduct, NewVariant, ProductInput, ProductPatch, Status,
-    VariantInput, VariantPatch,
+    self as rules, Attribute, AttributeValue, Image, NewProduct, NewVariant, ProductInput,
+    ProductPatch, Status, VariantInput, VariantPatch,
 };
 use crate::domain::{Currency, FieldErrors, Id, Slug};
 
@@ -53,9 +53,14 @@ pub struct Representation {
 }
 
 impl Representation {
-    fn new<T: Serialize>(value: &T, etag_prefix: Option<u64>, tags: &str) -> Result<Representation, CatalogError> {
+    fn new<T: Serialize>(
+        value: &T,
+        etag_prefix: Option<u64>,
+        tags: &str,
+    ) -> Result<Representation, CatalogError> {
         let mut buf = BytesMut::with_capacity(2048).writer();
-        serde_json::to_writer(&mut buf, value).map_err(|e| CatalogError::Internal(format!("serialising response: {e}")))?;
+        serde_json::to_writer(&mut buf, value)
+            .map_err(|e| CatalogError::Internal(format!("serialising response: {e}")))?;
         let body = buf.into_inner().freeze();
         let hash = xxhash_rust::xxh3::xxh3_64(&body);
         let etag = match etag_prefix {
@@ -64,8 +69,10 @@ impl Representation {
         };
         Ok(Representation {
             body,
-            etag: HeaderValue::from_str(&etag).map_err(|e| CatalogError::Internal(e.to_string()))?,
-            surrogate_key: HeaderValue::from_str(tags).map_err(|e| CatalogError::Internal(e.to_string()))?,
+            etag: HeaderValue::from_str(&etag)
+                .map_err(|e| CatalogError::Internal(e.to_string()))?,
+            surrogate_key: HeaderValue::from_str(tags)
+                .map_err(|e| CatalogError::Internal(e.to_string()))?,
         })
     }
 }
@@ -227,8 +234,12 @@ impl Catalog {
     /// Opens the catalog over a store, loading the category tree and sellers.
     pub fn new(store: Store, settings: CatalogSettings) -> Result<Catalog, CatalogError> {
         let catalog = Catalog {
-            categories: ArcSwap::from_pointee(CategoryTree::build(&store.scan_all::<CategoryRecord>()?)),
-            sellers: ArcSwap::from_pointee(SellerDirectory::build(&store.scan_all::<SellerRecord>()?)),
+            categories: ArcSwap::from_pointee(CategoryTree::build(
+                &store.scan_all::<CategoryRecord>()?,
+            )),
+            sellers: ArcSwap::from_pointee(SellerDirectory::build(
+                &store.scan_all::<SellerRecord>()?,
+            )),
             products: Cache::new(settings.product_entries.max(16)),
             listings: Cache::new(settings.listing_entries.max(16)),
             category_docs: Cache::new(1024),
@@ -265,17 +276,25 @@ impl Catalog {
     /// Returns whether the catalog has no products.
     pub fn is_empty(&self) -> bool {
         self.store.listing_count(&Scope::All.encode()).unwrap_or(0) == 0
-            && self.store.scan_all::<CategoryRecord>().map(|c| c.is_empty()).unwrap_or(true)
+            && self
+                .store
+                .scan_all::<CategoryRecord>()
+                .map(|c| c.is_empty())
+                .unwrap_or(true)
     }
 
     fn apply(&self, inv: Invalidation) -> Result<(), CatalogError> {
         self.epoch.fetch_add(1, Ordering::Release);
         if inv.categories {
-            self.categories.store(Arc::new(CategoryTree::build(&self.store.scan_all::<CategoryRecord>()?)));
+            self.categories.store(Arc::new(CategoryTree::build(
+                &self.store.scan_all::<CategoryRecord>()?,
+            )));
             self.category_docs.clear();
         }
         if inv.sellers {
-            self.sellers.store(Arc::new(SellerDirectory::build(&self.store.scan_all::<SellerRecord>()?)));
+            self.sellers.store(Arc::new(SellerDirectory::build(
+                &self.store.scan_all::<SellerRecord>()?,
+            )));
         }
         if inv.categories || inv.sellers {
             // Product pages embed category paths and seller names.
@@ -302,7 +321,10 @@ impl Catalog {
     // ---------------------------------------------------------------- reads
 
     /// Returns the public product page for an id or slug.
-    pub async fn product_page(self: &Arc<Self>, key: &str) -> Result<Arc<Representation>, CatalogError> {
+    pub async fn product_page(
+        self: &Arc<Self>,
+        key: &str,
+    ) -> Result<Arc<Representation>, CatalogError> {
         let canonical = canonical_key(key);
         if let Some(hit) = self.products.get(canonical.as_ref()) {
             return Ok(hit);
@@ -318,7 +340,10 @@ impl Catalog {
     }
 
     /// Renders a product document, drafts included (for write responses).
-    pub async fn product_document(self: &Arc<Self>, id: Id) -> Result<Arc<Representation>, CatalogError> {
+    pub async fn product_document(
+        self: &Arc<Self>,
+        id: Id,
+    ) -> Result<Arc<Representation>, CatalogError> {
         let this = self.clone();
         blocking(move || this.render_product(&id.to_string(), false).map(Arc::new)).await
     }
@@ -337,7 +362,10 @@ impl Catalog {
     fn render_product(&self, key: &str, public_only: bool) -> Result<Representation, CatalogError> {
         let not_found = || CatalogError::NotFound { kind: "product" };
         let id = self.resolve_product_id(key)?.ok_or_else(not_found)?;
-        let product = self.store.get::<ProductRecord>(&id.to_bytes())?.ok_or_else(not_found)?;
+        let product = self
+            .store
+            .get::<ProductRecord>(&id.to_bytes())?
+            .ok_or_else(not_found)?;
         let p = product.archived();
         if public_only && p.status != ProductStatus::Published {
             return Err(not_found());
@@ -347,20 +375,34 @@ impl Catalog {
             .store
             .multi_get::<InventoryRecord, _>(&skus)?
             .iter()
-            .map(|inv| inv.as_ref().map(|i| i.archived().on_hand.to_native() - i.archived().reserved.to_native()).unwrap_or(0))
+            .map(|inv| {
+                inv.as_ref()
+                    .map(|i| i.archived().on_hand.to_native() - i.archived().reserved.to_native())
+                    .unwrap_or(0)
+            })
             .collect();
         let tree = self.categories.load();
         let sellers = self.sellers.load();
-        let seller = p.seller_id.as_ref().and_then(|s| sellers.get(Id::from_bytes(*s)));
+        let seller = p
+            .seller_id
+            .as_ref()
+            .and_then(|s| sellers.get(Id::from_bytes(*s)));
         let view = ProductView::new(p, self.settings.currency, &available, &tree, seller);
         let tags = product_tags_archived(p, &tree);
         Representation::new(&view, Some(p.version.to_native()), &tags)
     }
 
     /// Returns a listing page.
-    pub async fn list_products(self: &Arc<Self>, params: &ListingParams) -> Result<Arc<Representation>, CatalogError> {
+    pub async fn list_products(
+        self: &Arc<Self>,
+        params: &ListingParams,
+    ) -> Result<Arc<Representation>, CatalogError> {
         let plan = self.plan_listing(params)?;
-        let generation = self.generations.get(&plan.scope_key).map(|g| *g).unwrap_or(0);
+        let generation = self
+            .generations
+            .get(&plan.scope_key)
+            .map(|g| *g)
+            .unwrap_or(0);
         let cache_key = format!("{generation}|{}", plan.canonical);
         if let Some(hit) = self.listings.get(cache_key.as_str()) {
             return Ok(hit);
@@ -391,7 +433,11 @@ impl Catalog {
             match v.parse::<i64>() {
                 Ok(n) if n >= 0 => Some(n),
                 _ => {
-                    errors.add(field, "invalid", "must be a non-negative integer amount in minor units");
+                    errors.add(
+                        field,
+                        "invalid",
+                        "must be a non-negative integer amount in minor units",
+                    );
                     None
                 }
             }
@@ -418,7 +464,11 @@ impl Catalog {
             "price_desc" => ("price_desc", SortKey::Price, true),
             "rating" => ("rating", SortKey::Rating, true),
             _ => {
-                errors.add("sort", "invalid", "must be one of newest, price_asc, price_desc, rating");
+                errors.add(
+                    "sort",
+                    "invalid",
+                    "must be one of newest, price_asc, price_desc, rating",
+                );
                 ("newest", SortKey::Newest, true)
             }
         };
@@ -444,7 +494,11 @@ impl Catalog {
         }
         let cursor = match params.cursor.as_deref() {
             None => None,
-            Some(c) => Some(URL_SAFE_NO_PAD.decode(c).map_err(|_| CatalogError::InvalidCursor)?),
+            Some(c) => Some(
+                URL_SAFE_NO_PAD
+                    .decode(c)
+                    .map_err(|_| CatalogError::InvalidCursor)?,
+            ),
         };
         if !errors.is_empty() {
             return Err(CatalogError::Validation(errors.into_vec()));
@@ -464,7 +518,8 @@ impl Catalog {
         };
         let prefix = listing::prefix(scope, sort);
         let mut lower = prefix.clone();
-        let mut upper = keys::prefix_successor(&prefix).expect("listing prefixes never end in 0xff");
+        let mut upper =
+            keys::prefix_successor(&prefix).expect("listing prefixes never end in 0xff");
         let price_in_key = sort == SortKey::Price && (min_price.is_some() || max_price.is_some());
         if price_in_key {
             if let Some(lo) = min_price {
@@ -480,7 +535,9 @@ impl Catalog {
             }
         }
         let filter = PostFilter {
-            seller: seller.filter(|_| !matches!(scope, Scope::Seller(_))).map(|s| s.to_bytes()),
+            seller: seller
+                .filter(|_| !matches!(scope, Scope::Seller(_)))
+                .map(|s| s.to_bytes()),
             brand_hash: brand
                 .as_deref()
                 .filter(|_| !matches!(scope, Scope::Brand(_)))
@@ -530,9 +587,17 @@ impl Catalog {
         let items: Vec<ListingItem<'_>> = records
             .iter()
             .zip(&page.items)
-            .filter_map(|(record, (_, entry))| record.as_ref().map(|r| ListingItem::new(r.archived(), self.settings.currency, entry.in_stock)))
+            .filter_map(|(record, (_, entry))| {
+                record
+                    .as_ref()
+                    .map(|r| ListingItem::new(r.archived(), self.settings.currency, entry.in_stock))
+            })
             .collect();
-        let total = if plan.exact_total { Some(self.store.listing_count(&plan.scope_key)?) } else { None };
+        let total = if plan.exact_total {
+            Some(self.store.listing_count(&plan.scope_key)?)
+        } else {
+            None
+        };
         let mut tags = String::with_capacity(32 + ids.len() * 45);
         tags.push_str(&plan.scope_tag);
         if plan.scope_tag != "products" {
@@ -566,7 +631,9 @@ impl Catalog {
     /// Returns one category with its subtree and breadcrumb path.
     pub fn category(&self, key: &str) -> Result<Arc<Representation>, CatalogError> {
         let tree = self.categories.load();
-        let node = tree.resolve(key).ok_or(CatalogError::NotFound { kind: "category" })?;
+        let node = tree
+            .resolve(key)
+            .ok_or(CatalogError::NotFound { kind: "category" })?;
         self.category_doc(Some(node.id))
     }
 
@@ -589,8 +656,14 @@ impl Catalog {
     /// Returns a seller document.
     pub fn seller(&self, key: &str) -> Result<Representation, CatalogError> {
         let sellers = self.sellers.load();
-        let seller = sellers.resolve(key).ok_or(CatalogError::NotFound { kind: "seller" })?;
-        Representation::new(&SellerView::from(seller), Some(seller.version), &format!("seller-{}", seller.id))
+        let seller = sellers
+            .resolve(key)
+            .ok_or(CatalogError::NotFound { kind: "seller" })?;
+        Representation::new(
+            &SellerView::from(seller),
+            Some(seller.version),
+            &format!("seller-{}", seller.id),
+        )
     }
 
     /// Returns stock of a SKU.
@@ -609,7 +682,12 @@ impl Catalog {
     // ---------------------------------------------------------------- writes
 
     /// Resolves category and seller references of a product body, appending to `errors`.
-    pub(crate) fn resolve_refs(&self, category: Option<&str>, seller: Option<&str>, errors: &mut FieldErrors) -> (Option<Id>, Option<Id>) {
+    pub(crate) fn resolve_refs(
+        &self,
+        category: Option<&str>,
+        seller: Option<&str>,
+        errors: &mut FieldErrors,
+    ) -> (Option<Id>, Option<Id>) {
         let category = category.and_then(|c| {
             let found = self.categories.load().resolve(c).map(|n| n.id);
             if found.is_none() {
@@ -632,11 +710,23 @@ impl Catalog {
         let mut errors = FieldErrors::default();
         let product = rules::check_product(input, self.settings.currency, &mut errors);
         if input.category_path.is_some() {
-            errors.add("category_path", "unsupported", "category_path is accepted by import only; use category");
+            errors.add(
+                "category_path",
+                "unsupported",
+                "category_path is accepted by import only; use category",
+            );
         }
-        let (category_id, seller_id) = self.resolve_refs(input.category.as_deref(), input.seller.as_deref(), &mut errors);
+        let (category_id, seller_id) = self.resolve_refs(
+            input.category.as_deref(),
+            input.seller.as_deref(),
+            &mut errors,
+        );
         errors
-            .finish(ResolvedProduct { product, category_id, seller_id })
+            .finish(ResolvedProduct {
+                product,
+                category_id,
+                seller_id,
+            })
             .map_err(CatalogError::Validation)
     }
 
@@ -645,7 +735,9 @@ impl Catalog {
         let resolved = self.validate_product(&input)?;
         let this = self.clone();
         blocking(move || {
-            let (id, outcome, inv) = this.store.transact(|txn| this.upsert_in(txn, &resolved, Source::Api))?;
+            let (id, outcome, inv) = this
+                .store
+                .transact(|txn| this.upsert_in(txn, &resolved, Source::Api))?;
             debug_assert_eq!(outcome, UpsertOutcome::Created);
             this.apply(inv)?;
             Ok(id)
@@ -654,7 +746,11 @@ impl Catalog {
     }
 
     /// Creates or updates many products in one atomic batch (imports).
-    pub fn upsert_batch(&self, items: &[ResolvedProduct], source: Source<'_>) -> Result<Vec<Result<UpsertOutcome, CatalogError>>, CatalogError> {
+    pub fn upsert_batch(
+        &self,
+        items: &[ResolvedProduct],
+        source: Source<'_>,
+    ) -> Result<Vec<Result<UpsertOutcome, CatalogError>>, CatalogError> {
         let (outcomes, inv) = self.store.transact(|txn| {
             let mut all = Invalidation::default();
             let mut outcomes = Vec::with_capacity(items.len());
@@ -665,7 +761,9 @@ impl Catalog {
                         outcomes.push(Ok(outcome));
                     }
                     // A conflicting row is reported and skipped; its checks ran before any write.
-                    Err(e @ (CatalogError::Conflict { .. } | CatalogError::Validation(_))) => outcomes.push(Err(e)),
+                    Err(e @ (CatalogError::Conflict { .. } | CatalogError::Validation(_))) => {
+                        outcomes.push(Err(e))
+                    }
                     Err(e) => return Err(e),
                 }
             }
@@ -680,7 +778,11 @@ impl Catalog {
     pub fn ensure_category_path(&self, names: &[String]) -> Result<Option<Id>, CatalogError> {
         let mut parent: Option<Id> = None;
         for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
-            let existing = self.categories.load().child_named(parent, name).map(|n| n.id);
+            let existing = self
+                .categories
+                .load()
+                .child_named(parent, name)
+                .map(|n| n.id);
             parent = Some(match existing {
                 Some(id) => id,
                 None => {
@@ -697,7 +799,12 @@ impl Catalog {
         Ok(parent)
     }
 
-    fn upsert_in(&self, txn: &mut Txn<'_>, item: &ResolvedProduct, source: Source<'_>) -> Result<(Id, UpsertOutcome, Invalidation), CatalogError> {
+    fn upsert_in(
+        &self,
+        txn: &mut Txn<'_>,
+        item: &ResolvedProduct,
+        source: Source<'_>,
+    ) -> Result<(Id, UpsertOutcome, Invalidation), CatalogError> {
         let p = &item.product;
         let external_key = match (source, &p.external_id) {
             (Source::Feed(feed), Some(ext)) => Some(keys::external_id(feed, ext)),
@@ -705,7 +812,9 @@ impl Catalog {
             (_, None) => None,
         };
         let existing_id = match &external_key {
-            Some(k) => txn.get_raw(CF_EXTERNAL_IDS, k)?.and_then(|b| <[u8; 16]>::try_from(b.as_slice()).ok()),
+            Some(k) => txn
+                .get_raw(CF_EXTERNAL_IDS, k)?
+                .and_then(|b| <[u8; 16]>::try_from(b.as_slice()).ok()),
             None => None,
         };
         if let (Source::Api, Some(_)) = (source, existing_id) {
@@ -719,7 +828,10 @@ impl Catalog {
             Some(id) => txn.get::<ProductRecord>(&id)?.map(|o| o.to_native()),
             None => None,
         };
-        let id = old.as_ref().map(|o| Id::from_bytes(o.id)).unwrap_or_else(Id::new);
+        let id = old
+            .as_ref()
+            .map(|o| Id::from_bytes(o.id))
+            .unwrap_or_else(Id::new);
         let now = txn.now_ms();
 
         // Slug: keep an existing product's slug unless one is given explicitly.
@@ -727,26 +839,41 @@ impl Catalog {
             (Some(s), _) => s.as_str().to_owned(),
             (None, Some(o)) => o.slug.clone(),
             (None, None) => {
-                let base = Slug::derive(&p.title, 80).unwrap_or_else(|| Slug::parse("product").expect("valid"));
+                let base = Slug::derive(&p.title, 80)
+                    .unwrap_or_else(|| Slug::parse("product").expect("valid"));
                 let candidate = match (source, &p.external_id) {
-                    (Source::Feed(_), Some(ext)) => Slug::derive(ext, 30).map(|e| base.with_suffix(e.as_str())).unwrap_or(base),
+                    (Source::Feed(_), Some(ext)) => Slug::derive(ext, 30)
+                        .map(|e| base.with_suffix(e.as_str()))
+                        .unwrap_or(base),
                     _ => base,
                 };
-                if slug_owner(txn, candidate.as_str())?.is_some_and(|owner| owner != id.to_bytes()) {
+                if slug_owner(txn, candidate.as_str())?.is_some_and(|owner| owner != id.to_bytes())
+                {
                     let hex = id.to_string().replace('-', "");
-                    candidate.with_suffix(&hex[hex.len() - 10..]).as_str().to_owned()
+                    candidate
+                        .with_suffix(&hex[hex.len() - 10..])
+                        .as_str()
+                        .to_owned()
                 } else {
                     candidate.as_str().to_owned()
                 }
             }
         };
         if slug_owner(txn, &slug)?.is_some_and(|owner| owner != id.to_bytes()) {
-            return Err(CatalogError::conflict("slug_taken", format!("slug {slug} is already used by another product"), serde_json::json!({ "slug": slug })));
+            return Err(CatalogError::conflict(
+                "slug_taken",
+                format!("slug {slug} is already used by another product"),
+                serde_json::json!({ "slug": slug }),
+            ));
         }
         for variant in &p.variants {
             if let Some(owner) = sku_owner(txn, &variant.sku)? {
                 if owner != id.to_bytes() {
-                    return Err(CatalogError::conflict("sku_taken", format!("SKU {} belongs to another product", variant.sku), serde_json::json!({ "sku": variant.sku })));
+                    return Err(CatalogError::conflict(
+                        "sku_taken",
+                        format!("SKU {} belongs to another product", variant.sku),
+                        serde_json::json!({ "sku": variant.sku }),
+                    ));
                 }
             }
         }
@@ -781,13 +908,23 @@ impl Catalog {
         }
         // New SKUs get their initial stock; existing SKUs keep theirs; dropped SKUs are freed.
         for variant in &p.variants {
-            if txn.get::<InventoryRecord>(keys::sku(&variant.sku))?.is_none() {
-                txn.put(keys::sku(&variant.sku), &new_inventory(&variant.sku, id, variant.stock, now))?;
+            if txn
+                .get::<InventoryRecord>(keys::sku(&variant.sku))?
+                .is_none()
+            {
+                txn.put(
+                    keys::sku(&variant.sku),
+                    &new_inventory(&variant.sku, id, variant.stock, now),
+                )?;
             }
             txn.put_raw(CF_VARIANTS, keys::sku(&variant.sku), &id.to_bytes());
         }
         if let Some(old) = &old {
-            for gone in old.variants.iter().filter(|v| !record.variants.iter().any(|n| n.sku == v.sku)) {
+            for gone in old
+                .variants
+                .iter()
+                .filter(|v| !record.variants.iter().any(|n| n.sku == v.sku))
+            {
                 txn.delete(CF_VARIANTS, keys::sku(&gone.sku));
                 txn.delete(CF_INVENTORY, keys::sku(&gone.sku));
             }
@@ -796,14 +933,23 @@ impl Catalog {
             txn.put_raw(CF_EXTERNAL_IDS, k, &id.to_bytes());
         }
         record.version = record.version.max(1);
-        let outcome = if old.is_some() { UpsertOutcome::Updated } else { UpsertOutcome::Created };
+        let outcome = if old.is_some() {
+            UpsertOutcome::Updated
+        } else {
+            UpsertOutcome::Created
+        };
         let inv = self.write_product(txn, old.as_ref(), Some(&record))?;
         Ok((id, outcome, inv))
     }
 
     /// Stages the product record, its slug, listing entries and changelog entry, and returns
     /// what the write invalidates. `old`/`new` of `None` mean created/deleted.
-    fn write_product(&self, txn: &mut Txn<'_>, old: Option<&ProductRecord>, new: Option<&ProductRecord>) -> Result<Invalidation, CatalogError> {
+    fn write_product(
+        &self,
+        txn: &mut Txn<'_>,
+        old: Option<&ProductRecord>,
+        new: Option<&ProductRecord>,
+    ) -> Result<Invalidation, CatalogError> {
         let tree = self.categories.load();
         let old_facts = match old {
             Some(o) => facts(txn, o, &tree)?,
@@ -849,34 +995,71 @@ impl Catalog {
     }
 
     /// Loads a product for modification, enforcing `If-Match`.
-    fn load_for_write(txn: &Txn<'_>, key: &[u8], if_match: Option<u64>) -> Result<ProductRecord, CatalogError> {
-        let product = txn.get::<ProductRecord>(key)?.ok_or(CatalogError::NotFound { kind: "product" })?.to_native();
+    fn load_for_write(
+        txn: &Txn<'_>,
+        key: &[u8],
+        if_match: Option<u64>,
+    ) -> Result<ProductRecord, CatalogError> {
+        let product = txn
+            .get::<ProductRecord>(key)?
+            .ok_or(CatalogError::NotFound { kind: "product" })?
+            .to_native();
         check_version(product.version, if_match)?;
         Ok(product)
     }
 
     /// Applies a partial update to a product.
-    pub async fn update_product(self: &Arc<Self>, key: String, patch: ProductPatch, if_match: Option<u64>) -> Result<Id, CatalogError> {
+    pub async fn update_product(
+        self: &Arc<Self>,
+        key: String,
+        patch: ProductPatch,
+        if_match: Option<u64>,
+    ) -> Result<Id, CatalogError> {
         let mut errors = FieldErrors::default();
         if let Some(title) = &patch.title {
             errors.text("title", title, true, rules::MAX_TITLE_LEN);
         }
         if let Some(description) = &patch.description {
-            errors.text("description", description, false, rules::MAX_DESCRIPTION_LEN);
+            errors.text(
+                "description",
+                description,
+                false,
+                rules::MAX_DESCRIPTION_LEN,
+            );
         }
         let slug = rules::check_slug(patch.slug.as_deref(), &mut errors);
-        let brand = patch.brand.as_ref().map(|b| rules::check_brand(b.as_deref(), &mut errors));
-        let status = patch.status.as_deref().map(|s| rules::check_status(Some(s), &mut errors));
-        let images = patch.images.as_deref().map(|i| rules::check_images(Some(i), &mut errors));
-        let attributes = patch.attributes.as_ref().map(|a| rules::check_attributes("attributes", Some(a), &mut errors));
-        let category = patch.category.as_ref().map(|c| self.resolve_refs(c.as_deref(), None, &mut errors).0);
-        let seller = patch.seller.as_ref().map(|s| self.resolve_refs(None, s.as_deref(), &mut errors).1);
+        let brand = patch
+            .brand
+            .as_ref()
+            .map(|b| rules::check_brand(b.as_deref(), &mut errors));
+        let status = patch
+            .status
+            .as_deref()
+            .map(|s| rules::check_status(Some(s), &mut errors));
+        let images = patch
+            .images
+            .as_deref()
+            .map(|i| rules::check_images(Some(i), &mut errors));
+        let attributes = patch
+            .attributes
+            .as_ref()
+            .map(|a| rules::check_attributes("attributes", Some(a), &mut errors));
+        let category = patch
+            .category
+            .as_ref()
+            .map(|c| self.resolve_refs(c.as_deref(), None, &mut errors).0);
+        let seller = patch
+            .seller
+            .as_ref()
+            .map(|s| self.resolve_refs(None, s.as_deref(), &mut errors).1);
         if !errors.is_empty() {
             return Err(CatalogError::Validation(errors.into_vec()));
         }
         let this = self.clone();
         blocking(move || {
-            let id = this.resolve_product_id(&key)?.ok_or(CatalogError::NotFound { kind: "product" })?;
+            let id = this
+                .resolve_product_id(&key)?
+                .ok_or(CatalogError::NotFound { kind: "product" })?;
             let inv = this.store.transact(|txn| {
                 let old = Self::load_for_write(txn, &id.to_bytes(), if_match)?;
                 let mut new = old.clone();
@@ -888,7 +1071,11 @@ impl Catalog {
                 }
                 if let Some(s) = &slug {
                     if slug_owner(txn, s.as_str())?.is_some_and(|owner| owner != old.id) {
-                        return Err(CatalogError::conflict("slug_taken", format!("slug {s} is already used by another product"), serde_json::json!({ "slug": s.as_str() })));
+                        return Err(CatalogError::conflict(
+                            "slug_taken",
+                            format!("slug {s} is already used by another product"),
+                            serde_json::json!({ "slug": s.as_str() }),
+                        ));
                     }
                     new.slug = s.as_str().to_owned();
                 }
@@ -921,10 +1108,16 @@ impl Catalog {
     }
 
     /// Deletes a product, its slug, SKUs and stock records.
-    pub async fn delete_product(self: &Arc<Self>, key: String, if_match: Option<u64>) -> Result<(), CatalogError> {
+    pub async fn delete_product(
+        self: &Arc<Self>,
+        key: String,
+        if_match: Option<u64>,
+    ) -> Result<(), CatalogError> {
         let this = self.clone();
         blocking(move || {
-            let id = this.resolve_product_id(&key)?.ok_or(CatalogError::NotFound { kind: "product" })?;
+            let id = this
+                .resolve_product_id(&key)?
+                .ok_or(CatalogError::NotFound { kind: "product" })?;
             let inv = this.store.transact(|txn| {
                 let old = Self::load_for_write(txn, &id.to_bytes(), if_match)?;
                 // Listing facts are computed before the stock records go away.
@@ -949,7 +1142,12 @@ impl Catalog {
     }
 
     /// Adds a variant to a product.
-    pub async fn add_variant(self: &Arc<Self>, key: String, input: VariantInput, if_match: Option<u64>) -> Result<Id, CatalogError> {
+    pub async fn add_variant(
+        self: &Arc<Self>,
+        key: String,
+        input: VariantInput,
+        if_match: Option<u64>,
+    ) -> Result<Id, CatalogError> {
         let mut errors = FieldErrors::default();
         let variant = rules::check_variant("", &input, self.settings.currency, &mut errors);
         if !errors.is_empty() {
@@ -957,21 +1155,34 @@ impl Catalog {
         }
         let this = self.clone();
         blocking(move || {
-            let id = this.resolve_product_id(&key)?.ok_or(CatalogError::NotFound { kind: "product" })?;
+            let id = this
+                .resolve_product_id(&key)?
+                .ok_or(CatalogError::NotFound { kind: "product" })?;
             let inv = this.store.transact(|txn| {
                 let old = Self::load_for_write(txn, &id.to_bytes(), if_match)?;
                 if old.variants.len() >= rules::MAX_VARIANTS {
-                    return Err(CatalogError::invalid("variants", "too_many", "the product already has the maximum number of variants"));
+                    return Err(CatalogError::invalid(
+                        "variants",
+                        "too_many",
+                        "the product already has the maximum number of variants",
+                    ));
                 }
                 if sku_owner(txn, &variant.sku)?.is_some() {
-                    return Err(CatalogError::conflict("sku_taken", format!("SKU {} already exists", variant.sku), serde_json::json!({ "sku": variant.sku })));
+                    return Err(CatalogError::conflict(
+                        "sku_taken",
+                        format!("SKU {} already exists", variant.sku),
+                        serde_json::json!({ "sku": variant.sku }),
+                    ));
                 }
                 let mut new = old.clone();
                 new.variants.push(variant_record(&variant));
                 new.version += 1;
                 new.updated_at_ms = txn.now_ms();
                 txn.put_raw(CF_VARIANTS, keys::sku(&variant.sku), &old.id);
-                txn.put(keys::sku(&variant.sku), &new_inventory(&variant.sku, id, variant.stock, txn.now_ms()))?;
+                txn.put(
+                    keys::sku(&variant.sku),
+                    &new_inventory(&variant.sku, id, variant.stock, txn.now_ms()),
+                )?;
                 this.write_product(txn, Some(&old), Some(&new))
             })?;
             this.apply(inv)?;
@@ -981,18 +1192,25 @@ impl Catalog {
     }
 
     /// Updates a variant by SKU. `If-Match` refers to the owning product's version.
-    pub async fn update_variant(self: &Arc<Self>, sku: String, patch: VariantPatch, if_match: Option<u64>) -> Result<Id, CatalogError> {
+    pub async fn update_variant(
+        self: &Arc<Self>,
+        sku: String,
+        patch: VariantPatch,
+        if_match: Option<u64>,
+    ) -> Result<Id, CatalogError> {
         let mut errors = FieldErrors::default();
         let currency = self.settings.currency;
         if let Some(t) = &patch.title {
             errors.text("title", t, false, 200);
         }
         let price = rules::check_price("price", patch.price.as_ref(), false, currency, &mut errors);
-        let compare_at = patch
-            .compare_at_price
+        let compare_at = patch.compare_at_price.as_ref().map(|c| {
+            rules::check_price("compare_at_price", c.as_ref(), false, currency, &mut errors)
+        });
+        let attributes = patch
+            .attributes
             .as_ref()
-            .map(|c| rules::check_price("compare_at_price", c.as_ref(), false, currency, &mut errors));
-        let attributes = patch.attributes.as_ref().map(|a| rules::check_attributes("attributes", Some(a), &mut errors));
+            .map(|a| rules::check_attributes("attributes", Some(a), &mut errors));
         if !errors.is_empty() {
             return Err(CatalogError::Validation(errors.into_vec()));
         }
@@ -1020,7 +1238,11 @@ impl Catalog {
                     v.attributes = a.iter().map(attribute_record).collect();
                 }
                 if v.compare_at_cents.is_some_and(|c| c < v.price_cents) {
-                    return Err(CatalogError::invalid("compare_at_price.amount", "below_price", "must not be lower than the price"));
+                    return Err(CatalogError::invalid(
+                        "compare_at_price.amount",
+                        "below_price",
+                        "must not be lower than the price",
+                    ));
                 }
                 new.version += 1;
                 new.updated_at_ms = txn.now_ms();
@@ -1035,15 +1257,31 @@ impl Catalog {
 
     /// Sets the on-hand stock of a SKU. Atomic with respect to other catalog writes; a stock
     /// change that flips the product in or out of stock updates its listing entries.
-    pub async fn set_inventory(self: &Arc<Self>, sku: String, input: InventoryInput, if_match: Option<u64>) -> Result<InventoryView, CatalogError> {
+    pub async fn set_inventory(
+        self: &Arc<Self>,
+        sku: String,
+        input: InventoryInput,
+        if_match: Option<u64>,
+    ) -> Result<InventoryView, CatalogError> {
         let mut errors = FieldErrors::default();
         match input.on_hand {
             None => errors.add("on_hand", "required", "must be given"),
-            Some(n) if !(0..=rules::MAX_STOCK).contains(&n) => errors.add("on_hand", "out_of_range", format!("must be between 0 and {}", rules::MAX_STOCK)),
+            Some(n) if !(0..=rules::MAX_STOCK).contains(&n) => errors.add(
+                "on_hand",
+                "out_of_range",
+                format!("must be between 0 and {}", rules::MAX_STOCK),
+            ),
             Some(_) => {}
         }
-        if input.low_stock_threshold.is_some_and(|t| !(0..=rules::MAX_STOCK).contains(&t)) {
-            errors.add("low_stock_threshold", "out_of_range", format!("must be between 0 and {}", rules::MAX_STOCK));
+        if input
+            .low_stock_threshold
+            .is_some_and(|t| !(0..=rules::MAX_STOCK).contains(&t))
+        {
+            errors.add(
+                "low_stock_threshold",
+                "out_of_range",
+                format!("must be between 0 and {}", rules::MAX_STOCK),
+            );
         }
         if !errors.is_empty() {
             return Err(CatalogError::Validation(errors.into_vec()));
@@ -1052,16 +1290,24 @@ impl Catalog {
         let this = self.clone();
         blocking(move || {
             let (view, inv) = this.store.transact(|txn| {
-                let old = txn.get::<InventoryRecord>(keys::sku(&sku))?.ok_or(CatalogError::NotFound { kind: "sku" })?.to_native();
+                let old = txn
+                    .get::<InventoryRecord>(keys::sku(&sku))?
+                    .ok_or(CatalogError::NotFound { kind: "sku" })?
+                    .to_native();
                 check_version(old.version, if_match)?;
                 if on_hand < old.reserved {
                     return Err(CatalogError::conflict(
                         "below_reserved",
-                        format!("on_hand {on_hand} is below the {} units currently reserved", old.reserved),
+                        format!(
+                            "on_hand {on_hand} is below the {} units currently reserved",
+                            old.reserved
+                        ),
                         serde_json::json!({ "reserved": old.reserved }),
                     ));
                 }
-                let product = txn.get::<ProductRecord>(&old.product_id)?.map(|p| p.to_native());
+                let product = txn
+                    .get::<ProductRecord>(&old.product_id)?
+                    .map(|p| p.to_native());
                 let tree = this.categories.load();
                 let before = match &product {
                     Some(p) => facts(txn, p, &tree)?,
@@ -1089,7 +1335,12 @@ impl Catalog {
                     inv.product_keys.push(p.slug.clone());
                     tags.push(format!("product-{}", Id::from_bytes(p.id)));
                 }
-                txn.record_change(EntityKind::Inventory, ChangeOp::Upsert, keys::sku(&sku), tags);
+                txn.record_change(
+                    EntityKind::Inventory,
+                    ChangeOp::Upsert,
+                    keys::sku(&sku),
+                    tags,
+                );
                 Ok((inventory_view(&new), inv))
             })?;
             this.apply(inv)?;
@@ -1099,7 +1350,10 @@ impl Catalog {
     }
 
     /// Creates a category.
-    pub async fn create_category(self: &Arc<Self>, input: CategoryInput) -> Result<Id, CatalogError> {
+    pub async fn create_category(
+        self: &Arc<Self>,
+        input: CategoryInput,
+    ) -> Result<Id, CatalogError> {
         let this = self.clone();
         blocking(move || this.create_category_sync(&input)).await
     }
@@ -1127,8 +1381,15 @@ impl Catalog {
         let inv = self.store.transact(|txn| {
             let slug = match &slug {
                 Some(s) => {
-                    if txn.get_raw(CF_SLUGS, &keys::slug(SlugKind::Category, s.as_str()))?.is_some() {
-                        return Err(CatalogError::conflict("slug_taken", format!("category slug {s} is taken"), serde_json::json!({ "slug": s.as_str() })));
+                    if txn
+                        .get_raw(CF_SLUGS, &keys::slug(SlugKind::Category, s.as_str()))?
+                        .is_some()
+                    {
+                        return Err(CatalogError::conflict(
+                            "slug_taken",
+                            format!("category slug {s} is taken"),
+                            serde_json::json!({ "slug": s.as_str() }),
+                        ));
                     }
                     s.as_str().to_owned()
                 }
@@ -1146,22 +1407,38 @@ impl Catalog {
             };
             txn.put(&record.id, &record)?;
             txn.put_raw(CF_SLUGS, &keys::slug(SlugKind::Category, &slug), &record.id);
-            txn.record_change(EntityKind::Category, ChangeOp::Upsert, &record.id, vec!["categories".into(), format!("category-{id}")]);
-            Ok(Invalidation { categories: true, ..Invalidation::default() })
+            txn.record_change(
+                EntityKind::Category,
+                ChangeOp::Upsert,
+                &record.id,
+                vec!["categories".into(), format!("category-{id}")],
+            );
+            Ok(Invalidation {
+                categories: true,
+                ..Invalidation::default()
+            })
         })?;
         self.apply(inv)?;
         Ok(id)
     }
 
     /// Updates a category. Moving it re-indexes the listing entries of every product below it.
-    pub async fn update_category(self: &Arc<Self>, key: String, input: CategoryInput, if_match: Option<u64>) -> Result<Id, CatalogError> {
+    pub async fn update_category(
+        self: &Arc<Self>,
+        key: String,
+        input: CategoryInput,
+        if_match: Option<u64>,
+    ) -> Result<Id, CatalogError> {
         let mut errors = FieldErrors::default();
         if let Some(name) = &input.name {
             errors.text("name", name, true, 100);
         }
         let slug = rules::check_slug(input.slug.as_deref(), &mut errors);
         let tree = self.categories.load_full();
-        let node = tree.resolve(&key).ok_or(CatalogError::NotFound { kind: "category" })?.clone();
+        let node = tree
+            .resolve(&key)
+            .ok_or(CatalogError::NotFound { kind: "category" })?
+            .clone();
         let parent = match &input.parent {
             None => None,
             Some(None) => Some(None),
@@ -1183,7 +1460,10 @@ impl Catalog {
         let this = self.clone();
         blocking(move || {
             let inv = this.store.transact(|txn| {
-                let old = txn.get::<CategoryRecord>(&node.id.to_bytes())?.ok_or(CatalogError::NotFound { kind: "category" })?.to_native();
+                let old = txn
+                    .get::<CategoryRecord>(&node.id.to_bytes())?
+                    .ok_or(CatalogError::NotFound { kind: "category" })?
+                    .to_native();
                 check_version(old.version, if_match)?;
                 let mut new = old.clone();
                 if let Some(n) = &input.name {
@@ -1191,11 +1471,22 @@ impl Catalog {
                 }
                 if let Some(s) = &slug {
                     if s.as_str() != old.slug {
-                        if txn.get_raw(CF_SLUGS, &keys::slug(SlugKind::Category, s.as_str()))?.is_some() {
-                            return Err(CatalogError::conflict("slug_taken", format!("category slug {s} is taken"), serde_json::json!({ "slug": s.as_str() })));
+                        if txn
+                            .get_raw(CF_SLUGS, &keys::slug(SlugKind::Category, s.as_str()))?
+                            .is_some()
+                        {
+                            return Err(CatalogError::conflict(
+                                "slug_taken",
+                                format!("category slug {s} is taken"),
+                                serde_json::json!({ "slug": s.as_str() }),
+                            ));
                         }
                         txn.delete(CF_SLUGS, &keys::slug(SlugKind::Category, &old.slug));
-                        txn.put_raw(CF_SLUGS, &keys::slug(SlugKind::Category, s.as_str()), &old.id);
+                        txn.put_raw(
+                            CF_SLUGS,
+                            &keys::slug(SlugKind::Category, s.as_str()),
+                            &old.id,
+                        );
                         new.slug = s.as_str().to_owned();
                     }
                 }
@@ -1208,11 +1499,19 @@ impl Catalog {
                 new.version += 1;
                 new.updated_at_ms = txn.now_ms();
                 txn.put(&new.id, &new)?;
-                let mut inv = Invalidation { categories: true, ..Invalidation::default() };
+                let mut inv = Invalidation {
+                    categories: true,
+                    ..Invalidation::default()
+                };
                 if new.parent_id != old.parent_id {
                     inv.merge(this.reparent_products(txn, &tree, &old, &new)?);
                 }
-                txn.record_change(EntityKind::Category, ChangeOp::Upsert, &new.id, vec!["categories".into(), format!("category-{}", node.id)]);
+                txn.record_change(
+                    EntityKind::Category,
+                    ChangeOp::Upsert,
+                    &new.id,
+                    vec!["categories".into(), format!("category-{}", node.id)],
+                );
                 Ok(inv)
             })?;
             this.apply(inv)?;
@@ -1222,22 +1521,55 @@ impl Catalog {
     }
 
     /// Rewrites listing entries of all products under a moved category.
-    fn reparent_products(&self, txn: &mut Txn<'_>, tree: &CategoryTree, old: &CategoryRecord, new: &CategoryRecord) -> Result<Invalidation, CatalogError> {
-        let old_parent_path: Vec<[u8; 16]> = old.parent_id.map(|p| tree.path_up(Id::from_bytes(p)).into_iter().map(Id::to_bytes).collect()).unwrap_or_default();
-        let new_parent_path: Vec<[u8; 16]> = new.parent_id.map(|p| tree.path_up(Id::from_bytes(p)).into_iter().map(Id::to_bytes).collect()).unwrap_or_default();
+    fn reparent_products(
+        &self,
+        txn: &mut Txn<'_>,
+        tree: &CategoryTree,
+        old: &CategoryRecord,
+        new: &CategoryRecord,
+    ) -> Result<Invalidation, CatalogError> {
+        let old_parent_path: Vec<[u8; 16]> = old
+            .parent_id
+            .map(|p| {
+                tree.path_up(Id::from_bytes(p))
+                    .into_iter()
+                    .map(Id::to_bytes)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let new_parent_path: Vec<[u8; 16]> = new
+            .parent_id
+            .map(|p| {
+                tree.path_up(Id::from_bytes(p))
+                    .into_iter()
+                    .map(Id::to_bytes)
+                    .collect()
+            })
+            .unwrap_or_default();
         let prefix = listing::prefix(Scope::Category(old.id), SortKey::Newest);
         let upper = keys::prefix_successor(&prefix).expect("listing prefix");
         let mut cursor: Option<Vec<u8>> = None;
         let mut inv = Invalidation::default();
         loop {
             let page = self.store.scan_listing(
-                &ListingScan { lower: &prefix, upper: &upper, cursor: cursor.as_deref(), reverse: false, limit: 1000, max_scanned: 1000 },
+                &ListingScan {
+                    lower: &prefix,
+                    upper: &upper,
+                    cursor: cursor.as_deref(),
+                    reverse: false,
+                    limit: 1000,
+                    max_scanned: 1000,
+                },
                 |_| true,
             )?;
             for (pid, _) in &page.items {
-                let Some(product) = txn.get::<ProductRecord>(pid)? else { continue };
+                let Some(product) = txn.get::<ProductRecord>(pid)? else {
+                    continue;
+                };
                 let product = product.to_native();
-                let Some(old_facts) = facts(txn, &product, tree)? else { continue };
+                let Some(old_facts) = facts(txn, &product, tree)? else {
+                    continue;
+                };
                 let mut new_facts = old_facts.clone();
                 // The path is [leaf .. moved category, old ancestors..]: swap the ancestor tail.
                 let keep = old_facts.category_path.len() - old_parent_path.len();
@@ -1246,7 +1578,12 @@ impl Catalog {
                 txn.update_listing(Some(&old_facts), Some(&new_facts));
                 inv.scopes.extend(listing::scopes_of(&old_facts));
                 inv.scopes.extend(listing::scopes_of(&new_facts));
-                txn.record_change(EntityKind::Product, ChangeOp::Upsert, pid, vec![format!("product-{}", Id::from_bytes(*pid))]);
+                txn.record_change(
+                    EntityKind::Product,
+                    ChangeOp::Upsert,
+                    pid,
+                    vec![format!("product-{}", Id::from_bytes(*pid))],
+                );
             }
             match page.next_cursor {
                 Some(c) => cursor = Some(c),
@@ -1271,8 +1608,15 @@ impl Catalog {
             let inv = this.store.transact(|txn| {
                 let slug = match &slug {
                     Some(s) => {
-                        if txn.get_raw(CF_SLUGS, &keys::slug(SlugKind::Seller, s.as_str()))?.is_some() {
-                            return Err(CatalogError::conflict("slug_taken", format!("seller slug {s} is taken"), serde_json::json!({ "slug": s.as_str() })));
+                        if txn
+                            .get_raw(CF_SLUGS, &keys::slug(SlugKind::Seller, s.as_str()))?
+                            .is_some()
+                        {
+                            return Err(CatalogError::conflict(
+                                "slug_taken",
+                                format!("seller slug {s} is taken"),
+                                serde_json::json!({ "slug": s.as_str() }),
+                            ));
                         }
                         s.as_str().to_owned()
                     }
@@ -1288,8 +1632,16 @@ impl Catalog {
                 };
                 txn.put(&record.id, &record)?;
                 txn.put_raw(CF_SLUGS, &keys::slug(SlugKind::Seller, &slug), &record.id);
-                txn.record_change(EntityKind::Seller, ChangeOp::Upsert, &record.id, vec![format!("seller-{id}")]);
-                Ok(Invalidation { sellers: true, ..Invalidation::default() })
+                txn.record_change(
+                    EntityKind::Seller,
+                    ChangeOp::Upsert,
+                    &record.id,
+                    vec![format!("seller-{id}")],
+                );
+                Ok(Invalidation {
+                    sellers: true,
+                    ..Invalidation::default()
+                })
             })?;
             this.apply(inv)?;
             Ok(id)
@@ -1328,7 +1680,11 @@ struct PostFilter {
 
 impl PostFilter {
     fn is_noop(&self) -> bool {
-        self.seller.is_none() && self.brand_hash.is_none() && self.min_price.is_none() && self.max_price.is_none() && !self.in_stock
+        self.seller.is_none()
+            && self.brand_hash.is_none()
+            && self.min_price.is_none()
+            && self.max_price.is_none()
+            && !self.in_stock
     }
 
     fn accepts(&self, e: &EntryValue) -> bool {
@@ -1369,7 +1725,10 @@ fn sku_owner(txn: &Txn<'_>, sku: &str) -> Result<Option<[u8; 16]>, CatalogError>
 
 fn unique_slug(txn: &Txn<'_>, kind: SlugKind, name: &str, id: Id) -> Result<String, CatalogError> {
     let base = Slug::derive(name, 80).unwrap_or_else(|| Slug::parse("item").expect("valid"));
-    if txn.get_raw(CF_SLUGS, &keys::slug(kind, base.as_str()))?.is_none() {
+    if txn
+        .get_raw(CF_SLUGS, &keys::slug(kind, base.as_str()))?
+        .is_none()
+    {
         return Ok(base.as_str().to_owned());
     }
     let hex = id.to_string().replace('-', "");
@@ -1377,13 +1736,22 @@ fn unique_slug(txn: &Txn<'_>, kind: SlugKind, name: &str, id: Id) -> Result<Stri
 }
 
 fn brand_tag(normalized: &str) -> String {
-    Slug::derive(normalized, 60).map(|s| s.as_str().to_owned()).unwrap_or_else(|| format!("{:x}", listing::brand_hash(normalized)))
+    Slug::derive(normalized, 60)
+        .map(|s| s.as_str().to_owned())
+        .unwrap_or_else(|| format!("{:x}", listing::brand_hash(normalized)))
 }
 
 fn product_tags(p: &ProductRecord, tree: &CategoryTree) -> Vec<String> {
-    let mut tags = vec![format!("product-{}", Id::from_bytes(p.id)), "products".to_string()];
+    let mut tags = vec![
+        format!("product-{}", Id::from_bytes(p.id)),
+        "products".to_string(),
+    ];
     if let Some(c) = p.category_id {
-        tags.extend(tree.path_up(Id::from_bytes(c)).into_iter().map(|c| format!("category-{c}")));
+        tags.extend(
+            tree.path_up(Id::from_bytes(c))
+                .into_iter()
+                .map(|c| format!("category-{c}")),
+        );
     }
     if let Some(s) = p.seller_id {
         tags.push(format!("seller-{}", Id::from_bytes(s)));
@@ -1394,7 +1762,10 @@ fn product_tags(p: &ProductRecord, tree: &CategoryTree) -> Vec<String> {
     tags
 }
 
-fn product_tags_archived(p: &storefront_storage::records::ArchivedProductRecord, tree: &CategoryTree) -> String {
+fn product_tags_archived(
+    p: &storefront_storage::records::ArchivedProductRecord,
+    tree: &CategoryTree,
+) -> String {
     let mut tags = format!("product-{}", Id::from_bytes(p.id));
     if let Some(c) = p.category_id.as_ref() {
         for c in tree.path_up(Id::from_bytes(*c)) {
@@ -1419,7 +1790,11 @@ fn dedup(tags: &mut Vec<String>) {
 }
 
 /// Computes the listing facts of a product (`None` when it must not be listed).
-fn facts(txn: &Txn<'_>, p: &ProductRecord, tree: &CategoryTree) -> Result<Option<ListingFacts>, CatalogError> {
+fn facts(
+    txn: &Txn<'_>,
+    p: &ProductRecord,
+    tree: &CategoryTree,
+) -> Result<Option<ListingFacts>, CatalogError> {
     if p.status != ProductStatus::Published {
         return Ok(None);
     }
@@ -1433,14 +1808,26 @@ fn facts(txn: &Txn<'_>, p: &ProductRecord, tree: &CategoryTree) -> Result<Option
             }
         }
     }
-    let rating_x100 = if p.rating_count == 0 { 0 } else { (p.rating_sum * 100 / p.rating_count as u64).min(u16::MAX as u64) as u16 };
+    let rating_x100 = if p.rating_count == 0 {
+        0
+    } else {
+        (p.rating_sum * 100 / p.rating_count as u64).min(u16::MAX as u64) as u16
+    };
     Ok(Some(ListingFacts {
         id: p.id,
         min_price_cents: p.variants.iter().map(|v| v.price_cents).min().unwrap_or(0),
         rating_x100,
         seller_id: p.seller_id,
         brand: p.brand.as_deref().map(listing::normalize_brand),
-        category_path: p.category_id.map(|c| tree.path_up(Id::from_bytes(c)).into_iter().map(Id::to_bytes).collect()).unwrap_or_default(),
+        category_path: p
+            .category_id
+            .map(|c| {
+                tree.path_up(Id::from_bytes(c))
+                    .into_iter()
+                    .map(Id::to_bytes)
+                    .collect()
+            })
+            .unwrap_or_default(),
         in_stock,
     }))
 }
@@ -1454,7 +1841,10 @@ fn stored_status(s: Status) -> ProductStatus {
 }
 
 fn image_record(i: &Image) -> ImageRecord {
-    ImageRecord { url: i.url.trim().to_owned(), alt: i.alt.trim().to_owned() }
+    ImageRecord {
+        url: i.url.trim().to_owned(),
+        alt: i.alt.trim().to_owned(),
+    }
 }
 
 fn attribute_record(a: &Attribute) -> AttributeRecord {

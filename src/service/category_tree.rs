@@ -76,7 +76,8 @@ impl CategoryTree {
         tree.roots = roots;
         let ids: Vec<Id> = tree.nodes.keys().copied().collect();
         for id in ids {
-            let mut children = std::mem::take(&mut tree.nodes.get_mut(&id).expect("present").children);
+            let mut children =
+                std::mem::take(&mut tree.nodes.get_mut(&id).expect("present").children);
             order(&tree, &mut children);
             tree.nodes.get_mut(&id).expect("present").children = children;
         }
@@ -109,7 +110,9 @@ impl CategoryTree {
             if path.contains(&c) || path.len() > 64 {
                 break;
             }
-            let Some(node) = self.nodes.get(&c) else { break };
+            let Some(node) = self.nodes.get(&c) else {
+                break;
+            };
             path.push(c);
             current = node.parent;
         }

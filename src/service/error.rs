@@ -42,8 +42,16 @@ pub enum CatalogError {
 }
 
 impl CatalogError {
-    pub(crate) fn conflict(code: &'static str, message: String, details: serde_json::Value) -> Self {
-        CatalogError::Conflict { code, message, details }
+    pub(crate) fn conflict(
+        code: &'static str,
+        message: String,
+        details: serde_json::Value,
+    ) -> Self {
+        CatalogError::Conflict {
+            code,
+            message,
+            details,
+        }
     }
 
     pub(crate) fn invalid(field: &str, code: &'static str, message: &str) -> Self {

@@ -68,8 +68,14 @@ pub struct ImportOptions {
 }
 
 /// Imports from a file; `.gz` files are decompressed.
-pub fn import_file(catalog: &Catalog, path: &Path, options: &ImportOptions, on_progress: impl FnMut(u64)) -> anyhow::Result<ImportReport> {
-    let file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+pub fn import_file(
+    catalog: &Catalog,
+    path: &Path,
+    options: &ImportOptions,
+    on_progress: impl FnMut(u64),
+) -> anyhow::Result<ImportReport> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
     let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(flate2::read::MultiGzDecoder::new(file))
     } else {
@@ -79,7 +85,12 @@ pub fn import_file(catalog: &Catalog, path: &Path, options: &ImportOptions, on_p
 }
 
 /// Imports from any reader. `on_progress` receives the number of bytes consumed so far.
-pub fn import_reader(catalog: &Catalog, reader: impl Read, options: &ImportOptions, mut on_progress: impl FnMut(u64)) -> anyhow::Result<ImportReport> {
+pub fn import_reader(
+    catalog: &Catalog,
+    reader: impl Read,
+    options: &ImportOptions,
+    mut on_progress: impl FnMut(u64),
+) -> anyhow::Result<ImportReport> {
     let started = Instant::now();
     let mut report = ImportReport::default();
     let mut reader = BufReader::with_capacity(1 << 20, reader);
@@ -100,8 +111,11 @@ pub fn import_reader(catalog: &Catalog, reader: impl Read, options: &ImportOptio
             continue;
         }
         let parsed = match options.format {
-            ImportFormat::Jsonl => serde_json::from_str::<ProductInput>(&line).map_err(|e| format!("invalid JSON: {e}")),
-            ImportFormat::Chorus => serde_json::from_str::<ChorusRow>(&line).map_err(|e| format!("invalid JSON: {e}")).map(ChorusRow::into_input),
+            ImportFormat::Jsonl => serde_json::from_str::<ProductInput>(&line)
+                .map_err(|e| format!("invalid JSON: {e}")),
+            ImportFormat::Chorus => serde_json::from_str::<ChorusRow>(&line)
+                .map_err(|e| format!("invalid JSON: {e}"))
+                .map(ChorusRow::into_input),
         };
         let resolved = parsed.and_then(|mut input| {
             for v in input.variants.iter_mut().flatten() {
@@ -124,7 +138,12 @@ pub fn import_reader(catalog: &Catalog, reader: impl Read, options: &ImportOptio
     Ok(report)
 }
 
-fn flush(catalog: &Catalog, batch: &mut Vec<(usize, ResolvedProduct)>, feed: &str, report: &mut ImportReport) -> anyhow::Result<()> {
+fn flush(
+    catalog: &Catalog,
+    batch: &mut Vec<(usize, ResolvedProduct)>,
+    feed: &str,
+    report: &mut ImportReport,
+) -> anyhow::Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
@@ -158,16 +177,28 @@ fn resolve(catalog: &Catalog, input: &ProductInput) -> Result<ResolvedProduct, C
     let mut errors = FieldErrors::default();
     let product = check_product(input, catalog.currency(), &mut errors);
     if product.external_id.is_none() {
-        errors.add("external_id", "required", "imported rows need an external_id so re-imports update them");
+        errors.add(
+            "external_id",
+            "required",
+            "imported rows need an external_id so re-imports update them",
+        );
     }
-    let (mut category_id, seller_id) = catalog.resolve_refs(input.category.as_deref(), input.seller.as_deref(), &mut errors);
+    let (mut category_id, seller_id) = catalog.resolve_refs(
+        input.category.as_deref(),
+        input.seller.as_deref(),
+        &mut errors,
+    );
     if !errors.is_empty() {
         return Err(CatalogError::Validation(errors.into_vec()));
     }
     if let Some(path) = &input.category_path {
         category_id = catalog.ensure_category_path(path)?.or(category_id);
     }
-    Ok(ResolvedProduct { product, category_id, seller_id })
+    Ok(ResolvedProduct {
+        product,
+        category_id,
+        seller_id,
+    })
 }
 
 /// One row of the Chorus/Icecat export.
@@ -199,7 +230,11 @@ impl ChorusRow {
         let mut attributes = serde_json::Map::new();
         let mut product_type = None;
         for (key, value) in self.rest {
-            let Some(name) = key.strip_prefix("attr_t_").or_else(|| key.strip_prefix("attr_n_")).or_else(|| key.strip_prefix("attr_b_")) else {
+            let Some(name) = key
+                .strip_prefix("attr_t_")
+                .or_else(|| key.strip_prefix("attr_n_"))
+                .or_else(|| key.strip_prefix("attr_b_"))
+            else {
                 continue;
             };
             let name = attribute_name(name);
@@ -218,13 +253,19 @@ impl ChorusRow {
             attributes.insert("ean".into(), self.ean.join(",").into());
         }
         if let Some(date) = self.date_released {
-            attributes.insert("date_released".into(), date.get(..10).unwrap_or(&date).to_owned().into());
+            attributes.insert(
+                "date_released".into(),
+                date.get(..10).unwrap_or(&date).to_owned().into(),
+            );
         }
         let images = [self.img_500x500, self.img_high]
             .into_iter()
             .flatten()
             .filter(|u| !u.is_empty())
-            .map(|url| Image { url, alt: self.title.clone() })
+            .map(|url| Image {
+                url,
+                alt: self.title.clone(),
+            })
             .collect();
         let currency = crate::domain::Currency::parse("USD").expect("valid code");
         ProductInput {
@@ -247,56 +288,229 @@ impl ChorusRow {
 
 /// Normalises an Icecat attribute key: `contrast_ratio__typical_` → `contrast_ratio_typical`.
 fn attribute_name(raw: &str) -> String {
-    raw.split('_').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("_").to_ascii_lowercase()
+    raw.split('_')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("_")
+        .to_ascii_lowercase()
 }
 
 /// Phrase → category path rules for the Chorus catalog, most specific first.
 pub const CATEGORY_RULES: &[(&[&str], &[&str])] = &[
     (&["toner"], &["Printing", "Toner"]),
-    (&["ink cartridge", "ink cartridges", "ink"], &["Printing", "Ink"]),
-    (&["drum", "imaging unit", "fuser", "maintenance kit"], &["Printing", "Printer Parts"]),
-    (&["notebook case", "notebook bag", "laptop case", "laptop bag", "backpack", "sleeve", "carrying case", "bag"], &["Accessories", "Bags & Cases"]),
-    (&["docking station", "port replicator"], &["Accessories", "Docking Stations"]),
+    (
+        &["ink cartridge", "ink cartridges", "ink"],
+        &["Printing", "Ink"],
+    ),
+    (
+        &["drum", "imaging unit", "fuser", "maintenance kit"],
+        &["Printing", "Printer Parts"],
+    ),
+    (
+        &[
+            "notebook case",
+            "notebook bag",
+            "laptop case",
+            "laptop bag",
+            "backpack",
+            "sleeve",
+            "carrying case",
+            "bag",
+        ],
+        &["Accessories", "Bags & Cases"],
+    ),
+    (
+        &["docking station", "port replicator"],
+        &["Accessories", "Docking Stations"],
+    ),
     (&["kvm"], &["Networking", "KVM Switches"]),
-    (&["printer", "printers", "multifunctional", "multifunction", "all in one printer", "plotter"], &["Printing", "Printers"]),
+    (
+        &[
+            "printer",
+            "printers",
+            "multifunctional",
+            "multifunction",
+            "all in one printer",
+            "plotter",
+        ],
+        &["Printing", "Printers"],
+    ),
     (&["scanner", "scanners"], &["Peripherals", "Scanners"]),
     (&["photo paper", "paper"], &["Printing", "Paper"]),
-    (&["label", "labels", "tape"], &["Printing", "Labels & Tapes"]),
-    (&["notebook", "notebooks", "laptop", "netbook", "chromebook"], &["Computers", "Notebooks"]),
+    (
+        &["label", "labels", "tape"],
+        &["Printing", "Labels & Tapes"],
+    ),
+    (
+        &["notebook", "notebooks", "laptop", "netbook", "chromebook"],
+        &["Computers", "Notebooks"],
+    ),
     (&["tablet", "tablets"], &["Computers", "Tablets"]),
     (&["server", "servers"], &["Computers", "Servers"]),
-    (&["pc", "desktop", "workstation", "thin client", "all in one pc"], &["Computers", "Desktops"]),
-    (&["processor", "processors", "cpu"], &["Components", "Processors"]),
-    (&["memory module", "memory modules", "ram", "dimm", "so dimm"], &["Components", "Memory"]),
-    (&["graphics card", "graphics adapter", "video card"], &["Components", "Graphics Cards"]),
+    (
+        &[
+            "pc",
+            "desktop",
+            "workstation",
+            "thin client",
+            "all in one pc",
+        ],
+        &["Computers", "Desktops"],
+    ),
+    (
+        &["processor", "processors", "cpu"],
+        &["Components", "Processors"],
+    ),
+    (
+        &["memory module", "memory modules", "ram", "dimm", "so dimm"],
+        &["Components", "Memory"],
+    ),
+    (
+        &["graphics card", "graphics adapter", "video card"],
+        &["Components", "Graphics Cards"],
+    ),
     (&["motherboard"], &["Components", "Motherboards"]),
-    (&["power supply unit", "power supply", "psu"], &["Components", "Power Supplies"]),
+    (
+        &["power supply unit", "power supply", "psu"],
+        &["Components", "Power Supplies"],
+    ),
     (&["cooler", "fan", "heatsink"], &["Components", "Cooling"]),
-    (&["usb flash drive", "flash drive"], &["Storage", "Flash Drives"]),
-    (&["memory card", "sd card", "microsd", "compactflash"], &["Storage", "Memory Cards"]),
-    (&["hard drive", "hard disk", "hdd", "ssd", "solid state drive", "internal hard drive", "external hard drive"], &["Storage", "Drives"]),
-    (&["nas", "storage server", "disk array"], &["Storage", "NAS & Arrays"]),
-    (&["optical disc drive", "dvd", "blu ray"], &["Storage", "Optical"]),
+    (
+        &["usb flash drive", "flash drive"],
+        &["Storage", "Flash Drives"],
+    ),
+    (
+        &["memory card", "sd card", "microsd", "compactflash"],
+        &["Storage", "Memory Cards"],
+    ),
+    (
+        &[
+            "hard drive",
+            "hard disk",
+            "hdd",
+            "ssd",
+            "solid state drive",
+            "internal hard drive",
+            "external hard drive",
+        ],
+        &["Storage", "Drives"],
+    ),
+    (
+        &["nas", "storage server", "disk array"],
+        &["Storage", "NAS & Arrays"],
+    ),
+    (
+        &["optical disc drive", "dvd", "blu ray"],
+        &["Storage", "Optical"],
+    ),
     (&["ups", "uninterruptible power supply"], &["Power", "UPS"]),
-    (&["surge protector", "power extension", "pdu", "power distribution unit"], &["Power", "Power Distribution"]),
-    (&["battery", "batteries", "rechargeable battery"], &["Power", "Batteries"]),
+    (
+        &[
+            "surge protector",
+            "power extension",
+            "pdu",
+            "power distribution unit",
+        ],
+        &["Power", "Power Distribution"],
+    ),
+    (
+        &["battery", "batteries", "rechargeable battery"],
+        &["Power", "Batteries"],
+    ),
     (&["usb cable", "usb cables"], &["Cables", "USB Cables"]),
-    (&["hdmi cable", "displayport cable", "vga cable", "dvi cable", "video cable"], &["Cables", "Video Cables"]),
-    (&["networking cable", "network cable", "cat5e", "cat6", "cat6a", "patch cable"], &["Cables", "Network Cables"]),
-    (&["fibre optic cable", "fiber optic cable", "fibre optic", "fiber optic"], &["Cables", "Fibre Optic Cables"]),
+    (
+        &[
+            "hdmi cable",
+            "displayport cable",
+            "vga cable",
+            "dvi cable",
+            "video cable",
+        ],
+        &["Cables", "Video Cables"],
+    ),
+    (
+        &[
+            "networking cable",
+            "network cable",
+            "cat5e",
+            "cat6",
+            "cat6a",
+            "patch cable",
+        ],
+        &["Cables", "Network Cables"],
+    ),
+    (
+        &[
+            "fibre optic cable",
+            "fiber optic cable",
+            "fibre optic",
+            "fiber optic",
+        ],
+        &["Cables", "Fibre Optic Cables"],
+    ),
     (&["power cable", "power cord"], &["Cables", "Power Cables"]),
-    (&["cable", "cables", "cable adapter", "cable interface gender adapter", "interface cards adapter", "interface adapter"], &["Cables", "Cables & Adapters"]),
-    (&["power adapter", "ac adapter", "charger", "inverter"], &["Power", "Adapters & Chargers"]),
+    (
+        &[
+            "cable",
+            "cables",
+            "cable adapter",
+            "cable interface gender adapter",
+            "interface cards adapter",
+            "interface adapter",
+        ],
+        &["Cables", "Cables & Adapters"],
+    ),
+    (
+        &["power adapter", "ac adapter", "charger", "inverter"],
+        &["Power", "Adapters & Chargers"],
+    ),
     (&["switch", "switches"], &["Networking", "Switches"]),
-    (&["router", "routers", "modem"], &["Networking", "Routers & Modems"]),
-    (&["access point", "wlan access point", "wireless access point"], &["Networking", "Access Points"]),
-    (&["network card", "network adapter", "transceiver", "media converter", "network interface"], &["Networking", "Network Adapters"]),
-    (&["rack", "cabinet", "patch panel"], &["Networking", "Racks"]),
-    (&["monitor", "monitors", "display"], &["Displays", "Monitors"]),
+    (
+        &["router", "routers", "modem"],
+        &["Networking", "Routers & Modems"],
+    ),
+    (
+        &["access point", "wlan access point", "wireless access point"],
+        &["Networking", "Access Points"],
+    ),
+    (
+        &[
+            "network card",
+            "network adapter",
+            "transceiver",
+            "media converter",
+            "network interface",
+        ],
+        &["Networking", "Network Adapters"],
+    ),
+    (
+        &["rack", "cabinet", "patch panel"],
+        &["Networking", "Racks"],
+    ),
+    (
+        &["monitor", "monitors", "display"],
+        &["Displays", "Monitors"],
+    ),
     (&["tv", "television"], &["Displays", "TVs"]),
-    (&["projector", "projectors", "projection screen"], &["Displays", "Projectors"]),
-    (&["headphones", "headphone", "headset", "headsets", "earphones", "earbuds"], &["Audio", "Headphones"]),
-    (&["speaker", "speakers", "soundbar", "loudspeaker"], &["Audio", "Speakers"]),
+    (
+        &["projector", "projectors", "projection screen"],
+        &["Displays", "Projectors"],
+    ),
+    (
+        &[
+            "headphones",
+            "headphone",
+            "headset",
+            "headsets",
+            "earphones",
+            "earbuds",
+        ],
+        &["Audio", "Headphones"],
+    ),
+    (
+        &["speaker", "speakers", "soundbar", "loudspeaker"],
+        &["Audio", "Speakers"],
+    ),
     (&["microphone", "microphones"], &["Audio", "Microphones"]),
     (&["mouse pad", "mousepad"], &["Peripherals", "Mouse Pads"]),
     (&["mouse", "mice"], &["Peripherals", "Mice"]),
@@ -304,17 +518,36 @@ pub const CATEGORY_RULES: &[(&[&str], &[&str])] = &[
     (&["webcam", "webcams"], &["Peripherals", "Webcams"]),
     (&["camera", "cameras", "camcorder"], &["Cameras", "Cameras"]),
     (&["lens", "lenses"], &["Cameras", "Lenses"]),
-    (&["smartphone", "mobile phone", "phone", "telephone"], &["Phones", "Phones"]),
-    (&["mount", "bracket", "stand"], &["Accessories", "Mounts & Stands"]),
-    (&["case", "cover", "screen protector"], &["Accessories", "Cases & Protection"]),
-    (&["software", "license", "licence"], &["Software", "Software"]),
-    (&["warranty", "service", "care pack"], &["Services", "Warranties & Services"]),
+    (
+        &["smartphone", "mobile phone", "phone", "telephone"],
+        &["Phones", "Phones"],
+    ),
+    (
+        &["mount", "bracket", "stand"],
+        &["Accessories", "Mounts & Stands"],
+    ),
+    (
+        &["case", "cover", "screen protector"],
+        &["Accessories", "Cases & Protection"],
+    ),
+    (
+        &["software", "license", "licence"],
+        &["Software", "Software"],
+    ),
+    (
+        &["warranty", "service", "care pack"],
+        &["Services", "Warranties & Services"],
+    ),
 ];
 
 /// Derives a category path for a Chorus row (see the module docs).
 pub fn chorus_category(product_type: Option<&str>, title: &str) -> Vec<String> {
     let words = |text: &str| -> String {
-        let mut s: String = text.to_lowercase().chars().map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect();
+        let mut s: String = text
+            .to_lowercase()
+            .chars()
+            .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+            .collect();
         s = s.split_whitespace().collect::<Vec<_>>().join(" ");
         format!(" {s} ")
     };
@@ -338,12 +571,24 @@ mod tests {
     #[test]
     fn icecat_titles_map_to_categories() {
         let cases = [
-            (None, "Xerox 006R90321 toner cartridge Original Black 6 pc(s)", "Toner"),
-            (Some("Notebook"), "HP Pavilion dv7-1211ea Notebook Silver", "Notebooks"),
+            (
+                None,
+                "Xerox 006R90321 toner cartridge Original Black 6 pc(s)",
+                "Toner",
+            ),
+            (
+                Some("Notebook"),
+                "HP Pavilion dv7-1211ea Notebook Silver",
+                "Notebooks",
+            ),
             (None, "Targus 15.6\" notebook bag Black", "Bags & Cases"),
             (Some("1"), "Sennheiser HD 202 headphones", "Headphones"),
             (None, "StarTech.com 6 ft Cat6 patch cable", "Network Cables"),
-            (None, "Intel Core i5-750 processor 2.66 GHz 8 MB Smart Cache Box", "Processors"),
+            (
+                None,
+                "Intel Core i5-750 processor 2.66 GHz 8 MB Smart Cache Box",
+                "Processors",
+            ),
             (None, "Something entirely unknown", "Other"),
         ];
         for (product_type, title, leaf) in cases {
@@ -354,7 +599,10 @@ mod tests {
 
     #[test]
     fn attribute_keys_are_normalised() {
-        assert_eq!(attribute_name("contrast_ratio__typical_"), "contrast_ratio_typical");
+        assert_eq!(
+            attribute_name("contrast_ratio__typical_"),
+            "contrast_ratio_typical"
+        );
     }
 
     #[test]

@@ -38,8 +38,12 @@ impl Serialize for Attributes<'_> {
         let mut map = s.serialize_map(Some(self.0.len()))?;
         for attr in self.0 {
             match &attr.value {
-                ArchivedAttributeValue::Text(t) => map.serialize_entry(attr.name.as_str(), t.as_str())?,
-                ArchivedAttributeValue::Number(n) => map.serialize_entry(attr.name.as_str(), &n.to_native())?,
+                ArchivedAttributeValue::Text(t) => {
+                    map.serialize_entry(attr.name.as_str(), t.as_str())?
+                }
+                ArchivedAttributeValue::Number(n) => {
+                    map.serialize_entry(attr.name.as_str(), &n.to_native())?
+                }
                 ArchivedAttributeValue::Bool(b) => map.serialize_entry(attr.name.as_str(), b)?,
             }
         }
@@ -122,14 +126,19 @@ impl Rating {
     /// Summarises a product's ratings.
     pub fn of(p: &ArchivedProductRecord) -> Rating {
         let count = p.rating_count.to_native();
-        let average = (count > 0).then(|| (p.rating_sum.to_native() as f64 / count as f64 * 100.0).round() / 100.0);
+        let average = (count > 0)
+            .then(|| (p.rating_sum.to_native() as f64 / count as f64 * 100.0).round() / 100.0);
         Rating { average, count }
     }
 }
 
 /// Lowest variant price.
 pub fn min_price(p: &ArchivedProductRecord) -> i64 {
-    p.variants.iter().map(|v| v.price_cents.to_native()).min().unwrap_or(0)
+    p.variants
+        .iter()
+        .map(|v| v.price_cents.to_native())
+        .min()
+        .unwrap_or(0)
 }
 
 #[derive(Serialize)]
@@ -182,22 +191,30 @@ impl<'a> ProductView<'a> {
             .map(|c| {
                 let mut ids = tree.path_up(Id::from_bytes(*c));
                 ids.reverse();
-                ids.into_iter().filter_map(|id| tree.get(id)).map(CategoryRef::from).collect()
+                ids.into_iter()
+                    .filter_map(|id| tree.get(id))
+                    .map(CategoryRef::from)
+                    .collect()
             })
             .unwrap_or_default();
         let variants: Vec<VariantView<'a>> = p
             .variants
             .iter()
             .zip(available.iter().copied().chain(std::iter::repeat(0)))
-            .map(|(v, available): (&'a ArchivedVariantRecord, i64)| VariantView {
-                sku: v.sku.as_str(),
-                title: v.title.as_str(),
-                price: Money::new(v.price_cents.to_native(), currency),
-                compare_at_price: v.compare_at_cents.as_ref().map(|c| Money::new(c.to_native(), currency)),
-                attributes: Attributes(&v.attributes),
-                available: available.max(0),
-                in_stock: available > 0,
-            })
+            .map(
+                |(v, available): (&'a ArchivedVariantRecord, i64)| VariantView {
+                    sku: v.sku.as_str(),
+                    title: v.title.as_str(),
+                    price: Money::new(v.price_cents.to_native(), currency),
+                    compare_at_price: v
+                        .compare_at_cents
+                        .as_ref()
+                        .map(|c| Money::new(c.to_native(), currency)),
+                    attributes: Attributes(&v.attributes),
+                    available: available.max(0),
+                    in_stock: available > 0,
+                },
+            )
             .collect();
         ProductView {
             id: Id::from_bytes(p.id),
@@ -209,7 +226,11 @@ impl<'a> ProductView<'a> {
             status: status_name(&p.status),
             price: Money::new(min_price(p), currency),
             in_stock: variants.iter().any(|v| v.in_stock),
-            category: path.last().map(|c| CategoryRef { id: c.id, slug: c.slug, name: c.name }),
+            category: path.last().map(|c| CategoryRef {
+                id: c.id,
+                slug: c.slug,
+                name: c.name,
+            }),
             category_path: path,
             seller: seller.map(SellerRef::from),
             images: Images(&p.images),
@@ -242,7 +263,11 @@ pub struct ListingItem<'a> {
 
 impl<'a> ListingItem<'a> {
     /// Builds a listing item.
-    pub fn new(p: &'a ArchivedProductRecord, currency: Currency, in_stock: bool) -> ListingItem<'a> {
+    pub fn new(
+        p: &'a ArchivedProductRecord,
+        currency: Currency,
+        in_stock: bool,
+    ) -> ListingItem<'a> {
         ListingItem {
             id: Id::from_bytes(p.id),
             external_id: p.external_id.as_ref().map(|s| s.as_str()),
@@ -281,7 +306,12 @@ impl Serialize for CategoryTreeView<'_> {
                 map.serialize_entry("parent_id", &node.parent)?;
                 map.serialize_entry("position", &node.position)?;
                 map.serialize_entry("version", &node.version)?;
-                let children: Vec<Node<'_>> = node.children.iter().filter_map(|c| tree.get(*c)).map(|c| Node(tree, c)).collect();
+                let children: Vec<Node<'_>> = node
+                    .children
+                    .iter()
+                    .filter_map(|c| tree.get(*c))
+                    .map(|c| Node(tree, c))
+                    .collect();
                 map.serialize_entry("children", &children)?;
                 map.end()
             }
@@ -296,7 +326,11 @@ impl Serialize for CategoryTreeView<'_> {
             Some(node) => {
                 let mut ids = self.tree.path_up(node.id);
                 ids.reverse();
-                let path: Vec<CategoryRef<'_>> = ids.into_iter().filter_map(|id| self.tree.get(id)).map(CategoryRef::from).collect();
+                let path: Vec<CategoryRef<'_>> = ids
+                    .into_iter()
+                    .filter_map(|id| self.tree.get(id))
+                    .map(CategoryRef::from)
+                    .collect();
                 let mut map = s.serialize_map(Some(2))?;
                 map.serialize_entry("category", &Node(self.tree, node))?;
                 map.serialize_entry("path", &path)?;

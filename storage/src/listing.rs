@@ -71,9 +71,9 @@ pub fn normalize_brand(brand: &str) -> String {
 
 /// A stable 64-bit FNV-1a hash of a normalised brand, stored in index entries.
 pub fn brand_hash(normalized: &str) -> u64 {
-    normalized
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    normalized.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// What the listing index needs to know about a product.
@@ -167,7 +167,12 @@ pub fn product_id_of(key: &[u8]) -> Option<Id> {
 /// Returns the encoded scopes a product belongs to (used for counters and cache tags).
 pub fn scopes_of(facts: &ListingFacts) -> Vec<Vec<u8>> {
     let mut scopes = vec![Scope::All.encode()];
-    scopes.extend(facts.category_path.iter().map(|c| Scope::Category(*c).encode()));
+    scopes.extend(
+        facts
+            .category_path
+            .iter()
+            .map(|c| Scope::Category(*c).encode()),
+    );
     if let Some(seller) = facts.seller_id {
         scopes.push(Scope::Seller(seller).encode());
     }
@@ -239,7 +244,9 @@ mod tests {
         assert_eq!(entries.len(), 4 * 3);
         let category_prefix = prefix(Scope::Category([8; 16]), SortKey::Newest);
         assert!(entries.iter().any(|(k, _)| k.starts_with(&category_prefix)));
-        assert!(entries.iter().all(|(k, _)| product_id_of(k) == Some([1; 16])));
+        assert!(entries
+            .iter()
+            .all(|(k, _)| product_id_of(k) == Some([1; 16])));
     }
 
     #[test]

@@ -352,39 +352,53 @@ mod tests {
             proptest::option::of(".{0,10}"),
             ".{0,30}",
             proptest::collection::vec(attribute(), 0..5),
-            proptest::collection::vec(("[A-Z0-9-]{1,12}", any::<i64>(), proptest::option::of(any::<i64>())), 1..4),
+            proptest::collection::vec(
+                (
+                    "[A-Z0-9-]{1,12}",
+                    any::<i64>(),
+                    proptest::option::of(any::<i64>()),
+                ),
+                1..4,
+            ),
             any::<Option<[u8; 16]>>(),
             any::<i64>(),
         )
-            .prop_map(|(id, version, external_id, title, attributes, variants, category_id, created)| ProductRecord {
-                id,
-                version,
-                external_id,
-                slug: format!("p-{}", version),
-                title: title.clone(),
-                description: title,
-                brand: Some("Acme".into()),
-                category_id,
-                seller_id: None,
-                status: ProductStatus::Published,
-                currency: "USD".into(),
-                images: vec![ImageRecord { url: "https://img.example/1.jpg".into(), alt: String::new() }],
-                attributes: attributes.clone(),
-                variants: variants
-                    .into_iter()
-                    .map(|(sku, price_cents, compare_at_cents)| VariantRecord {
-                        sku,
-                        title: String::new(),
-                        price_cents,
-                        compare_at_cents,
+            .prop_map(
+                |(id, version, external_id, title, attributes, variants, category_id, created)| {
+                    ProductRecord {
+                        id,
+                        version,
+                        external_id,
+                        slug: format!("p-{}", version),
+                        title: title.clone(),
+                        description: title,
+                        brand: Some("Acme".into()),
+                        category_id,
+                        seller_id: None,
+                        status: ProductStatus::Published,
+                        currency: "USD".into(),
+                        images: vec![ImageRecord {
+                            url: "https://img.example/1.jpg".into(),
+                            alt: String::new(),
+                        }],
                         attributes: attributes.clone(),
-                    })
-                    .collect(),
-                rating_sum: 0,
-                rating_count: 0,
-                created_at_ms: created,
-                updated_at_ms: created,
-            })
+                        variants: variants
+                            .into_iter()
+                            .map(|(sku, price_cents, compare_at_cents)| VariantRecord {
+                                sku,
+                                title: String::new(),
+                                price_cents,
+                                compare_at_cents,
+                                attributes: attributes.clone(),
+                            })
+                            .collect(),
+                        rating_sum: 0,
+                        rating_count: 0,
+                        created_at_ms: created,
+                        updated_at_ms: created,
+                    }
+                },
+            )
     }
 
     proptest! {
@@ -403,6 +417,9 @@ mod tests {
     #[test]
     fn garbage_bytes_are_reported_as_corrupt() {
         let err = Owned::<ProductRecord>::from_slice(b"key", &[0xff; 7]).unwrap_err();
-        assert!(matches!(err, Error::Corrupt { cf: "products", .. }), "{err}");
+        assert!(
+            matches!(err, Error::Corrupt { cf: "products", .. }),
+            "{err}"
+        );
     }
 }

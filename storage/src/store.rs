@@ -95,7 +95,8 @@ impl Store {
     /// Opens (creating if needed) the database in `path`.
     pub fn open(path: impl AsRef<Path>, options: &StoreOptions) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
-        std::fs::create_dir_all(&path).map_err(|e| Error::InvalidPath(format!("{}: {e}", path.display())))?;
+        std::fs::create_dir_all(&path)
+            .map_err(|e| Error::InvalidPath(format!("{}: {e}", path.display())))?;
         let cache = Cache::new_lru_cache(options.block_cache_bytes)?;
 
         let mut db_opts = Options::default();
@@ -163,7 +164,9 @@ impl Store {
                     .as_slice()
                     .try_into()
                     .map(u32::from_be_bytes)
-                    .map_err(|_| Error::corrupt(CF_META, keys::META_SCHEMA_VERSION, "bad length"))?;
+                    .map_err(|_| {
+                        Error::corrupt(CF_META, keys::META_SCHEMA_VERSION, "bad length")
+                    })?;
                 if found != SCHEMA_VERSION {
                     return Err(Error::SchemaVersion {
                         found,
@@ -173,7 +176,11 @@ impl Store {
             }
             None => {
                 let mut batch = WriteBatch::default();
-                batch.put_cf(self.cf(CF_META), keys::META_SCHEMA_VERSION, SCHEMA_VERSION.to_be_bytes());
+                batch.put_cf(
+                    self.cf(CF_META),
+                    keys::META_SCHEMA_VERSION,
+                    SCHEMA_VERSION.to_be_bytes(),
+                );
                 self.write(batch)?;
             }
         }
@@ -181,11 +188,15 @@ impl Store {
     }
 
     fn read_last_seq(&self) -> Result<u64> {
-        let mut iter = self.inner.db.iterator_cf(self.cf(CF_CHANGELOG), IteratorMode::End);
+        let mut iter = self
+            .inner
+            .db
+            .iterator_cf(self.cf(CF_CHANGELOG), IteratorMode::End);
         match iter.next() {
             Some(item) => {
                 let (key, _) = item?;
-                keys::changelog_seq(&key).ok_or_else(|| Error::corrupt(CF_CHANGELOG, &key, "bad key"))
+                keys::changelog_seq(&key)
+                    .ok_or_else(|| Error::corrupt(CF_CHANGELOG, &key, "bad key"))
             }
             None => Ok(0),
         }
@@ -259,7 +270,11 @@ impl Store {
 
     /// Reads raw bytes.
     pub fn get_raw(&self, cf: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.inner.db.get_pinned_cf(self.cf(cf), key)?.map(|p| p.to_vec()))
+        Ok(self
+            .inner
+            .db
+            .get_pinned_cf(self.cf(cf), key)?
+            .map(|p| p.to_vec()))
     }
 
     /// Reads several records of one kind with a single batched lookup.
@@ -302,7 +317,11 @@ impl Store {
 
     /// Visits records of a kind in key order starting at `from` (inclusive), until `f` returns
     /// `false`. Used by rebuilds (reindex, stock reconciliation) that stream a large kind.
-    pub fn for_each<R>(&self, from: &[u8], mut f: impl FnMut(&[u8], &R::Archived) -> bool) -> Result<()>
+    pub fn for_each<R>(
+        &self,
+        from: &[u8],
+        mut f: impl FnMut(&[u8], &R::Archived) -> bool,
+    ) -> Result<()>
     where
         R: StoredRecord,
         R::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
@@ -326,7 +345,10 @@ impl Store {
         let start = keys::changelog(after.saturating_add(1));
         self.inner
             .db
-            .iterator_cf(self.cf(CF_CHANGELOG), IteratorMode::From(&start, Direction::Forward))
+            .iterator_cf(
+                self.cf(CF_CHANGELOG),
+                IteratorMode::From(&start, Direction::Forward),
+            )
             .take(limit)
             .map(|item| {
                 let (key, value) = item?;
@@ -351,7 +373,11 @@ impl Store {
     /// Persists a consumer's changelog cursor.
     pub fn set_consumer_cursor(&self, consumer: &str, seq: u64) -> Result<()> {
         let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(CF_META), keys::meta_cursor(consumer), seq.to_be_bytes());
+        batch.put_cf(
+            self.cf(CF_META),
+            keys::meta_cursor(consumer),
+            seq.to_be_bytes(),
+        );
         self.write(batch)
     }
 
@@ -366,11 +392,18 @@ impl Store {
     /// Scans the listing index in `[lower, upper)`, forwards or backwards, starting strictly
     /// after `cursor` (a full key previously returned). Stops after `limit` matches or after
     /// examining `max_scanned` entries, whichever comes first.
-    pub fn scan_listing(&self, scan: &ListingScan<'_>, mut accept: impl FnMut(&EntryValue) -> bool) -> Result<ListingPage> {
+    pub fn scan_listing(
+        &self,
+        scan: &ListingScan<'_>,
+        mut accept: impl FnMut(&EntryValue) -> bool,
+    ) -> Result<ListingPage> {
         let mut read_opts = ReadOptions::default();
         read_opts.set_iterate_lower_bound(scan.lower.to_vec());
         read_opts.set_iterate_upper_bound(scan.upper.to_vec());
-        let mut iter = self.inner.db.raw_iterator_cf_opt(self.cf(cf::CF_PRODUCT_LISTING), read_opts);
+        let mut iter = self
+            .inner
+            .db
+            .raw_iterator_cf_opt(self.cf(cf::CF_PRODUCT_LISTING), read_opts);
         match (scan.reverse, scan.cursor) {
             (false, None) => iter.seek_to_first(),
             (true, None) => iter.seek_to_last(),
@@ -397,9 +430,11 @@ impl Store {
                 return Ok(page);
             }
             scanned += 1;
-            let entry = EntryValue::decode(value).ok_or_else(|| Error::corrupt(cf::CF_PRODUCT_LISTING, key, "bad entry"))?;
+            let entry = EntryValue::decode(value)
+                .ok_or_else(|| Error::corrupt(cf::CF_PRODUCT_LISTING, key, "bad entry"))?;
             if accept(&entry) {
-                let id = listing::product_id_of(key).ok_or_else(|| Error::corrupt(cf::CF_PRODUCT_LISTING, key, "short key"))?;
+                let id = listing::product_id_of(key)
+                    .ok_or_else(|| Error::corrupt(cf::CF_PRODUCT_LISTING, key, "short key"))?;
                 page.items.push((id, entry));
             }
             last_key = Some(key.to_vec());
@@ -415,7 +450,10 @@ impl Store {
 
     /// Runs `f` as one atomic transaction: its writes and changelog entries are committed in a
     /// single `WriteBatch` (fsynced when `sync_writes` is on), or not at all if `f` fails.
-    pub fn transact<T, E: From<Error>>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<T, E>) -> Result<T, E> {
+    pub fn transact<T, E: From<Error>>(
+        &self,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         let mut next_seq = self.lock_writer();
         let mut txn = Txn {
             store: self,
@@ -444,7 +482,10 @@ impl Store {
     pub fn checkpoint(&self, target: impl AsRef<Path>) -> Result<()> {
         let target = target.as_ref();
         if target.exists() {
-            return Err(Error::InvalidPath(format!("{} already exists", target.display())));
+            return Err(Error::InvalidPath(format!(
+                "{} already exists",
+                target.display()
+            )));
         }
         rocksdb::checkpoint::Checkpoint::new(&self.inner.db)?.create_checkpoint(target)?;
         Ok(())
@@ -552,13 +593,15 @@ impl Txn<'_> {
             + Deserialize<R, HighDeserializer<rancor::Error>>,
     {
         let bytes = encode(record)?;
-        self.overlay.insert((R::CF, key.to_vec()), Some(bytes.to_vec()));
+        self.overlay
+            .insert((R::CF, key.to_vec()), Some(bytes.to_vec()));
         Ok(())
     }
 
     /// Stages a raw write.
     pub fn put_raw(&mut self, cf: &'static str, key: &[u8], value: &[u8]) {
-        self.overlay.insert((cf, key.to_vec()), Some(value.to_vec()));
+        self.overlay
+            .insert((cf, key.to_vec()), Some(value.to_vec()));
     }
 
     /// Stages a delete.
@@ -567,13 +610,23 @@ impl Txn<'_> {
     }
 
     /// Stages a changelog entry; its sequence number is assigned at commit.
-    pub fn record_change(&mut self, entity: EntityKind, op: ChangeOp, key: &[u8], tags: Vec<String>) {
+    pub fn record_change(
+        &mut self,
+        entity: EntityKind,
+        op: ChangeOp,
+        key: &[u8],
+        tags: Vec<String>,
+    ) {
         self.changes.push((entity, op, key.to_vec(), tags));
     }
 
     /// Replaces a product's listing entries: removes `old`'s and writes `new`'s, adjusting the
     /// per-scope counters.
-    pub fn update_listing(&mut self, old: Option<&listing::ListingFacts>, new: Option<&listing::ListingFacts>) {
+    pub fn update_listing(
+        &mut self,
+        old: Option<&listing::ListingFacts>,
+        new: Option<&listing::ListingFacts>,
+    ) {
         if let Some(old) = old {
             for (key, _) in listing::entries(old) {
                 self.delete(cf::CF_PRODUCT_LISTING, &key);
@@ -624,7 +677,11 @@ impl Txn<'_> {
                 key,
                 tags,
             };
-            batch.put_cf(store.cf(CF_CHANGELOG), keys::changelog(seq), encode(&record)?);
+            batch.put_cf(
+                store.cf(CF_CHANGELOG),
+                keys::changelog(seq),
+                encode(&record)?,
+            );
             last = Some(seq);
         }
         if !batch.is_empty() {
@@ -666,7 +723,12 @@ mod tests {
             store
                 .transact::<_, Error>(|txn| {
                     txn.put(&[1; 16], &seller(1, 1))?;
-                    txn.record_change(EntityKind::Seller, ChangeOp::Upsert, &[1; 16], vec!["seller-1".into()]);
+                    txn.record_change(
+                        EntityKind::Seller,
+                        ChangeOp::Upsert,
+                        &[1; 16],
+                        vec!["seller-1".into()],
+                    );
                     Ok(())
                 })
                 .unwrap();
@@ -714,7 +776,9 @@ mod tests {
     fn a_second_open_of_the_same_directory_reports_the_lock() {
         let dir = tempfile::tempdir().unwrap();
         let _store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
-        let err = Store::open(dir.path(), &StoreOptions::default()).err().unwrap();
+        let err = Store::open(dir.path(), &StoreOptions::default())
+            .err()
+            .unwrap();
         assert!(matches!(err, Error::Locked { .. }), "{err}");
     }
 
@@ -743,7 +807,14 @@ mod tests {
         assert_eq!(store.listing_count(&Scope::All.encode()).unwrap(), 5);
         let lower = prefix(Scope::All, SortKey::Price);
         let upper = keys::prefix_successor(&lower).unwrap();
-        let mut scan = ListingScan { lower: &lower, upper: &upper, cursor: None, reverse: false, limit: 2, max_scanned: 100 };
+        let mut scan = ListingScan {
+            lower: &lower,
+            upper: &upper,
+            cursor: None,
+            reverse: false,
+            limit: 2,
+            max_scanned: 100,
+        };
         let ids = |page: &ListingPage| page.items.iter().map(|(id, _)| *id).collect::<Vec<_>>();
         let first = store.scan_listing(&scan, |_| true).unwrap();
         assert_eq!(ids(&first), vec![[5; 16], [4; 16]]);

@@ -1,0 +1,191 @@
+//! Restart persistence and crash (kill -9) durability.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{product, spawn_with, ADMIN_KEY};
+
+#[tokio::test]
+async fn data_survives_a_graceful_restart() {
+    let app = spawn_with(None, |_| {}).await;
+    app.create_category("Garden", None).await;
+    let mut body = product("Rake", "RAKE-1", 2500);
+    body["category"] = serde_json::json!("garden");
+    let created = app.create_product(body).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let dir = app.stop().await;
+
+    let app = spawn_with(Some(dir), |_| {}).await;
+    let (status, doc) = app.get_json(&format!("/api/v1/products/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["category"]["slug"], "garden");
+    let (_, page) = app.get_json("/api/v1/products?category=garden").await;
+    assert_eq!(page["total"], 1);
+    // Slug and SKU indexes survived too.
+    app.create_product(product("Rake", "RAKE-2", 2500)).await;
+    let (status, _) = app
+        .admin_json(
+            reqwest::Method::POST,
+            "/api/v1/products",
+            product("Rake", "RAKE-1", 1),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
+
+/// A server child process; killed with SIGKILL on drop.
+struct ServerProcess {
+    child: Child,
+    base: String,
+}
+
+impl ServerProcess {
+    fn start(data_dir: &std::path::Path) -> ServerProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_storefront"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("STOREFRONT__AUTH__ADMIN_API_KEY", ADMIN_KEY)
+            .env("STOREFRONT__LOG__FORMAT", "json")
+            .env("STOREFRONT__LOG__LEVEL", "info")
+            .env_remove("RUST_LOG")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn storefront");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let base = loop {
+            assert!(Instant::now() < deadline, "server did not start");
+            let line = lines
+                .next()
+                .expect("server exited early")
+                .expect("read log");
+            let Ok(log) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if let Some(addr) = log["addr"].as_str() {
+                break format!("http://{addr}");
+            }
+        };
+        // Keep draining logs so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        ServerProcess { child, base }
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_kill_9_during_concurrent_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path());
+    let client = reqwest::Client::new();
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (client, base, acked) = (client.clone(), server.base.clone(), acked.clone());
+        writers.push(tokio::spawn(async move {
+            for i in 0..1000 {
+                let body = product(&format!("Crash {w}-{i}"), &format!("CR-{w}-{i}"), 100 + i);
+                let res = client
+                    .post(format!("{base}/api/v1/products"))
+                    .bearer_auth(ADMIN_KEY)
+                    .json(&body)
+                    .send()
+                    .await;
+                match res {
+                    Ok(r) if r.status() == StatusCode::CREATED => {
+                        let doc: Value = match r.json().await {
+                            Ok(d) => d,
+                            Err(_) => return,
+                        };
+                        acked
+                            .lock()
+                            .unwrap()
+                            .push(doc["id"].as_str().unwrap().to_owned());
+                    }
+                    _ => return,
+                }
+            }
+        }));
+    }
+    // Kill while writes are in flight, once a fair number have been acknowledged.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() < 60 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill9();
+    for w in writers {
+        let _ = w.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 60,
+        "only {} writes were acknowledged",
+        acked.len()
+    );
+
+    let server = ServerProcess::start(dir.path());
+    for id in &acked {
+        let res = client
+            .get(format!("{}/api/v1/products/{id}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "acknowledged product {id} was lost"
+        );
+    }
+    // Listing index and counters are consistent with the records (same batch, same fate).
+    let page: Value = client
+        .get(format!("{}/api/v1/products?limit=1", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let total = page["total"].as_u64().unwrap() as usize;
+    assert!(
+        total >= acked.len(),
+        "total {total} < acked {}",
+        acked.len()
+    );
+    let mut listed = 0usize;
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("{}/api/v1/products?limit=100&cursor={c}", server.base),
+            None => format!("{}/api/v1/products?limit=100", server.base),
+        };
+        let page: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+        listed += page["items"].as_array().unwrap().len();
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        listed, total,
+        "every counted product is listed exactly once"
+    );
+}

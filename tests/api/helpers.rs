@@ -1,0 +1,147 @@
+//! Test harness: `spawn_app` and typed helpers.
+
+use std::path::PathBuf;
+use std::sync::Once;
+
+use reqwest::{Client, Method, Response, StatusCode};
+use serde_json::{json, Value};
+use storefront::config::Config;
+use storefront::App;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const ADMIN_KEY: &str = "test-admin-key";
+
+static TRACING: Once = Once::new();
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub data_dir: TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Starts a server with default settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_with(None, |_| {}).await
+}
+
+/// Starts a server on `data_dir` (a fresh one when `None`), after `tweak` edits the config.
+pub async fn spawn_with(data_dir: Option<TempDir>, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    TRACING.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            storefront::telemetry::init(&Default::default());
+        }
+    });
+    let data_dir = data_dir.unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
+    let mut config = Config::default();
+    config.server.listen = "127.0.0.1:0".into();
+    config.storage.data_dir = data_dir.path().to_path_buf();
+    config.auth.admin_api_key = ADMIN_KEY.into();
+    tweak(&mut config);
+    let app = App::build(config, false).await.expect("app builds");
+    let base = format!("http://{}", app.local_addr());
+    let (tx, rx) = oneshot::channel();
+    let handle = tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        base,
+        client: Client::new(),
+        data_dir,
+        stop: Some(tx),
+        handle: Some(handle),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Stops the server gracefully and hands back its data directory.
+    pub async fn stop(mut self) -> TempDir {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle
+                .await
+                .expect("server task")
+                .expect("server stopped cleanly");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.data_dir, dir)
+    }
+
+    pub fn data_path(&self) -> PathBuf {
+        self.data_dir.path().to_path_buf()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_json(&self, path: &str) -> (StatusCode, Value) {
+        let res = self.get(path).await;
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Sends a JSON body with the admin key.
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN_KEY);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn admin_json(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
+        let res = self.admin(method, path, Some(body)).await;
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates a product and returns its document, asserting 201.
+    pub async fn create_product(&self, body: Value) -> Value {
+        let (status, doc) = self
+            .admin_json(Method::POST, "/api/v1/products", body)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{doc}");
+        doc
+    }
+
+    pub async fn create_category(&self, name: &str, parent: Option<&str>) -> Value {
+        let (status, doc) = self
+            .admin_json(
+                Method::POST,
+                "/api/v1/categories",
+                json!({ "name": name, "parent": parent }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{doc}");
+        doc["category"].clone()
+    }
+}
+
+/// A valid product body.
+pub fn product(title: &str, sku: &str, price: i64) -> Value {
+    json!({
+        "title": title,
+        "description": "A test product",
+        "brand": "Acme",
+        "images": [{ "url": "https://img.example.com/a.jpg", "alt": title }],
+        "attributes": { "colour": "Black", "weight_g": 120, "recycled": false },
+        "variants": [{ "sku": sku, "title": "Default", "price": { "amount": price, "currency": "USD" }, "stock": 5 }]
+    })
+}

@@ -1,0 +1,12 @@
+//! API integration tests: one binary, each test starts the real server on 127.0.0.1:0 with a
+//! fresh temporary data directory and talks HTTP to it.
+
+mod categories;
+mod durability;
+mod helpers;
+mod import;
+mod inventory;
+mod listing;
+mod ops;
+mod products;
+mod purge;
