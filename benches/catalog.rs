@@ -1,1 +1,102 @@
-fn main() {}
+//! In-process HTTP benchmarks through the real router (no sockets): a cached product GET, a
+//! conditional GET answered 304, and a cached listing page.
+//!
+//! `cargo bench --bench catalog`
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use criterion::{criterion_group, criterion_main, Criterion};
+use storefront::config::Config;
+use storefront::http::{self, metrics::Metrics, AppState};
+use storefront::service::catalog::ListingParams;
+use tower::ServiceExt;
+
+fn catalog(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.storage.data_dir = dir.path().to_path_buf();
+    config.storage.sync_writes = false;
+    let catalog = std::sync::Arc::new(storefront::open_catalog(&config).unwrap());
+    storefront::demo::load(&catalog).unwrap();
+    let state = AppState {
+        catalog: catalog.clone(),
+        metrics: std::sync::Arc::new(Metrics::new()),
+        admin_api_key: None,
+        cache_control: axum::http::HeaderValue::from_static("public, max-age=60"),
+    };
+    let router = http::router(state, &config);
+    let slug = runtime
+        .block_on(catalog.list_products(&ListingParams::default()))
+        .map(|r| {
+            let page: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            page["items"][0]["slug"].as_str().unwrap().to_owned()
+        })
+        .unwrap();
+    let product_path = format!("/api/v1/products/{slug}");
+
+    let get = |path: &str, etag: Option<&str>| {
+        let mut req = Request::get(path);
+        if let Some(etag) = etag {
+            req = req.header(header::IF_NONE_MATCH, etag);
+        }
+        req.body(Body::empty()).unwrap()
+    };
+    let warm = runtime
+        .block_on(router.clone().oneshot(get(&product_path, None)))
+        .unwrap();
+    assert_eq!(warm.status(), StatusCode::OK);
+    let etag = warm.headers()[header::ETAG].to_str().unwrap().to_owned();
+    runtime
+        .block_on(
+            router
+                .clone()
+                .oneshot(get("/api/v1/products?category=computers&limit=20", None)),
+        )
+        .unwrap();
+
+    let mut group = c.benchmark_group("http");
+    group.bench_function("cached_product_get", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let res = router
+                .clone()
+                .oneshot(get(&product_path, None))
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            axum::body::to_bytes(res.into_body(), usize::MAX)
+                .await
+                .unwrap()
+        })
+    });
+    group.bench_function("conditional_get_304", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let res = router
+                .clone()
+                .oneshot(get(&product_path, Some(&etag)))
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+        })
+    });
+    group.bench_function("cached_listing_page", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let res = router
+                .clone()
+                .oneshot(get("/api/v1/products?category=computers&limit=20", None))
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            axum::body::to_bytes(res.into_body(), usize::MAX)
+                .await
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, catalog);
+criterion_main!(benches);

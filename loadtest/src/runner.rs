@@ -1,0 +1,299 @@
+//! The load loop.
+//!
+//! Open loop: each of C connections owns 1/C of the request schedule (one request every
+//! C/rate seconds, staggered across connections). A request's latency is measured from its
+//! intended send time, so when the server falls behind, queueing delay is counted rather than
+//! hidden. Closed loop: each connection sends its next request as soon as the previous one
+//! returns; latency is measured from the actual send.
+
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use tokio::time::Instant as TokioInstant;
+
+use crate::catalog::CatalogSample;
+use crate::client::{Connection, Target};
+use crate::scenario::Scenario;
+
+/// How requests are paced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    /// Constant rate (requests per second), latency from intended send time.
+    Open {
+        /// Target requests per second.
+        rate: f64,
+    },
+    /// As fast as the connections allow.
+    Closed,
+}
+
+/// Run settings.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// Pacing.
+    pub mode: Mode,
+    /// Connections.
+    pub connections: usize,
+    /// Measured duration (after warm-up).
+    pub duration: Duration,
+    /// Warm-up, not recorded.
+    pub warmup: Duration,
+    /// Stop after this many measured requests.
+    pub max_requests: Option<u64>,
+    /// RNG seed for step and URL choice.
+    pub seed: u64,
+}
+
+/// Statistics of one step.
+#[derive(Debug, Clone)]
+pub struct StepStats {
+    /// Latency in microseconds.
+    pub latency_us: Histogram<u64>,
+    /// Responses by status.
+    pub statuses: std::collections::BTreeMap<u16, u64>,
+    /// Connection or protocol failures.
+    pub io_errors: u64,
+}
+
+impl StepStats {
+    fn new() -> StepStats {
+        StepStats {
+            latency_us: Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid bounds"),
+            statuses: Default::default(),
+            io_errors: 0,
+        }
+    }
+
+    fn merge(&mut self, other: &StepStats) {
+        let _ = self.latency_us.add(&other.latency_us);
+        for (s, n) in &other.statuses {
+            *self.statuses.entry(*s).or_default() += n;
+        }
+        self.io_errors += other.io_errors;
+    }
+
+    /// Returns failures: I/O errors plus responses other than 2xx/304.
+    pub fn errors(&self) -> u64 {
+        self.io_errors
+            + self
+                .statuses
+                .iter()
+                .filter(|(s, _)| !(200..300).contains(*s) && **s != 304)
+                .map(|(_, n)| n)
+                .sum::<u64>()
+    }
+}
+
+/// Per-second totals for the latency-over-time plot.
+#[derive(Debug, Clone)]
+pub struct Second {
+    /// Latency of requests whose intended send fell in this second.
+    pub latency_us: Histogram<u64>,
+    /// Failures.
+    pub errors: u64,
+}
+
+/// Raw outcome of a run.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// Per step, in scenario order.
+    pub steps: Vec<StepStats>,
+    /// Per measured second.
+    pub timeline: Vec<Second>,
+    /// Measured wall time.
+    pub elapsed: Duration,
+}
+
+struct Worker {
+    steps: Vec<StepStats>,
+    timeline: Vec<Second>,
+}
+
+/// Runs a scenario against a target.
+pub async fn run(
+    target: &Target,
+    scenario: &Scenario,
+    sample: &CatalogSample,
+    settings: &RunSettings,
+) -> anyhow::Result<RunOutcome> {
+    anyhow::ensure!(settings.connections > 0, "need at least one connection");
+    if let Mode::Open { rate } = settings.mode {
+        anyhow::ensure!(rate > 0.0, "rate must be positive");
+    }
+    let start = TokioInstant::now() + Duration::from_millis(50);
+    let measure_from = start + settings.warmup;
+    let end = measure_from + settings.duration;
+    let per_connection_cap = settings
+        .max_requests
+        .map(|m| m.div_ceil(settings.connections as u64));
+    let mut tasks = Vec::with_capacity(settings.connections);
+    for c in 0..settings.connections {
+        let (target, scenario, sample, settings) = (
+            target.clone(),
+            scenario.clone(),
+            sample.clone(),
+            settings.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            worker(
+                c,
+                &target,
+                &scenario,
+                &sample,
+                &settings,
+                start,
+                measure_from,
+                end,
+                per_connection_cap,
+            )
+            .await
+        }));
+    }
+    let mut steps: Vec<StepStats> = scenario.steps.iter().map(|_| StepStats::new()).collect();
+    let mut timeline: Vec<Second> = Vec::new();
+    for task in tasks {
+        let w = task.await??;
+        for (a, b) in steps.iter_mut().zip(&w.steps) {
+            a.merge(b);
+        }
+        if timeline.len() < w.timeline.len() {
+            timeline.resize_with(w.timeline.len(), || Second {
+                latency_us: Histogram::new_with_bounds(1, 120_000_000, 3).expect("bounds"),
+                errors: 0,
+            });
+        }
+        for (a, b) in timeline.iter_mut().zip(&w.timeline) {
+            let _ = a.latency_us.add(&b.latency_us);
+            a.errors += b.errors;
+        }
+    }
+    let elapsed = Instant::now()
+        .saturating_duration_since(measure_from.into_std())
+        .min(settings.duration);
+    Ok(RunOutcome {
+        steps,
+        timeline,
+        elapsed,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn worker(
+    index: usize,
+    target: &Target,
+    scenario: &Scenario,
+    sample: &CatalogSample,
+    settings: &RunSettings,
+    start: TokioInstant,
+    measure_from: TokioInstant,
+    end: TokioInstant,
+    cap: Option<u64>,
+) -> anyhow::Result<Worker> {
+    let mut rng =
+        SmallRng::seed_from_u64(settings.seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let total_weight: u32 = scenario.steps.iter().map(|s| s.weight).sum();
+    let mut w = Worker {
+        steps: scenario.steps.iter().map(|_| StepStats::new()).collect(),
+        timeline: Vec::new(),
+    };
+    let mut conn = Connection::open(target).await?;
+    let interval = match settings.mode {
+        Mode::Open { rate } => Some(Duration::from_secs_f64(settings.connections as f64 / rate)),
+        Mode::Closed => None,
+    };
+    let offset = interval
+        .map(|i| i.mul_f64(index as f64 / settings.connections as f64))
+        .unwrap_or_default();
+    let mut measured = 0u64;
+    let mut i = 0u64;
+    loop {
+        let intended = match interval {
+            Some(iv) => start + offset + iv.mul_f64(i as f64),
+            None => TokioInstant::now().max(start),
+        };
+        if intended >= end || cap.is_some_and(|c| measured >= c) {
+            break;
+        }
+        i += 1;
+        tokio::time::sleep_until(intended).await;
+
+        let mut pick = rng.gen_range(0..total_weight);
+        let step_index = scenario
+            .steps
+            .iter()
+            .position(|s| {
+                if pick < s.weight {
+                    true
+                } else {
+                    pick -= s.weight;
+                    false
+                }
+            })
+            .unwrap_or(0);
+        let step = &scenario.steps[step_index];
+        let mut path = step.path.clone();
+        if path.contains("{product}") {
+            path = path.replace(
+                "{product}",
+                &sample.products[rng.gen_range(0..sample.products.len())],
+            );
+        }
+        if path.contains("{category}") {
+            path = path.replace(
+                "{category}",
+                &sample.categories[rng.gen_range(0..sample.categories.len())],
+            );
+        }
+        let etag = if step.conditional {
+            sample.etags.get(&path)
+        } else {
+            None
+        };
+
+        let sent = TokioInstant::now();
+        let result = conn.get(&path, etag).await;
+        let done = TokioInstant::now();
+        let record = intended >= measure_from;
+        // Open loop charges the wait since the intended send; closed loop the round trip.
+        let from = if interval.is_some() { intended } else { sent };
+        let latency_us = done.saturating_duration_since(from).as_micros().max(1) as u64;
+        let failed = match &result {
+            Ok(reply) => {
+                !(reply.status.is_success() || reply.status == hyper::StatusCode::NOT_MODIFIED)
+            }
+            Err(_) => true,
+        };
+        if record {
+            measured += 1;
+            let stats = &mut w.steps[step_index];
+            match &result {
+                Ok(reply) => *stats.statuses.entry(reply.status.as_u16()).or_default() += 1,
+                Err(_) => stats.io_errors += 1,
+            }
+            let _ = stats.latency_us.record(latency_us.min(120_000_000));
+            let second = intended.saturating_duration_since(measure_from).as_secs() as usize;
+            if w.timeline.len() <= second {
+                w.timeline.resize_with(second + 1, || Second {
+                    latency_us: Histogram::new_with_bounds(1, 120_000_000, 3).expect("bounds"),
+                    errors: 0,
+                });
+            }
+            let _ = w.timeline[second]
+                .latency_us
+                .record(latency_us.min(120_000_000));
+            if failed {
+                w.timeline[second].errors += 1;
+            }
+        }
+        if result.is_err() {
+            // The connection is unusable: reconnect (backing off if the server is gone).
+            match Connection::open(target).await {
+                Ok(c) => conn = c,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+    Ok(w)
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the system packages the build needs, once. Safe to re-run: it only calls apt-get
+# when something is missing. Needs root (or sudo) on Debian/Ubuntu.
+#   librocksdb-dev  RocksDB 7.8.3, linked dynamically (see .cargo/config.toml)
+#   libclang-dev    bindgen for librocksdb-sys
+#   clang, pkg-config
+set -euo pipefail
+packages=(librocksdb-dev libclang-dev clang pkg-config)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+fi
