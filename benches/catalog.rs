@@ -22,7 +22,13 @@ fn catalog(c: &mut Criterion) {
     config.storage.sync_writes = false;
     let catalog = std::sync::Arc::new(storefront::open_catalog(&config).unwrap());
     storefront::demo::load(&catalog).unwrap();
+    let accounts = std::sync::Arc::new(storefront::open_accounts(catalog.store().clone(), &config.auth).unwrap());
     let state = AppState {
+        accounts,
+        limits: std::sync::Arc::new(storefront::http::rate_limit::RateLimits::new(&storefront::config::RateLimitConfig {
+            api_per_second: 0,
+            ..Default::default()
+        })),
         catalog: catalog.clone(),
         metrics: std::sync::Arc::new(Metrics::new()),
         admin_api_key: None,

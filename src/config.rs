@@ -23,6 +23,8 @@ pub struct Config {
     pub http_cache: HttpCacheConfig,
     /// Authentication.
     pub auth: AuthConfig,
+    /// Rate limits.
+    pub rate_limit: RateLimitConfig,
     /// Catalog rules.
     pub catalog: CatalogConfig,
     /// CDN purge hook.
@@ -47,6 +49,8 @@ pub struct ServerConfig {
     pub max_in_flight: usize,
     /// Grace period for in-flight requests at shutdown.
     pub shutdown_grace_ms: u64,
+    /// Origins allowed to call the API from browsers (CORS); empty sends no CORS headers.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +62,7 @@ impl Default for ServerConfig {
             request_timeout_ms: 10_000,
             max_in_flight: 4096,
             shutdown_grace_ms: 10_000,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -139,25 +144,97 @@ impl HttpCacheConfig {
 }
 
 /// `[auth]`
-#[derive(Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
-    /// Bearer key for automation with admin rights. Empty disables admin writes.
+    /// Bearer key with admin rights for automation. Empty disables it.
     pub admin_api_key: String,
+    /// HS256 secret for access tokens; empty uses a random secret persisted in the data dir.
+    pub jwt_secret: String,
+    /// Key id (`kid`) of `jwt_secret`.
+    pub jwt_key_id: String,
+    /// Previous secret, still accepted for verification during a key rotation.
+    pub jwt_previous_secret: String,
+    /// Key id of `jwt_previous_secret`.
+    pub jwt_previous_key_id: String,
+    /// Issuer claim.
+    pub issuer: String,
+    /// Access token lifetime.
+    pub access_token_ttl_secs: u64,
+    /// Refresh token lifetime.
+    pub refresh_token_ttl_secs: u64,
+    /// Minimum password length.
+    pub password_min_length: usize,
+    /// argon2id memory cost.
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations.
+    pub argon2_iterations: u32,
+    /// argon2id lanes.
+    pub argon2_parallelism: u32,
+    /// Password hashes computed concurrently (each holds `argon2_memory_kib`).
+    pub hash_concurrency: usize,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            admin_api_key: String::new(),
+            jwt_secret: String::new(),
+            jwt_key_id: "k1".into(),
+            jwt_previous_secret: String::new(),
+            jwt_previous_key_id: String::new(),
+            issuer: "storefront".into(),
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_secs: 7 * 24 * 3600,
+            password_min_length: 10,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            hash_concurrency: 2,
+        }
+    }
 }
 
 impl std::fmt::Debug for AuthConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |s: &str| if s.is_empty() { "<unset>" } else { "<redacted>" };
         f.debug_struct("AuthConfig")
-            .field(
-                "admin_api_key",
-                &if self.admin_api_key.is_empty() {
-                    "<unset>"
-                } else {
-                    "<redacted>"
-                },
-            )
-            .finish()
+            .field("admin_api_key", &redact(&self.admin_api_key))
+            .field("jwt_secret", &redact(&self.jwt_secret))
+            .field("jwt_key_id", &self.jwt_key_id)
+            .field("jwt_previous_secret", &redact(&self.jwt_previous_secret))
+            .field("issuer", &self.issuer)
+            .field("access_token_ttl_secs", &self.access_token_ttl_secs)
+            .field("refresh_token_ttl_secs", &self.refresh_token_ttl_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[rate_limit]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Requests per second per client IP and per signed-in user; 0 disables the general limit.
+    pub api_per_second: u32,
+    /// Burst allowance of the general limit.
+    pub api_burst: u32,
+    /// Login and registration attempts per minute per client IP.
+    pub auth_per_minute_per_ip: u32,
+    /// Login attempts per minute per account (email).
+    pub login_per_minute_per_account: u32,
+    /// Peers (CDN, load balancer) whose `X-Forwarded-For` is trusted for the client IP.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            api_per_second: 200,
+            api_burst: 400,
+            auth_per_minute_per_ip: 20,
+            login_per_minute_per_account: 5,
+            trusted_proxies: Vec::new(),
+        }
     }
 }
 
@@ -266,12 +343,12 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.create_file("config.toml", "[server]\nlisten = \"127.0.0.1:9000\"\n")?;
             jail.set_env("STOREFRONT__STORAGE__SYNC_WRITES", "false");
-            jail.set_env("STOREFRONT__AUTH__ADMIN_API_KEY", "secret");
+            jail.set_env("STOREFRONT__AUTH__ADMIN_API_KEY", "k3y-value-xyz");
             let config = Config::load(None).unwrap();
             assert_eq!(config.server.listen, "127.0.0.1:9000");
             assert!(!config.storage.sync_writes);
-            assert_eq!(config.auth.admin_api_key, "secret");
-            assert!(!format!("{config:?}").contains("secret"));
+            assert_eq!(config.auth.admin_api_key, "k3y-value-xyz");
+            assert!(!format!("{config:?}").contains("k3y-value-xyz"));
             Ok(())
         });
     }

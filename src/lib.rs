@@ -31,6 +31,7 @@ use crate::config::Config;
 use crate::domain::Currency;
 use crate::http::metrics::Metrics;
 use crate::http::AppState;
+use crate::service::auth::{Accounts, AuthSettings};
 use crate::service::catalog::CatalogSettings;
 use crate::service::Catalog;
 
@@ -72,6 +73,36 @@ pub fn open_catalog(config: &Config) -> anyhow::Result<Catalog> {
     )?)
 }
 
+/// Builds the account service from `[auth]`; without a configured JWT secret a random one is
+/// generated once and persisted in the store.
+pub fn open_accounts(store: Store, auth: &crate::config::AuthConfig) -> anyhow::Result<Accounts> {
+    let secret = if auth.jwt_secret.is_empty() {
+        service::auth::persisted_jwt_secret(&store)?
+    } else {
+        anyhow::ensure!(auth.jwt_secret.len() >= 32, "[auth] jwt_secret must be at least 32 bytes");
+        auth.jwt_secret.as_bytes().to_vec()
+    };
+    let mut verify_keys = Vec::new();
+    if !auth.jwt_previous_secret.is_empty() {
+        verify_keys.push((auth.jwt_previous_key_id.clone(), auth.jwt_previous_secret.as_bytes().to_vec()));
+    }
+    Ok(Accounts::new(
+        store,
+        AuthSettings {
+            issuer: auth.issuer.clone(),
+            access_ttl: Duration::from_secs(auth.access_token_ttl_secs.max(1)),
+            refresh_ttl: Duration::from_secs(auth.refresh_token_ttl_secs.max(1)),
+            signing_key: (auth.jwt_key_id.clone(), secret),
+            verify_keys,
+            password_min_len: auth.password_min_length,
+            argon2_memory_kib: auth.argon2_memory_kib,
+            argon2_iterations: auth.argon2_iterations,
+            argon2_parallelism: auth.argon2_parallelism,
+            hash_concurrency: auth.hash_concurrency,
+        },
+    )?)
+}
+
 impl App {
     /// Opens storage, loads the demo catalog when asked and the store is empty, starts
     /// background tasks and binds the listener.
@@ -93,21 +124,33 @@ impl App {
         let admin_api_key = (!config.auth.admin_api_key.is_empty())
             .then(|| Arc::<str>::from(config.auth.admin_api_key.as_str()));
         if admin_api_key.is_none() {
-            tracing::warn!(
-                "[auth] admin_api_key is not set: catalog writes through the API are disabled"
-            );
+            tracing::warn!("[auth] admin_api_key is not set: admin automation with an API key is disabled (admin users still work)");
         }
+        let accounts = {
+            let (store, auth) = (catalog.store().clone(), config.auth.clone());
+            Arc::new(tokio::task::spawn_blocking(move || open_accounts(store, &auth)).await??)
+        };
         let state = AppState {
+            accounts,
+            limits: Arc::new(http::rate_limit::RateLimits::new(&config.rate_limit)),
             catalog: catalog.clone(),
             metrics: Arc::new(Metrics::new()),
             admin_api_key,
             cache_control: HeaderValue::from_str(&config.http_cache.header_value())
                 .context("invalid [http_cache] settings")?,
         };
-        let router = http::router(state, &config);
-
         let cancel = CancellationToken::new();
         let mut tasks = Vec::new();
+        {
+            let (cancel, limits) = (cancel.clone(), state.limits.clone());
+            tasks.push(tokio::spawn(async move {
+                tokio::select! {
+                    _ = cancel.cancelled() => {}
+                    _ = http::rate_limit::prune_forever(limits) => {}
+                }
+            }));
+        }
+        let router = http::router(state, &config);
         if !config.cdn.purge_url.is_empty() {
             tasks.push(tokio::spawn(service::purge::run(
                 catalog.store().clone(),

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod id;
 pub mod money;
 pub mod slug;
+pub mod user;
 pub mod validation;
 
 pub use id::Id;

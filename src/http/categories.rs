@@ -8,7 +8,7 @@ use axum::Router;
 
 use super::cdn;
 use super::error::ApiError;
-use super::extract::{Admin, IfMatch, Json};
+use super::extract::{Caller, IfMatch, Json};
 use super::AppState;
 use crate::service::catalog::CategoryInput;
 
@@ -41,22 +41,22 @@ async fn get_category(
 
 async fn create_category(
     State(state): State<AppState>,
-    _: Admin,
+    Caller(actor): Caller,
     Json(input): Json<CategoryInput>,
 ) -> Result<Response, ApiError> {
-    let id = state.catalog.create_category(input).await?;
+    let id = state.catalog.create_category(actor, input).await?;
     let repr = state.catalog.category(&id.to_string())?;
     Ok(cdn::private(StatusCode::CREATED, &repr))
 }
 
 async fn update_category(
     State(state): State<AppState>,
-    _: Admin,
+    Caller(actor): Caller,
     Path(key): Path<String>,
     IfMatch(version): IfMatch,
     Json(input): Json<CategoryInput>,
 ) -> Result<Response, ApiError> {
-    let id = state.catalog.update_category(key, input, version).await?;
+    let id = state.catalog.update_category(actor, key, input, version).await?;
     let repr = state.catalog.category(&id.to_string())?;
     Ok(cdn::private(StatusCode::OK, &repr))
 }

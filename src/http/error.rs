@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::domain::FieldError;
-use crate::service::CatalogError;
+use crate::service::ServiceError;
 
 /// An error answered to the client.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +23,20 @@ pub enum ApiError {
     /// 401: credentials are missing or wrong.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// 401: credentials were presented but are invalid, expired or revoked.
+    #[error("{message}")]
+    InvalidCredentials {
+        /// Stable code.
+        code: &'static str,
+        /// Explanation.
+        message: &'static str,
+    },
+    /// 429: a rate limit was hit.
+    #[error("too many requests; retry after {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until a retry can succeed.
+        retry_after_secs: u64,
+    },
     /// 403: the caller may not do this.
     #[error("{0}")]
     Forbidden(&'static str),
@@ -82,7 +96,8 @@ impl ApiError {
             ApiError::BadRequest(_) | ApiError::MalformedJson(_) | ApiError::InvalidCursor => {
                 StatusCode::BAD_REQUEST
             }
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::InvalidCredentials { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -103,6 +118,8 @@ impl ApiError {
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::InvalidCursor => "invalid_cursor",
             ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::InvalidCredentials { code, .. } => code,
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::RouteNotFound => "route_not_found",
@@ -168,8 +185,11 @@ impl IntoResponse for ApiError {
             ApiError::Overloaded | ApiError::Timeout => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
-            ApiError::Unauthorized(_) => {
+            ApiError::Unauthorized(_) | ApiError::InvalidCredentials { .. } => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::RateLimited { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(&1).to_owned()));
             }
             ApiError::Internal(cause) => {
                 response
@@ -182,13 +202,13 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<CatalogError> for ApiError {
-    fn from(e: CatalogError) -> Self {
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
         match e {
-            CatalogError::NotFound { kind } => ApiError::NotFound(kind),
-            CatalogError::Validation(fields) => ApiError::Validation(fields),
-            CatalogError::VersionMismatch { current } => ApiError::PreconditionFailed { current },
-            CatalogError::Conflict {
+            ServiceError::NotFound { kind } => ApiError::NotFound(kind),
+            ServiceError::Validation(fields) => ApiError::Validation(fields),
+            ServiceError::VersionMismatch { current } => ApiError::PreconditionFailed { current },
+            ServiceError::Conflict {
                 code,
                 message,
                 details,
@@ -197,9 +217,11 @@ impl From<CatalogError> for ApiError {
                 message,
                 details,
             },
-            CatalogError::InvalidCursor => ApiError::InvalidCursor,
-            CatalogError::Storage(e) => ApiError::Internal(format!("storage: {e}")),
-            CatalogError::Internal(e) => ApiError::Internal(e),
+            ServiceError::InvalidCursor => ApiError::InvalidCursor,
+            ServiceError::Unauthorized { code, message } => ApiError::InvalidCredentials { code, message },
+            ServiceError::Forbidden(message) => ApiError::Forbidden(message),
+            ServiceError::Storage(e) => ApiError::Internal(format!("storage: {e}")),
+            ServiceError::Internal(e) => ApiError::Internal(e),
         }
     }
 }

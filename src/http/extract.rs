@@ -10,6 +10,7 @@ use subtle::ConstantTimeEq;
 use super::error::ApiError;
 use super::AppState;
 use crate::domain::FieldError;
+use crate::service::auth::Actor;
 
 /// A JSON body; rejections become 400/413/415/422 with the standard error body.
 pub struct Json<T>(pub T);
@@ -75,32 +76,51 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     }
 }
 
-/// Proof that the caller presented the configured admin API key.
-pub struct Admin;
+/// The authenticated caller: anonymous, the admin API key, or a user with a verified JWT.
+/// Invalid credentials are rejected (401) rather than treated as anonymous.
+pub struct Caller(pub Actor);
 
-impl FromRequestParts<AppState> for Admin {
+impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let Some(expected) = state.admin_api_key.as_deref() else {
-            return Err(ApiError::Forbidden(
-                "admin writes are disabled: set [auth] admin_api_key",
-            ));
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Ok(Caller(Actor::Anonymous));
         };
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
+        let token = value
+            .to_str()
+            .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(ApiError::Unauthorized("missing bearer token"))?;
-        // Constant-time comparison so response timing does not reveal key prefixes.
-        if presented.as_bytes().ct_eq(expected.as_bytes()).into() {
-            Ok(Admin)
-        } else {
-            Err(ApiError::Unauthorized("invalid bearer token"))
+            .map(str::trim)
+            .ok_or(ApiError::Unauthorized("expected Authorization: Bearer <token>"))?;
+        if let Some(key) = state.admin_api_key.as_deref() {
+            // Constant-time comparison so response timing does not reveal key prefixes.
+            if token.as_bytes().ct_eq(key.as_bytes()).into() {
+                return Ok(Caller(Actor::System));
+            }
         }
+        let actor = state.accounts.verify_access_token(token)?;
+        if let Actor::User { id, .. } = actor {
+            state.limits.check_user(id)?;
+        }
+        Ok(Caller(actor))
+    }
+}
+
+/// The client IP resolved by the rate-limit middleware (loopback when absent, e.g. in tests
+/// that call the router directly).
+pub struct ClientAddr(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<super::rate_limit::ClientIp>()
+                .map(|c| c.0)
+                .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
+        ))
     }
 }

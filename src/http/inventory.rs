@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::Router;
 
 use super::error::ApiError;
-use super::extract::{Admin, IfMatch, Json};
+use super::extract::{Caller, IfMatch, Json};
 use super::AppState;
 use crate::service::catalog::InventoryInput;
 use crate::service::view::InventoryView;
@@ -39,12 +39,12 @@ async fn get_inventory(
 
 async fn put_inventory(
     State(state): State<AppState>,
-    _: Admin,
+    Caller(actor): Caller,
     Path(sku): Path<String>,
     IfMatch(version): IfMatch,
     Json(input): Json<InventoryInput>,
 ) -> Result<Response, ApiError> {
     Ok(respond(
-        state.catalog.set_inventory(sku, input, version).await?,
+        state.catalog.set_inventory(actor, sku, input, version).await?,
     ))
 }

@@ -3,6 +3,7 @@
 //! Handlers stay thin: extract, call one service function, map the result. Each resource file
 //! exposes a `router()`; [`router`] merges them and adds the middleware stack.
 
+pub mod auth;
 pub mod categories;
 pub mod cdn;
 pub mod error;
@@ -11,6 +12,8 @@ pub mod inventory;
 pub mod metrics;
 pub mod ops;
 pub mod products;
+pub mod rate_limit;
+pub mod security;
 pub mod sellers;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +32,9 @@ use tower_http::request_id::{
 };
 
 use crate::config::{Config, ServerConfig};
+use crate::service::auth::Accounts;
 use crate::service::Catalog;
+use rate_limit::RateLimits;
 use error::ApiError;
 use metrics::Metrics;
 
@@ -40,7 +45,11 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
-    /// Admin bearer key; `None` disables admin writes.
+    /// Accounts and sessions.
+    pub accounts: Arc<Accounts>,
+    /// Rate limiters.
+    pub limits: Arc<RateLimits>,
+    /// Admin bearer key; `None` disables it.
     pub admin_api_key: Option<Arc<str>>,
     /// `Cache-Control` of public reads, rendered once.
     pub cache_control: HeaderValue,
@@ -68,7 +77,8 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .merge(products::router())
         .merge(categories::router())
         .merge(sellers::router())
-        .merge(inventory::router());
+        .merge(inventory::router())
+        .merge(auth::router());
     let app = Router::new()
         .nest("/api/v1", api)
         .merge(ops::router())

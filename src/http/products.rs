@@ -8,7 +8,7 @@ use axum::Router;
 
 use super::cdn;
 use super::error::ApiError;
-use super::extract::{Admin, IfMatch, Json, Query};
+use super::extract::{Caller, IfMatch, Json, Query};
 use super::AppState;
 use crate::domain::catalog::{ProductInput, ProductPatch, VariantInput, VariantPatch};
 use crate::domain::Id;
@@ -59,52 +59,52 @@ async fn written(state: &AppState, id: Id, status: StatusCode) -> Result<Respons
 
 async fn create_product(
     State(state): State<AppState>,
-    _: Admin,
+    Caller(actor): Caller,
     Json(input): Json<ProductInput>,
 ) -> Result<Response, ApiError> {
-    let id = state.catalog.create_product(input).await?;
+    let id = state.catalog.create_product(actor, input).await?;
     written(&state, id, StatusCode::CREATED).await
 }
 
 async fn update_product(
     State(state): State<AppState>,
-    _: Admin,
+    Caller(actor): Caller,
     Path(key): Path<String>,
     IfMatch(version): IfMatch,
     Json(patch): Json<ProductPatch>,
 ) -> Result<Response, ApiError> {
-    let id = state.catalog.update_product(key, patch, version).await?;
+    let id = state.catalog.update_product(actor, key, patch, version).await?;
     written(&state, id, StatusCode::OK).await
 }
 
 async fn delete_product(
     State(state): State<AppState>,
-    _: Admin,
+    Caller(actor): Caller,
     Path(key): Path<String>,
     IfMatch(version): IfMatch,
 ) -> Result<Response, ApiError> {
-    state.catalog.delete_product(key, version).await?;
+    state.catalog.delete_product(actor, key, version).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn create_variant(
     State(state): State<AppState>,
-    _: Admin,
+    Caller(actor): Caller,
     Path(key): Path<String>,
     IfMatch(version): IfMatch,
     Json(input): Json<VariantInput>,
 ) -> Result<Response, ApiError> {
-    let id = state.catalog.add_variant(key, input, version).await?;
+    let id = state.catalog.add_variant(actor, key, input, version).await?;
     written(&state, id, StatusCode::CREATED).await
 }
 
 async fn update_variant(
     State(state): State<AppState>,
-    _: Admin,
+    Caller(actor): Caller,
     Path(sku): Path<String>,
     IfMatch(version): IfMatch,
     Json(patch): Json<VariantPatch>,
 ) -> Result<Response, ApiError> {
-    let id = state.catalog.update_variant(sku, patch, version).await?;
+    let id = state.catalog.update_variant(actor, sku, patch, version).await?;
     written(&state, id, StatusCode::OK).await
 }

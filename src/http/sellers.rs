@@ -8,7 +8,7 @@ use axum::Router;
 
 use super::cdn;
 use super::error::ApiError;
-use super::extract::{Admin, Json};
+use super::extract::{Caller, Json};
 use super::AppState;
 use crate::service::catalog::SellerInput;
 
@@ -30,10 +30,10 @@ async fn get_seller(
 
 async fn create_seller(
     State(state): State<AppState>,
-    _: Admin,
+    Caller(actor): Caller,
     Json(input): Json<SellerInput>,
 ) -> Result<Response, ApiError> {
-    let id = state.catalog.create_seller(input).await?;
+    let id = state.catalog.create_seller(actor, input).await?;
     let repr = state.catalog.seller(&id.to_string())?;
     Ok(cdn::private(StatusCode::CREATED, &repr))
 }

@@ -31,9 +31,10 @@ use storefront_storage::records::{
 };
 use storefront_storage::{ListingScan, Store, Txn};
 
+use super::auth::Actor;
 use super::blocking;
 use super::category_tree::{CategoryTree, SellerDirectory};
-use super::error::CatalogError;
+use super::error::ServiceError;
 use super::view::{CategoryTreeView, InventoryView, ListingItem, ProductView, SellerView};
 use crate::domain::catalog::{
     self as rules, Attribute, AttributeValue, Image, NewProduct, NewVariant, ProductInput,
@@ -57,10 +58,10 @@ impl Representation {
         value: &T,
         etag_prefix: Option<u64>,
         tags: &str,
-    ) -> Result<Representation, CatalogError> {
+    ) -> Result<Representation, ServiceError> {
         let mut buf = BytesMut::with_capacity(2048).writer();
         serde_json::to_writer(&mut buf, value)
-            .map_err(|e| CatalogError::Internal(format!("serialising response: {e}")))?;
+            .map_err(|e| ServiceError::Internal(format!("serialising response: {e}")))?;
         let body = buf.into_inner().freeze();
         let hash = xxhash_rust::xxh3::xxh3_64(&body);
         let etag = match etag_prefix {
@@ -70,9 +71,9 @@ impl Representation {
         Ok(Representation {
             body,
             etag: HeaderValue::from_str(&etag)
-                .map_err(|e| CatalogError::Internal(e.to_string()))?,
+                .map_err(|e| ServiceError::Internal(e.to_string()))?,
             surrogate_key: HeaderValue::from_str(tags)
-                .map_err(|e| CatalogError::Internal(e.to_string()))?,
+                .map_err(|e| ServiceError::Internal(e.to_string()))?,
         })
     }
 }
@@ -232,7 +233,7 @@ pub struct Catalog {
 
 impl Catalog {
     /// Opens the catalog over a store, loading the category tree and sellers.
-    pub fn new(store: Store, settings: CatalogSettings) -> Result<Catalog, CatalogError> {
+    pub fn new(store: Store, settings: CatalogSettings) -> Result<Catalog, ServiceError> {
         let catalog = Catalog {
             categories: ArcSwap::from_pointee(CategoryTree::build(
                 &store.scan_all::<CategoryRecord>()?,
@@ -283,7 +284,7 @@ impl Catalog {
                 .unwrap_or(true)
     }
 
-    fn apply(&self, inv: Invalidation) -> Result<(), CatalogError> {
+    fn apply(&self, inv: Invalidation) -> Result<(), ServiceError> {
         self.epoch.fetch_add(1, Ordering::Release);
         if inv.categories {
             self.categories.store(Arc::new(CategoryTree::build(
@@ -324,7 +325,7 @@ impl Catalog {
     pub async fn product_page(
         self: &Arc<Self>,
         key: &str,
-    ) -> Result<Arc<Representation>, CatalogError> {
+    ) -> Result<Arc<Representation>, ServiceError> {
         let canonical = canonical_key(key);
         if let Some(hit) = self.products.get(canonical.as_ref()) {
             return Ok(hit);
@@ -343,12 +344,12 @@ impl Catalog {
     pub async fn product_document(
         self: &Arc<Self>,
         id: Id,
-    ) -> Result<Arc<Representation>, CatalogError> {
+    ) -> Result<Arc<Representation>, ServiceError> {
         let this = self.clone();
         blocking(move || this.render_product(&id.to_string(), false).map(Arc::new)).await
     }
 
-    fn resolve_product_id(&self, key: &str) -> Result<Option<Id>, CatalogError> {
+    fn resolve_product_id(&self, key: &str) -> Result<Option<Id>, ServiceError> {
         if let Some(id) = Id::parse(key) {
             return Ok(Some(id));
         }
@@ -359,8 +360,8 @@ impl Catalog {
             .map(Id::from_bytes))
     }
 
-    fn render_product(&self, key: &str, public_only: bool) -> Result<Representation, CatalogError> {
-        let not_found = || CatalogError::NotFound { kind: "product" };
+    fn render_product(&self, key: &str, public_only: bool) -> Result<Representation, ServiceError> {
+        let not_found = || ServiceError::NotFound { kind: "product" };
         let id = self.resolve_product_id(key)?.ok_or_else(not_found)?;
         let product = self
             .store
@@ -396,7 +397,7 @@ impl Catalog {
     pub async fn list_products(
         self: &Arc<Self>,
         params: &ListingParams,
-    ) -> Result<Arc<Representation>, CatalogError> {
+    ) -> Result<Arc<Representation>, ServiceError> {
         let plan = self.plan_listing(params)?;
         let generation = self
             .generations
@@ -416,7 +417,7 @@ impl Catalog {
         .await
     }
 
-    fn plan_listing(&self, params: &ListingParams) -> Result<ListingPlan, CatalogError> {
+    fn plan_listing(&self, params: &ListingParams) -> Result<ListingPlan, ServiceError> {
         let mut errors = FieldErrors::default();
         let limit = match params.limit.as_deref() {
             None => 20,
@@ -497,11 +498,11 @@ impl Catalog {
             Some(c) => Some(
                 URL_SAFE_NO_PAD
                     .decode(c)
-                    .map_err(|_| CatalogError::InvalidCursor)?,
+                    .map_err(|_| ServiceError::InvalidCursor)?,
             ),
         };
         if !errors.is_empty() {
-            return Err(CatalogError::Validation(errors.into_vec()));
+            return Err(ServiceError::Validation(errors.into_vec()));
         }
 
         let scope = match (category, seller, brand.as_deref()) {
@@ -531,7 +532,7 @@ impl Catalog {
         }
         if let Some(c) = &cursor {
             if c.as_slice() < lower.as_slice() || c.as_slice() >= upper.as_slice() {
-                return Err(CatalogError::InvalidCursor);
+                return Err(ServiceError::InvalidCursor);
             }
         }
         let filter = PostFilter {
@@ -570,7 +571,7 @@ impl Catalog {
         })
     }
 
-    fn render_listing(&self, plan: &ListingPlan) -> Result<Representation, CatalogError> {
+    fn render_listing(&self, plan: &ListingPlan) -> Result<Representation, ServiceError> {
         let page = self.store.scan_listing(
             &ListingScan {
                 lower: &plan.lower,
@@ -624,20 +625,20 @@ impl Catalog {
     }
 
     /// Returns the whole category tree document.
-    pub fn category_tree(&self) -> Result<Arc<Representation>, CatalogError> {
+    pub fn category_tree(&self) -> Result<Arc<Representation>, ServiceError> {
         self.category_doc(None)
     }
 
     /// Returns one category with its subtree and breadcrumb path.
-    pub fn category(&self, key: &str) -> Result<Arc<Representation>, CatalogError> {
+    pub fn category(&self, key: &str) -> Result<Arc<Representation>, ServiceError> {
         let tree = self.categories.load();
         let node = tree
             .resolve(key)
-            .ok_or(CatalogError::NotFound { kind: "category" })?;
+            .ok_or(ServiceError::NotFound { kind: "category" })?;
         self.category_doc(Some(node.id))
     }
 
-    fn category_doc(&self, id: Option<Id>) -> Result<Arc<Representation>, CatalogError> {
+    fn category_doc(&self, id: Option<Id>) -> Result<Arc<Representation>, ServiceError> {
         let key = id.map(|i| i.to_string()).unwrap_or_default();
         if let Some(hit) = self.category_docs.get(key.as_str()) {
             return Ok(hit);
@@ -654,11 +655,11 @@ impl Catalog {
     }
 
     /// Returns a seller document.
-    pub fn seller(&self, key: &str) -> Result<Representation, CatalogError> {
+    pub fn seller(&self, key: &str) -> Result<Representation, ServiceError> {
         let sellers = self.sellers.load();
         let seller = sellers
             .resolve(key)
-            .ok_or(CatalogError::NotFound { kind: "seller" })?;
+            .ok_or(ServiceError::NotFound { kind: "seller" })?;
         Representation::new(
             &SellerView::from(seller),
             Some(seller.version),
@@ -667,13 +668,13 @@ impl Catalog {
     }
 
     /// Returns stock of a SKU.
-    pub async fn inventory(self: &Arc<Self>, sku: String) -> Result<InventoryView, CatalogError> {
+    pub async fn inventory(self: &Arc<Self>, sku: String) -> Result<InventoryView, ServiceError> {
         let this = self.clone();
         blocking(move || {
             let record = this
                 .store
                 .get::<InventoryRecord>(keys::sku(&sku))?
-                .ok_or(CatalogError::NotFound { kind: "sku" })?;
+                .ok_or(ServiceError::NotFound { kind: "sku" })?;
             Ok(inventory_view(&record.to_native()))
         })
         .await
@@ -706,7 +707,7 @@ impl Catalog {
     }
 
     /// Validates a product body from the API (category by id/slug only).
-    pub fn validate_product(&self, input: &ProductInput) -> Result<ResolvedProduct, CatalogError> {
+    pub fn validate_product(&self, input: &ProductInput) -> Result<ResolvedProduct, ServiceError> {
         let mut errors = FieldErrors::default();
         let product = rules::check_product(input, self.settings.currency, &mut errors);
         if input.category_path.is_some() {
@@ -727,12 +728,17 @@ impl Catalog {
                 category_id,
                 seller_id,
             })
-            .map_err(CatalogError::Validation)
+            .map_err(ServiceError::Validation)
     }
 
     /// Creates a product through the API.
-    pub async fn create_product(self: &Arc<Self>, input: ProductInput) -> Result<Id, CatalogError> {
-        let resolved = self.validate_product(&input)?;
+    pub async fn create_product(self: &Arc<Self>, actor: Actor, input: ProductInput) -> Result<Id, ServiceError> {
+        actor.require_catalog_writer()?;
+        let mut resolved = self.validate_product(&input)?;
+        if resolved.seller_id.is_none() {
+            resolved.seller_id = actor.own_seller();
+        }
+        actor.may_manage_catalog(resolved.seller_id)?;
         let this = self.clone();
         blocking(move || {
             let (id, outcome, inv) = this
@@ -750,7 +756,7 @@ impl Catalog {
         &self,
         items: &[ResolvedProduct],
         source: Source<'_>,
-    ) -> Result<Vec<Result<UpsertOutcome, CatalogError>>, CatalogError> {
+    ) -> Result<Vec<Result<UpsertOutcome, ServiceError>>, ServiceError> {
         let (outcomes, inv) = self.store.transact(|txn| {
             let mut all = Invalidation::default();
             let mut outcomes = Vec::with_capacity(items.len());
@@ -761,7 +767,7 @@ impl Catalog {
                         outcomes.push(Ok(outcome));
                     }
                     // A conflicting row is reported and skipped; its checks ran before any write.
-                    Err(e @ (CatalogError::Conflict { .. } | CatalogError::Validation(_))) => {
+                    Err(e @ (ServiceError::Conflict { .. } | ServiceError::Validation(_))) => {
                         outcomes.push(Err(e))
                     }
                     Err(e) => return Err(e),
@@ -775,7 +781,7 @@ impl Catalog {
 
     /// Creates a category (or returns the existing child with that name) for each name of a
     /// path from the root, returning the leaf. Used by imports.
-    pub fn ensure_category_path(&self, names: &[String]) -> Result<Option<Id>, CatalogError> {
+    pub fn ensure_category_path(&self, names: &[String]) -> Result<Option<Id>, ServiceError> {
         let mut parent: Option<Id> = None;
         for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
             let existing = self
@@ -804,7 +810,7 @@ impl Catalog {
         txn: &mut Txn<'_>,
         item: &ResolvedProduct,
         source: Source<'_>,
-    ) -> Result<(Id, UpsertOutcome, Invalidation), CatalogError> {
+    ) -> Result<(Id, UpsertOutcome, Invalidation), ServiceError> {
         let p = &item.product;
         let external_key = match (source, &p.external_id) {
             (Source::Feed(feed), Some(ext)) => Some(keys::external_id(feed, ext)),
@@ -818,7 +824,7 @@ impl Catalog {
             None => None,
         };
         if let (Source::Api, Some(_)) = (source, existing_id) {
-            return Err(CatalogError::conflict(
+            return Err(ServiceError::conflict(
                 "external_id_taken",
                 "a product with this external_id already exists".into(),
                 serde_json::json!({ "external_id": p.external_id }),
@@ -860,7 +866,7 @@ impl Catalog {
             }
         };
         if slug_owner(txn, &slug)?.is_some_and(|owner| owner != id.to_bytes()) {
-            return Err(CatalogError::conflict(
+            return Err(ServiceError::conflict(
                 "slug_taken",
                 format!("slug {slug} is already used by another product"),
                 serde_json::json!({ "slug": slug }),
@@ -869,7 +875,7 @@ impl Catalog {
         for variant in &p.variants {
             if let Some(owner) = sku_owner(txn, &variant.sku)? {
                 if owner != id.to_bytes() {
-                    return Err(CatalogError::conflict(
+                    return Err(ServiceError::conflict(
                         "sku_taken",
                         format!("SKU {} belongs to another product", variant.sku),
                         serde_json::json!({ "sku": variant.sku }),
@@ -949,7 +955,7 @@ impl Catalog {
         txn: &mut Txn<'_>,
         old: Option<&ProductRecord>,
         new: Option<&ProductRecord>,
-    ) -> Result<Invalidation, CatalogError> {
+    ) -> Result<Invalidation, ServiceError> {
         let tree = self.categories.load();
         let old_facts = match old {
             Some(o) => facts(txn, o, &tree)?,
@@ -997,13 +1003,15 @@ impl Catalog {
     /// Loads a product for modification, enforcing `If-Match`.
     fn load_for_write(
         txn: &Txn<'_>,
+        actor: &Actor,
         key: &[u8],
         if_match: Option<u64>,
-    ) -> Result<ProductRecord, CatalogError> {
+    ) -> Result<ProductRecord, ServiceError> {
         let product = txn
             .get::<ProductRecord>(key)?
-            .ok_or(CatalogError::NotFound { kind: "product" })?
+            .ok_or(ServiceError::NotFound { kind: "product" })?
             .to_native();
+        actor.may_manage_catalog(product.seller_id.map(Id::from_bytes))?;
         check_version(product.version, if_match)?;
         Ok(product)
     }
@@ -1011,10 +1019,12 @@ impl Catalog {
     /// Applies a partial update to a product.
     pub async fn update_product(
         self: &Arc<Self>,
+        actor: Actor,
         key: String,
         patch: ProductPatch,
         if_match: Option<u64>,
-    ) -> Result<Id, CatalogError> {
+    ) -> Result<Id, ServiceError> {
+        actor.require_catalog_writer()?;
         let mut errors = FieldErrors::default();
         if let Some(title) = &patch.title {
             errors.text("title", title, true, rules::MAX_TITLE_LEN);
@@ -1053,15 +1063,15 @@ impl Catalog {
             .as_ref()
             .map(|s| self.resolve_refs(None, s.as_deref(), &mut errors).1);
         if !errors.is_empty() {
-            return Err(CatalogError::Validation(errors.into_vec()));
+            return Err(ServiceError::Validation(errors.into_vec()));
         }
         let this = self.clone();
         blocking(move || {
             let id = this
                 .resolve_product_id(&key)?
-                .ok_or(CatalogError::NotFound { kind: "product" })?;
+                .ok_or(ServiceError::NotFound { kind: "product" })?;
             let inv = this.store.transact(|txn| {
-                let old = Self::load_for_write(txn, &id.to_bytes(), if_match)?;
+                let old = Self::load_for_write(txn, &actor, &id.to_bytes(), if_match)?;
                 let mut new = old.clone();
                 if let Some(t) = &patch.title {
                     new.title = t.trim().to_owned();
@@ -1071,7 +1081,7 @@ impl Catalog {
                 }
                 if let Some(s) = &slug {
                     if slug_owner(txn, s.as_str())?.is_some_and(|owner| owner != old.id) {
-                        return Err(CatalogError::conflict(
+                        return Err(ServiceError::conflict(
                             "slug_taken",
                             format!("slug {s} is already used by another product"),
                             serde_json::json!({ "slug": s.as_str() }),
@@ -1095,6 +1105,7 @@ impl Catalog {
                     new.category_id = c.map(Id::to_bytes);
                 }
                 if let Some(s) = seller {
+                    actor.may_manage_catalog(s)?;
                     new.seller_id = s.map(Id::to_bytes);
                 }
                 new.version += 1;
@@ -1110,16 +1121,18 @@ impl Catalog {
     /// Deletes a product, its slug, SKUs and stock records.
     pub async fn delete_product(
         self: &Arc<Self>,
+        actor: Actor,
         key: String,
         if_match: Option<u64>,
-    ) -> Result<(), CatalogError> {
+    ) -> Result<(), ServiceError> {
+        actor.require_catalog_writer()?;
         let this = self.clone();
         blocking(move || {
             let id = this
                 .resolve_product_id(&key)?
-                .ok_or(CatalogError::NotFound { kind: "product" })?;
+                .ok_or(ServiceError::NotFound { kind: "product" })?;
             let inv = this.store.transact(|txn| {
-                let old = Self::load_for_write(txn, &id.to_bytes(), if_match)?;
+                let old = Self::load_for_write(txn, &actor, &id.to_bytes(), if_match)?;
                 // Listing facts are computed before the stock records go away.
                 let inv = this.write_product(txn, Some(&old), None)?;
                 for v in &old.variants {
@@ -1134,7 +1147,7 @@ impl Catalog {
                         }
                     }
                 }
-                Ok::<_, CatalogError>(inv)
+                Ok::<_, ServiceError>(inv)
             })?;
             this.apply(inv)
         })
@@ -1144,31 +1157,33 @@ impl Catalog {
     /// Adds a variant to a product.
     pub async fn add_variant(
         self: &Arc<Self>,
+        actor: Actor,
         key: String,
         input: VariantInput,
         if_match: Option<u64>,
-    ) -> Result<Id, CatalogError> {
+    ) -> Result<Id, ServiceError> {
+        actor.require_catalog_writer()?;
         let mut errors = FieldErrors::default();
         let variant = rules::check_variant("", &input, self.settings.currency, &mut errors);
         if !errors.is_empty() {
-            return Err(CatalogError::Validation(errors.into_vec()));
+            return Err(ServiceError::Validation(errors.into_vec()));
         }
         let this = self.clone();
         blocking(move || {
             let id = this
                 .resolve_product_id(&key)?
-                .ok_or(CatalogError::NotFound { kind: "product" })?;
+                .ok_or(ServiceError::NotFound { kind: "product" })?;
             let inv = this.store.transact(|txn| {
-                let old = Self::load_for_write(txn, &id.to_bytes(), if_match)?;
+                let old = Self::load_for_write(txn, &actor, &id.to_bytes(), if_match)?;
                 if old.variants.len() >= rules::MAX_VARIANTS {
-                    return Err(CatalogError::invalid(
+                    return Err(ServiceError::invalid(
                         "variants",
                         "too_many",
                         "the product already has the maximum number of variants",
                     ));
                 }
                 if sku_owner(txn, &variant.sku)?.is_some() {
-                    return Err(CatalogError::conflict(
+                    return Err(ServiceError::conflict(
                         "sku_taken",
                         format!("SKU {} already exists", variant.sku),
                         serde_json::json!({ "sku": variant.sku }),
@@ -1194,10 +1209,12 @@ impl Catalog {
     /// Updates a variant by SKU. `If-Match` refers to the owning product's version.
     pub async fn update_variant(
         self: &Arc<Self>,
+        actor: Actor,
         sku: String,
         patch: VariantPatch,
         if_match: Option<u64>,
-    ) -> Result<Id, CatalogError> {
+    ) -> Result<Id, ServiceError> {
+        actor.require_catalog_writer()?;
         let mut errors = FieldErrors::default();
         let currency = self.settings.currency;
         if let Some(t) = &patch.title {
@@ -1212,19 +1229,19 @@ impl Catalog {
             .as_ref()
             .map(|a| rules::check_attributes("attributes", Some(a), &mut errors));
         if !errors.is_empty() {
-            return Err(CatalogError::Validation(errors.into_vec()));
+            return Err(ServiceError::Validation(errors.into_vec()));
         }
         let this = self.clone();
         blocking(move || {
             let (id, inv) = this.store.transact(|txn| {
-                let owner = sku_owner(txn, &sku)?.ok_or(CatalogError::NotFound { kind: "sku" })?;
-                let old = Self::load_for_write(txn, &owner, if_match)?;
+                let owner = sku_owner(txn, &sku)?.ok_or(ServiceError::NotFound { kind: "sku" })?;
+                let old = Self::load_for_write(txn, &actor, &owner, if_match)?;
                 let mut new = old.clone();
                 let v = new
                     .variants
                     .iter_mut()
                     .find(|v| v.sku == sku)
-                    .ok_or(CatalogError::NotFound { kind: "sku" })?;
+                    .ok_or(ServiceError::NotFound { kind: "sku" })?;
                 if let Some(t) = &patch.title {
                     v.title = t.trim().to_owned();
                 }
@@ -1238,7 +1255,7 @@ impl Catalog {
                     v.attributes = a.iter().map(attribute_record).collect();
                 }
                 if v.compare_at_cents.is_some_and(|c| c < v.price_cents) {
-                    return Err(CatalogError::invalid(
+                    return Err(ServiceError::invalid(
                         "compare_at_price.amount",
                         "below_price",
                         "must not be lower than the price",
@@ -1259,10 +1276,12 @@ impl Catalog {
     /// change that flips the product in or out of stock updates its listing entries.
     pub async fn set_inventory(
         self: &Arc<Self>,
+        actor: Actor,
         sku: String,
         input: InventoryInput,
         if_match: Option<u64>,
-    ) -> Result<InventoryView, CatalogError> {
+    ) -> Result<InventoryView, ServiceError> {
+        actor.require_catalog_writer()?;
         let mut errors = FieldErrors::default();
         match input.on_hand {
             None => errors.add("on_hand", "required", "must be given"),
@@ -1284,7 +1303,7 @@ impl Catalog {
             );
         }
         if !errors.is_empty() {
-            return Err(CatalogError::Validation(errors.into_vec()));
+            return Err(ServiceError::Validation(errors.into_vec()));
         }
         let on_hand = input.on_hand.unwrap_or(0);
         let this = self.clone();
@@ -1292,11 +1311,11 @@ impl Catalog {
             let (view, inv) = this.store.transact(|txn| {
                 let old = txn
                     .get::<InventoryRecord>(keys::sku(&sku))?
-                    .ok_or(CatalogError::NotFound { kind: "sku" })?
+                    .ok_or(ServiceError::NotFound { kind: "sku" })?
                     .to_native();
                 check_version(old.version, if_match)?;
                 if on_hand < old.reserved {
-                    return Err(CatalogError::conflict(
+                    return Err(ServiceError::conflict(
                         "below_reserved",
                         format!(
                             "on_hand {on_hand} is below the {} units currently reserved",
@@ -1352,13 +1371,15 @@ impl Catalog {
     /// Creates a category.
     pub async fn create_category(
         self: &Arc<Self>,
+        actor: Actor,
         input: CategoryInput,
-    ) -> Result<Id, CatalogError> {
+    ) -> Result<Id, ServiceError> {
+        actor.require_admin()?;
         let this = self.clone();
         blocking(move || this.create_category_sync(&input)).await
     }
 
-    fn create_category_sync(&self, input: &CategoryInput) -> Result<Id, CatalogError> {
+    fn create_category_sync(&self, input: &CategoryInput) -> Result<Id, ServiceError> {
         let mut errors = FieldErrors::default();
         let name = input.name.as_deref().unwrap_or("").trim().to_owned();
         errors.text("name", &name, true, 100);
@@ -1375,7 +1396,7 @@ impl Catalog {
             None => None,
         };
         if !errors.is_empty() {
-            return Err(CatalogError::Validation(errors.into_vec()));
+            return Err(ServiceError::Validation(errors.into_vec()));
         }
         let id = Id::new();
         let inv = self.store.transact(|txn| {
@@ -1385,7 +1406,7 @@ impl Catalog {
                         .get_raw(CF_SLUGS, &keys::slug(SlugKind::Category, s.as_str()))?
                         .is_some()
                     {
-                        return Err(CatalogError::conflict(
+                        return Err(ServiceError::conflict(
                             "slug_taken",
                             format!("category slug {s} is taken"),
                             serde_json::json!({ "slug": s.as_str() }),
@@ -1425,10 +1446,12 @@ impl Catalog {
     /// Updates a category. Moving it re-indexes the listing entries of every product below it.
     pub async fn update_category(
         self: &Arc<Self>,
+        actor: Actor,
         key: String,
         input: CategoryInput,
         if_match: Option<u64>,
-    ) -> Result<Id, CatalogError> {
+    ) -> Result<Id, ServiceError> {
+        actor.require_admin()?;
         let mut errors = FieldErrors::default();
         if let Some(name) = &input.name {
             errors.text("name", name, true, 100);
@@ -1437,7 +1460,7 @@ impl Catalog {
         let tree = self.categories.load_full();
         let node = tree
             .resolve(&key)
-            .ok_or(CatalogError::NotFound { kind: "category" })?
+            .ok_or(ServiceError::NotFound { kind: "category" })?
             .clone();
         let parent = match &input.parent {
             None => None,
@@ -1455,14 +1478,14 @@ impl Catalog {
             },
         };
         if !errors.is_empty() {
-            return Err(CatalogError::Validation(errors.into_vec()));
+            return Err(ServiceError::Validation(errors.into_vec()));
         }
         let this = self.clone();
         blocking(move || {
             let inv = this.store.transact(|txn| {
                 let old = txn
                     .get::<CategoryRecord>(&node.id.to_bytes())?
-                    .ok_or(CatalogError::NotFound { kind: "category" })?
+                    .ok_or(ServiceError::NotFound { kind: "category" })?
                     .to_native();
                 check_version(old.version, if_match)?;
                 let mut new = old.clone();
@@ -1475,7 +1498,7 @@ impl Catalog {
                             .get_raw(CF_SLUGS, &keys::slug(SlugKind::Category, s.as_str()))?
                             .is_some()
                         {
-                            return Err(CatalogError::conflict(
+                            return Err(ServiceError::conflict(
                                 "slug_taken",
                                 format!("category slug {s} is taken"),
                                 serde_json::json!({ "slug": s.as_str() }),
@@ -1527,7 +1550,7 @@ impl Catalog {
         tree: &CategoryTree,
         old: &CategoryRecord,
         new: &CategoryRecord,
-    ) -> Result<Invalidation, CatalogError> {
+    ) -> Result<Invalidation, ServiceError> {
         let old_parent_path: Vec<[u8; 16]> = old
             .parent_id
             .map(|p| {
@@ -1594,13 +1617,14 @@ impl Catalog {
     }
 
     /// Creates a seller.
-    pub async fn create_seller(self: &Arc<Self>, input: SellerInput) -> Result<Id, CatalogError> {
+    pub async fn create_seller(self: &Arc<Self>, actor: Actor, input: SellerInput) -> Result<Id, ServiceError> {
+        actor.require_admin()?;
         let mut errors = FieldErrors::default();
         let name = input.name.as_deref().unwrap_or("").trim().to_owned();
         errors.text("name", &name, true, 100);
         let slug = rules::check_slug(input.slug.as_deref(), &mut errors);
         if !errors.is_empty() {
-            return Err(CatalogError::Validation(errors.into_vec()));
+            return Err(ServiceError::Validation(errors.into_vec()));
         }
         let this = self.clone();
         blocking(move || {
@@ -1612,7 +1636,7 @@ impl Catalog {
                             .get_raw(CF_SLUGS, &keys::slug(SlugKind::Seller, s.as_str()))?
                             .is_some()
                         {
-                            return Err(CatalogError::conflict(
+                            return Err(ServiceError::conflict(
                                 "slug_taken",
                                 format!("seller slug {s} is taken"),
                                 serde_json::json!({ "slug": s.as_str() }),
@@ -1704,26 +1728,26 @@ fn canonical_key(key: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn check_version(current: u64, if_match: Option<u64>) -> Result<(), CatalogError> {
+fn check_version(current: u64, if_match: Option<u64>) -> Result<(), ServiceError> {
     match if_match {
-        Some(expected) if expected != current => Err(CatalogError::VersionMismatch { current }),
+        Some(expected) if expected != current => Err(ServiceError::VersionMismatch { current }),
         _ => Ok(()),
     }
 }
 
-fn slug_owner(txn: &Txn<'_>, slug: &str) -> Result<Option<[u8; 16]>, CatalogError> {
+fn slug_owner(txn: &Txn<'_>, slug: &str) -> Result<Option<[u8; 16]>, ServiceError> {
     Ok(txn
         .get_raw(CF_SLUGS, &keys::slug(SlugKind::Product, slug))?
         .and_then(|b| <[u8; 16]>::try_from(b.as_slice()).ok()))
 }
 
-fn sku_owner(txn: &Txn<'_>, sku: &str) -> Result<Option<[u8; 16]>, CatalogError> {
+fn sku_owner(txn: &Txn<'_>, sku: &str) -> Result<Option<[u8; 16]>, ServiceError> {
     Ok(txn
         .get_raw(CF_VARIANTS, keys::sku(sku))?
         .and_then(|b| <[u8; 16]>::try_from(b.as_slice()).ok()))
 }
 
-fn unique_slug(txn: &Txn<'_>, kind: SlugKind, name: &str, id: Id) -> Result<String, CatalogError> {
+fn unique_slug(txn: &Txn<'_>, kind: SlugKind, name: &str, id: Id) -> Result<String, ServiceError> {
     let base = Slug::derive(name, 80).unwrap_or_else(|| Slug::parse("item").expect("valid"));
     if txn
         .get_raw(CF_SLUGS, &keys::slug(kind, base.as_str()))?
@@ -1794,7 +1818,7 @@ fn facts(
     txn: &Txn<'_>,
     p: &ProductRecord,
     tree: &CategoryTree,
-) -> Result<Option<ListingFacts>, CatalogError> {
+) -> Result<Option<ListingFacts>, ServiceError> {
     if p.status != ProductStatus::Published {
         return Ok(None);
     }

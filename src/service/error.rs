@@ -2,9 +2,9 @@
 
 use crate::domain::FieldError;
 
-/// Errors of catalog use cases.
+/// Errors of the use cases (catalog, accounts).
 #[derive(Debug, thiserror::Error)]
-pub enum CatalogError {
+pub enum ServiceError {
     /// The addressed entity does not exist (or is not visible).
     #[error("{kind} not found")]
     NotFound {
@@ -30,6 +30,17 @@ pub enum CatalogError {
         /// Machine-readable details.
         details: serde_json::Value,
     },
+    /// The caller is not authenticated (or the credentials are invalid/expired).
+    #[error("{message}")]
+    Unauthorized {
+        /// Stable code, e.g. `invalid_credentials`.
+        code: &'static str,
+        /// Human explanation.
+        message: &'static str,
+    },
+    /// The caller is authenticated but may not do this.
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// A pagination cursor was not produced by this listing.
     #[error("invalid pagination cursor")]
     InvalidCursor,
@@ -41,13 +52,13 @@ pub enum CatalogError {
     Internal(String),
 }
 
-impl CatalogError {
+impl ServiceError {
     pub(crate) fn conflict(
         code: &'static str,
         message: String,
         details: serde_json::Value,
     ) -> Self {
-        CatalogError::Conflict {
+        ServiceError::Conflict {
             code,
             message,
             details,
@@ -55,7 +66,7 @@ impl CatalogError {
     }
 
     pub(crate) fn invalid(field: &str, code: &'static str, message: &str) -> Self {
-        CatalogError::Validation(vec![FieldError {
+        ServiceError::Validation(vec![FieldError {
             field: field.into(),
             code,
             message: message.into(),

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use super::catalog::{Catalog, ResolvedProduct, Source, UpsertOutcome};
-use super::error::CatalogError;
+use super::error::ServiceError;
 use crate::domain::catalog::{check_product, Image, ProductInput, VariantInput};
 use crate::domain::{FieldErrors, Money};
 
@@ -161,9 +161,9 @@ fn flush(
     Ok(())
 }
 
-fn describe(e: CatalogError) -> String {
+fn describe(e: ServiceError) -> String {
     match e {
-        CatalogError::Validation(fields) => fields
+        ServiceError::Validation(fields) => fields
             .iter()
             .map(|f| format!("{}: {}", f.field, f.message))
             .collect::<Vec<_>>()
@@ -173,7 +173,7 @@ fn describe(e: CatalogError) -> String {
 }
 
 /// Validates an import row, creating its `category_path` categories when the row is valid.
-fn resolve(catalog: &Catalog, input: &ProductInput) -> Result<ResolvedProduct, CatalogError> {
+fn resolve(catalog: &Catalog, input: &ProductInput) -> Result<ResolvedProduct, ServiceError> {
     let mut errors = FieldErrors::default();
     let product = check_product(input, catalog.currency(), &mut errors);
     if product.external_id.is_none() {
@@ -189,7 +189,7 @@ fn resolve(catalog: &Catalog, input: &ProductInput) -> Result<ResolvedProduct, C
         &mut errors,
     );
     if !errors.is_empty() {
-        return Err(CatalogError::Validation(errors.into_vec()));
+        return Err(ServiceError::Validation(errors.into_vec()));
     }
     if let Some(path) = &input.category_path {
         category_id = catalog.ensure_category_path(path)?.or(category_id);

@@ -1,6 +1,7 @@
 //! Use cases. Services own the business rules, talk to storage, and hand the HTTP layer
 //! ready-to-send representations; they never see request or response types.
 
+pub mod auth;
 pub mod catalog;
 pub mod category_tree;
 pub mod error;
@@ -9,13 +10,13 @@ pub mod purge;
 pub mod view;
 
 pub use catalog::Catalog;
-pub use error::CatalogError;
+pub use error::ServiceError;
 
 /// Runs blocking storage work on tokio's blocking pool so async workers never wait on disk.
 pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, CatalogError> + Send + 'static,
-) -> Result<T, CatalogError> {
+    f: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ServiceError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| CatalogError::Internal(format!("blocking task failed: {e}")))?
+        .map_err(|e| ServiceError::Internal(format!("blocking task failed: {e}")))?
 }

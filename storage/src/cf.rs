@@ -23,6 +23,12 @@ pub const CF_PRODUCT_LISTING: &str = "product_listing";
 pub const CF_INVENTORY: &str = "inventory";
 /// User accounts.
 pub const CF_USERS: &str = "users";
+/// Normalised email → user id (the email uniqueness index).
+pub const CF_USER_EMAILS: &str = "user_emails";
+/// SHA-256 of a refresh token → its record.
+pub const CF_REFRESH_TOKENS: &str = "refresh_tokens";
+/// `user id ‖ family id` → refresh-token family (rotation chain) state.
+pub const CF_TOKEN_FAMILIES: &str = "token_families";
 /// Shopping carts.
 pub const CF_CARTS: &str = "carts";
 /// Orders.
@@ -46,6 +52,9 @@ pub const ALL_CFS: &[&str] = &[
     CF_PRODUCT_LISTING,
     CF_INVENTORY,
     CF_USERS,
+    CF_USER_EMAILS,
+    CF_REFRESH_TOKENS,
+    CF_TOKEN_FAMILIES,
     CF_CARTS,
     CF_ORDERS,
     CF_IDEMPOTENCY,
@@ -63,6 +72,9 @@ pub const POINT_LOOKUP_CFS: &[&str] = &[
     CF_EXTERNAL_IDS,
     CF_INVENTORY,
     CF_USERS,
+    CF_USER_EMAILS,
+    CF_REFRESH_TOKENS,
+    CF_TOKEN_FAMILIES,
     CF_CARTS,
     CF_ORDERS,
     CF_IDEMPOTENCY,

@@ -63,6 +63,19 @@ pub fn external_id(source: &str, external_id: &str) -> Vec<u8> {
     key
 }
 
+/// Key of a user record.
+pub fn user(id: &Id) -> Id {
+    *id
+}
+
+/// Key of a refresh-token family: `user ‖ family`, so a user's families are one prefix.
+pub fn token_family(user: &Id, family: &Id) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    key[..16].copy_from_slice(user);
+    key[16..].copy_from_slice(family);
+    key
+}
+
 /// Key of a changelog entry.
 pub fn changelog(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()

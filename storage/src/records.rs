@@ -328,6 +328,112 @@ impl StoredRecord for ChangeRecord {
     const CF: &'static str = crate::cf::CF_CHANGELOG;
 }
 
+/// Role of a user account.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[rkyv(derive(Debug), compare(PartialEq))]
+pub enum RoleRecord {
+    /// A shopper.
+    Customer,
+    /// Manages the products and stock of one seller.
+    Seller,
+    /// Manages everything.
+    Admin,
+}
+
+/// A postal address of a user.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[rkyv(derive(Debug))]
+pub struct AddressRecord {
+    /// UUIDv7 bytes.
+    pub id: Id,
+    /// Recipient name.
+    pub name: String,
+    /// First address line.
+    pub line1: String,
+    /// Second address line.
+    pub line2: String,
+    /// City.
+    pub city: String,
+    /// Region, state or province.
+    pub region: String,
+    /// Postal code.
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2 country code.
+    pub country: String,
+    /// Phone number.
+    pub phone: String,
+}
+
+/// A user account.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[rkyv(derive(Debug))]
+pub struct UserRecord {
+    /// UUIDv7 bytes.
+    pub id: Id,
+    /// Optimistic-concurrency version.
+    pub version: u64,
+    /// Normalised email.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// PHC-format argon2id hash.
+    pub password_hash: String,
+    /// Role.
+    pub role: RoleRecord,
+    /// Seller managed by a `Seller` user.
+    pub seller_id: Option<Id>,
+    /// Saved addresses.
+    pub addresses: Vec<AddressRecord>,
+    /// Default address.
+    pub default_address_id: Option<Id>,
+    /// Creation time, Unix milliseconds.
+    pub created_at_ms: i64,
+    /// Last update time, Unix milliseconds.
+    pub updated_at_ms: i64,
+}
+
+impl StoredRecord for UserRecord {
+    const CF: &'static str = crate::cf::CF_USERS;
+}
+
+/// A refresh token, stored under the SHA-256 of its value (the value itself is never stored).
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[rkyv(derive(Debug))]
+pub struct RefreshTokenRecord {
+    /// Owner.
+    pub user_id: Id,
+    /// Rotation chain the token belongs to.
+    pub family_id: Id,
+    /// Expiry, Unix milliseconds.
+    pub expires_at_ms: i64,
+    /// Already exchanged for a newer token; presenting it again signals theft.
+    pub rotated: bool,
+    /// Issue time, Unix milliseconds.
+    pub created_at_ms: i64,
+}
+
+impl StoredRecord for RefreshTokenRecord {
+    const CF: &'static str = crate::cf::CF_REFRESH_TOKENS;
+}
+
+/// A refresh-token family: one login session and its rotations.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[rkyv(derive(Debug))]
+pub struct TokenFamilyRecord {
+    /// Owner.
+    pub user_id: Id,
+    /// Family id.
+    pub family_id: Id,
+    /// Revoked by logout, reuse detection or an admin.
+    pub revoked: bool,
+    /// Creation time, Unix milliseconds.
+    pub created_at_ms: i64,
+}
+
+impl StoredRecord for TokenFamilyRecord {
+    const CF: &'static str = crate::cf::CF_TOKEN_FAMILIES;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

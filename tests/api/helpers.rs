@@ -40,6 +40,12 @@ pub async fn spawn_with(data_dir: Option<TempDir>, tweak: impl FnOnce(&mut Confi
     config.server.listen = "127.0.0.1:0".into();
     config.storage.data_dir = data_dir.path().to_path_buf();
     config.auth.admin_api_key = ADMIN_KEY.into();
+    // Cheap hashing and no general rate limit keep tests fast; the auth tests opt back in.
+    config.auth.argon2_memory_kib = 1024;
+    config.auth.argon2_iterations = 1;
+    config.rate_limit.api_per_second = 0;
+    config.rate_limit.auth_per_minute_per_ip = 10_000;
+    config.rate_limit.login_per_minute_per_account = 10_000;
     tweak(&mut config);
     let app = App::build(config, false).await.expect("app builds");
     let base = format!("http://{}", app.local_addr());
