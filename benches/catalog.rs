@@ -25,10 +25,12 @@ fn catalog(c: &mut Criterion) {
     let accounts = std::sync::Arc::new(storefront::open_accounts(catalog.store().clone(), &config.auth).unwrap());
     let state = AppState {
         accounts,
-        limits: std::sync::Arc::new(storefront::http::rate_limit::RateLimits::new(&storefront::config::RateLimitConfig {
-            api_per_second: 0,
-            ..Default::default()
-        })),
+        limits: std::sync::Arc::new(storefront::http::rate_limit::RateLimits::new(
+            &storefront::config::RateLimitConfig {
+                api_per_second: 0,
+                ..Default::default()
+            },
+        )),
         catalog: catalog.clone(),
         metrics: std::sync::Arc::new(Metrics::new()),
         admin_api_key: None,
@@ -67,24 +69,14 @@ fn catalog(c: &mut Criterion) {
     let mut group = c.benchmark_group("http");
     group.bench_function("cached_product_get", |b| {
         b.to_async(&runtime).iter(|| async {
-            let res = router
-                .clone()
-                .oneshot(get(&product_path, None))
-                .await
-                .unwrap();
+            let res = router.clone().oneshot(get(&product_path, None)).await.unwrap();
             assert_eq!(res.status(), StatusCode::OK);
-            axum::body::to_bytes(res.into_body(), usize::MAX)
-                .await
-                .unwrap()
+            axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap()
         })
     });
     group.bench_function("conditional_get_304", |b| {
         b.to_async(&runtime).iter(|| async {
-            let res = router
-                .clone()
-                .oneshot(get(&product_path, Some(&etag)))
-                .await
-                .unwrap();
+            let res = router.clone().oneshot(get(&product_path, Some(&etag))).await.unwrap();
             assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
         })
     });
@@ -96,9 +88,7 @@ fn catalog(c: &mut Criterion) {
                 .await
                 .unwrap();
             assert_eq!(res.status(), StatusCode::OK);
-            axum::body::to_bytes(res.into_body(), usize::MAX)
-                .await
-                .unwrap()
+            axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap()
         })
     });
     group.finish();

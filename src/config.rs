@@ -316,9 +316,7 @@ impl Config {
             }
             None => figment = figment.merge(Toml::file("config.toml")),
         }
-        figment
-            .merge(Env::prefixed("STOREFRONT__").split("__"))
-            .extract()
+        figment.merge(Env::prefixed("STOREFRONT__").split("__")).extract()
     }
 }
 

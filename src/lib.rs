@@ -79,12 +79,18 @@ pub fn open_accounts(store: Store, auth: &crate::config::AuthConfig) -> anyhow::
     let secret = if auth.jwt_secret.is_empty() {
         service::auth::persisted_jwt_secret(&store)?
     } else {
-        anyhow::ensure!(auth.jwt_secret.len() >= 32, "[auth] jwt_secret must be at least 32 bytes");
+        anyhow::ensure!(
+            auth.jwt_secret.len() >= 32,
+            "[auth] jwt_secret must be at least 32 bytes"
+        );
         auth.jwt_secret.as_bytes().to_vec()
     };
     let mut verify_keys = Vec::new();
     if !auth.jwt_previous_secret.is_empty() {
-        verify_keys.push((auth.jwt_previous_key_id.clone(), auth.jwt_previous_secret.as_bytes().to_vec()));
+        verify_keys.push((
+            auth.jwt_previous_key_id.clone(),
+            auth.jwt_previous_secret.as_bytes().to_vec(),
+        ));
     }
     Ok(Accounts::new(
         store,
@@ -121,8 +127,8 @@ impl App {
         };
         let catalog = Arc::new(catalog);
 
-        let admin_api_key = (!config.auth.admin_api_key.is_empty())
-            .then(|| Arc::<str>::from(config.auth.admin_api_key.as_str()));
+        let admin_api_key =
+            (!config.auth.admin_api_key.is_empty()).then(|| Arc::<str>::from(config.auth.admin_api_key.as_str()));
         if admin_api_key.is_none() {
             tracing::warn!("[auth] admin_api_key is not set: admin automation with an API key is disabled (admin users still work)");
         }
@@ -177,9 +183,7 @@ impl App {
 
     /// Returns the bound address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("bound listener has an address")
+        self.listener.local_addr().expect("bound listener has an address")
     }
 
     /// Serves until SIGTERM or SIGINT.
@@ -189,10 +193,7 @@ impl App {
 
     /// Serves until `shutdown` completes, then stops accepting, drains in-flight requests
     /// (up to the grace period), stops background tasks and flushes the WAL.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let App {
             listener,
             router,
@@ -202,15 +203,12 @@ impl App {
             shutdown_grace,
         } = self;
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutdown requested: draining in-flight requests");
-            let _ = signalled_tx.send(());
-        });
+        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutdown requested: draining in-flight requests");
+                let _ = signalled_tx.send(());
+            });
         let grace = async move {
             if signalled_rx.await.is_ok() {
                 tokio::time::sleep(shutdown_grace).await;

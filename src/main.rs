@@ -15,11 +15,7 @@ use storefront::{open_catalog, telemetry, App};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(
-    name = "storefront",
-    version,
-    about = "A single-box e-commerce backend"
-)]
+#[command(name = "storefront", version, about = "A single-box e-commerce backend")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -75,11 +71,7 @@ fn load_config(common: &Common) -> anyhow::Result<Config> {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve {
-            common,
-            listen,
-            demo,
-        } => {
+        Command::Serve { common, listen, demo } => {
             let mut config = load_config(&common)?;
             if let Some(listen) = listen {
                 config.server.listen = listen;
@@ -111,21 +103,13 @@ fn main() -> anyhow::Result<()> {
                 ProgressBar::new(total)
             };
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:40} {bytes}/{total_bytes} {msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {bytes}/{total_bytes} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar.enable_steady_tick(Duration::from_millis(200));
-            let report = import_file(
-                &catalog,
-                &file,
-                &ImportOptions {
-                    format,
-                    initial_stock,
-                },
-                |bytes| bar.set_position(bytes),
-            )?;
+            let report = import_file(&catalog, &file, &ImportOptions { format, initial_stock }, |bytes| {
+                bar.set_position(bytes)
+            })?;
             bar.finish_and_clear();
             for (line, reason) in &report.skipped {
                 eprintln!("line {line}: skipped: {reason}");

@@ -21,11 +21,7 @@ pub struct CatalogSample {
 }
 
 /// Samples up to `max_products` products (newest first) and every category.
-pub async fn discover(
-    target: &Target,
-    scenario: &Scenario,
-    max_products: usize,
-) -> anyhow::Result<CatalogSample> {
+pub async fn discover(target: &Target, scenario: &Scenario, max_products: usize) -> anyhow::Result<CatalogSample> {
     let mut conn = Connection::open(target).await?;
     let mut sample = CatalogSample::default();
     if scenario.uses("{product}") {
@@ -36,11 +32,7 @@ pub async fn discover(
                 None => "/api/v1/products?limit=100".to_owned(),
             };
             let reply = conn.get(&path, None).await?;
-            anyhow::ensure!(
-                reply.status.is_success(),
-                "GET {path} answered {}",
-                reply.status
-            );
+            anyhow::ensure!(reply.status.is_success(), "GET {path} answered {}", reply.status);
             let page: Value = serde_json::from_slice(&reply.body)?;
             for item in page["items"].as_array().into_iter().flatten() {
                 if let Some(slug) = item["slug"].as_str() {
@@ -70,10 +62,7 @@ pub async fn discover(
             }
         }
         walk(&tree["items"], &mut sample.categories);
-        anyhow::ensure!(
-            !sample.categories.is_empty(),
-            "the server has no categories"
-        );
+        anyhow::ensure!(!sample.categories.is_empty(), "the server has no categories");
     }
     // Prime ETags for conditional steps (this also warms the server's caches).
     for step in scenario.steps.iter().filter(|s| s.conditional) {
@@ -90,11 +79,7 @@ pub async fn discover(
 /// Every concrete URL a step can produce (for priming).
 fn expand_all(path: &str, sample: &CatalogSample) -> Vec<String> {
     if path.contains("{product}") {
-        sample
-            .products
-            .iter()
-            .map(|p| path.replace("{product}", p))
-            .collect()
+        sample.products.iter().map(|p| path.replace("{product}", p)).collect()
     } else if path.contains("{category}") {
         sample
             .categories

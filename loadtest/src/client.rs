@@ -22,24 +22,17 @@ pub struct Target {
 impl Target {
     /// Parses and resolves a base URL. Non-loopback addresses are refused unless allowed.
     pub async fn resolve(url: &str, allow_remote: bool) -> anyhow::Result<Target> {
-        let rest = url.strip_prefix("http://").ok_or_else(|| {
-            anyhow::anyhow!("target must be an http:// URL (HTTPS arrives with TLS support)")
-        })?;
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| anyhow::anyhow!("target must be an http:// URL (HTTPS arrives with TLS support)"))?;
         let authority = rest.trim_end_matches('/').to_owned();
-        anyhow::ensure!(
-            !authority.contains('/'),
-            "target must be a base URL without a path"
-        );
-        let with_port = if authority
-            .rsplit(':')
-            .next()
-            .is_some_and(|p| p.parse::<u16>().is_ok())
-            && !authority.ends_with(']')
-        {
-            authority.clone()
-        } else {
-            format!("{authority}:80")
-        };
+        anyhow::ensure!(!authority.contains('/'), "target must be a base URL without a path");
+        let with_port =
+            if authority.rsplit(':').next().is_some_and(|p| p.parse::<u16>().is_ok()) && !authority.ends_with(']') {
+                authority.clone()
+            } else {
+                format!("{authority}:80")
+            };
         let addr = tokio::net::lookup_host(&with_port)
             .await?
             .next()
@@ -90,10 +83,7 @@ impl Connection {
         if let Some(etag) = etag {
             request = request.header(IF_NONE_MATCH, etag.clone());
         }
-        let response = self
-            .sender
-            .send_request(request.body(Empty::new())?)
-            .await?;
+        let response = self.sender.send_request(request.body(Empty::new())?).await?;
         let status = response.status();
         let etag = response.headers().get(hyper::header::ETAG).cloned();
         let body = response.into_body().collect().await?.to_bytes();

@@ -92,15 +92,12 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(run_command(args))
         }
         Command::Compare { a, b } => {
             let read = |p: &PathBuf| -> anyhow::Result<report::Report> {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("reading {}", p.display()))?;
+                let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
                 serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))
             };
             print!("{}", compare::compare(&read(&a)?, &read(&b)?));
@@ -117,10 +114,7 @@ fn main() -> anyhow::Result<()> {
             }
             builder.enable_all().build()?.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(&listen).await?;
-                eprintln!(
-                    "hello ceiling listening on http://{}",
-                    listener.local_addr()?
-                );
+                eprintln!("hello ceiling listening on http://{}", listener.local_addr()?);
                 hello::serve(listener, hello::body(body_bytes)).await
             })
         }
@@ -165,17 +159,11 @@ async fn run_command(args: RunArgs) -> anyhow::Result<()> {
     );
     print!("{}", report::summary(&report));
     std::fs::create_dir_all(&args.out)?;
-    let stem = args
-        .out
-        .join(format!("{started}-{}-{}", scenario.name, args.label));
+    let stem = args.out.join(format!("{started}-{}-{}", scenario.name, args.label));
     let json_path = stem.with_extension("json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&report)?)?;
     let svg_path = stem.with_extension("svg");
     plot::write_svg(&report, &svg_path)?;
-    println!(
-        "results: {} and {}",
-        json_path.display(),
-        svg_path.display()
-    );
+    println!("results: {} and {}", json_path.display(), svg_path.display());
     Ok(())
 }

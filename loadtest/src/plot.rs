@@ -14,12 +14,7 @@ pub fn write_svg(report: &Report, path: &Path) -> anyhow::Result<()> {
     let to_ms = |us: u64| us as f64 / 1000.0;
 
     let seconds = report.timeline.len().max(1) as f64;
-    let max_ms = report
-        .timeline
-        .iter()
-        .map(|s| to_ms(s.p99_us))
-        .fold(0.1f64, f64::max)
-        * 1.1;
+    let max_ms = report.timeline.iter().map(|s| to_ms(s.p99_us)).fold(0.1f64, f64::max) * 1.1;
     let mut chart = ChartBuilder::on(&top)
         .caption(
             format!("{} · latency over time (ms)", report.scenario.name),
@@ -29,27 +24,17 @@ pub fn write_svg(report: &Report, path: &Path) -> anyhow::Result<()> {
         .x_label_area_size(35)
         .y_label_area_size(60)
         .build_cartesian_2d(0f64..seconds, 0f64..max_ms)?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds")
-        .y_desc("ms")
-        .draw()?;
+    chart.configure_mesh().x_desc("seconds").y_desc("ms").draw()?;
     chart
         .draw_series(LineSeries::new(
-            report
-                .timeline
-                .iter()
-                .map(|s| (s.t_s as f64, to_ms(s.p50_us))),
+            report.timeline.iter().map(|s| (s.t_s as f64, to_ms(s.p50_us))),
             &BLUE,
         ))?
         .label("p50")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
     chart
         .draw_series(LineSeries::new(
-            report
-                .timeline
-                .iter()
-                .map(|s| (s.t_s as f64, to_ms(s.p99_us))),
+            report.timeline.iter().map(|s| (s.t_s as f64, to_ms(s.p99_us))),
             &RED,
         ))?
         .label("p99")

@@ -37,11 +37,7 @@ impl Percentiles {
     fn of(h: &Histogram<u64>, errors: u64, seconds: f64) -> Percentiles {
         Percentiles {
             count: h.len(),
-            rps: if seconds > 0.0 {
-                h.len() as f64 / seconds
-            } else {
-                0.0
-            },
+            rps: if seconds > 0.0 { h.len() as f64 / seconds } else { 0.0 },
             errors,
             mean_us: (h.mean() * 10.0).round() / 10.0,
             p50_us: h.value_at_quantile(0.50),
@@ -104,9 +100,7 @@ impl Machine {
         let cpuinfo = read("/proc/cpuinfo");
         Machine {
             hostname: read("/proc/sys/kernel/hostname").trim().to_owned(),
-            cpus: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
+            cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             cpu_model: cpuinfo
                 .lines()
                 .find(|l| l.starts_with("model name"))
@@ -204,12 +198,10 @@ pub fn rss_kb(pid: u32) -> Option<u64> {
 }
 
 fn curve(h: &Histogram<u64>) -> Vec<(f64, u64)> {
-    [
-        0.0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 1.0,
-    ]
-    .iter()
-    .map(|q| (*q, h.value_at_quantile(*q)))
-    .collect()
+    [0.0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 1.0]
+        .iter()
+        .map(|q| (*q, h.value_at_quantile(*q)))
+        .collect()
 }
 
 /// Builds the report of a run.
@@ -338,12 +330,7 @@ pub fn summary(report: &Report) -> String {
     }
     out.push_str(&row("TOTAL", &report.total, ""));
     if let (Some(first), Some(last)) = (report.server_rss.first(), report.server_rss.last()) {
-        let peak = report
-            .server_rss
-            .iter()
-            .map(|s| s.rss_kb)
-            .max()
-            .unwrap_or(0);
+        let peak = report.server_rss.iter().map(|s| s.rss_kb).max().unwrap_or(0);
         out.push_str(&format!(
             "server RSS: start {} MB, end {} MB, peak {} MB\n",
             first.rss_kb / 1024,

@@ -125,17 +125,10 @@ pub async fn run(
     let start = TokioInstant::now() + Duration::from_millis(50);
     let measure_from = start + settings.warmup;
     let end = measure_from + settings.duration;
-    let per_connection_cap = settings
-        .max_requests
-        .map(|m| m.div_ceil(settings.connections as u64));
+    let per_connection_cap = settings.max_requests.map(|m| m.div_ceil(settings.connections as u64));
     let mut tasks = Vec::with_capacity(settings.connections);
     for c in 0..settings.connections {
-        let (target, scenario, sample, settings) = (
-            target.clone(),
-            scenario.clone(),
-            sample.clone(),
-            settings.clone(),
-        );
+        let (target, scenario, sample, settings) = (target.clone(), scenario.clone(), sample.clone(), settings.clone());
         tasks.push(tokio::spawn(async move {
             worker(
                 c,
@@ -191,8 +184,7 @@ async fn worker(
     end: TokioInstant,
     cap: Option<u64>,
 ) -> anyhow::Result<Worker> {
-    let mut rng =
-        SmallRng::seed_from_u64(settings.seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let mut rng = SmallRng::seed_from_u64(settings.seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let total_weight: u32 = scenario.steps.iter().map(|s| s.weight).sum();
     let mut w = Worker {
         steps: scenario.steps.iter().map(|_| StepStats::new()).collect(),
@@ -235,10 +227,7 @@ async fn worker(
         let step = &scenario.steps[step_index];
         let mut path = step.path.clone();
         if path.contains("{product}") {
-            path = path.replace(
-                "{product}",
-                &sample.products[rng.gen_range(0..sample.products.len())],
-            );
+            path = path.replace("{product}", &sample.products[rng.gen_range(0..sample.products.len())]);
         }
         if path.contains("{category}") {
             path = path.replace(
@@ -260,9 +249,7 @@ async fn worker(
         let from = if interval.is_some() { intended } else { sent };
         let latency_us = done.saturating_duration_since(from).as_micros().max(1) as u64;
         let failed = match &result {
-            Ok(reply) => {
-                !(reply.status.is_success() || reply.status == hyper::StatusCode::NOT_MODIFIED)
-            }
+            Ok(reply) => !(reply.status.is_success() || reply.status == hyper::StatusCode::NOT_MODIFIED),
             Err(_) => true,
         };
         if record {
@@ -280,9 +267,7 @@ async fn worker(
                     errors: 0,
                 });
             }
-            let _ = w.timeline[second]
-                .latency_us
-                .record(latency_us.min(120_000_000));
+            let _ = w.timeline[second].latency_us.record(latency_us.min(120_000_000));
             if failed {
                 w.timeline[second].errors += 1;
             }

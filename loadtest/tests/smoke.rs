@@ -17,9 +17,7 @@ async fn browse_runs_against_a_demo_server_and_writes_reports() {
     let url = format!("http://{}", app.local_addr());
     let server = tokio::spawn(app.run_until(std::future::pending()));
 
-    let scenario =
-        Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/browse.toml"))
-            .unwrap();
+    let scenario = Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/browse.toml")).unwrap();
     let target = Target::resolve(&url, false).await.unwrap();
     let sample = catalog::discover(&target, &scenario, 100).await.unwrap();
     assert!(sample.products.len() >= 20 && !sample.categories.is_empty());
@@ -49,11 +47,7 @@ async fn browse_runs_against_a_demo_server_and_writes_reports() {
     );
     assert!(report.total.count >= 300, "{}", report::summary(&report));
     assert_eq!(report.total.errors, 0, "{}", report::summary(&report));
-    let conditional = report
-        .steps
-        .iter()
-        .find(|s| s.name == "product_304")
-        .unwrap();
+    let conditional = report.steps.iter().find(|s| s.name == "product_304").unwrap();
     assert!(
         conditional.statuses.get("304").copied().unwrap_or(0) > 0,
         "{:?}",
@@ -73,9 +67,7 @@ async fn browse_runs_against_a_demo_server_and_writes_reports() {
 
 #[tokio::test]
 async fn remote_targets_are_refused_without_the_flag() {
-    let err = Target::resolve("http://10.1.2.3:80", false)
-        .await
-        .unwrap_err();
+    let err = Target::resolve("http://10.1.2.3:80", false).await.unwrap_err();
     assert!(err.to_string().contains("not a loopback address"), "{err}");
     assert!(Target::resolve("http://127.0.0.1:9", false).await.is_ok());
 }

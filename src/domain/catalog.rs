@@ -90,9 +90,7 @@ pub struct Image {
 }
 
 /// Deserialises a field that distinguishes "absent" (`None`) from `null` (`Some(None)`).
-pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
+pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -236,11 +234,7 @@ pub fn check_sku(field: &str, sku: Option<&str>, errors: &mut FieldErrors) -> St
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) =>
         {
-            errors.add(
-                field,
-                "invalid",
-                "may contain only letters, digits, '.', '_' and '-'",
-            )
+            errors.add(field, "invalid", "may contain only letters, digits, '.', '_' and '-'")
         }
         Some(s) => return s.to_owned(),
     }
@@ -283,11 +277,7 @@ pub fn check_attributes(
         return Vec::new();
     };
     if attrs.len() > MAX_ATTRIBUTES {
-        errors.add(
-            field,
-            "too_many",
-            format!("at most {MAX_ATTRIBUTES} attributes"),
-        );
+        errors.add(field, "too_many", format!("at most {MAX_ATTRIBUTES} attributes"));
         return Vec::new();
     }
     let mut out = Vec::with_capacity(attrs.len());
@@ -368,11 +358,7 @@ pub fn check_status(status: Option<&str>, errors: &mut FieldErrors) -> Status {
     match status {
         None => Status::Published,
         Some(s) => Status::parse(s).unwrap_or_else(|| {
-            errors.add(
-                "status",
-                "invalid",
-                "must be one of draft, published, archived",
-            );
+            errors.add("status", "invalid", "must be one of draft, published, archived");
             Status::Published
         }),
     }
@@ -398,23 +384,11 @@ pub fn check_brand(brand: Option<&str>, errors: &mut FieldErrors) -> Option<Stri
 }
 
 /// Validates one variant body.
-pub fn check_variant(
-    prefix: &str,
-    input: &VariantInput,
-    currency: Currency,
-    errors: &mut FieldErrors,
-) -> NewVariant {
+pub fn check_variant(prefix: &str, input: &VariantInput, currency: Currency, errors: &mut FieldErrors) -> NewVariant {
     let sku = check_sku(&format!("{prefix}sku"), input.sku.as_deref(), errors);
     let title = input.title.as_deref().unwrap_or("").trim().to_owned();
     errors.text(&format!("{prefix}title"), &title, false, 200);
-    let price_cents = check_price(
-        &format!("{prefix}price"),
-        input.price.as_ref(),
-        true,
-        currency,
-        errors,
-    )
-    .unwrap_or(0);
+    let price_cents = check_price(&format!("{prefix}price"), input.price.as_ref(), true, currency, errors).unwrap_or(0);
     let compare_at_cents = check_price(
         &format!("{prefix}compare_at_price"),
         input.compare_at_price.as_ref(),
@@ -444,21 +418,13 @@ pub fn check_variant(
         title,
         price_cents,
         compare_at_cents,
-        attributes: check_attributes(
-            &format!("{prefix}attributes"),
-            input.attributes.as_ref(),
-            errors,
-        ),
+        attributes: check_attributes(&format!("{prefix}attributes"), input.attributes.as_ref(), errors),
         stock,
     }
 }
 
 /// Validates the reference-free fields of a product body.
-pub fn check_product(
-    input: &ProductInput,
-    currency: Currency,
-    errors: &mut FieldErrors,
-) -> NewProduct {
+pub fn check_product(input: &ProductInput, currency: Currency, errors: &mut FieldErrors) -> NewProduct {
     let title = input.title.as_deref().unwrap_or("").trim().to_owned();
     errors.text("title", &title, true, MAX_TITLE_LEN);
     let description = input.description.as_deref().unwrap_or("").trim().to_owned();
@@ -472,19 +438,13 @@ pub fn check_product(
             Vec::new()
         }
         Some(v) if v.len() > MAX_VARIANTS => {
-            errors.add(
-                "variants",
-                "too_many",
-                format!("at most {MAX_VARIANTS} variants"),
-            );
+            errors.add("variants", "too_many", format!("at most {MAX_VARIANTS} variants"));
             Vec::new()
         }
         Some(v) => v
             .iter()
             .enumerate()
-            .map(|(i, variant)| {
-                check_variant(&format!("variants[{i}]."), variant, currency, errors)
-            })
+            .map(|(i, variant)| check_variant(&format!("variants[{i}]."), variant, currency, errors))
             .collect(),
     };
     for (i, variant) in variants.iter().enumerate() {
@@ -546,18 +506,13 @@ mod tests {
             "variants[2].sku",
             "variants[2].compare_at_price.amount",
         ] {
-            assert!(
-                fields.iter().any(|f| f == expected),
-                "missing {expected} in {fields:?}"
-            );
+            assert!(fields.iter().any(|f| f == expected), "missing {expected} in {fields:?}");
         }
     }
 
     #[test]
     fn a_minimal_product_is_valid() {
-        let input = parse(
-            r#"{"title":" Mug ","variants":[{"sku":"MUG-1","price":{"amount":1299,"currency":"usd"}}]}"#,
-        );
+        let input = parse(r#"{"title":" Mug ","variants":[{"sku":"MUG-1","price":{"amount":1299,"currency":"usd"}}]}"#);
         let mut errors = FieldErrors::default();
         let product = check_product(&input, usd(), &mut errors);
         assert!(errors.is_empty(), "{errors:?}");

@@ -44,8 +44,7 @@ impl Serialize for Currency {
 impl<'de> Deserialize<'de> for Currency {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Currency::parse(&s)
-            .ok_or_else(|| serde::de::Error::custom("currency must be a 3-letter ISO 4217 code"))
+        Currency::parse(&s).ok_or_else(|| serde::de::Error::custom("currency must be a 3-letter ISO 4217 code"))
     }
 }
 
@@ -67,18 +66,12 @@ impl Money {
     /// Adds two amounts of the same currency; `None` on currency mismatch or overflow.
     pub fn checked_add(self, other: Money) -> Option<Money> {
         (self.currency == other.currency).then_some(())?;
-        Some(Money::new(
-            self.amount.checked_add(other.amount)?,
-            self.currency,
-        ))
+        Some(Money::new(self.amount.checked_add(other.amount)?, self.currency))
     }
 
     /// Multiplies by a quantity; `None` on overflow.
     pub fn checked_mul(self, quantity: i64) -> Option<Money> {
-        Some(Money::new(
-            self.amount.checked_mul(quantity)?,
-            self.currency,
-        ))
+        Some(Money::new(self.amount.checked_mul(quantity)?, self.currency))
     }
 }
 

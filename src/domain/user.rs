@@ -28,13 +28,21 @@ impl Email {
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+            && local
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
         let labels: Vec<&str> = domain.split('.').collect();
         let domain_ok = labels.len() >= 2
             && labels.iter().all(|l| {
-                !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                !l.is_empty()
+                    && l.len() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             })
-            && labels.last().is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+            && labels
+                .last()
+                .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
         if !(local_ok && domain_ok) {
             return Err("is not a valid email address");
         }
@@ -78,13 +86,23 @@ impl std::fmt::Debug for Password {
 }
 
 /// Checks the password policy: `min_len..=MAX_PASSWORD_LEN` characters and not the email.
-pub fn check_password(field: &str, password: &Password, email: Option<&Email>, min_len: usize, errors: &mut FieldErrors) {
+pub fn check_password(
+    field: &str,
+    password: &Password,
+    email: Option<&Email>,
+    min_len: usize,
+    errors: &mut FieldErrors,
+) {
     let p = password.expose();
     let len = p.chars().count();
     if len < min_len {
         errors.add(field, "too_short", format!("must be at least {min_len} characters"));
     } else if len > MAX_PASSWORD_LEN {
-        errors.add(field, "too_long", format!("must be at most {MAX_PASSWORD_LEN} characters"));
+        errors.add(
+            field,
+            "too_long",
+            format!("must be at most {MAX_PASSWORD_LEN} characters"),
+        );
     }
     if let Some(email) = email {
         let lower = p.trim().to_lowercase();
@@ -173,7 +191,11 @@ pub struct Address {
 
 /// Applies `input` over `base` (a new address starts from the default) and validates the result.
 pub fn check_address(base: &Address, input: &AddressInput, errors: &mut FieldErrors) -> Address {
-    let pick = |new: &Option<String>, old: &str| new.as_deref().map(|s| s.trim().to_owned()).unwrap_or_else(|| old.to_owned());
+    let pick = |new: &Option<String>, old: &str| {
+        new.as_deref()
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|| old.to_owned())
+    };
     let address = Address {
         name: pick(&input.name, &base.name),
         line1: pick(&input.line1, &base.line1),
@@ -192,7 +214,11 @@ pub fn check_address(base: &Address, input: &AddressInput, errors: &mut FieldErr
     errors.text("postal_code", &address.postal_code, true, 20);
     errors.text("phone", &address.phone, false, 30);
     if !(address.country.len() == 2 && address.country.bytes().all(|b| b.is_ascii_uppercase())) {
-        errors.add("country", "invalid", "must be an ISO 3166-1 alpha-2 code such as US or DE");
+        errors.add(
+            "country",
+            "invalid",
+            "must be an ISO 3166-1 alpha-2 code such as US or DE",
+        );
     }
     address
 }
@@ -203,12 +229,25 @@ mod tests {
 
     #[test]
     fn emails_are_normalised() {
-        assert_eq!(Email::parse("  Alice@Example.COM ").unwrap().as_str(), "alice@example.com");
+        assert_eq!(
+            Email::parse("  Alice@Example.COM ").unwrap().as_str(),
+            "alice@example.com"
+        );
     }
 
     #[test]
     fn malformed_emails_are_rejected() {
-        for bad in ["", "alice", "alice@", "@example.com", "a@b", "a b@example.com", "a@exa_mple.com", "a..b@example.com", "a@example.c0m"] {
+        for bad in [
+            "",
+            "alice",
+            "alice@",
+            "@example.com",
+            "a@b",
+            "a b@example.com",
+            "a@exa_mple.com",
+            "a..b@example.com",
+            "a@example.c0m",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }
@@ -220,10 +259,22 @@ mod tests {
         check_password("password", &Password::new("short"), Some(&email), 10, &mut errors);
         assert_eq!(errors.into_vec()[0].code, "too_short");
         let mut errors = FieldErrors::default();
-        check_password("password", &Password::new("Alice@Example.com"), Some(&email), 10, &mut errors);
+        check_password(
+            "password",
+            &Password::new("Alice@Example.com"),
+            Some(&email),
+            10,
+            &mut errors,
+        );
         assert_eq!(errors.into_vec()[0].code, "matches_email");
         let mut errors = FieldErrors::default();
-        check_password("password", &Password::new("correct horse battery"), Some(&email), 10, &mut errors);
+        check_password(
+            "password",
+            &Password::new("correct horse battery"),
+            Some(&email),
+            10,
+            &mut errors,
+        );
         assert!(errors.is_empty());
     }
 
@@ -236,7 +287,14 @@ mod tests {
     #[test]
     fn addresses_require_the_essentials() {
         let mut errors = FieldErrors::default();
-        check_address(&Address::default(), &AddressInput { country: Some("usa".into()), ..Default::default() }, &mut errors);
+        check_address(
+            &Address::default(),
+            &AddressInput {
+                country: Some("usa".into()),
+                ..Default::default()
+            },
+            &mut errors,
+        );
         let fields: Vec<String> = errors.into_vec().into_iter().map(|e| e.field).collect();
         assert_eq!(fields, vec!["name", "line1", "city", "postal_code", "country"]);
     }

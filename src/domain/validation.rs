@@ -19,12 +19,7 @@ pub struct FieldErrors(Vec<FieldError>);
 
 impl FieldErrors {
     /// Records an invalid field.
-    pub fn add(
-        &mut self,
-        field: impl Into<String>,
-        code: &'static str,
-        message: impl Into<String>,
-    ) {
+    pub fn add(&mut self, field: impl Into<String>, code: &'static str, message: impl Into<String>) {
         self.0.push(FieldError {
             field: field.into(),
             code,
@@ -38,11 +33,7 @@ impl FieldErrors {
         if required && len == 0 {
             self.add(field, "required", "must not be empty");
         } else if len > max_len {
-            self.add(
-                field,
-                "too_long",
-                format!("must be at most {max_len} characters"),
-            );
+            self.add(field, "too_long", format!("must be at most {max_len} characters"));
         }
     }
 

@@ -33,7 +33,9 @@ pub fn router() -> Router<AppState> {
 /// Responses about one user are never cached by shared caches.
 fn private_json<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     response
 }
 
@@ -41,10 +43,17 @@ fn parse_id(raw: &str, kind: &'static str) -> Result<Id, ApiError> {
     Id::parse(raw).ok_or(ApiError::NotFound(kind))
 }
 
-async fn register(State(state): State<AppState>, ClientAddr(ip): ClientAddr, Json(input): Json<RegisterInput>) -> Result<Response, ApiError> {
+async fn register(
+    State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
+    Json(input): Json<RegisterInput>,
+) -> Result<Response, ApiError> {
     state.limits.check_auth_ip(ip)?;
     let (user, tokens) = state.accounts.register(input).await?;
-    Ok(private_json(StatusCode::CREATED, &serde_json::json!({ "user": user, "tokens": tokens })))
+    Ok(private_json(
+        StatusCode::CREATED,
+        &serde_json::json!({ "user": user, "tokens": tokens }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -54,7 +63,11 @@ struct LoginInput {
     password: Password,
 }
 
-async fn login(State(state): State<AppState>, ClientAddr(ip): ClientAddr, Json(input): Json<LoginInput>) -> Result<Response, ApiError> {
+async fn login(
+    State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
+    Json(input): Json<LoginInput>,
+) -> Result<Response, ApiError> {
     state.limits.check_auth_ip(ip)?;
     state.limits.check_login_account(&input.email)?;
     let (_, tokens) = state.accounts.login(&input.email, input.password).await?;
@@ -82,7 +95,11 @@ async fn get_me(State(state): State<AppState>, Caller(actor): Caller) -> Result<
     Ok(private_json(StatusCode::OK, &user))
 }
 
-async fn update_me(State(state): State<AppState>, Caller(actor): Caller, Json(patch): Json<ProfilePatch>) -> Result<Response, ApiError> {
+async fn update_me(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Json(patch): Json<ProfilePatch>,
+) -> Result<Response, ApiError> {
     let user = state.accounts.update_me(actor, patch).await?;
     Ok(private_json(StatusCode::OK, &user))
 }
@@ -92,7 +109,11 @@ async fn list_addresses(State(state): State<AppState>, Caller(actor): Caller) ->
     Ok(private_json(StatusCode::OK, &serde_json::json!({ "items": items })))
 }
 
-async fn create_address(State(state): State<AppState>, Caller(actor): Caller, Json(input): Json<AddressInput>) -> Result<Response, ApiError> {
+async fn create_address(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Json(input): Json<AddressInput>,
+) -> Result<Response, ApiError> {
     let address = state.accounts.save_address(actor, None, input).await?;
     Ok(private_json(StatusCode::CREATED, &address))
 }
@@ -104,11 +125,18 @@ async fn update_address(
     Json(input): Json<AddressInput>,
 ) -> Result<Response, ApiError> {
     actor.user_id()?;
-    let address = state.accounts.save_address(actor, Some(parse_id(&id, "address")?), input).await?;
+    let address = state
+        .accounts
+        .save_address(actor, Some(parse_id(&id, "address")?), input)
+        .await?;
     Ok(private_json(StatusCode::OK, &address))
 }
 
-async fn delete_address(State(state): State<AppState>, Caller(actor): Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn delete_address(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     actor.user_id()?;
     state.accounts.delete_address(actor, parse_id(&id, "address")?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -121,21 +149,41 @@ struct RoleInput {
     seller: Option<String>,
 }
 
-async fn set_role(State(state): State<AppState>, Caller(actor): Caller, Path(id): Path<String>, Json(input): Json<RoleInput>) -> Result<Response, ApiError> {
+async fn set_role(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Json(input): Json<RoleInput>,
+) -> Result<Response, ApiError> {
     actor.require_admin()?;
     let user = parse_id(&id, "user")?;
-    let role = Role::parse(&input.role).ok_or_else(|| ServiceError::invalid("role", "invalid", "must be customer, seller or admin"))?;
+    let role = Role::parse(&input.role)
+        .ok_or_else(|| ServiceError::invalid("role", "invalid", "must be customer, seller or admin"))?;
     let seller = match input.seller.as_deref() {
-        Some(s) => Some(state.catalog.seller_id(s).ok_or_else(|| ServiceError::invalid("seller", "unknown", "no such seller"))?),
+        Some(s) => Some(
+            state
+                .catalog
+                .seller_id(s)
+                .ok_or_else(|| ServiceError::invalid("seller", "unknown", "no such seller"))?,
+        ),
         None => None,
     };
     let view = state.accounts.set_role(actor, user, role, seller).await?;
     Ok(private_json(StatusCode::OK, &view))
 }
 
-async fn revoke_sessions(State(state): State<AppState>, Caller(actor): Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn revoke_sessions(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     actor.require_admin()?;
-    let revoked = state.accounts.revoke_all_sessions(actor, parse_id(&id, "user")?).await?;
-    Ok(private_json(StatusCode::OK, &serde_json::json!({ "revoked_sessions": revoked })))
+    let revoked = state
+        .accounts
+        .revoke_all_sessions(actor, parse_id(&id, "user")?)
+        .await?;
+    Ok(private_json(
+        StatusCode::OK,
+        &serde_json::json!({ "revoked_sessions": revoked }),
+    ))
 }
-

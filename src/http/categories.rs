@@ -16,16 +16,10 @@ use crate::service::catalog::CategoryInput;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/categories", get(list_categories).post(create_category))
-        .route(
-            "/categories/{key}",
-            get(get_category).patch(update_category),
-        )
+        .route("/categories/{key}", get(get_category).patch(update_category))
 }
 
-async fn list_categories(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
+async fn list_categories(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let repr = state.catalog.category_tree()?;
     Ok(cdn::public(&headers, &repr, &state.cache_control))
 }

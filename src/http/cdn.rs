@@ -35,10 +35,8 @@ pub fn public(headers: &HeaderMap, repr: &Representation, cache_control: &Header
         r
     } else {
         let mut r = Response::new(Body::from(repr.body.clone()));
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         r
     };
     let h = response.headers_mut();
@@ -54,15 +52,9 @@ pub fn private(status: StatusCode, repr: &Representation) -> Response {
     let mut response = Response::new(Body::from(repr.body.clone()));
     *response.status_mut() = status;
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(header::ETAG, repr.etag.clone());
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     response
 }
 

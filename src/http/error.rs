@@ -93,9 +93,7 @@ impl ApiError {
     /// Returns the HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) | ApiError::MalformedJson(_) | ApiError::InvalidCursor => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::BadRequest(_) | ApiError::MalformedJson(_) | ApiError::InvalidCursor => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) | ApiError::InvalidCredentials { .. } => StatusCode::UNAUTHORIZED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -139,9 +137,7 @@ impl ApiError {
         match self {
             ApiError::Validation(fields) => serde_json::to_value(fields).ok(),
             ApiError::Conflict { details, .. } => Some(details.clone()),
-            ApiError::PreconditionFailed { current } => {
-                Some(serde_json::json!({ "current_version": current }))
-            }
+            ApiError::PreconditionFailed { current } => Some(serde_json::json!({ "current_version": current })),
             ApiError::NotFound(kind) => Some(serde_json::json!({ "resource": kind })),
             _ => None,
         }
@@ -171,15 +167,11 @@ impl IntoResponse for ApiError {
                 details: self.details(),
             },
         };
-        let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| {
-            br#"{"error":{"code":"internal","message":"internal error"}}"#.to_vec()
-        });
+        let bytes = serde_json::to_vec(&body)
+            .unwrap_or_else(|_| br#"{"error":{"code":"internal","message":"internal error"}}"#.to_vec());
         let mut response = (status, bytes).into_response();
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         match &self {
             ApiError::Overloaded | ApiError::Timeout => {
@@ -189,12 +181,13 @@ impl IntoResponse for ApiError {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             ApiError::RateLimited { retry_after_secs } => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(&1).to_owned()));
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_secs.max(&1).to_owned()),
+                );
             }
             ApiError::Internal(cause) => {
-                response
-                    .extensions_mut()
-                    .insert(InternalCause(cause.clone()));
+                response.extensions_mut().insert(InternalCause(cause.clone()));
             }
             _ => {}
         }
@@ -208,15 +201,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound { kind } => ApiError::NotFound(kind),
             ServiceError::Validation(fields) => ApiError::Validation(fields),
             ServiceError::VersionMismatch { current } => ApiError::PreconditionFailed { current },
-            ServiceError::Conflict {
-                code,
-                message,
-                details,
-            } => ApiError::Conflict {
-                code,
-                message,
-                details,
-            },
+            ServiceError::Conflict { code, message, details } => ApiError::Conflict { code, message, details },
             ServiceError::InvalidCursor => ApiError::InvalidCursor,
             ServiceError::Unauthorized { code, message } => ApiError::InvalidCredentials { code, message },
             ServiceError::Forbidden(message) => ApiError::Forbidden(message),

@@ -28,14 +28,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             }])),
             Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::MalformedJson(e.body_text())),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
-            Err(JsonRejection::BytesRejection(e))
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
-            {
+            Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 Err(ApiError::PayloadTooLarge)
             }
-            Err(other) if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(ApiError::PayloadTooLarge)
-            }
+            Err(other) if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::PayloadTooLarge),
             Err(other) => Err(ApiError::BadRequest(other.body_text())),
         }
     }
@@ -70,9 +66,9 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
             return Ok(IfMatch(None));
         }
         let bare = text.trim_start_matches("W/").trim_matches('"');
-        bare.parse::<u64>().map(|v| IfMatch(Some(v))).map_err(|_| {
-            ApiError::BadRequest("If-Match must be a quoted version number, e.g. \"3\"".into())
-        })
+        bare.parse::<u64>()
+            .map(|v| IfMatch(Some(v)))
+            .map_err(|_| ApiError::BadRequest("If-Match must be a quoted version number, e.g. \"3\"".into()))
     }
 }
 

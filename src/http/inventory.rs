@@ -30,10 +30,7 @@ fn respond(view: InventoryView) -> Response {
     response
 }
 
-async fn get_inventory(
-    State(state): State<AppState>,
-    Path(sku): Path<String>,
-) -> Result<Response, ApiError> {
+async fn get_inventory(State(state): State<AppState>, Path(sku): Path<String>) -> Result<Response, ApiError> {
     Ok(respond(state.catalog.inventory(sku).await?))
 }
 
@@ -44,7 +41,5 @@ async fn put_inventory(
     IfMatch(version): IfMatch,
     Json(input): Json<InventoryInput>,
 ) -> Result<Response, ApiError> {
-    Ok(respond(
-        state.catalog.set_inventory(actor, sku, input, version).await?,
-    ))
+    Ok(respond(state.catalog.set_inventory(actor, sku, input, version).await?))
 }

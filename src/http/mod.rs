@@ -27,16 +27,14 @@ use axum::response::{IntoResponse, Response};
 use axum::{middleware, BoxError, Router};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 
 use crate::config::{Config, ServerConfig};
 use crate::service::auth::Accounts;
 use crate::service::Catalog;
-use rate_limit::RateLimits;
 use error::ApiError;
 use metrics::Metrics;
+use rate_limit::RateLimits;
 
 /// State shared by all handlers.
 #[derive(Clone)]
@@ -65,9 +63,7 @@ impl MakeRequestId for CounterRequestId {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
         // Relaxed: uniqueness needs atomicity only, not ordering with other memory.
         let n = self.0.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{n:x}"))
-            .ok()
-            .map(RequestId::new)
+        HeaderValue::from_str(&format!("{n:x}")).ok().map(RequestId::new)
     }
 }
 
@@ -84,11 +80,17 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .merge(ops::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .route_layer(middleware::from_fn_with_state(
-            state.metrics.clone(),
-            metrics::track,
+        .route_layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
+        .layer(middleware::from_fn_with_state(
+            state.limits.clone(),
+            rate_limit::limit_api,
         ))
+        .layer(middleware::from_fn(security::headers))
         .with_state(state);
+    let app = match security::cors(&config.server.cors_allowed_origins) {
+        Some(cors) => app.layer(cors),
+        None => app,
+    };
     with_edge_layers(app, &config.server)
 }
 
@@ -101,10 +103,7 @@ fn with_edge_layers(router: Router, config: &ServerConfig) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("handler panicked".into()).into_response()
         }))
-        .layer(SetRequestIdLayer::new(
-            REQUEST_ID.clone(),
-            CounterRequestId::default(),
-        ))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), CounterRequestId::default()))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(HandleErrorLayer::new(middleware_error))
         .load_shed()
@@ -150,9 +149,7 @@ mod tests {
     }
 
     async fn error_code(response: Response) -> String {
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
-            .await
-            .unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
         let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         body["error"]["code"].as_str().unwrap().to_owned()
     }
@@ -160,17 +157,10 @@ mod tests {
     #[tokio::test]
     async fn slow_requests_time_out_with_503_and_retry_after() {
         let response = slow_app(20, 16)
-            .oneshot(
-                axum::http::Request::get("/slow")
-                    .body(Body::empty())
-                    .unwrap(),
-            )
+            .oneshot(axum::http::Request::get("/slow").body(Body::empty()).unwrap())
             .await
             .unwrap();
-        assert_eq!(
-            response.status(),
-            axum::http::StatusCode::SERVICE_UNAVAILABLE
-        );
+        assert_eq!(response.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()["retry-after"], "1");
         assert_eq!(error_code(response).await, "timeout");
     }
@@ -179,43 +169,26 @@ mod tests {
     async fn requests_beyond_the_concurrency_limit_are_shed() {
         let app = slow_app(5_000, 1);
         let first = tokio::spawn(
-            app.clone().oneshot(
-                axum::http::Request::get("/slow")
-                    .body(Body::empty())
-                    .unwrap(),
-            ),
+            app.clone()
+                .oneshot(axum::http::Request::get("/slow").body(Body::empty()).unwrap()),
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
         let second = app
-            .oneshot(
-                axum::http::Request::get("/slow")
-                    .body(Body::empty())
-                    .unwrap(),
-            )
+            .oneshot(axum::http::Request::get("/slow").body(Body::empty()).unwrap())
             .await
             .unwrap();
         assert_eq!(second.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(error_code(second).await, "overloaded");
-        assert_eq!(
-            first.await.unwrap().unwrap().status(),
-            axum::http::StatusCode::OK
-        );
+        assert_eq!(first.await.unwrap().unwrap().status(), axum::http::StatusCode::OK);
     }
 
     #[tokio::test]
     async fn panics_become_opaque_500s() {
         let response = slow_app(5_000, 16)
-            .oneshot(
-                axum::http::Request::get("/panic")
-                    .body(Body::empty())
-                    .unwrap(),
-            )
+            .oneshot(axum::http::Request::get("/panic").body(Body::empty()).unwrap())
             .await
             .unwrap();
-        assert_eq!(
-            response.status(),
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR
-        );
+        assert_eq!(response.status(), axum::http::StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(error_code(response).await, "internal");
     }
 }

@@ -76,10 +76,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 async fn openapi() -> Response {
     (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
         OPENAPI,
     )
         .into_response()
@@ -99,7 +96,11 @@ fn docs_html() -> &'static str {
         );
         let title = spec["info"]["title"].as_str().unwrap_or("API");
         let description = spec["info"]["description"].as_str().unwrap_or("");
-        html.push_str(&format!("<h1>{}</h1><p>{}</p><p>Machine-readable: <a href=/openapi.json>/openapi.json</a></p><ul>", esc(title), esc(description)));
+        html.push_str(&format!(
+            "<h1>{}</h1><p>{}</p><p>Machine-readable: <a href=/openapi.json>/openapi.json</a></p><ul>",
+            esc(title),
+            esc(description)
+        ));
         if let Some(paths) = spec["paths"].as_object() {
             for (path, ops) in paths {
                 for (method, op) in ops.as_object().into_iter().flatten() {

@@ -20,9 +20,7 @@ pub fn router() -> Router<AppState> {
         .route("/products", get(list_products).post(create_product))
         .route(
             "/products/{key}",
-            get(get_product)
-                .patch(update_product)
-                .delete(delete_product),
+            get(get_product).patch(update_product).delete(delete_product),
         )
         .route("/products/{key}/variants", post(create_variant))
         .route("/variants/{sku}", patch(update_variant))

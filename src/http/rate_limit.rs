@@ -42,7 +42,8 @@ fn check<K: std::hash::Hash + Eq + Clone>(limiter: &DefaultKeyedRateLimiter<K>, 
 impl RateLimits {
     /// Builds the limiters from config.
     pub fn new(config: &RateLimitConfig) -> RateLimits {
-        let api = (config.api_per_second > 0).then(|| Quota::per_second(nz(config.api_per_second)).allow_burst(nz(config.api_burst)));
+        let api = (config.api_per_second > 0)
+            .then(|| Quota::per_second(nz(config.api_per_second)).allow_burst(nz(config.api_burst)));
         RateLimits {
             api_ip: api.map(RateLimiter::keyed),
             api_user: api.map(RateLimiter::keyed),
@@ -65,7 +66,11 @@ impl RateLimits {
             .flat_map(|v| v.split(','))
             .filter_map(|s| s.trim().parse::<IpAddr>().ok())
             .collect::<Vec<_>>();
-        forwarded.into_iter().rev().find(|ip| !self.trusted_proxies.contains(ip)).unwrap_or(peer)
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !self.trusted_proxies.contains(ip))
+            .unwrap_or(peer)
     }
 
     /// Checks the per-user limit.
@@ -134,22 +139,37 @@ mod tests {
 
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
-        let limits = RateLimits::new(&RateLimitConfig { trusted_proxies: vec!["10.0.0.1".parse().unwrap()], ..Default::default() });
+        let limits = RateLimits::new(&RateLimitConfig {
+            trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
+            ..Default::default()
+        });
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", "203.0.113.9, 10.0.0.1".parse().unwrap());
-        assert_eq!(limits.client_ip("10.0.0.1".parse().unwrap(), &headers), "203.0.113.9".parse::<IpAddr>().unwrap());
-        assert_eq!(limits.client_ip("198.51.100.7".parse().unwrap(), &headers), "198.51.100.7".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            limits.client_ip("10.0.0.1".parse().unwrap(), &headers),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            limits.client_ip("198.51.100.7".parse().unwrap(), &headers),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]
     fn a_spent_login_quota_answers_with_retry_after() {
-        let limits = RateLimits::new(&RateLimitConfig { login_per_minute_per_account: 2, ..Default::default() });
+        let limits = RateLimits::new(&RateLimitConfig {
+            login_per_minute_per_account: 2,
+            ..Default::default()
+        });
         assert!(limits.check_login_account("A@x.io").is_ok());
         assert!(limits.check_login_account("a@x.io").is_ok());
         match limits.check_login_account("a@x.io") {
             Err(ApiError::RateLimited { retry_after_secs }) => assert!(retry_after_secs >= 1),
             other => panic!("{other:?}"),
         }
-        assert!(limits.check_login_account("b@x.io").is_ok(), "accounts are limited separately");
+        assert!(
+            limits.check_login_account("b@x.io").is_ok(),
+            "accounts are limited separately"
+        );
     }
 }

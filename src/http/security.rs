@@ -7,7 +7,8 @@ use axum::response::Response;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 static JSON_CSP: HeaderValue = HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'");
-static DOCS_CSP: HeaderValue = HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
+static DOCS_CSP: HeaderValue =
+    HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
 
 /// Adds `X-Content-Type-Options`, a restrictive CSP and related headers.
 pub async fn headers(request: Request, next: Next) -> Response {
@@ -15,7 +16,10 @@ pub async fn headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let h = response.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::CONTENT_SECURITY_POLICY, if docs { DOCS_CSP.clone() } else { JSON_CSP.clone() });
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        if docs { DOCS_CSP.clone() } else { JSON_CSP.clone() },
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     response
@@ -39,6 +43,10 @@ pub fn cors(origins: &[String]) -> Option<CorsLayer> {
                 HeaderName::from_static("x-cart-token"),
                 HeaderName::from_static("idempotency-key"),
             ])
-            .expose_headers([header::ETAG, HeaderName::from_static("x-cart-token"), HeaderName::from_static("x-request-id")]),
+            .expose_headers([
+                header::ETAG,
+                HeaderName::from_static("x-cart-token"),
+                HeaderName::from_static("x-request-id"),
+            ]),
     )
 }

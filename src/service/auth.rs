@@ -57,7 +57,10 @@ impl Actor {
     /// Requires a signed-in user or the admin key.
     pub fn require_signed_in(&self) -> Result<(), ServiceError> {
         match self {
-            Actor::Anonymous => Err(ServiceError::Unauthorized { code: "unauthorized", message: "sign in first" }),
+            Actor::Anonymous => Err(ServiceError::Unauthorized {
+                code: "unauthorized",
+                message: "sign in first",
+            }),
             _ => Ok(()),
         }
     }
@@ -77,7 +80,10 @@ impl Actor {
         match self {
             Actor::User { id, .. } => Ok(*id),
             Actor::System => Err(ServiceError::Forbidden("the admin API key has no user profile")),
-            Actor::Anonymous => Err(ServiceError::Unauthorized { code: "unauthorized", message: "sign in first" }),
+            Actor::Anonymous => Err(ServiceError::Unauthorized {
+                code: "unauthorized",
+                message: "sign in first",
+            }),
         }
     }
 
@@ -86,7 +92,11 @@ impl Actor {
         self.require_signed_in()?;
         match self {
             a if a.is_admin() => Ok(()),
-            Actor::User { role: Role::Seller, seller: Some(_), .. } => Ok(()),
+            Actor::User {
+                role: Role::Seller,
+                seller: Some(_),
+                ..
+            } => Ok(()),
             _ => Err(ServiceError::Forbidden("customers may not change catalog data")),
         }
     }
@@ -94,7 +104,11 @@ impl Actor {
     /// Returns the seller a seller user manages.
     pub fn own_seller(&self) -> Option<Id> {
         match self {
-            Actor::User { role: Role::Seller, seller, .. } => *seller,
+            Actor::User {
+                role: Role::Seller,
+                seller,
+                ..
+            } => *seller,
             _ => None,
         }
     }
@@ -104,8 +118,14 @@ impl Actor {
         self.require_signed_in()?;
         match self {
             a if a.is_admin() => Ok(()),
-            Actor::User { role: Role::Seller, seller: Some(mine), .. } if owner == Some(*mine) => Ok(()),
-            Actor::User { role: Role::Seller, .. } => Err(ServiceError::Forbidden("sellers may only change their own products and stock")),
+            Actor::User {
+                role: Role::Seller,
+                seller: Some(mine),
+                ..
+            } if owner == Some(*mine) => Ok(()),
+            Actor::User { role: Role::Seller, .. } => Err(ServiceError::Forbidden(
+                "sellers may only change their own products and stock",
+            )),
             _ => Err(ServiceError::Forbidden("customers may not change catalog data")),
         }
     }
@@ -272,7 +292,10 @@ fn random_token() -> String {
 }
 
 fn bad_credentials() -> ServiceError {
-    ServiceError::Unauthorized { code: "invalid_credentials", message: "email or password is incorrect" }
+    ServiceError::Unauthorized {
+        code: "invalid_credentials",
+        message: "email or password is incorrect",
+    }
 }
 
 fn role_of(r: RoleRecord) -> Role {
@@ -318,7 +341,10 @@ impl Accounts {
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "sub"]);
         let mut decoding_keys = HashMap::new();
-        decoding_keys.insert(settings.signing_key.0.clone(), DecodingKey::from_secret(&settings.signing_key.1));
+        decoding_keys.insert(
+            settings.signing_key.0.clone(),
+            DecodingKey::from_secret(&settings.signing_key.1),
+        );
         for (kid, secret) in &settings.verify_keys {
             decoding_keys.insert(kid.clone(), DecodingKey::from_secret(secret));
         }
@@ -336,8 +362,13 @@ impl Accounts {
     }
 
     fn argon2(&self) -> Result<Argon2<'static>, ServiceError> {
-        let params = Params::new(self.settings.argon2_memory_kib, self.settings.argon2_iterations, self.settings.argon2_parallelism, None)
-            .map_err(|e| ServiceError::Internal(format!("argon2 parameters: {e}")))?;
+        let params = Params::new(
+            self.settings.argon2_memory_kib,
+            self.settings.argon2_iterations,
+            self.settings.argon2_parallelism,
+            None,
+        )
+        .map_err(|e| ServiceError::Internal(format!("argon2 parameters: {e}")))?;
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
     }
 
@@ -351,19 +382,38 @@ impl Accounts {
     }
 
     /// Runs an argon2 job on the blocking pool, at most `hash_concurrency` at a time.
-    async fn hashing_job<T: Send + 'static>(self: &Arc<Self>, job: impl FnOnce(&Accounts) -> T + Send + 'static) -> Result<T, ServiceError> {
-        let _permit = self.hashing.acquire().await.map_err(|_| ServiceError::Internal("hashing pool closed".into()))?;
+    async fn hashing_job<T: Send + 'static>(
+        self: &Arc<Self>,
+        job: impl FnOnce(&Accounts) -> T + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| ServiceError::Internal("hashing pool closed".into()))?;
         let this = self.clone();
-        tokio::task::spawn_blocking(move || job(&this)).await.map_err(|e| ServiceError::Internal(format!("hashing task: {e}")))
+        tokio::task::spawn_blocking(move || job(&this))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("hashing task: {e}")))
     }
 
     /// Verifies an access token and returns the actor it names.
     pub fn verify_access_token(&self, token: &str) -> Result<Actor, ServiceError> {
-        let invalid = || ServiceError::Unauthorized { code: "invalid_token", message: "the access token is invalid" };
+        let invalid = || ServiceError::Unauthorized {
+            code: "invalid_token",
+            message: "the access token is invalid",
+        };
         let header = decode_header(token).map_err(|_| invalid())?;
-        let key = header.kid.as_deref().and_then(|kid| self.decoding_keys.get(kid)).ok_or_else(invalid)?;
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.decoding_keys.get(kid))
+            .ok_or_else(invalid)?;
         let data = decode::<Claims>(token, key, &self.validation).map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => ServiceError::Unauthorized { code: "token_expired", message: "the access token has expired" },
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => ServiceError::Unauthorized {
+                code: "token_expired",
+                message: "the access token has expired",
+            },
             _ => invalid(),
         })?;
         let claims = data.claims;
@@ -407,7 +457,12 @@ impl Accounts {
         let now = txn.now_ms();
         txn.put(
             &keys::token_family(&user.to_bytes(), &family.to_bytes()),
-            &TokenFamilyRecord { user_id: user.to_bytes(), family_id: family.to_bytes(), revoked: false, created_at_ms: now },
+            &TokenFamilyRecord {
+                user_id: user.to_bytes(),
+                family_id: family.to_bytes(),
+                revoked: false,
+                created_at_ms: now,
+            },
         )?;
         txn.put(
             &hash_token(&token),
@@ -440,7 +495,13 @@ impl Accounts {
         errors.text("name", &name, true, 100);
         match &input.password {
             None => errors.add("password", "required", "must be given"),
-            Some(p) => check_password("password", p, email.as_ref(), self.settings.password_min_len, &mut errors),
+            Some(p) => check_password(
+                "password",
+                p,
+                email.as_ref(),
+                self.settings.password_min_len,
+                &mut errors,
+            ),
         }
         let (Some(email), Some(password), true) = (email, input.password, errors.is_empty()) else {
             return Err(ServiceError::Validation(errors.into_vec()));
@@ -453,7 +514,11 @@ impl Accounts {
                 // Serialised by the store's writer lock: of concurrent registrations with one
                 // email exactly one sees the index empty.
                 if txn.get_raw(CF_USER_EMAILS, email.as_str().as_bytes())?.is_some() {
-                    return Err(ServiceError::conflict("email_taken", "an account with this email already exists".into(), serde_json::json!({ "field": "email" })));
+                    return Err(ServiceError::conflict(
+                        "email_taken",
+                        "an account with this email already exists".into(),
+                        serde_json::json!({ "field": "email" }),
+                    ));
                 }
                 let now = txn.now_ms();
                 let user = UserRecord {
@@ -488,7 +553,9 @@ impl Accounts {
                 let store = self.store.clone();
                 let e = e.as_str().to_owned();
                 blocking(move || {
-                    let Some(id) = store.get_raw(CF_USER_EMAILS, e.as_bytes())? else { return Ok(None) };
+                    let Some(id) = store.get_raw(CF_USER_EMAILS, e.as_bytes())? else {
+                        return Ok(None);
+                    };
                     Ok(store.get::<UserRecord>(&id)?.map(|u| u.to_native()))
                 })
                 .await?
@@ -499,14 +566,27 @@ impl Accounts {
         let (valid, rehash) = self
             .hashing_job(move |a| -> Result<(bool, Option<String>), ServiceError> {
                 let hash = stored_hash.as_deref().unwrap_or(&a.dummy_hash);
-                let parsed = PasswordHash::new(hash).map_err(|e| ServiceError::Internal(format!("stored hash: {e}")))?;
-                let ok = a.argon2()?.verify_password(password.expose().as_bytes(), &parsed).is_ok() && stored_hash.is_some();
+                let parsed =
+                    PasswordHash::new(hash).map_err(|e| ServiceError::Internal(format!("stored hash: {e}")))?;
+                let ok = a
+                    .argon2()?
+                    .verify_password(password.expose().as_bytes(), &parsed)
+                    .is_ok()
+                    && stored_hash.is_some();
                 // Transparently upgrade hashes made with older parameters.
                 let current = Params::try_from(&parsed).ok();
-                let wanted = (a.settings.argon2_memory_kib, a.settings.argon2_iterations, a.settings.argon2_parallelism);
+                let wanted = (
+                    a.settings.argon2_memory_kib,
+                    a.settings.argon2_iterations,
+                    a.settings.argon2_parallelism,
+                );
                 let outdated = parsed.algorithm.as_str() != "argon2id"
                     || current.is_none_or(|p| (p.m_cost(), p.t_cost(), p.p_cost()) != wanted);
-                let rehash = if ok && outdated { Some(a.hash_now(password.expose())?) } else { None };
+                let rehash = if ok && outdated {
+                    Some(a.hash_now(password.expose())?)
+                } else {
+                    None
+                };
                 Ok((ok, rehash))
             })
             .await??;
@@ -518,7 +598,10 @@ impl Accounts {
         blocking(move || {
             let id = Id::from_bytes(user.id);
             let (user, token) = this.store.transact(|txn| -> Result<_, ServiceError> {
-                let mut current = txn.get::<UserRecord>(&user.id)?.ok_or_else(bad_credentials)?.to_native();
+                let mut current = txn
+                    .get::<UserRecord>(&user.id)?
+                    .ok_or_else(bad_credentials)?
+                    .to_native();
                 if let Some(hash) = &rehash {
                     current.password_hash = hash.clone();
                     current.version += 1;
@@ -542,11 +625,17 @@ impl Accounts {
         let this = self.clone();
         blocking(move || {
             let hash = hash_token(&token);
-            let invalid = || ServiceError::Unauthorized { code: "invalid_refresh_token", message: "the refresh token is invalid, expired or revoked" };
+            let invalid = || ServiceError::Unauthorized {
+                code: "invalid_refresh_token",
+                message: "the refresh token is invalid, expired or revoked",
+            };
             let outcome = this.store.transact(|txn| -> Result<_, ServiceError> {
                 let record = txn.get::<RefreshTokenRecord>(&hash)?.ok_or_else(invalid)?.to_native();
                 let family_key = keys::token_family(&record.user_id, &record.family_id);
-                let mut family = txn.get::<TokenFamilyRecord>(&family_key)?.ok_or_else(invalid)?.to_native();
+                let mut family = txn
+                    .get::<TokenFamilyRecord>(&family_key)?
+                    .ok_or_else(invalid)?
+                    .to_native();
                 if family.revoked || record.expires_at_ms <= txn.now_ms() {
                     return Err(invalid());
                 }
@@ -563,7 +652,13 @@ impl Accounts {
                 let now = txn.now_ms();
                 txn.put(
                     &hash_token(&next),
-                    &RefreshTokenRecord { user_id: record.user_id, family_id: record.family_id, expires_at_ms: now + this.settings.refresh_ttl.as_millis() as i64, rotated: false, created_at_ms: now },
+                    &RefreshTokenRecord {
+                        user_id: record.user_id,
+                        family_id: record.family_id,
+                        expires_at_ms: now + this.settings.refresh_ttl.as_millis() as i64,
+                        rotated: false,
+                        created_at_ms: now,
+                    },
                 )?;
                 Ok(Outcome::Rotated(user, next))
             })?;
@@ -571,7 +666,10 @@ impl Accounts {
                 Outcome::Rotated(user, next) => this.tokens(&user, next),
                 Outcome::Reused => {
                     tracing::warn!("refresh token reuse detected; the session family was revoked");
-                    Err(ServiceError::Unauthorized { code: "refresh_token_reused", message: "this refresh token was already used; the session has been revoked" })
+                    Err(ServiceError::Unauthorized {
+                        code: "refresh_token_reused",
+                        message: "this refresh token was already used; the session has been revoked",
+                    })
                 }
             }
         })
@@ -583,8 +681,14 @@ impl Accounts {
         let this = self.clone();
         blocking(move || {
             this.store.transact(|txn| -> Result<_, ServiceError> {
-                let invalid = || ServiceError::Unauthorized { code: "invalid_refresh_token", message: "the refresh token is invalid, expired or revoked" };
-                let record = txn.get::<RefreshTokenRecord>(&hash_token(&token))?.ok_or_else(invalid)?.to_native();
+                let invalid = || ServiceError::Unauthorized {
+                    code: "invalid_refresh_token",
+                    message: "the refresh token is invalid, expired or revoked",
+                };
+                let record = txn
+                    .get::<RefreshTokenRecord>(&hash_token(&token))?
+                    .ok_or_else(invalid)?
+                    .to_native();
                 let key = keys::token_family(&record.user_id, &record.family_id);
                 if let Some(family) = txn.get::<TokenFamilyRecord>(&key)? {
                     let mut family = family.to_native();
@@ -602,7 +706,9 @@ impl Accounts {
         actor.require_admin()?;
         let this = self.clone();
         blocking(move || {
-            this.store.get::<UserRecord>(&user.to_bytes())?.ok_or(ServiceError::NotFound { kind: "user" })?;
+            this.store
+                .get::<UserRecord>(&user.to_bytes())?
+                .ok_or(ServiceError::NotFound { kind: "user" })?;
             let prefix = user.to_bytes();
             let mut families = Vec::new();
             this.store.for_each::<TokenFamilyRecord>(&prefix, |key, family| {
@@ -630,7 +736,11 @@ impl Accounts {
     }
 
     fn load_user(&self, id: Id) -> Result<UserRecord, ServiceError> {
-        Ok(self.store.get::<UserRecord>(&id.to_bytes())?.ok_or(ServiceError::NotFound { kind: "user" })?.to_native())
+        Ok(self
+            .store
+            .get::<UserRecord>(&id.to_bytes())?
+            .ok_or(ServiceError::NotFound { kind: "user" })?
+            .to_native())
     }
 
     /// Returns the caller's profile.
@@ -649,9 +759,18 @@ impl Accounts {
         }
         let mut new_hash = None;
         if let Some(new_password) = patch.new_password {
-            let user = { let this = self.clone(); blocking(move || this.load_user(id)).await? };
+            let user = {
+                let this = self.clone();
+                blocking(move || this.load_user(id)).await?
+            };
             let email = Email::parse(&user.email).ok();
-            check_password("new_password", &new_password, email.as_ref(), self.settings.password_min_len, &mut errors);
+            check_password(
+                "new_password",
+                &new_password,
+                email.as_ref(),
+                self.settings.password_min_len,
+                &mut errors,
+            );
             let Some(current) = patch.current_password else {
                 errors.add("current_password", "required", "is needed to change the password");
                 return Err(ServiceError::Validation(errors.into_vec()));
@@ -663,11 +782,17 @@ impl Accounts {
             let ok = self
                 .hashing_job(move |a| -> Result<bool, ServiceError> {
                     let parsed = PasswordHash::new(&stored).map_err(|e| ServiceError::Internal(e.to_string()))?;
-                    Ok(a.argon2()?.verify_password(current.expose().as_bytes(), &parsed).is_ok())
+                    Ok(a.argon2()?
+                        .verify_password(current.expose().as_bytes(), &parsed)
+                        .is_ok())
                 })
                 .await??;
             if !ok {
-                return Err(ServiceError::invalid("current_password", "incorrect", "is not your current password"));
+                return Err(ServiceError::invalid(
+                    "current_password",
+                    "incorrect",
+                    "is not your current password",
+                ));
             }
             new_hash = Some(self.hashing_job(move |a| a.hash_now(new_password.expose())).await??);
         }
@@ -677,7 +802,10 @@ impl Accounts {
         let this = self.clone();
         blocking(move || {
             let user = this.store.transact(|txn| -> Result<_, ServiceError> {
-                let mut user = txn.get::<UserRecord>(&id.to_bytes())?.ok_or(ServiceError::NotFound { kind: "user" })?.to_native();
+                let mut user = txn
+                    .get::<UserRecord>(&id.to_bytes())?
+                    .ok_or(ServiceError::NotFound { kind: "user" })?
+                    .to_native();
                 if let Some(name) = &patch.name {
                     user.name = name.trim().to_owned();
                 }
@@ -702,18 +830,35 @@ impl Accounts {
     }
 
     /// Adds (`address = None`) or updates an address of the caller.
-    pub async fn save_address(self: &Arc<Self>, actor: Actor, address: Option<Id>, input: AddressInput) -> Result<AddressView, ServiceError> {
+    pub async fn save_address(
+        self: &Arc<Self>,
+        actor: Actor,
+        address: Option<Id>,
+        input: AddressInput,
+    ) -> Result<AddressView, ServiceError> {
         let id = actor.user_id()?;
         let this = self.clone();
         blocking(move || {
             let user = this.store.transact(|txn| -> Result<_, ServiceError> {
-                let mut user = txn.get::<UserRecord>(&id.to_bytes())?.ok_or(ServiceError::NotFound { kind: "user" })?.to_native();
+                let mut user = txn
+                    .get::<UserRecord>(&id.to_bytes())?
+                    .ok_or(ServiceError::NotFound { kind: "user" })?
+                    .to_native();
                 let existing = match address {
-                    Some(a) => Some(user.addresses.iter().position(|x| x.id == a.to_bytes()).ok_or(ServiceError::NotFound { kind: "address" })?),
+                    Some(a) => Some(
+                        user.addresses
+                            .iter()
+                            .position(|x| x.id == a.to_bytes())
+                            .ok_or(ServiceError::NotFound { kind: "address" })?,
+                    ),
                     None => None,
                 };
                 if existing.is_none() && user.addresses.len() >= MAX_ADDRESSES {
-                    return Err(ServiceError::invalid("addresses", "too_many", "at most 20 addresses may be saved"));
+                    return Err(ServiceError::invalid(
+                        "addresses",
+                        "too_many",
+                        "at most 20 addresses may be saved",
+                    ));
                 }
                 let base = existing.map(|i| address_of(&user.addresses[i])).unwrap_or_default();
                 let mut errors = FieldErrors::default();
@@ -751,7 +896,10 @@ impl Accounts {
                 Ok((user, address_id))
             })?;
             let (user, address_id) = user;
-            address_views(&user).into_iter().find(|a| a.id == address_id).ok_or(ServiceError::NotFound { kind: "address" })
+            address_views(&user)
+                .into_iter()
+                .find(|a| a.id == address_id)
+                .ok_or(ServiceError::NotFound { kind: "address" })
         })
         .await
     }
@@ -762,7 +910,10 @@ impl Accounts {
         let this = self.clone();
         blocking(move || {
             this.store.transact(|txn| -> Result<_, ServiceError> {
-                let mut user = txn.get::<UserRecord>(&id.to_bytes())?.ok_or(ServiceError::NotFound { kind: "user" })?.to_native();
+                let mut user = txn
+                    .get::<UserRecord>(&id.to_bytes())?
+                    .ok_or(ServiceError::NotFound { kind: "user" })?
+                    .to_native();
                 let before = user.addresses.len();
                 user.addresses.retain(|a| a.id != address.to_bytes());
                 if user.addresses.len() == before {
@@ -780,17 +931,34 @@ impl Accounts {
     }
 
     /// Changes a user's role (admin). A seller role needs the seller it manages.
-    pub async fn set_role(self: &Arc<Self>, actor: Actor, user: Id, role: Role, seller: Option<Id>) -> Result<UserView, ServiceError> {
+    pub async fn set_role(
+        self: &Arc<Self>,
+        actor: Actor,
+        user: Id,
+        role: Role,
+        seller: Option<Id>,
+    ) -> Result<UserView, ServiceError> {
         actor.require_admin()?;
         if role == Role::Seller && seller.is_none() {
-            return Err(ServiceError::invalid("seller", "required", "a seller role needs the seller it manages"));
+            return Err(ServiceError::invalid(
+                "seller",
+                "required",
+                "a seller role needs the seller it manages",
+            ));
         }
         let this = self.clone();
         blocking(move || {
             let user = this.store.transact(|txn| -> Result<_, ServiceError> {
-                let mut u = txn.get::<UserRecord>(&user.to_bytes())?.ok_or(ServiceError::NotFound { kind: "user" })?.to_native();
+                let mut u = txn
+                    .get::<UserRecord>(&user.to_bytes())?
+                    .ok_or(ServiceError::NotFound { kind: "user" })?
+                    .to_native();
                 u.role = role_record(role);
-                u.seller_id = if role == Role::Seller { seller.map(Id::to_bytes) } else { None };
+                u.seller_id = if role == Role::Seller {
+                    seller.map(Id::to_bytes)
+                } else {
+                    None
+                };
                 u.version += 1;
                 u.updated_at_ms = txn.now_ms();
                 txn.put(&u.id, &u)?;

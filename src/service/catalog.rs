@@ -26,8 +26,8 @@ use storefront_storage::cf::{CF_EXTERNAL_IDS, CF_INVENTORY, CF_PRODUCTS, CF_SLUG
 use storefront_storage::keys::{self, SlugKind};
 use storefront_storage::listing::{self, EntryValue, ListingFacts, Scope, SortKey};
 use storefront_storage::records::{
-    AttributeRecord, AttributeValue as StoredValue, CategoryRecord, ChangeOp, EntityKind,
-    ImageRecord, InventoryRecord, ProductRecord, ProductStatus, SellerRecord, VariantRecord,
+    AttributeRecord, AttributeValue as StoredValue, CategoryRecord, ChangeOp, EntityKind, ImageRecord, InventoryRecord,
+    ProductRecord, ProductStatus, SellerRecord, VariantRecord,
 };
 use storefront_storage::{ListingScan, Store, Txn};
 
@@ -37,8 +37,8 @@ use super::category_tree::{CategoryTree, SellerDirectory};
 use super::error::ServiceError;
 use super::view::{CategoryTreeView, InventoryView, ListingItem, ProductView, SellerView};
 use crate::domain::catalog::{
-    self as rules, Attribute, AttributeValue, Image, NewProduct, NewVariant, ProductInput,
-    ProductPatch, Status, VariantInput, VariantPatch,
+    self as rules, Attribute, AttributeValue, Image, NewProduct, NewVariant, ProductInput, ProductPatch, Status,
+    VariantInput, VariantPatch,
 };
 use crate::domain::{Currency, FieldErrors, Id, Slug};
 
@@ -54,11 +54,7 @@ pub struct Representation {
 }
 
 impl Representation {
-    fn new<T: Serialize>(
-        value: &T,
-        etag_prefix: Option<u64>,
-        tags: &str,
-    ) -> Result<Representation, ServiceError> {
+    fn new<T: Serialize>(value: &T, etag_prefix: Option<u64>, tags: &str) -> Result<Representation, ServiceError> {
         let mut buf = BytesMut::with_capacity(2048).writer();
         serde_json::to_writer(&mut buf, value)
             .map_err(|e| ServiceError::Internal(format!("serialising response: {e}")))?;
@@ -70,10 +66,8 @@ impl Representation {
         };
         Ok(Representation {
             body,
-            etag: HeaderValue::from_str(&etag)
-                .map_err(|e| ServiceError::Internal(e.to_string()))?,
-            surrogate_key: HeaderValue::from_str(tags)
-                .map_err(|e| ServiceError::Internal(e.to_string()))?,
+            etag: HeaderValue::from_str(&etag).map_err(|e| ServiceError::Internal(e.to_string()))?,
+            surrogate_key: HeaderValue::from_str(tags).map_err(|e| ServiceError::Internal(e.to_string()))?,
         })
     }
 }
@@ -235,12 +229,8 @@ impl Catalog {
     /// Opens the catalog over a store, loading the category tree and sellers.
     pub fn new(store: Store, settings: CatalogSettings) -> Result<Catalog, ServiceError> {
         let catalog = Catalog {
-            categories: ArcSwap::from_pointee(CategoryTree::build(
-                &store.scan_all::<CategoryRecord>()?,
-            )),
-            sellers: ArcSwap::from_pointee(SellerDirectory::build(
-                &store.scan_all::<SellerRecord>()?,
-            )),
+            categories: ArcSwap::from_pointee(CategoryTree::build(&store.scan_all::<CategoryRecord>()?)),
+            sellers: ArcSwap::from_pointee(SellerDirectory::build(&store.scan_all::<SellerRecord>()?)),
             products: Cache::new(settings.product_entries.max(16)),
             listings: Cache::new(settings.listing_entries.max(16)),
             category_docs: Cache::new(1024),
@@ -287,9 +277,8 @@ impl Catalog {
     fn apply(&self, inv: Invalidation) -> Result<(), ServiceError> {
         self.epoch.fetch_add(1, Ordering::Release);
         if inv.categories {
-            self.categories.store(Arc::new(CategoryTree::build(
-                &self.store.scan_all::<CategoryRecord>()?,
-            )));
+            self.categories
+                .store(Arc::new(CategoryTree::build(&self.store.scan_all::<CategoryRecord>()?)));
             self.category_docs.clear();
         }
         if inv.sellers {
@@ -322,10 +311,7 @@ impl Catalog {
     // ---------------------------------------------------------------- reads
 
     /// Returns the public product page for an id or slug.
-    pub async fn product_page(
-        self: &Arc<Self>,
-        key: &str,
-    ) -> Result<Arc<Representation>, ServiceError> {
+    pub async fn product_page(self: &Arc<Self>, key: &str) -> Result<Arc<Representation>, ServiceError> {
         let canonical = canonical_key(key);
         if let Some(hit) = self.products.get(canonical.as_ref()) {
             return Ok(hit);
@@ -341,10 +327,7 @@ impl Catalog {
     }
 
     /// Renders a product document, drafts included (for write responses).
-    pub async fn product_document(
-        self: &Arc<Self>,
-        id: Id,
-    ) -> Result<Arc<Representation>, ServiceError> {
+    pub async fn product_document(self: &Arc<Self>, id: Id) -> Result<Arc<Representation>, ServiceError> {
         let this = self.clone();
         blocking(move || this.render_product(&id.to_string(), false).map(Arc::new)).await
     }
@@ -363,10 +346,7 @@ impl Catalog {
     fn render_product(&self, key: &str, public_only: bool) -> Result<Representation, ServiceError> {
         let not_found = || ServiceError::NotFound { kind: "product" };
         let id = self.resolve_product_id(key)?.ok_or_else(not_found)?;
-        let product = self
-            .store
-            .get::<ProductRecord>(&id.to_bytes())?
-            .ok_or_else(not_found)?;
+        let product = self.store.get::<ProductRecord>(&id.to_bytes())?.ok_or_else(not_found)?;
         let p = product.archived();
         if public_only && p.status != ProductStatus::Published {
             return Err(not_found());
@@ -384,26 +364,16 @@ impl Catalog {
             .collect();
         let tree = self.categories.load();
         let sellers = self.sellers.load();
-        let seller = p
-            .seller_id
-            .as_ref()
-            .and_then(|s| sellers.get(Id::from_bytes(*s)));
+        let seller = p.seller_id.as_ref().and_then(|s| sellers.get(Id::from_bytes(*s)));
         let view = ProductView::new(p, self.settings.currency, &available, &tree, seller);
         let tags = product_tags_archived(p, &tree);
         Representation::new(&view, Some(p.version.to_native()), &tags)
     }
 
     /// Returns a listing page.
-    pub async fn list_products(
-        self: &Arc<Self>,
-        params: &ListingParams,
-    ) -> Result<Arc<Representation>, ServiceError> {
+    pub async fn list_products(self: &Arc<Self>, params: &ListingParams) -> Result<Arc<Representation>, ServiceError> {
         let plan = self.plan_listing(params)?;
-        let generation = self
-            .generations
-            .get(&plan.scope_key)
-            .map(|g| *g)
-            .unwrap_or(0);
+        let generation = self.generations.get(&plan.scope_key).map(|g| *g).unwrap_or(0);
         let cache_key = format!("{generation}|{}", plan.canonical);
         if let Some(hit) = self.listings.get(cache_key.as_str()) {
             return Ok(hit);
@@ -434,11 +404,7 @@ impl Catalog {
             match v.parse::<i64>() {
                 Ok(n) if n >= 0 => Some(n),
                 _ => {
-                    errors.add(
-                        field,
-                        "invalid",
-                        "must be a non-negative integer amount in minor units",
-                    );
+                    errors.add(field, "invalid", "must be a non-negative integer amount in minor units");
                     None
                 }
             }
@@ -495,11 +461,7 @@ impl Catalog {
         }
         let cursor = match params.cursor.as_deref() {
             None => None,
-            Some(c) => Some(
-                URL_SAFE_NO_PAD
-                    .decode(c)
-                    .map_err(|_| ServiceError::InvalidCursor)?,
-            ),
+            Some(c) => Some(URL_SAFE_NO_PAD.decode(c).map_err(|_| ServiceError::InvalidCursor)?),
         };
         if !errors.is_empty() {
             return Err(ServiceError::Validation(errors.into_vec()));
@@ -519,8 +481,7 @@ impl Catalog {
         };
         let prefix = listing::prefix(scope, sort);
         let mut lower = prefix.clone();
-        let mut upper =
-            keys::prefix_successor(&prefix).expect("listing prefixes never end in 0xff");
+        let mut upper = keys::prefix_successor(&prefix).expect("listing prefixes never end in 0xff");
         let price_in_key = sort == SortKey::Price && (min_price.is_some() || max_price.is_some());
         if price_in_key {
             if let Some(lo) = min_price {
@@ -632,9 +593,7 @@ impl Catalog {
     /// Returns one category with its subtree and breadcrumb path.
     pub fn category(&self, key: &str) -> Result<Arc<Representation>, ServiceError> {
         let tree = self.categories.load();
-        let node = tree
-            .resolve(key)
-            .ok_or(ServiceError::NotFound { kind: "category" })?;
+        let node = tree.resolve(key).ok_or(ServiceError::NotFound { kind: "category" })?;
         self.category_doc(Some(node.id))
     }
 
@@ -657,9 +616,7 @@ impl Catalog {
     /// Returns a seller document.
     pub fn seller(&self, key: &str) -> Result<Representation, ServiceError> {
         let sellers = self.sellers.load();
-        let seller = sellers
-            .resolve(key)
-            .ok_or(ServiceError::NotFound { kind: "seller" })?;
+        let seller = sellers.resolve(key).ok_or(ServiceError::NotFound { kind: "seller" })?;
         Representation::new(
             &SellerView::from(seller),
             Some(seller.version),
@@ -717,11 +674,8 @@ impl Catalog {
                 "category_path is accepted by import only; use category",
             );
         }
-        let (category_id, seller_id) = self.resolve_refs(
-            input.category.as_deref(),
-            input.seller.as_deref(),
-            &mut errors,
-        );
+        let (category_id, seller_id) =
+            self.resolve_refs(input.category.as_deref(), input.seller.as_deref(), &mut errors);
         errors
             .finish(ResolvedProduct {
                 product,
@@ -741,9 +695,7 @@ impl Catalog {
         actor.may_manage_catalog(resolved.seller_id)?;
         let this = self.clone();
         blocking(move || {
-            let (id, outcome, inv) = this
-                .store
-                .transact(|txn| this.upsert_in(txn, &resolved, Source::Api))?;
+            let (id, outcome, inv) = this.store.transact(|txn| this.upsert_in(txn, &resolved, Source::Api))?;
             debug_assert_eq!(outcome, UpsertOutcome::Created);
             this.apply(inv)?;
             Ok(id)
@@ -767,9 +719,7 @@ impl Catalog {
                         outcomes.push(Ok(outcome));
                     }
                     // A conflicting row is reported and skipped; its checks ran before any write.
-                    Err(e @ (ServiceError::Conflict { .. } | ServiceError::Validation(_))) => {
-                        outcomes.push(Err(e))
-                    }
+                    Err(e @ (ServiceError::Conflict { .. } | ServiceError::Validation(_))) => outcomes.push(Err(e)),
                     Err(e) => return Err(e),
                 }
             }
@@ -784,11 +734,7 @@ impl Catalog {
     pub fn ensure_category_path(&self, names: &[String]) -> Result<Option<Id>, ServiceError> {
         let mut parent: Option<Id> = None;
         for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
-            let existing = self
-                .categories
-                .load()
-                .child_named(parent, name)
-                .map(|n| n.id);
+            let existing = self.categories.load().child_named(parent, name).map(|n| n.id);
             parent = Some(match existing {
                 Some(id) => id,
                 None => {
@@ -834,10 +780,7 @@ impl Catalog {
             Some(id) => txn.get::<ProductRecord>(&id)?.map(|o| o.to_native()),
             None => None,
         };
-        let id = old
-            .as_ref()
-            .map(|o| Id::from_bytes(o.id))
-            .unwrap_or_else(Id::new);
+        let id = old.as_ref().map(|o| Id::from_bytes(o.id)).unwrap_or_else(Id::new);
         let now = txn.now_ms();
 
         // Slug: keep an existing product's slug unless one is given explicitly.
@@ -845,21 +788,16 @@ impl Catalog {
             (Some(s), _) => s.as_str().to_owned(),
             (None, Some(o)) => o.slug.clone(),
             (None, None) => {
-                let base = Slug::derive(&p.title, 80)
-                    .unwrap_or_else(|| Slug::parse("product").expect("valid"));
+                let base = Slug::derive(&p.title, 80).unwrap_or_else(|| Slug::parse("product").expect("valid"));
                 let candidate = match (source, &p.external_id) {
                     (Source::Feed(_), Some(ext)) => Slug::derive(ext, 30)
                         .map(|e| base.with_suffix(e.as_str()))
                         .unwrap_or(base),
                     _ => base,
                 };
-                if slug_owner(txn, candidate.as_str())?.is_some_and(|owner| owner != id.to_bytes())
-                {
+                if slug_owner(txn, candidate.as_str())?.is_some_and(|owner| owner != id.to_bytes()) {
                     let hex = id.to_string().replace('-', "");
-                    candidate
-                        .with_suffix(&hex[hex.len() - 10..])
-                        .as_str()
-                        .to_owned()
+                    candidate.with_suffix(&hex[hex.len() - 10..]).as_str().to_owned()
                 } else {
                     candidate.as_str().to_owned()
                 }
@@ -914,10 +852,7 @@ impl Catalog {
         }
         // New SKUs get their initial stock; existing SKUs keep theirs; dropped SKUs are freed.
         for variant in &p.variants {
-            if txn
-                .get::<InventoryRecord>(keys::sku(&variant.sku))?
-                .is_none()
-            {
+            if txn.get::<InventoryRecord>(keys::sku(&variant.sku))?.is_none() {
                 txn.put(
                     keys::sku(&variant.sku),
                     &new_inventory(&variant.sku, id, variant.stock, now),
@@ -1030,12 +965,7 @@ impl Catalog {
             errors.text("title", title, true, rules::MAX_TITLE_LEN);
         }
         if let Some(description) = &patch.description {
-            errors.text(
-                "description",
-                description,
-                false,
-                rules::MAX_DESCRIPTION_LEN,
-            );
+            errors.text("description", description, false, rules::MAX_DESCRIPTION_LEN);
         }
         let slug = rules::check_slug(patch.slug.as_deref(), &mut errors);
         let brand = patch
@@ -1221,9 +1151,10 @@ impl Catalog {
             errors.text("title", t, false, 200);
         }
         let price = rules::check_price("price", patch.price.as_ref(), false, currency, &mut errors);
-        let compare_at = patch.compare_at_price.as_ref().map(|c| {
-            rules::check_price("compare_at_price", c.as_ref(), false, currency, &mut errors)
-        });
+        let compare_at = patch
+            .compare_at_price
+            .as_ref()
+            .map(|c| rules::check_price("compare_at_price", c.as_ref(), false, currency, &mut errors));
         let attributes = patch
             .attributes
             .as_ref()
@@ -1313,6 +1244,8 @@ impl Catalog {
                     .get::<InventoryRecord>(keys::sku(&sku))?
                     .ok_or(ServiceError::NotFound { kind: "sku" })?
                     .to_native();
+                let product = txn.get::<ProductRecord>(&old.product_id)?.map(|p| p.to_native());
+                actor.may_manage_catalog(product.as_ref().and_then(|p| p.seller_id).map(Id::from_bytes))?;
                 check_version(old.version, if_match)?;
                 if on_hand < old.reserved {
                     return Err(ServiceError::conflict(
@@ -1324,9 +1257,6 @@ impl Catalog {
                         serde_json::json!({ "reserved": old.reserved }),
                     ));
                 }
-                let product = txn
-                    .get::<ProductRecord>(&old.product_id)?
-                    .map(|p| p.to_native());
                 let tree = this.categories.load();
                 let before = match &product {
                     Some(p) => facts(txn, p, &tree)?,
@@ -1354,12 +1284,7 @@ impl Catalog {
                     inv.product_keys.push(p.slug.clone());
                     tags.push(format!("product-{}", Id::from_bytes(p.id)));
                 }
-                txn.record_change(
-                    EntityKind::Inventory,
-                    ChangeOp::Upsert,
-                    keys::sku(&sku),
-                    tags,
-                );
+                txn.record_change(EntityKind::Inventory, ChangeOp::Upsert, keys::sku(&sku), tags);
                 Ok((inventory_view(&new), inv))
             })?;
             this.apply(inv)?;
@@ -1369,11 +1294,7 @@ impl Catalog {
     }
 
     /// Creates a category.
-    pub async fn create_category(
-        self: &Arc<Self>,
-        actor: Actor,
-        input: CategoryInput,
-    ) -> Result<Id, ServiceError> {
+    pub async fn create_category(self: &Arc<Self>, actor: Actor, input: CategoryInput) -> Result<Id, ServiceError> {
         actor.require_admin()?;
         let this = self.clone();
         blocking(move || this.create_category_sync(&input)).await
@@ -1505,11 +1426,7 @@ impl Catalog {
                             ));
                         }
                         txn.delete(CF_SLUGS, &keys::slug(SlugKind::Category, &old.slug));
-                        txn.put_raw(
-                            CF_SLUGS,
-                            &keys::slug(SlugKind::Category, s.as_str()),
-                            &old.id,
-                        );
+                        txn.put_raw(CF_SLUGS, &keys::slug(SlugKind::Category, s.as_str()), &old.id);
                         new.slug = s.as_str().to_owned();
                     }
                 }
@@ -1553,21 +1470,11 @@ impl Catalog {
     ) -> Result<Invalidation, ServiceError> {
         let old_parent_path: Vec<[u8; 16]> = old
             .parent_id
-            .map(|p| {
-                tree.path_up(Id::from_bytes(p))
-                    .into_iter()
-                    .map(Id::to_bytes)
-                    .collect()
-            })
+            .map(|p| tree.path_up(Id::from_bytes(p)).into_iter().map(Id::to_bytes).collect())
             .unwrap_or_default();
         let new_parent_path: Vec<[u8; 16]> = new
             .parent_id
-            .map(|p| {
-                tree.path_up(Id::from_bytes(p))
-                    .into_iter()
-                    .map(Id::to_bytes)
-                    .collect()
-            })
+            .map(|p| tree.path_up(Id::from_bytes(p)).into_iter().map(Id::to_bytes).collect())
             .unwrap_or_default();
         let prefix = listing::prefix(Scope::Category(old.id), SortKey::Newest);
         let upper = keys::prefix_successor(&prefix).expect("listing prefix");
@@ -1749,10 +1656,7 @@ fn sku_owner(txn: &Txn<'_>, sku: &str) -> Result<Option<[u8; 16]>, ServiceError>
 
 fn unique_slug(txn: &Txn<'_>, kind: SlugKind, name: &str, id: Id) -> Result<String, ServiceError> {
     let base = Slug::derive(name, 80).unwrap_or_else(|| Slug::parse("item").expect("valid"));
-    if txn
-        .get_raw(CF_SLUGS, &keys::slug(kind, base.as_str()))?
-        .is_none()
-    {
+    if txn.get_raw(CF_SLUGS, &keys::slug(kind, base.as_str()))?.is_none() {
         return Ok(base.as_str().to_owned());
     }
     let hex = id.to_string().replace('-', "");
@@ -1766,10 +1670,7 @@ fn brand_tag(normalized: &str) -> String {
 }
 
 fn product_tags(p: &ProductRecord, tree: &CategoryTree) -> Vec<String> {
-    let mut tags = vec![
-        format!("product-{}", Id::from_bytes(p.id)),
-        "products".to_string(),
-    ];
+    let mut tags = vec![format!("product-{}", Id::from_bytes(p.id)), "products".to_string()];
     if let Some(c) = p.category_id {
         tags.extend(
             tree.path_up(Id::from_bytes(c))
@@ -1786,10 +1687,7 @@ fn product_tags(p: &ProductRecord, tree: &CategoryTree) -> Vec<String> {
     tags
 }
 
-fn product_tags_archived(
-    p: &storefront_storage::records::ArchivedProductRecord,
-    tree: &CategoryTree,
-) -> String {
+fn product_tags_archived(p: &storefront_storage::records::ArchivedProductRecord, tree: &CategoryTree) -> String {
     let mut tags = format!("product-{}", Id::from_bytes(p.id));
     if let Some(c) = p.category_id.as_ref() {
         for c in tree.path_up(Id::from_bytes(*c)) {
@@ -1814,11 +1712,7 @@ fn dedup(tags: &mut Vec<String>) {
 }
 
 /// Computes the listing facts of a product (`None` when it must not be listed).
-fn facts(
-    txn: &Txn<'_>,
-    p: &ProductRecord,
-    tree: &CategoryTree,
-) -> Result<Option<ListingFacts>, ServiceError> {
+fn facts(txn: &Txn<'_>, p: &ProductRecord, tree: &CategoryTree) -> Result<Option<ListingFacts>, ServiceError> {
     if p.status != ProductStatus::Published {
         return Ok(None);
     }
@@ -1845,12 +1739,7 @@ fn facts(
         brand: p.brand.as_deref().map(listing::normalize_brand),
         category_path: p
             .category_id
-            .map(|c| {
-                tree.path_up(Id::from_bytes(c))
-                    .into_iter()
-                    .map(Id::to_bytes)
-                    .collect()
-            })
+            .map(|c| tree.path_up(Id::from_bytes(c)).into_iter().map(Id::to_bytes).collect())
             .unwrap_or_default(),
         in_stock,
     }))

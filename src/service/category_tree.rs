@@ -76,8 +76,7 @@ impl CategoryTree {
         tree.roots = roots;
         let ids: Vec<Id> = tree.nodes.keys().copied().collect();
         for id in ids {
-            let mut children =
-                std::mem::take(&mut tree.nodes.get_mut(&id).expect("present").children);
+            let mut children = std::mem::take(&mut tree.nodes.get_mut(&id).expect("present").children);
             order(&tree, &mut children);
             tree.nodes.get_mut(&id).expect("present").children = children;
         }

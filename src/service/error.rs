@@ -53,16 +53,8 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
-    pub(crate) fn conflict(
-        code: &'static str,
-        message: String,
-        details: serde_json::Value,
-    ) -> Self {
-        ServiceError::Conflict {
-            code,
-            message,
-            details,
-        }
+    pub(crate) fn conflict(code: &'static str, message: String, details: serde_json::Value) -> Self {
+        ServiceError::Conflict { code, message, details }
     }
 
     pub(crate) fn invalid(field: &str, code: &'static str, message: &str) -> Self {

@@ -74,8 +74,7 @@ pub fn import_file(
     options: &ImportOptions,
     on_progress: impl FnMut(u64),
 ) -> anyhow::Result<ImportReport> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+    let file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
     let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(flate2::read::MultiGzDecoder::new(file))
     } else {
@@ -111,8 +110,9 @@ pub fn import_reader(
             continue;
         }
         let parsed = match options.format {
-            ImportFormat::Jsonl => serde_json::from_str::<ProductInput>(&line)
-                .map_err(|e| format!("invalid JSON: {e}")),
+            ImportFormat::Jsonl => {
+                serde_json::from_str::<ProductInput>(&line).map_err(|e| format!("invalid JSON: {e}"))
+            }
             ImportFormat::Chorus => serde_json::from_str::<ChorusRow>(&line)
                 .map_err(|e| format!("invalid JSON: {e}"))
                 .map(ChorusRow::into_input),
@@ -183,11 +183,8 @@ fn resolve(catalog: &Catalog, input: &ProductInput) -> Result<ResolvedProduct, S
             "imported rows need an external_id so re-imports update them",
         );
     }
-    let (mut category_id, seller_id) = catalog.resolve_refs(
-        input.category.as_deref(),
-        input.seller.as_deref(),
-        &mut errors,
-    );
+    let (mut category_id, seller_id) =
+        catalog.resolve_refs(input.category.as_deref(), input.seller.as_deref(), &mut errors);
     if !errors.is_empty() {
         return Err(ServiceError::Validation(errors.into_vec()));
     }
@@ -298,10 +295,7 @@ fn attribute_name(raw: &str) -> String {
 /// Phrase → category path rules for the Chorus catalog, most specific first.
 pub const CATEGORY_RULES: &[(&[&str], &[&str])] = &[
     (&["toner"], &["Printing", "Toner"]),
-    (
-        &["ink cartridge", "ink cartridges", "ink"],
-        &["Printing", "Ink"],
-    ),
+    (&["ink cartridge", "ink cartridges", "ink"], &["Printing", "Ink"]),
     (
         &["drum", "imaging unit", "fuser", "maintenance kit"],
         &["Printing", "Printer Parts"],
@@ -337,10 +331,7 @@ pub const CATEGORY_RULES: &[(&[&str], &[&str])] = &[
     ),
     (&["scanner", "scanners"], &["Peripherals", "Scanners"]),
     (&["photo paper", "paper"], &["Printing", "Paper"]),
-    (
-        &["label", "labels", "tape"],
-        &["Printing", "Labels & Tapes"],
-    ),
+    (&["label", "labels", "tape"], &["Printing", "Labels & Tapes"]),
     (
         &["notebook", "notebooks", "laptop", "netbook", "chromebook"],
         &["Computers", "Notebooks"],
@@ -348,19 +339,10 @@ pub const CATEGORY_RULES: &[(&[&str], &[&str])] = &[
     (&["tablet", "tablets"], &["Computers", "Tablets"]),
     (&["server", "servers"], &["Computers", "Servers"]),
     (
-        &[
-            "pc",
-            "desktop",
-            "workstation",
-            "thin client",
-            "all in one pc",
-        ],
+        &["pc", "desktop", "workstation", "thin client", "all in one pc"],
         &["Computers", "Desktops"],
     ),
-    (
-        &["processor", "processors", "cpu"],
-        &["Components", "Processors"],
-    ),
+    (&["processor", "processors", "cpu"], &["Components", "Processors"]),
     (
         &["memory module", "memory modules", "ram", "dimm", "so dimm"],
         &["Components", "Memory"],
@@ -375,10 +357,7 @@ pub const CATEGORY_RULES: &[(&[&str], &[&str])] = &[
         &["Components", "Power Supplies"],
     ),
     (&["cooler", "fan", "heatsink"], &["Components", "Cooling"]),
-    (
-        &["usb flash drive", "flash drive"],
-        &["Storage", "Flash Drives"],
-    ),
+    (&["usb flash drive", "flash drive"], &["Storage", "Flash Drives"]),
     (
         &["memory card", "sd card", "microsd", "compactflash"],
         &["Storage", "Memory Cards"],
@@ -395,22 +374,11 @@ pub const CATEGORY_RULES: &[(&[&str], &[&str])] = &[
         ],
         &["Storage", "Drives"],
     ),
-    (
-        &["nas", "storage server", "disk array"],
-        &["Storage", "NAS & Arrays"],
-    ),
-    (
-        &["optical disc drive", "dvd", "blu ray"],
-        &["Storage", "Optical"],
-    ),
+    (&["nas", "storage server", "disk array"], &["Storage", "NAS & Arrays"]),
+    (&["optical disc drive", "dvd", "blu ray"], &["Storage", "Optical"]),
     (&["ups", "uninterruptible power supply"], &["Power", "UPS"]),
     (
-        &[
-            "surge protector",
-            "power extension",
-            "pdu",
-            "power distribution unit",
-        ],
+        &["surge protector", "power extension", "pdu", "power distribution unit"],
         &["Power", "Power Distribution"],
     ),
     (
@@ -440,12 +408,7 @@ pub const CATEGORY_RULES: &[(&[&str], &[&str])] = &[
         &["Cables", "Network Cables"],
     ),
     (
-        &[
-            "fibre optic cable",
-            "fiber optic cable",
-            "fibre optic",
-            "fiber optic",
-        ],
+        &["fibre optic cable", "fiber optic cable", "fibre optic", "fiber optic"],
         &["Cables", "Fibre Optic Cables"],
     ),
     (&["power cable", "power cord"], &["Cables", "Power Cables"]),
@@ -465,10 +428,7 @@ pub const CATEGORY_RULES: &[(&[&str], &[&str])] = &[
         &["Power", "Adapters & Chargers"],
     ),
     (&["switch", "switches"], &["Networking", "Switches"]),
-    (
-        &["router", "routers", "modem"],
-        &["Networking", "Routers & Modems"],
-    ),
+    (&["router", "routers", "modem"], &["Networking", "Routers & Modems"]),
     (
         &["access point", "wlan access point", "wireless access point"],
         &["Networking", "Access Points"],
@@ -483,28 +443,15 @@ pub const CATEGORY_RULES: &[(&[&str], &[&str])] = &[
         ],
         &["Networking", "Network Adapters"],
     ),
-    (
-        &["rack", "cabinet", "patch panel"],
-        &["Networking", "Racks"],
-    ),
-    (
-        &["monitor", "monitors", "display"],
-        &["Displays", "Monitors"],
-    ),
+    (&["rack", "cabinet", "patch panel"], &["Networking", "Racks"]),
+    (&["monitor", "monitors", "display"], &["Displays", "Monitors"]),
     (&["tv", "television"], &["Displays", "TVs"]),
     (
         &["projector", "projectors", "projection screen"],
         &["Displays", "Projectors"],
     ),
     (
-        &[
-            "headphones",
-            "headphone",
-            "headset",
-            "headsets",
-            "earphones",
-            "earbuds",
-        ],
+        &["headphones", "headphone", "headset", "headsets", "earphones", "earbuds"],
         &["Audio", "Headphones"],
     ),
     (
@@ -522,18 +469,12 @@ pub const CATEGORY_RULES: &[(&[&str], &[&str])] = &[
         &["smartphone", "mobile phone", "phone", "telephone"],
         &["Phones", "Phones"],
     ),
-    (
-        &["mount", "bracket", "stand"],
-        &["Accessories", "Mounts & Stands"],
-    ),
+    (&["mount", "bracket", "stand"], &["Accessories", "Mounts & Stands"]),
     (
         &["case", "cover", "screen protector"],
         &["Accessories", "Cases & Protection"],
     ),
-    (
-        &["software", "license", "licence"],
-        &["Software", "Software"],
-    ),
+    (&["software", "license", "licence"], &["Software", "Software"]),
     (
         &["warranty", "service", "care pack"],
         &["Services", "Warranties & Services"],
@@ -571,16 +512,8 @@ mod tests {
     #[test]
     fn icecat_titles_map_to_categories() {
         let cases = [
-            (
-                None,
-                "Xerox 006R90321 toner cartridge Original Black 6 pc(s)",
-                "Toner",
-            ),
-            (
-                Some("Notebook"),
-                "HP Pavilion dv7-1211ea Notebook Silver",
-                "Notebooks",
-            ),
+            (None, "Xerox 006R90321 toner cartridge Original Black 6 pc(s)", "Toner"),
+            (Some("Notebook"), "HP Pavilion dv7-1211ea Notebook Silver", "Notebooks"),
             (None, "Targus 15.6\" notebook bag Black", "Bags & Cases"),
             (Some("1"), "Sennheiser HD 202 headphones", "Headphones"),
             (None, "StarTech.com 6 ft Cat6 patch cable", "Network Cables"),
@@ -599,10 +532,7 @@ mod tests {
 
     #[test]
     fn attribute_keys_are_normalised() {
-        assert_eq!(
-            attribute_name("contrast_ratio__typical_"),
-            "contrast_ratio_typical"
-        );
+        assert_eq!(attribute_name("contrast_ratio__typical_"), "contrast_ratio_typical");
     }
 
     #[test]

@@ -52,19 +52,13 @@ pub async fn run(store: Store, config: CdnConfig, cancel: CancellationToken) {
             }
         };
         if let Some(last) = changes.last().map(|c| c.seq) {
-            let tags: BTreeSet<&str> = changes
-                .iter()
-                .flat_map(|c| c.tags.iter().map(String::as_str))
-                .collect();
+            let tags: BTreeSet<&str> = changes.iter().flat_map(|c| c.tags.iter().map(String::as_str)).collect();
             match purge(&client, &config, &tags).await {
                 Ok(()) => {
                     cursor = last;
                     backoff = poll;
                     let store = store.clone();
-                    if let Err(e) = tokio::task::spawn_blocking(move || {
-                        store.set_consumer_cursor(CONSUMER, last)
-                    })
-                    .await
+                    if let Err(e) = tokio::task::spawn_blocking(move || store.set_consumer_cursor(CONSUMER, last)).await
                     {
                         tracing::warn!(error = %e, "cdn purger could not persist its cursor");
                     }
@@ -108,12 +102,9 @@ async fn purge(
             .header("xkey-purge", &keys)
             .header("surrogate-key", &keys)
             .body(Empty::new())?;
-        let response = tokio::time::timeout(
-            Duration::from_millis(config.purge_timeout_ms),
-            client.request(request),
-        )
-        .await
-        .map_err(|_| anyhow::anyhow!("purge request timed out"))??;
+        let response = tokio::time::timeout(Duration::from_millis(config.purge_timeout_ms), client.request(request))
+            .await
+            .map_err(|_| anyhow::anyhow!("purge request timed out"))??;
         if !response.status().is_success() {
             anyhow::bail!("purge endpoint answered {}", response.status());
         }

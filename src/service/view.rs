@@ -8,8 +8,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use storefront_storage::records::{
-    ArchivedAttributeRecord, ArchivedAttributeValue, ArchivedImageRecord, ArchivedProductRecord,
-    ArchivedProductStatus, ArchivedVariantRecord,
+    ArchivedAttributeRecord, ArchivedAttributeValue, ArchivedImageRecord, ArchivedProductRecord, ArchivedProductStatus,
+    ArchivedVariantRecord,
 };
 
 use super::category_tree::{CategoryNode, CategoryTree, SellerSummary};
@@ -38,12 +38,8 @@ impl Serialize for Attributes<'_> {
         let mut map = s.serialize_map(Some(self.0.len()))?;
         for attr in self.0 {
             match &attr.value {
-                ArchivedAttributeValue::Text(t) => {
-                    map.serialize_entry(attr.name.as_str(), t.as_str())?
-                }
-                ArchivedAttributeValue::Number(n) => {
-                    map.serialize_entry(attr.name.as_str(), &n.to_native())?
-                }
+                ArchivedAttributeValue::Text(t) => map.serialize_entry(attr.name.as_str(), t.as_str())?,
+                ArchivedAttributeValue::Number(n) => map.serialize_entry(attr.name.as_str(), &n.to_native())?,
                 ArchivedAttributeValue::Bool(b) => map.serialize_entry(attr.name.as_str(), b)?,
             }
         }
@@ -126,19 +122,14 @@ impl Rating {
     /// Summarises a product's ratings.
     pub fn of(p: &ArchivedProductRecord) -> Rating {
         let count = p.rating_count.to_native();
-        let average = (count > 0)
-            .then(|| (p.rating_sum.to_native() as f64 / count as f64 * 100.0).round() / 100.0);
+        let average = (count > 0).then(|| (p.rating_sum.to_native() as f64 / count as f64 * 100.0).round() / 100.0);
         Rating { average, count }
     }
 }
 
 /// Lowest variant price.
 pub fn min_price(p: &ArchivedProductRecord) -> i64 {
-    p.variants
-        .iter()
-        .map(|v| v.price_cents.to_native())
-        .min()
-        .unwrap_or(0)
+    p.variants.iter().map(|v| v.price_cents.to_native()).min().unwrap_or(0)
 }
 
 #[derive(Serialize)]
@@ -201,20 +192,15 @@ impl<'a> ProductView<'a> {
             .variants
             .iter()
             .zip(available.iter().copied().chain(std::iter::repeat(0)))
-            .map(
-                |(v, available): (&'a ArchivedVariantRecord, i64)| VariantView {
-                    sku: v.sku.as_str(),
-                    title: v.title.as_str(),
-                    price: Money::new(v.price_cents.to_native(), currency),
-                    compare_at_price: v
-                        .compare_at_cents
-                        .as_ref()
-                        .map(|c| Money::new(c.to_native(), currency)),
-                    attributes: Attributes(&v.attributes),
-                    available: available.max(0),
-                    in_stock: available > 0,
-                },
-            )
+            .map(|(v, available): (&'a ArchivedVariantRecord, i64)| VariantView {
+                sku: v.sku.as_str(),
+                title: v.title.as_str(),
+                price: Money::new(v.price_cents.to_native(), currency),
+                compare_at_price: v.compare_at_cents.as_ref().map(|c| Money::new(c.to_native(), currency)),
+                attributes: Attributes(&v.attributes),
+                available: available.max(0),
+                in_stock: available > 0,
+            })
             .collect();
         ProductView {
             id: Id::from_bytes(p.id),
@@ -263,11 +249,7 @@ pub struct ListingItem<'a> {
 
 impl<'a> ListingItem<'a> {
     /// Builds a listing item.
-    pub fn new(
-        p: &'a ArchivedProductRecord,
-        currency: Currency,
-        in_stock: bool,
-    ) -> ListingItem<'a> {
+    pub fn new(p: &'a ArchivedProductRecord, currency: Currency, in_stock: bool) -> ListingItem<'a> {
         ListingItem {
             id: Id::from_bytes(p.id),
             external_id: p.external_id.as_ref().map(|s| s.as_str()),

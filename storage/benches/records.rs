@@ -6,8 +6,7 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use storefront_storage::listing::{self, ListingFacts, Scope, SortKey};
 use storefront_storage::records::{
-    encode, AttributeRecord, AttributeValue, ImageRecord, ProductRecord, ProductStatus,
-    VariantRecord,
+    encode, AttributeRecord, AttributeValue, ImageRecord, ProductRecord, ProductStatus, VariantRecord,
 };
 use storefront_storage::{keys, Owned, Store, StoreOptions};
 
@@ -26,14 +25,27 @@ fn product(i: u32) -> ProductRecord {
         seller_id: None,
         status: ProductStatus::Published,
         currency: "USD".into(),
-        images: vec![ImageRecord { url: "http://images.icecat.biz/img/gallery/2101957_8011415648.jpg".into(), alt: String::new() }],
+        images: vec![ImageRecord {
+            url: "http://images.icecat.biz/img/gallery/2101957_8011415648.jpg".into(),
+            alt: String::new(),
+        }],
         attributes: (0..12)
             .map(|a| AttributeRecord {
                 name: format!("attribute_{a}"),
-                value: if a % 2 == 0 { AttributeValue::Text("Silver".into()) } else { AttributeValue::Number(a as f64) },
+                value: if a % 2 == 0 {
+                    AttributeValue::Text("Silver".into())
+                } else {
+                    AttributeValue::Number(a as f64)
+                },
             })
             .collect(),
-        variants: vec![VariantRecord { sku: format!("ICECAT-{i}"), title: String::new(), price_cents: 10995, compare_at_cents: None, attributes: vec![] }],
+        variants: vec![VariantRecord {
+            sku: format!("ICECAT-{i}"),
+            title: String::new(),
+            price_cents: 10995,
+            compare_at_cents: None,
+            attributes: vec![],
+        }],
         rating_sum: 0,
         rating_count: 0,
         created_at_ms: 1_700_000_000_000,
@@ -76,10 +88,7 @@ fn decode(c: &mut Criterion) {
     group.bench_function("rkyv_validate_and_read", |b| {
         b.iter(|| {
             let owned = Owned::<ProductRecord>::from_slice(b"k", black_box(&bytes)).unwrap();
-            black_box(
-                owned.archived().title.len()
-                    + owned.archived().variants[0].price_cents.to_native() as usize,
-            )
+            black_box(owned.archived().title.len() + owned.archived().variants[0].price_cents.to_native() as usize)
         })
     });
     group.bench_function("rkyv_to_native", |b| {
@@ -144,9 +153,7 @@ fn key_encoding(c: &mut Criterion) {
     group.bench_function("listing_prefix", |b| {
         b.iter(|| black_box(listing::prefix(Scope::Category([1; 16]), SortKey::Price)))
     });
-    group.bench_function("encode_i64", |b| {
-        b.iter(|| black_box(keys::encode_i64(black_box(-42))))
-    });
+    group.bench_function("encode_i64", |b| b.iter(|| black_box(keys::encode_i64(black_box(-42)))));
     group.finish();
 }
 

@@ -167,12 +167,7 @@ pub fn product_id_of(key: &[u8]) -> Option<Id> {
 /// Returns the encoded scopes a product belongs to (used for counters and cache tags).
 pub fn scopes_of(facts: &ListingFacts) -> Vec<Vec<u8>> {
     let mut scopes = vec![Scope::All.encode()];
-    scopes.extend(
-        facts
-            .category_path
-            .iter()
-            .map(|c| Scope::Category(*c).encode()),
-    );
+    scopes.extend(facts.category_path.iter().map(|c| Scope::Category(*c).encode()));
     if let Some(seller) = facts.seller_id {
         scopes.push(Scope::Seller(seller).encode());
     }
@@ -244,9 +239,7 @@ mod tests {
         assert_eq!(entries.len(), 4 * 3);
         let category_prefix = prefix(Scope::Category([8; 16]), SortKey::Newest);
         assert!(entries.iter().any(|(k, _)| k.starts_with(&category_prefix)));
-        assert!(entries
-            .iter()
-            .all(|(k, _)| product_id_of(k) == Some([1; 16])));
+        assert!(entries.iter().all(|(k, _)| product_id_of(k) == Some([1; 16])));
     }
 
     #[test]

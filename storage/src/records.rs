@@ -25,8 +25,8 @@ use crate::{Error, Result};
 pub trait StoredRecord:
     Archive + for<'a> Serialize<HighSerializer<AlignedVec, ArenaHandle<'a>, rancor::Error>> + Sized
 where
-    Self::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
-        + Deserialize<Self, HighDeserializer<rancor::Error>>,
+    Self::Archived:
+        for<'a> CheckBytes<HighValidator<'a, rancor::Error>> + Deserialize<Self, HighDeserializer<rancor::Error>>,
 {
     /// Column family the record lives in.
     const CF: &'static str;
@@ -36,8 +36,7 @@ where
 pub fn encode<R>(record: &R) -> Result<AlignedVec>
 where
     R: StoredRecord,
-    R::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
-        + Deserialize<R, HighDeserializer<rancor::Error>>,
+    R::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>> + Deserialize<R, HighDeserializer<rancor::Error>>,
 {
     rkyv::to_bytes::<rancor::Error>(record).map_err(|e| Error::Encode(e.to_string()))
 }
@@ -49,8 +48,7 @@ where
 pub fn access<'b, R>(cf: &'static str, key: &[u8], bytes: &'b [u8]) -> Result<&'b R::Archived>
 where
     R: StoredRecord,
-    R::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
-        + Deserialize<R, HighDeserializer<rancor::Error>>,
+    R::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>> + Deserialize<R, HighDeserializer<rancor::Error>>,
 {
     rkyv::access::<R::Archived, rancor::Error>(bytes).map_err(|e| Error::corrupt(cf, key, e))
 }
@@ -66,8 +64,7 @@ pub struct Owned<R> {
 impl<R> Owned<R>
 where
     R: StoredRecord,
-    R::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
-        + Deserialize<R, HighDeserializer<rancor::Error>>,
+    R::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>> + Deserialize<R, HighDeserializer<rancor::Error>>,
 {
     /// Copies `bytes` into an aligned buffer and validates them once.
     pub fn from_slice(key: &[u8], bytes: &[u8]) -> Result<Self> {
@@ -91,16 +88,13 @@ where
 
     /// Deserialises into the native record (allocates; use for read-modify-write).
     pub fn to_native(&self) -> R {
-        rkyv::deserialize::<R, rancor::Error>(self.archived())
-            .expect("deserialising a validated archive cannot fail")
+        rkyv::deserialize::<R, rancor::Error>(self.archived()).expect("deserialising a validated archive cannot fail")
     }
 }
 
 impl<R> std::fmt::Debug for Owned<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Owned")
-            .field("len", &self.bytes.len())
-            .finish()
+        f.debug_struct("Owned").field("len", &self.bytes.len()).finish()
     }
 }
 
@@ -459,50 +453,44 @@ mod tests {
             ".{0,30}",
             proptest::collection::vec(attribute(), 0..5),
             proptest::collection::vec(
-                (
-                    "[A-Z0-9-]{1,12}",
-                    any::<i64>(),
-                    proptest::option::of(any::<i64>()),
-                ),
+                ("[A-Z0-9-]{1,12}", any::<i64>(), proptest::option::of(any::<i64>())),
                 1..4,
             ),
             any::<Option<[u8; 16]>>(),
             any::<i64>(),
         )
             .prop_map(
-                |(id, version, external_id, title, attributes, variants, category_id, created)| {
-                    ProductRecord {
-                        id,
-                        version,
-                        external_id,
-                        slug: format!("p-{}", version),
-                        title: title.clone(),
-                        description: title,
-                        brand: Some("Acme".into()),
-                        category_id,
-                        seller_id: None,
-                        status: ProductStatus::Published,
-                        currency: "USD".into(),
-                        images: vec![ImageRecord {
-                            url: "https://img.example/1.jpg".into(),
-                            alt: String::new(),
-                        }],
-                        attributes: attributes.clone(),
-                        variants: variants
-                            .into_iter()
-                            .map(|(sku, price_cents, compare_at_cents)| VariantRecord {
-                                sku,
-                                title: String::new(),
-                                price_cents,
-                                compare_at_cents,
-                                attributes: attributes.clone(),
-                            })
-                            .collect(),
-                        rating_sum: 0,
-                        rating_count: 0,
-                        created_at_ms: created,
-                        updated_at_ms: created,
-                    }
+                |(id, version, external_id, title, attributes, variants, category_id, created)| ProductRecord {
+                    id,
+                    version,
+                    external_id,
+                    slug: format!("p-{}", version),
+                    title: title.clone(),
+                    description: title,
+                    brand: Some("Acme".into()),
+                    category_id,
+                    seller_id: None,
+                    status: ProductStatus::Published,
+                    currency: "USD".into(),
+                    images: vec![ImageRecord {
+                        url: "https://img.example/1.jpg".into(),
+                        alt: String::new(),
+                    }],
+                    attributes: attributes.clone(),
+                    variants: variants
+                        .into_iter()
+                        .map(|(sku, price_cents, compare_at_cents)| VariantRecord {
+                            sku,
+                            title: String::new(),
+                            price_cents,
+                            compare_at_cents,
+                            attributes: attributes.clone(),
+                        })
+                        .collect(),
+                    rating_sum: 0,
+                    rating_count: 0,
+                    created_at_ms: created,
+                    updated_at_ms: created,
                 },
             )
     }
@@ -523,9 +511,6 @@ mod tests {
     #[test]
     fn garbage_bytes_are_reported_as_corrupt() {
         let err = Owned::<ProductRecord>::from_slice(b"key", &[0xff; 7]).unwrap_err();
-        assert!(
-            matches!(err, Error::Corrupt { cf: "products", .. }),
-            "{err}"
-        );
+        assert!(matches!(err, Error::Corrupt { cf: "products", .. }), "{err}");
     }
 }

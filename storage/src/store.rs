@@ -18,8 +18,8 @@ use rkyv::bytecheck::CheckBytes;
 use rkyv::rancor;
 use rkyv::Deserialize;
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction,
-    IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions, DB,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode,
+    Options, ReadOptions, WriteBatch, WriteOptions, DB,
 };
 
 use crate::cf::{self, ALL_CFS, CF_CHANGELOG, CF_META, POINT_LOOKUP_CFS};
@@ -95,8 +95,7 @@ impl Store {
     /// Opens (creating if needed) the database in `path`.
     pub fn open(path: impl AsRef<Path>, options: &StoreOptions) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
-        std::fs::create_dir_all(&path)
-            .map_err(|e| Error::InvalidPath(format!("{}: {e}", path.display())))?;
+        std::fs::create_dir_all(&path).map_err(|e| Error::InvalidPath(format!("{}: {e}", path.display())))?;
         let cache = Cache::new_lru_cache(options.block_cache_bytes)?;
 
         let mut db_opts = Options::default();
@@ -164,9 +163,7 @@ impl Store {
                     .as_slice()
                     .try_into()
                     .map(u32::from_be_bytes)
-                    .map_err(|_| {
-                        Error::corrupt(CF_META, keys::META_SCHEMA_VERSION, "bad length")
-                    })?;
+                    .map_err(|_| Error::corrupt(CF_META, keys::META_SCHEMA_VERSION, "bad length"))?;
                 if found != SCHEMA_VERSION {
                     return Err(Error::SchemaVersion {
                         found,
@@ -188,15 +185,11 @@ impl Store {
     }
 
     fn read_last_seq(&self) -> Result<u64> {
-        let mut iter = self
-            .inner
-            .db
-            .iterator_cf(self.cf(CF_CHANGELOG), IteratorMode::End);
+        let mut iter = self.inner.db.iterator_cf(self.cf(CF_CHANGELOG), IteratorMode::End);
         match iter.next() {
             Some(item) => {
                 let (key, _) = item?;
-                keys::changelog_seq(&key)
-                    .ok_or_else(|| Error::corrupt(CF_CHANGELOG, &key, "bad key"))
+                keys::changelog_seq(&key).ok_or_else(|| Error::corrupt(CF_CHANGELOG, &key, "bad key"))
             }
             None => Ok(0),
         }
@@ -236,8 +229,8 @@ impl Store {
     pub fn get<R>(&self, key: &[u8]) -> Result<Option<Owned<R>>>
     where
         R: StoredRecord,
-        R::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
-            + Deserialize<R, HighDeserializer<rancor::Error>>,
+        R::Archived:
+            for<'a> CheckBytes<HighValidator<'a, rancor::Error>> + Deserialize<R, HighDeserializer<rancor::Error>>,
     {
         match self.inner.db.get_pinned_cf(self.cf(R::CF), key)? {
             Some(pinned) => Owned::from_slice(key, &pinned).map(Some),
@@ -252,8 +245,8 @@ impl Store {
     pub fn with<R, T>(&self, key: &[u8], f: impl FnOnce(&R::Archived) -> T) -> Result<Option<T>>
     where
         R: StoredRecord,
-        R::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
-            + Deserialize<R, HighDeserializer<rancor::Error>>,
+        R::Archived:
+            for<'a> CheckBytes<HighValidator<'a, rancor::Error>> + Deserialize<R, HighDeserializer<rancor::Error>>,
     {
         #[cfg(feature = "unaligned")]
         {
@@ -270,19 +263,15 @@ impl Store {
 
     /// Reads raw bytes.
     pub fn get_raw(&self, cf: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .inner
-            .db
-            .get_pinned_cf(self.cf(cf), key)?
-            .map(|p| p.to_vec()))
+        Ok(self.inner.db.get_pinned_cf(self.cf(cf), key)?.map(|p| p.to_vec()))
     }
 
     /// Reads several records of one kind with a single batched lookup.
     pub fn multi_get<R, K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Owned<R>>>>
     where
         R: StoredRecord,
-        R::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
-            + Deserialize<R, HighDeserializer<rancor::Error>>,
+        R::Archived:
+            for<'a> CheckBytes<HighValidator<'a, rancor::Error>> + Deserialize<R, HighDeserializer<rancor::Error>>,
     {
         let cf = self.cf(R::CF);
         self.inner
@@ -302,8 +291,8 @@ impl Store {
     pub fn scan_all<R>(&self) -> Result<Vec<Owned<R>>>
     where
         R: StoredRecord,
-        R::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
-            + Deserialize<R, HighDeserializer<rancor::Error>>,
+        R::Archived:
+            for<'a> CheckBytes<HighValidator<'a, rancor::Error>> + Deserialize<R, HighDeserializer<rancor::Error>>,
     {
         self.inner
             .db
@@ -317,15 +306,11 @@ impl Store {
 
     /// Visits records of a kind in key order starting at `from` (inclusive), until `f` returns
     /// `false`. Used by rebuilds (reindex, stock reconciliation) that stream a large kind.
-    pub fn for_each<R>(
-        &self,
-        from: &[u8],
-        mut f: impl FnMut(&[u8], &R::Archived) -> bool,
-    ) -> Result<()>
+    pub fn for_each<R>(&self, from: &[u8], mut f: impl FnMut(&[u8], &R::Archived) -> bool) -> Result<()>
     where
         R: StoredRecord,
-        R::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
-            + Deserialize<R, HighDeserializer<rancor::Error>>,
+        R::Archived:
+            for<'a> CheckBytes<HighValidator<'a, rancor::Error>> + Deserialize<R, HighDeserializer<rancor::Error>>,
     {
         let mut iter = self.inner.db.raw_iterator_cf(self.cf(R::CF));
         iter.seek(from);
@@ -345,10 +330,7 @@ impl Store {
         let start = keys::changelog(after.saturating_add(1));
         self.inner
             .db
-            .iterator_cf(
-                self.cf(CF_CHANGELOG),
-                IteratorMode::From(&start, Direction::Forward),
-            )
+            .iterator_cf(self.cf(CF_CHANGELOG), IteratorMode::From(&start, Direction::Forward))
             .take(limit)
             .map(|item| {
                 let (key, value) = item?;
@@ -373,11 +355,7 @@ impl Store {
     /// Persists a consumer's changelog cursor.
     pub fn set_consumer_cursor(&self, consumer: &str, seq: u64) -> Result<()> {
         let mut batch = WriteBatch::default();
-        batch.put_cf(
-            self.cf(CF_META),
-            keys::meta_cursor(consumer),
-            seq.to_be_bytes(),
-        );
+        batch.put_cf(self.cf(CF_META), keys::meta_cursor(consumer), seq.to_be_bytes());
         self.write(batch)
     }
 
@@ -430,8 +408,8 @@ impl Store {
                 return Ok(page);
             }
             scanned += 1;
-            let entry = EntryValue::decode(value)
-                .ok_or_else(|| Error::corrupt(cf::CF_PRODUCT_LISTING, key, "bad entry"))?;
+            let entry =
+                EntryValue::decode(value).ok_or_else(|| Error::corrupt(cf::CF_PRODUCT_LISTING, key, "bad entry"))?;
             if accept(&entry) {
                 let id = listing::product_id_of(key)
                     .ok_or_else(|| Error::corrupt(cf::CF_PRODUCT_LISTING, key, "short key"))?;
@@ -450,10 +428,7 @@ impl Store {
 
     /// Runs `f` as one atomic transaction: its writes and changelog entries are committed in a
     /// single `WriteBatch` (fsynced when `sync_writes` is on), or not at all if `f` fails.
-    pub fn transact<T, E: From<Error>>(
-        &self,
-        f: impl FnOnce(&mut Txn<'_>) -> Result<T, E>,
-    ) -> Result<T, E> {
+    pub fn transact<T, E: From<Error>>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<T, E>) -> Result<T, E> {
         let mut next_seq = self.lock_writer();
         let mut txn = Txn {
             store: self,
@@ -482,10 +457,7 @@ impl Store {
     pub fn checkpoint(&self, target: impl AsRef<Path>) -> Result<()> {
         let target = target.as_ref();
         if target.exists() {
-            return Err(Error::InvalidPath(format!(
-                "{} already exists",
-                target.display()
-            )));
+            return Err(Error::InvalidPath(format!("{} already exists", target.display())));
         }
         rocksdb::checkpoint::Checkpoint::new(&self.inner.db)?.create_checkpoint(target)?;
         Ok(())
@@ -575,8 +547,8 @@ impl Txn<'_> {
     pub fn get<R>(&self, key: &[u8]) -> Result<Option<Owned<R>>>
     where
         R: StoredRecord,
-        R::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
-            + Deserialize<R, HighDeserializer<rancor::Error>>,
+        R::Archived:
+            for<'a> CheckBytes<HighValidator<'a, rancor::Error>> + Deserialize<R, HighDeserializer<rancor::Error>>,
     {
         match self.overlay.get(&(R::CF, key.to_vec())) {
             Some(Some(bytes)) => Owned::from_slice(key, bytes).map(Some),
@@ -589,19 +561,17 @@ impl Txn<'_> {
     pub fn put<R>(&mut self, key: &[u8], record: &R) -> Result<()>
     where
         R: StoredRecord,
-        R::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
-            + Deserialize<R, HighDeserializer<rancor::Error>>,
+        R::Archived:
+            for<'a> CheckBytes<HighValidator<'a, rancor::Error>> + Deserialize<R, HighDeserializer<rancor::Error>>,
     {
         let bytes = encode(record)?;
-        self.overlay
-            .insert((R::CF, key.to_vec()), Some(bytes.to_vec()));
+        self.overlay.insert((R::CF, key.to_vec()), Some(bytes.to_vec()));
         Ok(())
     }
 
     /// Stages a raw write.
     pub fn put_raw(&mut self, cf: &'static str, key: &[u8], value: &[u8]) {
-        self.overlay
-            .insert((cf, key.to_vec()), Some(value.to_vec()));
+        self.overlay.insert((cf, key.to_vec()), Some(value.to_vec()));
     }
 
     /// Stages a delete.
@@ -610,23 +580,13 @@ impl Txn<'_> {
     }
 
     /// Stages a changelog entry; its sequence number is assigned at commit.
-    pub fn record_change(
-        &mut self,
-        entity: EntityKind,
-        op: ChangeOp,
-        key: &[u8],
-        tags: Vec<String>,
-    ) {
+    pub fn record_change(&mut self, entity: EntityKind, op: ChangeOp, key: &[u8], tags: Vec<String>) {
         self.changes.push((entity, op, key.to_vec(), tags));
     }
 
     /// Replaces a product's listing entries: removes `old`'s and writes `new`'s, adjusting the
     /// per-scope counters.
-    pub fn update_listing(
-        &mut self,
-        old: Option<&listing::ListingFacts>,
-        new: Option<&listing::ListingFacts>,
-    ) {
+    pub fn update_listing(&mut self, old: Option<&listing::ListingFacts>, new: Option<&listing::ListingFacts>) {
         if let Some(old) = old {
             for (key, _) in listing::entries(old) {
                 self.delete(cf::CF_PRODUCT_LISTING, &key);
@@ -677,11 +637,7 @@ impl Txn<'_> {
                 key,
                 tags,
             };
-            batch.put_cf(
-                store.cf(CF_CHANGELOG),
-                keys::changelog(seq),
-                encode(&record)?,
-            );
+            batch.put_cf(store.cf(CF_CHANGELOG), keys::changelog(seq), encode(&record)?);
             last = Some(seq);
         }
         if !batch.is_empty() {
@@ -723,12 +679,7 @@ mod tests {
             store
                 .transact::<_, Error>(|txn| {
                     txn.put(&[1; 16], &seller(1, 1))?;
-                    txn.record_change(
-                        EntityKind::Seller,
-                        ChangeOp::Upsert,
-                        &[1; 16],
-                        vec!["seller-1".into()],
-                    );
+                    txn.record_change(EntityKind::Seller, ChangeOp::Upsert, &[1; 16], vec!["seller-1".into()]);
                     Ok(())
                 })
                 .unwrap();
@@ -776,9 +727,7 @@ mod tests {
     fn a_second_open_of_the_same_directory_reports_the_lock() {
         let dir = tempfile::tempdir().unwrap();
         let _store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
-        let err = Store::open(dir.path(), &StoreOptions::default())
-            .err()
-            .unwrap();
+        let err = Store::open(dir.path(), &StoreOptions::default()).err().unwrap();
         assert!(matches!(err, Error::Locked { .. }), "{err}");
     }
 

@@ -47,11 +47,7 @@ async fn moving_a_category_moves_its_products_in_listings() {
     assert_eq!(page["total"], 1);
 
     let (status, moved) = app
-        .admin_json(
-            Method::PATCH,
-            "/api/v1/categories/tools",
-            json!({ "parent": "sale" }),
-        )
+        .admin_json(Method::PATCH, "/api/v1/categories/tools", json!({ "parent": "sale" }))
         .await;
     assert_eq!(status, StatusCode::OK, "{moved}");
     let (_, page) = app.get_json("/api/v1/products?category=garden").await;
@@ -59,10 +55,7 @@ async fn moving_a_category_moves_its_products_in_listings() {
     let (_, page) = app.get_json("/api/v1/products?category=sale").await;
     assert_eq!(page["total"], 1);
     let (_, doc) = app
-        .get_json(&format!(
-            "/api/v1/products/{}",
-            created["id"].as_str().unwrap()
-        ))
+        .get_json(&format!("/api/v1/products/{}", created["id"].as_str().unwrap()))
         .await;
     assert_eq!(
         doc["category_path"][0]["slug"], "sale",
@@ -70,11 +63,7 @@ async fn moving_a_category_moves_its_products_in_listings() {
     );
 
     let (status, body) = app
-        .admin_json(
-            Method::PATCH,
-            "/api/v1/categories/sale",
-            json!({ "parent": "tools" }),
-        )
+        .admin_json(Method::PATCH, "/api/v1/categories/sale", json!({ "parent": "tools" }))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["details"][0]["code"], "cycle");
@@ -94,11 +83,7 @@ async fn category_slugs_are_unique_and_names_required() {
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["error"]["code"], "slug_taken");
     let (status, body) = app
-        .admin_json(
-            Method::POST,
-            "/api/v1/categories",
-            json!({ "parent": "missing" }),
-        )
+        .admin_json(Method::POST, "/api/v1/categories", json!({ "parent": "missing" }))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let fields: Vec<&str> = body["error"]["details"]
@@ -114,19 +99,12 @@ async fn category_slugs_are_unique_and_names_required() {
 async fn sellers_are_created_by_admins_and_readable_by_anyone() {
     let app = spawn_app().await;
     let (status, seller) = app
-        .admin_json(
-            Method::POST,
-            "/api/v1/sellers",
-            json!({ "name": "Ye Olde Shoppe" }),
-        )
+        .admin_json(Method::POST, "/api/v1/sellers", json!({ "name": "Ye Olde Shoppe" }))
         .await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(seller["slug"], "ye-olde-shoppe");
     let (status, doc) = app
-        .get_json(&format!(
-            "/api/v1/sellers/{}",
-            seller["id"].as_str().unwrap()
-        ))
+        .get_json(&format!("/api/v1/sellers/{}", seller["id"].as_str().unwrap()))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["name"], "Ye Olde Shoppe");

@@ -29,11 +29,7 @@ async fn data_survives_a_graceful_restart() {
     // Slug and SKU indexes survived too.
     app.create_product(product("Rake", "RAKE-2", 2500)).await;
     let (status, _) = app
-        .admin_json(
-            reqwest::Method::POST,
-            "/api/v1/products",
-            product("Rake", "RAKE-1", 1),
-        )
+        .admin_json(reqwest::Method::POST, "/api/v1/products", product("Rake", "RAKE-1", 1))
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
 }
@@ -62,10 +58,7 @@ impl ServerProcess {
         let deadline = Instant::now() + Duration::from_secs(30);
         let base = loop {
             assert!(Instant::now() < deadline, "server did not start");
-            let line = lines
-                .next()
-                .expect("server exited early")
-                .expect("read log");
+            let line = lines.next().expect("server exited early").expect("read log");
             let Ok(log) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };
@@ -116,10 +109,7 @@ async fn acknowledged_writes_survive_kill_9_during_concurrent_writes() {
                             Ok(d) => d,
                             Err(_) => return,
                         };
-                        acked
-                            .lock()
-                            .unwrap()
-                            .push(doc["id"].as_str().unwrap().to_owned());
+                        acked.lock().unwrap().push(doc["id"].as_str().unwrap().to_owned());
                     }
                     _ => return,
                 }
@@ -136,11 +126,7 @@ async fn acknowledged_writes_survive_kill_9_during_concurrent_writes() {
         let _ = w.await;
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(
-        acked.len() >= 60,
-        "only {} writes were acknowledged",
-        acked.len()
-    );
+    assert!(acked.len() >= 60, "only {} writes were acknowledged", acked.len());
 
     let server = ServerProcess::start(dir.path());
     for id in &acked {
@@ -149,11 +135,7 @@ async fn acknowledged_writes_survive_kill_9_during_concurrent_writes() {
             .send()
             .await
             .unwrap();
-        assert_eq!(
-            res.status(),
-            StatusCode::OK,
-            "acknowledged product {id} was lost"
-        );
+        assert_eq!(res.status(), StatusCode::OK, "acknowledged product {id} was lost");
     }
     // Listing index and counters are consistent with the records (same batch, same fate).
     let page: Value = client
@@ -165,11 +147,7 @@ async fn acknowledged_writes_survive_kill_9_during_concurrent_writes() {
         .await
         .unwrap();
     let total = page["total"].as_u64().unwrap() as usize;
-    assert!(
-        total >= acked.len(),
-        "total {total} < acked {}",
-        acked.len()
-    );
+    assert!(total >= acked.len(), "total {total} < acked {}", acked.len());
     let mut listed = 0usize;
     let mut cursor: Option<String> = None;
     loop {
@@ -184,8 +162,5 @@ async fn acknowledged_writes_survive_kill_9_during_concurrent_writes() {
             None => break,
         }
     }
-    assert_eq!(
-        listed, total,
-        "every counted product is listed exactly once"
-    );
+    assert_eq!(listed, total, "every counted product is listed exactly once");
 }

@@ -73,10 +73,7 @@ impl TestApp {
             let _ = tx.send(());
         }
         if let Some(handle) = self.handle.take() {
-            handle
-                .await
-                .expect("server task")
-                .expect("server stopped cleanly");
+            handle.await.expect("server task").expect("server stopped cleanly");
         }
         let dir = tempfile::tempdir().expect("tempdir");
         std::mem::replace(&mut self.data_dir, dir)
@@ -87,11 +84,7 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request")
+        self.client.get(self.url(path)).send().await.expect("request")
     }
 
     pub async fn get_json(&self, path: &str) -> (StatusCode, Value) {
@@ -102,10 +95,7 @@ impl TestApp {
 
     /// Sends a JSON body with the admin key.
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Response {
-        let mut req = self
-            .client
-            .request(method, self.url(path))
-            .bearer_auth(ADMIN_KEY);
+        let mut req = self.client.request(method, self.url(path)).bearer_auth(ADMIN_KEY);
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -120,9 +110,7 @@ impl TestApp {
 
     /// Creates a product and returns its document, asserting 201.
     pub async fn create_product(&self, body: Value) -> Value {
-        let (status, doc) = self
-            .admin_json(Method::POST, "/api/v1/products", body)
-            .await;
+        let (status, doc) = self.admin_json(Method::POST, "/api/v1/products", body).await;
         assert_eq!(status, StatusCode::CREATED, "{doc}");
         doc
     }
@@ -150,4 +138,94 @@ pub fn product(title: &str, sku: &str, price: i64) -> Value {
         "attributes": { "colour": "Black", "weight_g": 120, "recycled": false },
         "variants": [{ "sku": sku, "title": "Default", "price": { "amount": price, "currency": "USD" }, "stock": 5 }]
     })
+}
+
+/// A registered user with a fresh session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub email: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+impl TestApp {
+    pub async fn register(&self, email: &str) -> Session {
+        let res = self
+            .client
+            .post(self.url("/api/v1/auth/register"))
+            .json(&json!({ "email": email, "password": "correct horse battery", "name": "Test User" }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let body: Value = res.json().await.unwrap();
+        Session {
+            id: body["user"]["id"].as_str().unwrap().to_owned(),
+            email: email.to_owned(),
+            access: body["tokens"]["access_token"].as_str().unwrap().to_owned(),
+            refresh: body["tokens"]["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn login(&self, email: &str) -> Session {
+        let res = self
+            .client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({ "email": email, "password": "correct horse battery" }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: Value = res.json().await.unwrap();
+        let me: Value = self
+            .client
+            .get(self.url("/api/v1/me"))
+            .bearer_auth(body["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Session {
+            id: me["id"].as_str().unwrap().to_owned(),
+            email: email.to_owned(),
+            access: body["access_token"].as_str().unwrap().to_owned(),
+            refresh: body["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Gives a user a role (through the admin key) and returns a session carrying it.
+    pub async fn promote(&self, user: &Session, role: &str, seller: Option<&str>) -> Session {
+        let (status, body) = self
+            .admin_json(
+                Method::POST,
+                &format!("/api/v1/admin/users/{}/role", user.id),
+                json!({ "role": role, "seller": seller }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        self.login(&user.email).await
+    }
 }

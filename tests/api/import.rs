@@ -7,11 +7,7 @@ use reqwest::StatusCode;
 
 use crate::helpers::spawn_with;
 
-fn import(
-    data_dir: &std::path::Path,
-    format: &str,
-    file: &std::path::Path,
-) -> (bool, String, String) {
+fn import(data_dir: &std::path::Path, format: &str, file: &std::path::Path) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_storefront"))
         .args(["import", "--format", format, "--data-dir"])
         .arg(data_dir)
@@ -34,7 +30,11 @@ async fn jsonl_import_reports_bad_rows_and_is_idempotent() {
     writeln!(file, "this is not json").unwrap();
     writeln!(file, r#"{{"external_id":"b","title":"","variants":[]}}"#).unwrap();
     writeln!(file, r#"{{"external_id":"c","title":"Gamma","category_path":["Tools"],"variants":[{{"sku":"C-1","price":{{"amount":500,"currency":"USD"}},"stock":0}}]}}"#).unwrap();
-    writeln!(file, r#"{{"external_id":"d","title":"Delta","variants":[{{"sku":"A-1","price":{{"amount":1,"currency":"USD"}}}}]}}"#).unwrap();
+    writeln!(
+        file,
+        r#"{{"external_id":"d","title":"Delta","variants":[{{"sku":"A-1","price":{{"amount":1,"currency":"USD"}}}}]}}"#
+    )
+    .unwrap();
 
     let (ok, stdout, stderr) = import(dir.path(), "jsonl", file.path());
     assert!(ok, "{stderr}");
@@ -43,10 +43,7 @@ async fn jsonl_import_reports_bad_rows_and_is_idempotent() {
         "{stdout}"
     );
     assert!(stderr.contains("line 2: skipped: invalid JSON"), "{stderr}");
-    assert!(
-        stderr.contains("line 3: skipped: title: must not be empty"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("line 3: skipped: title: must not be empty"), "{stderr}");
     assert!(
         stderr.contains("line 5: skipped: SKU A-1 belongs to another product"),
         "{stderr}"
@@ -60,16 +57,11 @@ async fn jsonl_import_reports_bad_rows_and_is_idempotent() {
     );
 
     let app = spawn_with(Some(dir), |_| {}).await;
-    let (_, page) = app
-        .get_json("/api/v1/products?category=tools&sort=price_asc")
-        .await;
+    let (_, page) = app.get_json("/api/v1/products?category=tools&sort=price_asc").await;
     assert_eq!(page["total"], 2);
     assert_eq!(page["items"][0]["external_id"], "c");
     let (_, inv) = app.get_json("/api/v1/inventory/A-1").await;
-    assert_eq!(
-        inv["on_hand"], 100,
-        "new SKUs without stock get --initial-stock"
-    );
+    assert_eq!(inv["on_hand"], 100, "new SKUs without stock get --initial-stock");
     let (_, inv) = app.get_json("/api/v1/inventory/C-1").await;
     assert_eq!(inv["on_hand"], 0);
 }
@@ -77,13 +69,9 @@ async fn jsonl_import_reports_bad_rows_and_is_idempotent() {
 #[tokio::test]
 async fn chorus_rows_import_with_derived_categories() {
     let dir = tempfile::tempdir().unwrap();
-    let file = tempfile::Builder::new()
-        .suffix(".jsonl.gz")
-        .tempfile()
-        .unwrap();
+    let file = tempfile::Builder::new().suffix(".jsonl.gz").tempfile().unwrap();
     {
-        let mut gz =
-            flate2::write::GzEncoder::new(file.reopen().unwrap(), flate2::Compression::fast());
+        let mut gz = flate2::write::GzEncoder::new(file.reopen().unwrap(), flate2::Compression::fast());
         writeln!(gz, r#"{{"id":"3920564","name":"006R90321","title":"Xerox 006R90321 toner cartridge Original Black 6 pc(s)","ean":["0095205603217"],"short_description":"Toner","img_500x500":"http://images.example/1.jpg","supplier":"Xerox","price":4995,"attr_t_printing_colours":"Black","attr_n_quantity_per_pack":6.0}}"#).unwrap();
         writeln!(gz, r#"{{"id":"2101957","name":"dv7","title":"HP Pavilion dv7-1211ea Notebook Silver","supplier":"HP","price":10995,"attr_t_product_type":"Notebook","attr_b_touchscreen":false}}"#).unwrap();
         writeln!(gz, r#"{{"id":"x","title":"No price"}}"#).unwrap();
@@ -116,8 +104,5 @@ async fn import_refuses_while_the_server_holds_the_lock() {
     let file = tempfile::NamedTempFile::new().unwrap();
     let (ok, _, stderr) = import(&app.data_path(), "jsonl", file.path());
     assert!(!ok);
-    assert!(
-        stderr.contains("locked by another storefront process"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("locked by another storefront process"), "{stderr}");
 }

@@ -17,11 +17,7 @@ async fn stock_can_be_read_and_set() {
     );
 
     let (status, inv) = app
-        .admin_json(
-            Method::PUT,
-            "/api/v1/inventory/KET-1",
-            json!({ "on_hand": 0 }),
-        )
+        .admin_json(Method::PUT, "/api/v1/inventory/KET-1", json!({ "on_hand": 0 }))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(inv["available"], 0);
@@ -33,22 +29,12 @@ async fn stock_can_be_read_and_set() {
         "out-of-stock products leave in-stock listings"
     );
     let (_, doc) = app
-        .get_json(&format!(
-            "/api/v1/products/{}",
-            created["id"].as_str().unwrap()
-        ))
+        .get_json(&format!("/api/v1/products/{}", created["id"].as_str().unwrap()))
         .await;
-    assert_eq!(
-        doc["in_stock"], false,
-        "the cached product page was invalidated"
-    );
+    assert_eq!(doc["in_stock"], false, "the cached product page was invalidated");
 
     let (status, _) = app
-        .admin_json(
-            Method::PUT,
-            "/api/v1/inventory/KET-1",
-            json!({ "on_hand": 9 }),
-        )
+        .admin_json(Method::PUT, "/api/v1/inventory/KET-1", json!({ "on_hand": 9 }))
         .await;
     assert_eq!(status, StatusCode::OK);
     let (_, page) = app.get_json("/api/v1/products?in_stock=true").await;
@@ -60,20 +46,12 @@ async fn stock_writes_are_validated_and_conditional() {
     let app = spawn_app().await;
     app.create_product(product("Kettle", "KET-1", 3000)).await;
     let (status, body) = app
-        .admin_json(
-            Method::PUT,
-            "/api/v1/inventory/KET-1",
-            json!({ "on_hand": -1 }),
-        )
+        .admin_json(Method::PUT, "/api/v1/inventory/KET-1", json!({ "on_hand": -1 }))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["details"][0]["field"], "on_hand");
     let (status, _) = app
-        .admin_json(
-            Method::PUT,
-            "/api/v1/inventory/NOPE",
-            json!({ "on_hand": 1 }),
-        )
+        .admin_json(Method::PUT, "/api/v1/inventory/NOPE", json!({ "on_hand": 1 }))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let res = app

@@ -14,19 +14,11 @@ async fn seed(app: &TestApp) -> (Value, Value, Value) {
     let headphones = app.create_category("Headphones", Some("audio")).await;
     let cameras = app.create_category("Cameras", Some("electronics")).await;
     let (status, seller) = app
-        .admin_json(
-            Method::POST,
-            "/api/v1/sellers",
-            json!({ "name": "Sound Shop" }),
-        )
+        .admin_json(Method::POST, "/api/v1/sellers", json!({ "name": "Sound Shop" }))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{seller}");
     for i in 0..12 {
-        let mut body = product(
-            &format!("Item {i:02}"),
-            &format!("SKU-{i:02}"),
-            1000 + i * 100,
-        );
+        let mut body = product(&format!("Item {i:02}"), &format!("SKU-{i:02}"), 1000 + i * 100);
         body["category"] = json!(if i < 6 { "headphones" } else { "cameras" });
         body["brand"] = json!(if i % 2 == 0 { "Acme" } else { "Bolt" });
         if i % 3 == 0 {
@@ -53,9 +45,7 @@ fn titles(page: &Value) -> Vec<String> {
 async fn category_filters_include_descendants() {
     let app = spawn_app().await;
     let (electronics, headphones, _) = seed(&app).await;
-    let (_, page) = app
-        .get_json("/api/v1/products?category=electronics&limit=100")
-        .await;
+    let (_, page) = app.get_json("/api/v1/products?category=electronics&limit=100").await;
     assert_eq!(page["total"], 12);
     let (_, page) = app
         .get_json(&format!(
@@ -73,9 +63,7 @@ async fn category_filters_include_descendants() {
         ))
         .await;
     assert_eq!(page["total"], 6);
-    let (_, page) = app
-        .get_json("/api/v1/products?category=cameras&sort=price_asc")
-        .await;
+    let (_, page) = app.get_json("/api/v1/products?category=cameras&sort=price_asc").await;
     assert_eq!(
         titles(&page),
         vec!["Item 06", "Item 07", "Item 08", "Item 09", "Item 10", "Item 11"]
@@ -86,9 +74,7 @@ async fn category_filters_include_descendants() {
 async fn filters_combine_and_sorts_order() {
     let app = spawn_app().await;
     seed(&app).await;
-    let (_, page) = app
-        .get_json("/api/v1/products?brand=ACME&sort=price_desc")
-        .await;
+    let (_, page) = app.get_json("/api/v1/products?brand=ACME&sort=price_desc").await;
     assert_eq!(
         titles(&page),
         vec!["Item 10", "Item 08", "Item 06", "Item 04", "Item 02", "Item 00"]
@@ -105,13 +91,8 @@ async fn filters_combine_and_sorts_order() {
     let (_, page) = app
         .get_json("/api/v1/products?min_price=1300&max_price=1600&sort=price_asc")
         .await;
-    assert_eq!(
-        titles(&page),
-        vec!["Item 03", "Item 04", "Item 05", "Item 06"]
-    );
-    let (_, page) = app
-        .get_json("/api/v1/products?min_price=1300&max_price=1600")
-        .await;
+    assert_eq!(titles(&page), vec!["Item 03", "Item 04", "Item 05", "Item 06"]);
+    let (_, page) = app.get_json("/api/v1/products?min_price=1300&max_price=1600").await;
     assert_eq!(
         titles(&page),
         vec!["Item 06", "Item 05", "Item 04", "Item 03"],
@@ -120,17 +101,9 @@ async fn filters_combine_and_sorts_order() {
     let (_, page) = app
         .get_json("/api/v1/products?in_stock=true&category=headphones&sort=price_asc")
         .await;
-    assert_eq!(
-        titles(&page),
-        vec!["Item 01", "Item 02", "Item 04", "Item 05"]
-    );
-    let (_, page) = app
-        .get_json("/api/v1/products?seller=sound-shop&sort=price_asc")
-        .await;
-    assert_eq!(
-        titles(&page),
-        vec!["Item 00", "Item 01", "Item 02", "Item 03"]
-    );
+    assert_eq!(titles(&page), vec!["Item 01", "Item 02", "Item 04", "Item 05"]);
+    let (_, page) = app.get_json("/api/v1/products?seller=sound-shop&sort=price_asc").await;
+    assert_eq!(titles(&page), vec!["Item 00", "Item 01", "Item 02", "Item 03"]);
     assert_eq!(page["total"], 4);
     let (_, page) = app
         .get_json("/api/v1/products?seller=sound-shop&brand=bolt&sort=price_asc")
@@ -190,14 +163,10 @@ async fn bad_listing_parameters_are_rejected() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["code"], "invalid_cursor");
     // A cursor from another listing is refused rather than silently misread.
-    let (_, page) = app
-        .get_json("/api/v1/products?limit=2&category=cameras")
-        .await;
+    let (_, page) = app.get_json("/api/v1/products?limit=2&category=cameras").await;
     let cursor = page["next_cursor"].as_str().unwrap();
     let (status, _) = app
-        .get_json(&format!(
-            "/api/v1/products?limit=2&category=audio&cursor={cursor}"
-        ))
+        .get_json(&format!("/api/v1/products?limit=2&category=audio&cursor={cursor}"))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }

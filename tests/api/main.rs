@@ -1,6 +1,8 @@
 //! API integration tests: one binary, each test starts the real server on 127.0.0.1:0 with a
 //! fresh temporary data directory and talks HTTP to it.
 
+mod access;
+mod auth;
 mod categories;
 mod durability;
 mod helpers;

@@ -23,25 +23,15 @@ async fn metrics_cover_routes_storage_and_caches() {
     app.get("/api/v1/products/metered").await;
     let text = app.get("/metrics").await.text().await.unwrap();
     assert!(
-        text.contains(
-            r#"http_requests_total{method="GET",route="/api/v1/products/{key}",status="200"} 2"#
-        ),
+        text.contains(r#"http_requests_total{method="GET",route="/api/v1/products/{key}",status="200"} 2"#),
         "{text}"
     );
     assert!(
-        text.contains(
-            r#"http_request_duration_seconds_bucket{method="POST",route="/api/v1/products""#
-        ),
+        text.contains(r#"http_request_duration_seconds_bucket{method="POST",route="/api/v1/products""#),
         "{text}"
     );
-    assert!(
-        text.contains("rocksdb_block_cache_capacity_bytes 134217728"),
-        "{text}"
-    );
-    assert!(
-        text.contains(r#"rocksdb_estimated_keys{cf="products"}"#),
-        "{text}"
-    );
+    assert!(text.contains("rocksdb_block_cache_capacity_bytes 134217728"), "{text}");
+    assert!(text.contains(r#"rocksdb_estimated_keys{cf="products"}"#), "{text}");
     assert!(
         text.contains(r#"storefront_response_cache_hits_total{cache="product"} 1"#),
         "{text}"
@@ -77,9 +67,7 @@ async fn unknown_routes_and_methods_get_json_errors() {
         body,
         json!({ "error": { "code": "route_not_found", "message": "no route matches this path" } })
     );
-    let res = app
-        .admin(Method::PUT, "/api/v1/products", Some(json!({})))
-        .await;
+    let res = app.admin(Method::PUT, "/api/v1/products", Some(json!({}))).await;
     assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(
         res.json::<Value>().await.unwrap()["error"]["code"],
@@ -92,10 +80,7 @@ async fn every_response_has_a_request_id() {
     let app = spawn_app().await;
     let a = app.get("/healthz").await;
     let b = app.get("/healthz").await;
-    let (a, b) = (
-        a.headers()["x-request-id"].clone(),
-        b.headers()["x-request-id"].clone(),
-    );
+    let (a, b) = (a.headers()["x-request-id"].clone(), b.headers()["x-request-id"].clone());
     assert_ne!(a, b);
     let res = app
         .client
@@ -104,11 +89,7 @@ async fn every_response_has_a_request_id() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        res.headers()["x-request-id"],
-        "abc-123",
-        "a caller's id is kept"
-    );
+    assert_eq!(res.headers()["x-request-id"], "abc-123", "a caller's id is kept");
     assert!(res.headers().contains_key(header::CACHE_CONTROL));
 }
 
@@ -129,9 +110,7 @@ async fn the_demo_catalog_loads_into_an_empty_store() {
         .unwrap();
     assert!(page["total"].as_u64().unwrap() >= 20, "{page}");
     let first = page["items"][0]["slug"].as_str().unwrap();
-    let res = reqwest::get(format!("{base}/api/v1/products/{first}"))
-        .await
-        .unwrap();
+    let res = reqwest::get(format!("{base}/api/v1/products/{first}")).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     server.abort();
 }

@@ -64,7 +64,7 @@ async fn writes_need_the_admin_key() {
     let body: Value = wrong.json().await.unwrap();
     assert_eq!(
         body,
-        json!({ "error": { "code": "unauthorized", "message": "invalid bearer token" } })
+        json!({ "error": { "code": "invalid_token", "message": "the access token is invalid" } })
     );
     // Nothing was written.
     let (_, list) = app.get_json("/api/v1/products").await;
@@ -79,7 +79,11 @@ async fn writes_need_the_admin_key() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "without a configured key it is just an invalid token");
+    assert_eq!(
+        res.status(),
+        StatusCode::UNAUTHORIZED,
+        "without a configured key it is just an invalid token"
+    );
 }
 
 #[tokio::test]
@@ -102,10 +106,7 @@ async fn every_invalid_field_is_reported_in_one_422() {
     assert_eq!(body["error"]["code"], "validation_failed");
     assert_eq!(body["error"]["message"], "one or more fields are invalid");
     let details = body["error"]["details"].as_array().unwrap();
-    let fields: Vec<&str> = details
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
+    let fields: Vec<&str> = details.iter().map(|d| d["field"].as_str().unwrap()).collect();
     assert_eq!(
         fields,
         vec![
@@ -138,10 +139,7 @@ async fn malformed_bodies_get_400_413_415_and_wrong_types_422() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        res.json::<Value>().await.unwrap()["error"]["code"],
-        "malformed_json"
-    );
+    assert_eq!(res.json::<Value>().await.unwrap()["error"]["code"], "malformed_json");
 
     let res = app
         .client
@@ -163,10 +161,7 @@ async fn malformed_bodies_get_400_413_415_and_wrong_types_422() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(
-        res.json::<Value>().await.unwrap()["error"]["code"],
-        "payload_too_large"
-    );
+    assert_eq!(res.json::<Value>().await.unwrap()["error"]["code"], "payload_too_large");
 
     let (status, body) = app
         .admin_json(Method::POST, "/api/v1/products", json!({ "title": 5 }))
@@ -175,11 +170,7 @@ async fn malformed_bodies_get_400_413_415_and_wrong_types_422() {
     assert_eq!(body["error"]["details"][0]["code"], "invalid_type");
 
     let (status, body) = app
-        .admin_json(
-            Method::POST,
-            "/api/v1/products",
-            json!({ "title": "x", "bogus": 1 }),
-        )
+        .admin_json(Method::POST, "/api/v1/products", json!({ "title": "x", "bogus": 1 }))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 }
@@ -214,10 +205,7 @@ async fn product_reads_carry_cdn_headers_and_answer_304() {
         "public, max-age=60, s-maxage=300, stale-while-revalidate=60"
     );
     let keys = h["surrogate-key"].to_str().unwrap();
-    assert!(
-        keys.split(' ').any(|k| k == format!("product-{id}")),
-        "{keys}"
-    );
+    assert!(keys.split(' ').any(|k| k == format!("product-{id}")), "{keys}");
     assert!(keys.split(' ').any(|k| k == "brand-acme"), "{keys}");
     assert_eq!(h["xkey"], h["surrogate-key"]);
 
@@ -242,10 +230,7 @@ async fn a_write_invalidates_the_cached_product_and_its_etag() {
     let first = app.get(&path).await;
     let old_etag = first.headers()[header::ETAG].to_str().unwrap().to_owned();
     // Warm the slug entry too.
-    assert_eq!(
-        app.get("/api/v1/products/old-title").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/api/v1/products/old-title").await.status(), StatusCode::OK);
 
     let (status, doc) = app
         .admin_json(
@@ -263,10 +248,7 @@ async fn a_write_invalidates_the_cached_product_and_its_etag() {
         app.get("/api/v1/products/old-title").await.status(),
         StatusCode::NOT_FOUND
     );
-    assert_eq!(
-        app.get("/api/v1/products/new-title").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/api/v1/products/new-title").await.status(), StatusCode::OK);
     let res = app
         .client
         .get(app.url(&path))
@@ -274,15 +256,8 @@ async fn a_write_invalidates_the_cached_product_and_its_etag() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        res.status(),
-        StatusCode::OK,
-        "the old ETag no longer matches"
-    );
-    assert!(res.headers()[header::ETAG]
-        .to_str()
-        .unwrap()
-        .starts_with("\"v2-"));
+    assert_eq!(res.status(), StatusCode::OK, "the old ETag no longer matches");
+    assert!(res.headers()[header::ETAG].to_str().unwrap().starts_with("\"v2-"));
 }
 
 #[tokio::test]
@@ -334,18 +309,14 @@ async fn slugs_and_skus_are_unique() {
     let app = spawn_app().await;
     app.create_product(product("Same", "DUP-1", 100)).await;
     let mut clash = product("Other", "DUP-1", 100);
-    let (status, body) = app
-        .admin_json(Method::POST, "/api/v1/products", clash.clone())
-        .await;
+    let (status, body) = app.admin_json(Method::POST, "/api/v1/products", clash.clone()).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["error"]["code"], "sku_taken");
     assert_eq!(body["error"]["details"]["sku"], "DUP-1");
 
     clash["variants"][0]["sku"] = json!("DUP-2");
     clash["slug"] = json!("same");
-    let (status, body) = app
-        .admin_json(Method::POST, "/api/v1/products", clash)
-        .await;
+    let (status, body) = app.admin_json(Method::POST, "/api/v1/products", clash).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["error"]["code"], "slug_taken");
 
@@ -369,10 +340,7 @@ async fn deleted_products_disappear_from_reads_and_listings() {
     let (_, list) = app.get_json("/api/v1/products").await;
     assert_eq!(list["total"], 0);
     assert_eq!(list["items"], json!([]));
-    assert_eq!(
-        app.get("/api/v1/inventory/DEL-1").await.status(),
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(app.get("/api/v1/inventory/DEL-1").await.status(), StatusCode::NOT_FOUND);
     // The SKU is free again.
     app.create_product(product("Reborn", "DEL-1", 100)).await;
 }
@@ -391,10 +359,7 @@ async fn variants_can_be_added_and_repriced() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{doc}");
     assert_eq!(doc["variants"].as_array().unwrap().len(), 2);
-    assert_eq!(
-        doc["price"]["amount"], 900,
-        "the product price is its cheapest variant"
-    );
+    assert_eq!(doc["price"]["amount"], 900, "the product price is its cheapest variant");
 
     let (status, doc) = app
         .admin_json(
@@ -418,11 +383,7 @@ async fn variants_can_be_added_and_repriced() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["details"][0]["code"], "currency_mismatch");
     let (status, _) = app
-        .admin_json(
-            Method::PATCH,
-            "/api/v1/variants/NOPE",
-            json!({ "title": "x" }),
-        )
+        .admin_json(Method::PATCH, "/api/v1/variants/NOPE", json!({ "title": "x" }))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
