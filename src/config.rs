@@ -302,25 +302,29 @@ impl Default for LogConfig {
 impl Config {
     /// Loads defaults, then `file` (when given; a missing `config.toml` in the working directory
     /// is fine), then `STOREFRONT__SECTION__KEY` environment variables.
-    pub fn load(file: Option<&Path>) -> Result<Config, figment::Error> {
+    pub fn load(file: Option<&Path>) -> Result<Config, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         match file {
             Some(path) => {
                 if !path.exists() {
-                    return Err(figment::Error::from(format!(
+                    return Err(Box::new(figment::Error::from(format!(
                         "config file {} not found",
                         path.display()
-                    )));
+                    ))));
                 }
                 figment = figment.merge(Toml::file(path));
             }
             None => figment = figment.merge(Toml::file("config.toml")),
         }
-        figment.merge(Env::prefixed("STOREFRONT__").split("__")).extract()
+        figment
+            .merge(Env::prefixed("STOREFRONT__").split("__"))
+            .extract()
+            .map_err(Box::new)
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closure signature is fixed.
 mod tests {
     use super::*;
 

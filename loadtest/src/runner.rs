@@ -1,9 +1,9 @@
 //! The load loop.
 //!
 //! Open loop: each of C connections owns 1/C of the request schedule (one request every
-//! C/rate seconds, staggered across connections). A request's latency is measured from its
-//! intended send time, so when the server falls behind, queueing delay is counted rather than
-//! hidden. Closed loop: each connection sends its next request as soon as the previous one
+//! C/rate seconds, staggered across connections). When a response comes back after the next
+//! request's intended send time, that request's latency is measured from its intended send
+//! time, so when the server falls behind, queueing delay is counted rather than hidden. Closed loop: each connection sends its next request as soon as the previous one
 //! returns; latency is measured from the actual send.
 
 use std::time::{Duration, Instant};
@@ -200,6 +200,7 @@ async fn worker(
         .unwrap_or_default();
     let mut measured = 0u64;
     let mut i = 0u64;
+    let mut previous_done = start;
     loop {
         let intended = match interval {
             Some(iv) => start + offset + iv.mul_f64(i as f64),
@@ -245,8 +246,17 @@ async fn worker(
         let result = conn.get(&path, etag).await;
         let done = TokioInstant::now();
         let record = intended >= measure_from;
-        // Open loop charges the wait since the intended send; closed loop the round trip.
-        let from = if interval.is_some() { intended } else { sent };
+        // Open loop charges the wait since the intended send when the connection was still busy
+        // with the previous (late) response: that queueing is the server's doing (no coordinated
+        // omission). When the connection was idle at the intended time, any gap before `sent` is
+        // timer wake-up slop (tokio timers tick in 1 ms) and is not charged. Closed loop charges
+        // the round trip.
+        let from = if interval.is_some() && previous_done > intended {
+            intended
+        } else {
+            sent
+        };
+        previous_done = done;
         let latency_us = done.saturating_duration_since(from).as_micros().max(1) as u64;
         let failed = match &result {
             Ok(reply) => !(reply.status.is_success() || reply.status == hyper::StatusCode::NOT_MODIFIED),
