@@ -1,11 +1,15 @@
 //! Tantivy search index for storefront.
 //!
-//! This crate knows nothing of RocksDB or HTTP: the server feeds it plain documents and gets
-//! product ids back. The Foundation only fixes the schema; querying, facets, typo tolerance
-//! and live updates arrive with the search work.
+//! This crate knows nothing of RocksDB or HTTP: the server feeds it plain [`ProductDoc`]s and
+//! gets product ids back. [`ProductIndex`] owns the schema, one writer and a reader; each
+//! commit records the last applied changelog sequence as its payload, so a restarted indexer
+//! resumes exactly where the last commit left off.
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod index;
 pub mod schema;
 
 pub use error::{Error, Result};
+pub use index::{ProductIndex, SearchHit, SearchRequest, SearchResults, SortOrder};
+pub use schema::ProductDoc;

@@ -1,0 +1,659 @@
+//! The product index: one writer, one reader, BM25 with field boosts, typo tolerance, filters,
+//! sorts and facet counts.
+//!
+//! Concurrency: the writer sits behind a mutex and is used by one indexer task; searches go
+//! through the reader, which is reloaded explicitly after each commit (`ReloadPolicy::Manual`),
+//! so a search always sees a whole committed generation.
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Mutex;
+
+use tantivy::collector::{Count, FacetCollector, TopDocs};
+use tantivy::directory::MmapDirectory;
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, PhraseQuery, Query, RangeQuery,
+    TermQuery,
+};
+use tantivy::schema::{Facet, IndexRecordOption, Value};
+use tantivy::{doc, DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument, Term};
+
+use crate::schema::{product_schema, ProductDoc, ProductFields, TOKENIZER};
+use crate::Result;
+
+/// Result ordering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    /// BM25 relevance.
+    #[default]
+    Relevance,
+    /// Cheapest first.
+    PriceAsc,
+    /// Most expensive first.
+    PriceDesc,
+    /// Best rated first.
+    Rating,
+    /// Newest first.
+    Newest,
+}
+
+/// A search.
+#[derive(Debug, Clone, Default)]
+pub struct SearchRequest {
+    /// Free text; empty matches everything.
+    pub query: String,
+    /// Category facet path (`/root/child`), descendants included.
+    pub category: Option<String>,
+    /// Brand.
+    pub brand: Option<String>,
+    /// Lowest price in minor units.
+    pub min_price: Option<i64>,
+    /// Highest price in minor units.
+    pub max_price: Option<i64>,
+    /// Minimum rating × 100.
+    pub min_rating_x100: Option<u64>,
+    /// Only products in stock.
+    pub in_stock: bool,
+    /// `attr.<name>=<value>` filters.
+    pub attributes: Vec<(String, String)>,
+    /// Attribute names to count values of.
+    pub facet_attributes: Vec<String>,
+    /// Ordering.
+    pub sort: SortOrder,
+    /// Results to skip.
+    pub offset: usize,
+    /// Results to return.
+    pub limit: usize,
+}
+
+/// One result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    /// Product id.
+    pub id: String,
+    /// Relevance score (0 for non-relevance sorts).
+    pub score: f32,
+}
+
+/// Results with facet counts over the whole filtered result set.
+#[derive(Debug, Clone, Default)]
+pub struct SearchResults {
+    /// Matching documents.
+    pub total: usize,
+    /// The requested page.
+    pub hits: Vec<SearchHit>,
+    /// Category facet counts: `(facet path, count)` one level below the filter (or the roots).
+    pub categories: Vec<(String, u64)>,
+    /// Brand counts.
+    pub brands: Vec<(String, u64)>,
+    /// Price buckets `(from, to exclusive or None, count)`.
+    pub prices: Vec<(i64, Option<i64>, usize)>,
+    /// Ratings `(at least × 100, count)`.
+    pub ratings: Vec<(u64, usize)>,
+    /// Attribute value counts per requested attribute.
+    pub attributes: Vec<(String, Vec<(String, u64)>)>,
+}
+
+/// Price bucket boundaries in minor units.
+pub const PRICE_BUCKETS: [i64; 4] = [1_000, 5_000, 20_000, 100_000];
+
+/// The product index.
+pub struct ProductIndex {
+    index: Index,
+    fields: ProductFields,
+    writer: Mutex<IndexWriter>,
+    reader: IndexReader,
+}
+
+fn facet_segment(s: &str) -> String {
+    // Facet path segments cannot contain '/'.
+    s.replace('/', "-")
+}
+
+impl ProductIndex {
+    /// Opens the index in `dir` (created if needed), or an in-memory index when `None`.
+    pub fn open(dir: Option<&Path>, writer_memory_bytes: usize) -> Result<ProductIndex> {
+        let (schema, fields) = product_schema();
+        let index = match dir {
+            Some(path) => {
+                std::fs::create_dir_all(path)?;
+                Index::open_or_create(MmapDirectory::open(path)?, schema)?
+            }
+            None => Index::create_in_ram(schema),
+        };
+        let writer = index.writer(writer_memory_bytes.max(15_000_000))?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        Ok(ProductIndex {
+            index,
+            fields,
+            writer: Mutex::new(writer),
+            reader,
+        })
+    }
+
+    /// Returns the changelog sequence recorded by the last commit (0 for a new index).
+    pub fn applied_seq(&self) -> Result<u64> {
+        Ok(self
+            .index
+            .load_metas()?
+            .payload
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0))
+    }
+
+    fn to_document(&self, p: &ProductDoc) -> TantivyDocument {
+        let f = &self.fields;
+        let mut d = doc!(
+            f.id => p.id.clone(),
+            f.title => p.title.clone(),
+            f.description => p.description.clone(),
+            f.price_cents => p.price_cents,
+            f.rating_x100 => p.rating_x100,
+            f.in_stock => p.in_stock as u64,
+            f.created_at_ms => p.created_at_ms,
+            f.seller => p.seller.clone().unwrap_or_default(),
+        );
+        if let Some(brand) = &p.brand {
+            d.add_text(f.brand, brand);
+            d.add_facet(f.brand_facet, Facet::from_path([facet_segment(brand)]));
+        }
+        if !p.category_path.is_empty() {
+            d.add_facet(
+                f.category,
+                Facet::from_path(p.category_path.iter().map(|(slug, _)| facet_segment(slug))),
+            );
+            let names: Vec<&str> = p.category_path.iter().map(|(_, name)| name.as_str()).collect();
+            d.add_text(f.category_text, names.join(" "));
+        }
+        let mut attribute_text = String::new();
+        for (name, value, facetable) in &p.attributes {
+            attribute_text.push_str(value);
+            attribute_text.push(' ');
+            if *facetable {
+                d.add_facet(
+                    f.attributes,
+                    Facet::from_path([facet_segment(name), facet_segment(value)]),
+                );
+            }
+        }
+        d.add_text(f.attributes_text, attribute_text);
+        d
+    }
+
+    /// Adds or replaces documents (not visible until [`ProductIndex::commit`]).
+    pub fn upsert(&self, docs: &[ProductDoc]) -> Result<()> {
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        for p in docs {
+            writer.delete_term(Term::from_field_text(self.fields.id, &p.id));
+            writer.add_document(self.to_document(p))?;
+        }
+        Ok(())
+    }
+
+    /// Removes a document (not visible until [`ProductIndex::commit`]).
+    pub fn delete(&self, id: &str) {
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        writer.delete_term(Term::from_field_text(self.fields.id, id));
+    }
+
+    /// Removes every document (for a rebuild).
+    pub fn clear(&self) -> Result<()> {
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        writer.delete_all_documents()?;
+        Ok(())
+    }
+
+    /// Commits pending changes, recording `applied_seq`, and makes them searchable.
+    pub fn commit(&self, applied_seq: u64) -> Result<()> {
+        {
+            let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let mut prepared = writer.prepare_commit()?;
+            prepared.set_payload(&applied_seq.to_string());
+            prepared.commit()?;
+        }
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Returns the number of searchable documents.
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    fn analyze(&self, text: &str) -> Vec<String> {
+        let mut tokenizer = self.index.tokenizers().get(TOKENIZER).expect("registered by tantivy");
+        let mut stream = tokenizer.token_stream(text);
+        let mut out = Vec::new();
+        while stream.advance() {
+            out.push(stream.token().text.clone());
+        }
+        out
+    }
+
+    /// Builds the relevance part: per word, exact matches in each field (boosted by field) or
+    /// fuzzy matches (scored lower); plus a boost when the words appear together in the title.
+    fn text_query(&self, text: &str) -> Box<dyn Query> {
+        let f = &self.fields;
+        let words = self.analyze(text);
+        if words.is_empty() {
+            return Box::new(AllQuery);
+        }
+        let weighted = [
+            (f.title, 3.0f32),
+            (f.brand, 2.0),
+            (f.category_text, 1.5),
+            (f.attributes_text, 0.6),
+            (f.description, 0.5),
+        ];
+        let mut per_word: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for word in &words {
+            let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            let distance = typo_distance(word);
+            for (field, boost) in weighted {
+                let term = Term::from_field_text(field, word);
+                alternatives.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(
+                        Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
+                        boost,
+                    )),
+                ));
+                if distance > 0 && boost >= 1.5 {
+                    alternatives.push((
+                        Occur::Should,
+                        Box::new(BoostQuery::new(
+                            Box::new(FuzzyTermQuery::new(term, distance, true)),
+                            boost * 0.3,
+                        )),
+                    ));
+                }
+            }
+            per_word.push((Occur::Should, Box::new(BooleanQuery::new(alternatives))));
+        }
+        if words.len() > 1 {
+            let terms: Vec<Term> = words.iter().map(|w| Term::from_field_text(f.title, w)).collect();
+            let mut phrase = PhraseQuery::new(terms);
+            phrase.set_slop(2);
+            per_word.push((Occur::Should, Box::new(BoostQuery::new(Box::new(phrase), 4.0))));
+        }
+        Box::new(BooleanQuery::new(per_word))
+    }
+
+    fn filters(&self, req: &SearchRequest, skip_category: bool) -> Vec<(Occur, Box<dyn Query>)> {
+        let f = &self.fields;
+        let mut out: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let filter =
+            |q: Box<dyn Query>| -> (Occur, Box<dyn Query>) { (Occur::Must, Box::new(ConstScoreQuery::new(q, 0.0))) };
+        if let (Some(c), false) = (&req.category, skip_category) {
+            if let Ok(facet) = Facet::from_text(c) {
+                out.push(filter(Box::new(TermQuery::new(
+                    Term::from_facet(f.category, &facet),
+                    IndexRecordOption::Basic,
+                ))));
+            }
+        }
+        if let Some(b) = &req.brand {
+            let facet = Facet::from_path([facet_segment(b)]);
+            out.push(filter(Box::new(TermQuery::new(
+                Term::from_facet(f.brand_facet, &facet),
+                IndexRecordOption::Basic,
+            ))));
+        }
+        if req.min_price.is_some() || req.max_price.is_some() {
+            let lo = req
+                .min_price
+                .map(|v| Bound::Included(Term::from_field_i64(f.price_cents, v)))
+                .unwrap_or(Bound::Unbounded);
+            let hi = req
+                .max_price
+                .map(|v| Bound::Included(Term::from_field_i64(f.price_cents, v)))
+                .unwrap_or(Bound::Unbounded);
+            out.push(filter(Box::new(RangeQuery::new(lo, hi))));
+        }
+        if let Some(r) = req.min_rating_x100 {
+            out.push(filter(Box::new(RangeQuery::new(
+                Bound::Included(Term::from_field_u64(f.rating_x100, r)),
+                Bound::Unbounded,
+            ))));
+        }
+        if req.in_stock {
+            out.push(filter(Box::new(TermQuery::new(
+                Term::from_field_u64(f.in_stock, 1),
+                IndexRecordOption::Basic,
+            ))));
+        }
+        for (name, value) in &req.attributes {
+            let facet = Facet::from_path([facet_segment(name), facet_segment(value)]);
+            out.push(filter(Box::new(TermQuery::new(
+                Term::from_facet(f.attributes, &facet),
+                IndexRecordOption::Basic,
+            ))));
+        }
+        out
+    }
+
+    fn combined(&self, req: &SearchRequest, extra: Vec<(Occur, Box<dyn Query>)>) -> BooleanQuery {
+        let mut clauses = vec![(Occur::Must, self.text_query(&req.query))];
+        clauses.extend(self.filters(req, false));
+        clauses.extend(extra);
+        BooleanQuery::new(clauses)
+    }
+
+    /// Runs a search.
+    pub fn search(&self, req: &SearchRequest) -> Result<SearchResults> {
+        let searcher = self.reader.searcher();
+        let f = &self.fields;
+        let query = self.combined(req, Vec::new());
+        let limit = req.limit.max(1);
+        let hits = self.top(&searcher, &query, req.sort, req.offset, limit)?;
+
+        let mut category_facets = FacetCollector::for_field("category");
+        let category_root = req.category.clone().unwrap_or_else(|| "/".to_string());
+        category_facets.add_facet(Facet::from_text(&category_root).unwrap_or_else(|_| Facet::root()));
+        let mut brand_facets = FacetCollector::for_field("brand_facet");
+        brand_facets.add_facet(Facet::root());
+        let mut attribute_facets = FacetCollector::for_field("attributes");
+        for name in &req.facet_attributes {
+            attribute_facets.add_facet(Facet::from_path([facet_segment(name)]));
+        }
+        let (total, categories, brands, attributes) =
+            searcher.search(&query, &(Count, category_facets, brand_facets, attribute_facets))?;
+
+        let collect = |counts: &tantivy::collector::FacetCounts, root: &str| -> Vec<(String, u64)> {
+            let mut v: Vec<(String, u64)> = counts.get(root).map(|(facet, n)| (facet.to_string(), n)).collect();
+            v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            v
+        };
+        let mut prices = Vec::new();
+        let mut lower = i64::MIN;
+        for upper in PRICE_BUCKETS.iter().copied().map(Some).chain([None]) {
+            let hi = upper
+                .map(|u| Bound::Excluded(Term::from_field_i64(f.price_cents, u)))
+                .unwrap_or(Bound::Unbounded);
+            let lo = if lower == i64::MIN {
+                Bound::Unbounded
+            } else {
+                Bound::Included(Term::from_field_i64(f.price_cents, lower))
+            };
+            let bucket = self.combined(req, vec![(Occur::Must, Box::new(RangeQuery::new(lo, hi)))]);
+            prices.push((lower.max(0), upper, searcher.search(&bucket, &Count)?));
+            lower = upper.unwrap_or(i64::MAX);
+        }
+        let mut ratings = Vec::new();
+        for at_least in [400u64, 300, 200, 100] {
+            let q = self.combined(
+                req,
+                vec![(
+                    Occur::Must,
+                    Box::new(RangeQuery::new(
+                        Bound::Included(Term::from_field_u64(f.rating_x100, at_least)),
+                        Bound::Unbounded,
+                    )),
+                )],
+            );
+            ratings.push((at_least, searcher.search(&q, &Count)?));
+        }
+        Ok(SearchResults {
+            total,
+            hits,
+            categories: collect(&categories, &category_root),
+            brands: collect(&brands, "/"),
+            prices,
+            ratings,
+            attributes: req
+                .facet_attributes
+                .iter()
+                .map(|name| {
+                    let root = format!("/{}", facet_segment(name));
+                    let values = collect(&attributes, &root)
+                        .into_iter()
+                        .map(|(path, n)| (path.rsplit('/').next().unwrap_or("").to_owned(), n))
+                        .collect();
+                    (name.clone(), values)
+                })
+                .collect(),
+        })
+    }
+
+    fn top(
+        &self,
+        searcher: &Searcher,
+        query: &dyn Query,
+        sort: SortOrder,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<SearchHit>> {
+        let collector = TopDocs::with_limit(limit).and_offset(offset);
+        let addresses: Vec<(f32, DocAddress)> = match sort {
+            SortOrder::Relevance => searcher.search(query, &collector)?,
+            SortOrder::PriceAsc => searcher
+                .search(query, &collector.order_by_fast_field::<i64>("price_cents", Order::Asc))?
+                .into_iter()
+                .map(|(_, a)| (0.0, a))
+                .collect(),
+            SortOrder::PriceDesc => searcher
+                .search(query, &collector.order_by_fast_field::<i64>("price_cents", Order::Desc))?
+                .into_iter()
+                .map(|(_, a)| (0.0, a))
+                .collect(),
+            SortOrder::Rating => searcher
+                .search(query, &collector.order_by_fast_field::<u64>("rating_x100", Order::Desc))?
+                .into_iter()
+                .map(|(_, a)| (0.0, a))
+                .collect(),
+            SortOrder::Newest => searcher
+                .search(
+                    query,
+                    &collector.order_by_fast_field::<i64>("created_at_ms", Order::Desc),
+                )?
+                .into_iter()
+                .map(|(_, a)| (0.0, a))
+                .collect(),
+        };
+        addresses
+            .into_iter()
+            .map(|(score, address)| {
+                let doc: TantivyDocument = searcher.doc(address)?;
+                let id = doc
+                    .get_first(self.fields.id)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                Ok(SearchHit { id, score })
+            })
+            .collect()
+    }
+}
+
+/// Edit distance allowed for a query word: none for short words and anything with digits
+/// (model codes, sizes), 1 for mid-length words, 2 for long ones.
+pub fn typo_distance(word: &str) -> u8 {
+    if word.chars().any(|c| c.is_ascii_digit()) {
+        return 0;
+    }
+    match word.chars().count() {
+        0..=3 => 0,
+        4..=7 => 1,
+        _ => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn product(
+        id: &str,
+        title: &str,
+        brand: &str,
+        category: &[(&str, &str)],
+        price: i64,
+        in_stock: bool,
+    ) -> ProductDoc {
+        ProductDoc {
+            id: id.into(),
+            title: title.into(),
+            brand: Some(brand.into()),
+            category_path: category.iter().map(|(s, n)| (s.to_string(), n.to_string())).collect(),
+            description: String::new(),
+            attributes: vec![(
+                "colour".into(),
+                if price % 2 == 0 { "Black" } else { "White" }.into(),
+                true,
+            )],
+            price_cents: price,
+            rating_x100: (price % 500) as u64,
+            in_stock,
+            created_at_ms: price,
+            seller: None,
+        }
+    }
+
+    fn sample() -> ProductIndex {
+        let index = ProductIndex::open(None, 15_000_000).unwrap();
+        let audio = [("audio", "Audio"), ("headphones", "Headphones")];
+        let printing = [("printing", "Printing"), ("toner", "Toner")];
+        index
+            .upsert(&[
+                product(
+                    "1",
+                    "Sennheiser wireless headphones",
+                    "Sennheiser",
+                    &audio,
+                    12_000,
+                    true,
+                ),
+                product("2", "Sony noise cancelling headphones", "Sony", &audio, 25_001, false),
+                product("3", "HP LaserJet toner cartridge black", "HP", &printing, 4_500, true),
+                product(
+                    "4",
+                    "Brother TN-2110 toner cartridge",
+                    "Brother",
+                    &printing,
+                    3_999,
+                    true,
+                ),
+                product(
+                    "5",
+                    "Sennheiser headphone cable",
+                    "Sennheiser",
+                    &[("audio", "Audio")],
+                    900,
+                    true,
+                ),
+            ])
+            .unwrap();
+        index.commit(42).unwrap();
+        index
+    }
+
+    fn ids(results: &SearchResults) -> Vec<&str> {
+        results.hits.iter().map(|h| h.id.as_str()).collect()
+    }
+
+    #[test]
+    fn words_in_the_title_rank_first_and_commits_record_the_sequence() {
+        let index = sample();
+        assert_eq!(index.applied_seq().unwrap(), 42);
+        let r = index
+            .search(&SearchRequest {
+                query: "toner cartridge".into(),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(r.total, 2);
+        assert!(ids(&r).contains(&"3") && ids(&r).contains(&"4"));
+    }
+
+    #[test]
+    fn one_typo_still_finds_the_product_but_model_codes_must_be_exact() {
+        let index = sample();
+        let clean = index
+            .search(&SearchRequest {
+                query: "headphones".into(),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        let typo = index
+            .search(&SearchRequest {
+                query: "haedphones".into(),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            ids(&clean)[..2].iter().collect::<std::collections::HashSet<_>>(),
+            ids(&typo)[..2].iter().collect()
+        );
+        assert_eq!(typo_distance("tn2110"), 0);
+        assert_eq!(typo_distance("cable"), 1);
+        assert_eq!(typo_distance("headphones"), 2);
+    }
+
+    #[test]
+    fn filters_sorts_and_facets() {
+        let index = sample();
+        let r = index
+            .search(&SearchRequest {
+                category: Some("/audio".into()),
+                sort: SortOrder::PriceAsc,
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(ids(&r), vec!["5", "1", "2"], "descendant categories are included");
+        assert_eq!(r.categories, vec![("/audio/headphones".to_string(), 2)]);
+        let r = index
+            .search(&SearchRequest {
+                in_stock: true,
+                min_price: Some(1_000),
+                max_price: Some(20_000),
+                limit: 10,
+                sort: SortOrder::PriceDesc,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(ids(&r), vec!["1", "3", "4"]);
+        let r = index
+            .search(&SearchRequest {
+                brand: Some("Sennheiser".into()),
+                attributes: vec![("colour".into(), "Black".into())],
+                facet_attributes: vec!["colour".into()],
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(ids(&r), vec!["1", "5"], "both Sennheiser products are black");
+        assert_eq!(r.attributes[0].1, vec![("Black".to_string(), 2)]);
+        let all = index
+            .search(&SearchRequest {
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(all.brands[0], ("/Sennheiser".to_string(), 2));
+        assert_eq!(all.prices.iter().map(|p| p.2).sum::<usize>(), 5);
+    }
+
+    #[test]
+    fn deletes_and_updates_replace_documents() {
+        let index = sample();
+        index.delete("4");
+        let mut moved = product("3", "HP toner", "HP", &[("printing", "Printing")], 100, true);
+        moved.title = "HP LaserJet toner".into();
+        index.upsert(&[moved]).unwrap();
+        index.commit(43).unwrap();
+        let r = index
+            .search(&SearchRequest {
+                query: "toner".into(),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(ids(&r), vec!["3"]);
+        assert_eq!(index.num_docs(), 4);
+        assert_eq!(index.applied_seq().unwrap(), 43);
+    }
+}
