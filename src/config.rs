@@ -29,6 +29,8 @@ pub struct Config {
     pub catalog: CatalogConfig,
     /// CDN purge hook.
     pub cdn: CdnConfig,
+    /// Search.
+    pub search: SearchConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -254,6 +256,51 @@ impl Default for CatalogConfig {
         CatalogConfig {
             currency: "USD".into(),
             listing_max_scan: 5_000,
+        }
+    }
+}
+
+/// `[search]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// Index directory; relative paths are inside the data directory.
+    pub index_dir: std::path::PathBuf,
+    /// Memory of the index writer.
+    pub writer_memory_bytes: usize,
+    /// How often the indexer polls the changelog when idle (changes are searchable within about this).
+    pub poll_interval_ms: u64,
+    /// Searches running or queued at once; beyond this a search gets 503 with Retry-After.
+    pub max_pending: usize,
+    /// Cached search responses.
+    pub cache_entries: usize,
+    /// Attributes counted as facets and filterable with `attr.<name>=<value>`.
+    pub facet_attributes: Vec<String>,
+    /// Autocomplete suggestions returned.
+    pub suggest_limit: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            index_dir: "search-index".into(),
+            writer_memory_bytes: 64 << 20,
+            poll_interval_ms: 100,
+            max_pending: 64,
+            cache_entries: 10_000,
+            facet_attributes: [
+                "colour",
+                "product_colour",
+                "printing_colours",
+                "form_factor",
+                "storage_media",
+                "processor_family",
+                "connectivity_technology",
+                "operating_system_installed",
+            ]
+            .map(String::from)
+            .to_vec(),
+            suggest_limit: 8,
         }
     }
 }

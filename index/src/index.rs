@@ -459,7 +459,8 @@ impl ProductIndex {
                     .and_then(|v| v.as_str())
                     .unwrap_or_default()
                     .to_owned();
-                Ok(SearchHit { id, score })
+                let in_stock = doc.get_first(self.fields.in_stock).and_then(|v| v.as_u64()) == Some(1);
+                Ok(SearchHit { id, score, in_stock })
             })
             .collect()
     }

@@ -62,7 +62,7 @@ pub fn product_schema() -> (Schema, ProductFields) {
         attributes: builder.add_facet_field("attributes", FacetOptions::default()),
         price_cents: builder.add_i64_field("price_cents", number.clone()),
         rating_x100: builder.add_u64_field("rating_x100", number.clone()),
-        in_stock: builder.add_u64_field("in_stock", number.clone()),
+        in_stock: builder.add_u64_field("in_stock", number.clone().set_stored()),
         created_at_ms: builder.add_i64_field("created_at_ms", number),
         seller: builder.add_text_field("seller", STRING | FAST),
     };

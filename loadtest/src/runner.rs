@@ -6,6 +6,7 @@
 //! time, so when the server falls behind, queueing delay is counted rather than hidden. Closed loop: each connection sends its next request as soon as the previous one
 //! returns; latency is measured from the actual send.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -66,14 +67,6 @@ impl StepStats {
         }
     }
 
-    fn merge(&mut self, other: &StepStats) {
-        let _ = self.latency_us.add(&other.latency_us);
-        for (s, n) in &other.statuses {
-            *self.statuses.entry(*s).or_default() += n;
-        }
-        self.io_errors += other.io_errors;
-    }
-
     /// Returns failures: I/O errors plus responses other than 2xx/304.
     pub fn errors(&self) -> u64 {
         self.io_errors
@@ -106,9 +99,16 @@ pub struct RunOutcome {
     pub elapsed: Duration,
 }
 
-struct Worker {
+/// Statistics shared by all connections. One short lock per request: per-connection copies
+/// of the per-second histograms cost gigabytes on long runs (connections × seconds × ~30 KB).
+struct Recorder {
     steps: Vec<StepStats>,
     timeline: Vec<Second>,
+}
+
+fn second_histogram() -> Histogram<u64> {
+    // Two significant digits are plenty for a per-second plot and keep each histogram small.
+    Histogram::new_with_bounds(1, 120_000_000, 2).expect("valid bounds")
 }
 
 /// Runs a scenario against a target.
@@ -126,42 +126,39 @@ pub async fn run(
     let measure_from = start + settings.warmup;
     let end = measure_from + settings.duration;
     let per_connection_cap = settings.max_requests.map(|m| m.div_ceil(settings.connections as u64));
+    let recorder = Arc::new(Mutex::new(Recorder {
+        steps: scenario.steps.iter().map(|_| StepStats::new()).collect(),
+        timeline: Vec::new(),
+    }));
     let mut tasks = Vec::with_capacity(settings.connections);
     for c in 0..settings.connections {
-        let (target, scenario, sample, settings) = (target.clone(), scenario.clone(), sample.clone(), settings.clone());
+        let (target, scenario, sample, settings, recorder) = (
+            target.clone(),
+            scenario.clone(),
+            sample.clone(),
+            settings.clone(),
+            recorder.clone(),
+        );
         tasks.push(tokio::spawn(async move {
-            worker(
-                c,
-                &target,
-                &scenario,
-                &sample,
-                &settings,
+            let window = Window {
                 start,
                 measure_from,
                 end,
-                per_connection_cap,
-            )
-            .await
+                cap: per_connection_cap,
+            };
+            worker(c, &target, &scenario, &sample, &settings, window, &recorder).await
         }));
     }
-    let mut steps: Vec<StepStats> = scenario.steps.iter().map(|_| StepStats::new()).collect();
-    let mut timeline: Vec<Second> = Vec::new();
     for task in tasks {
-        let w = task.await??;
-        for (a, b) in steps.iter_mut().zip(&w.steps) {
-            a.merge(b);
-        }
-        if timeline.len() < w.timeline.len() {
-            timeline.resize_with(w.timeline.len(), || Second {
-                latency_us: Histogram::new_with_bounds(1, 120_000_000, 3).expect("bounds"),
-                errors: 0,
-            });
-        }
-        for (a, b) in timeline.iter_mut().zip(&w.timeline) {
-            let _ = a.latency_us.add(&b.latency_us);
-            a.errors += b.errors;
-        }
+        task.await??;
     }
+    let Recorder { steps, timeline } = std::mem::replace(
+        &mut *recorder.lock().unwrap_or_else(|p| p.into_inner()),
+        Recorder {
+            steps: Vec::new(),
+            timeline: Vec::new(),
+        },
+    );
     let elapsed = Instant::now()
         .saturating_duration_since(measure_from.into_std())
         .min(settings.duration);
@@ -172,24 +169,32 @@ pub async fn run(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// When a connection sends and what it records.
+#[derive(Clone, Copy)]
+struct Window {
+    start: TokioInstant,
+    measure_from: TokioInstant,
+    end: TokioInstant,
+    cap: Option<u64>,
+}
+
 async fn worker(
     index: usize,
     target: &Target,
     scenario: &Scenario,
     sample: &CatalogSample,
     settings: &RunSettings,
-    start: TokioInstant,
-    measure_from: TokioInstant,
-    end: TokioInstant,
-    cap: Option<u64>,
-) -> anyhow::Result<Worker> {
+    window: Window,
+    recorder: &Mutex<Recorder>,
+) -> anyhow::Result<()> {
+    let Window {
+        start,
+        measure_from,
+        end,
+        cap,
+    } = window;
     let mut rng = SmallRng::seed_from_u64(settings.seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let total_weight: u32 = scenario.steps.iter().map(|s| s.weight).sum();
-    let mut w = Worker {
-        steps: scenario.steps.iter().map(|_| StepStats::new()).collect(),
-        timeline: Vec::new(),
-    };
     let mut conn = Connection::open(target).await?;
     let interval = match settings.mode {
         Mode::Open { rate } => Some(Duration::from_secs_f64(settings.connections as f64 / rate)),
@@ -264,22 +269,23 @@ async fn worker(
         };
         if record {
             measured += 1;
-            let stats = &mut w.steps[step_index];
+            let mut rec = recorder.lock().unwrap_or_else(|p| p.into_inner());
+            let stats = &mut rec.steps[step_index];
             match &result {
                 Ok(reply) => *stats.statuses.entry(reply.status.as_u16()).or_default() += 1,
                 Err(_) => stats.io_errors += 1,
             }
             let _ = stats.latency_us.record(latency_us.min(120_000_000));
             let second = intended.saturating_duration_since(measure_from).as_secs() as usize;
-            if w.timeline.len() <= second {
-                w.timeline.resize_with(second + 1, || Second {
-                    latency_us: Histogram::new_with_bounds(1, 120_000_000, 3).expect("bounds"),
+            if rec.timeline.len() <= second {
+                rec.timeline.resize_with(second + 1, || Second {
+                    latency_us: second_histogram(),
                     errors: 0,
                 });
             }
-            let _ = w.timeline[second].latency_us.record(latency_us.min(120_000_000));
+            let _ = rec.timeline[second].latency_us.record(latency_us.min(120_000_000));
             if failed {
-                w.timeline[second].errors += 1;
+                rec.timeline[second].errors += 1;
             }
         }
         if result.is_err() {
@@ -290,5 +296,5 @@ async fn worker(
             }
         }
     }
-    Ok(w)
+    Ok(())
 }

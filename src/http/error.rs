@@ -203,6 +203,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::VersionMismatch { current } => ApiError::PreconditionFailed { current },
             ServiceError::Conflict { code, message, details } => ApiError::Conflict { code, message, details },
             ServiceError::InvalidCursor => ApiError::InvalidCursor,
+            ServiceError::Overloaded => ApiError::Overloaded,
             ServiceError::Unauthorized { code, message } => ApiError::InvalidCredentials { code, message },
             ServiceError::Forbidden(message) => ApiError::Forbidden(message),
             ServiceError::Storage(e) => ApiError::Internal(format!("storage: {e}")),

@@ -247,6 +247,11 @@ impl Catalog {
         &self.store
     }
 
+    /// Returns the current category tree snapshot.
+    pub fn categories(&self) -> Arc<CategoryTree> {
+        self.categories.load_full()
+    }
+
     /// Returns the store currency.
     pub fn currency(&self) -> Currency {
         self.settings.currency

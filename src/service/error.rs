@@ -41,6 +41,9 @@ pub enum ServiceError {
     /// The caller is authenticated but may not do this.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// Too much work is queued; retry shortly.
+    #[error("the server is overloaded; retry shortly")]
+    Overloaded,
     /// A pagination cursor was not produced by this listing.
     #[error("invalid pagination cursor")]
     InvalidCursor,
