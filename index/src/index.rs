@@ -73,6 +73,8 @@ pub struct SearchHit {
     pub id: String,
     /// Relevance score (0 for non-relevance sorts).
     pub score: f32,
+    /// Whether the product was in stock when indexed.
+    pub in_stock: bool,
 }
 
 /// Results with facet counts over the whole filtered result set.
