@@ -23,7 +23,11 @@ fn catalog(c: &mut Criterion) {
     let catalog = std::sync::Arc::new(storefront::open_catalog(&config).unwrap());
     storefront::demo::load(&catalog).unwrap();
     let accounts = std::sync::Arc::new(storefront::open_accounts(catalog.store().clone(), &config.auth).unwrap());
+    let search = std::sync::Arc::new(
+        storefront::service::search::Search::open(catalog.clone(), dir.path(), config.search.clone()).unwrap(),
+    );
     let state = AppState {
+        search,
         accounts,
         limits: std::sync::Arc::new(storefront::http::rate_limit::RateLimits::new(
             &storefront::config::RateLimitConfig {

@@ -33,6 +33,7 @@ use crate::http::metrics::Metrics;
 use crate::http::AppState;
 use crate::service::auth::{Accounts, AuthSettings};
 use crate::service::catalog::CatalogSettings;
+use crate::service::search::Search;
 use crate::service::Catalog;
 
 /// A built, bound, not yet running server.
@@ -136,7 +137,13 @@ impl App {
             let (store, auth) = (catalog.store().clone(), config.auth.clone());
             Arc::new(tokio::task::spawn_blocking(move || open_accounts(store, &auth)).await??)
         };
+        let search = {
+            let (catalog, data_dir, settings) =
+                (catalog.clone(), config.storage.data_dir.clone(), config.search.clone());
+            Arc::new(tokio::task::spawn_blocking(move || Search::open(catalog, &data_dir, settings)).await??)
+        };
         let state = AppState {
+            search: search.clone(),
             accounts,
             limits: Arc::new(http::rate_limit::RateLimits::new(&config.rate_limit)),
             catalog: catalog.clone(),
@@ -157,6 +164,7 @@ impl App {
             }));
         }
         let router = http::router(state, &config);
+        tasks.push(tokio::spawn(service::search::run_indexer(search, cancel.clone())));
         if !config.cdn.purge_url.is_empty() {
             tasks.push(tokio::spawn(service::purge::run(
                 catalog.store().clone(),

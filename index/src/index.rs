@@ -5,19 +5,24 @@
 //! through the reader, which is reloaded explicitly after each commit (`ReloadPolicy::Manual`),
 //! so a search always sees a whole committed generation.
 
+use std::collections::HashMap;
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 use tantivy::collector::{Count, FacetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, PhraseQuery, Query, RangeQuery,
-    TermQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery,
 };
 use tantivy::schema::{Facet, IndexRecordOption, Value};
-use tantivy::{doc, DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument, Term};
+use tantivy::{
+    doc, DocAddress, DocId, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Score, Searcher, SegmentReader,
+    TantivyDocument, Term,
+};
 
+pub use crate::relevance::typo_distance;
+use crate::relevance::{synonyms, Vocabulary, ACCESSORY_WORDS};
 use crate::schema::{product_schema, ProductDoc, ProductFields, TOKENIZER};
 use crate::Result;
 
@@ -96,6 +101,9 @@ pub struct SearchResults {
     pub attributes: Vec<(String, Vec<(String, u64)>)>,
 }
 
+/// Score factor applied to accessories when the query names no accessory.
+pub const ACCESSORY_DEMOTION: f32 = 0.6;
+
 /// Price bucket boundaries in minor units.
 pub const PRICE_BUCKETS: [i64; 4] = [1_000, 5_000, 20_000, 100_000];
 
@@ -105,6 +113,8 @@ pub struct ProductIndex {
     fields: ProductFields,
     writer: Mutex<IndexWriter>,
     reader: IndexReader,
+    /// Terms of the corrected fields, rebuilt after each commit (readers clone the `Arc`).
+    vocabulary: RwLock<Arc<Vocabulary>>,
 }
 
 fn facet_segment(s: &str) -> String {
@@ -125,12 +135,15 @@ impl ProductIndex {
         };
         let writer = index.writer(writer_memory_bytes.max(15_000_000))?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(ProductIndex {
+        let this = ProductIndex {
             index,
             fields,
             writer: Mutex::new(writer),
             reader,
-        })
+            vocabulary: RwLock::new(Arc::new(Vocabulary::default())),
+        };
+        this.rebuild_vocabulary()?;
+        Ok(this)
     }
 
     /// Returns the changelog sequence recorded by the last commit (0 for a new index).
@@ -179,6 +192,11 @@ impl ProductIndex {
             }
         }
         d.add_text(f.attributes_text, attribute_text);
+        let accessory = self
+            .analyze(&p.title)
+            .iter()
+            .any(|w| ACCESSORY_WORDS.contains(&w.as_str()));
+        d.add_u64(f.accessory, accessory as u64);
         d
     }
 
@@ -214,6 +232,24 @@ impl ProductIndex {
             prepared.commit()?;
         }
         self.reader.reload()?;
+        self.rebuild_vocabulary()
+    }
+
+    fn rebuild_vocabulary(&self) -> Result<()> {
+        let searcher = self.reader.searcher();
+        let mut terms: HashMap<String, u64> = HashMap::new();
+        for segment in searcher.segment_readers() {
+            for field in [self.fields.title, self.fields.brand, self.fields.category_text] {
+                let inverted = segment.inverted_index(field)?;
+                let mut stream = inverted.terms().stream()?;
+                while stream.advance() {
+                    if let Ok(term) = std::str::from_utf8(stream.key()) {
+                        *terms.entry(term.to_owned()).or_default() += stream.value().doc_freq as u64;
+                    }
+                }
+            }
+        }
+        *self.vocabulary.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Vocabulary::new(terms));
         Ok(())
     }
 
@@ -234,11 +270,11 @@ impl ProductIndex {
 
     /// Builds the relevance part: per word, exact matches in each field (boosted by field) or
     /// fuzzy matches (scored lower); plus a boost when the words appear together in the title.
-    fn text_query(&self, text: &str) -> Box<dyn Query> {
+    fn text_query(&self, text: &str) -> (Box<dyn Query>, bool) {
         let f = &self.fields;
         let words = self.analyze(text);
         if words.is_empty() {
-            return Box::new(AllQuery);
+            return (Box::new(AllQuery), false);
         }
         let weighted = [
             (f.title, 3.0f32),
@@ -247,38 +283,62 @@ impl ProductIndex {
             (f.attributes_text, 0.6),
             (f.description, 0.5),
         ];
-        let mut per_word: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for word in &words {
+        let vocabulary = self.vocabulary.read().unwrap_or_else(|p| p.into_inner()).clone();
+        // Each query word may match as itself, as a synonym, or (if it is not a known word) as
+        // its spelling corrections, each alternative scored by BM25 and weighted below exact.
+        let variants = |word: &str| -> Vec<(String, f32)> {
+            let mut v = vec![(word.to_owned(), 1.0)];
+            v.extend(synonyms(word).map(|s| (s.to_owned(), 0.8)));
+            v.extend(vocabulary.corrections(word, 3).into_iter().map(|c| (c, 0.8)));
+            v
+        };
+        let word_query = |terms: &[(String, f32)]| -> Box<dyn Query> {
             let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-            let distance = typo_distance(word);
-            for (field, boost) in weighted {
-                let term = Term::from_field_text(field, word);
-                alternatives.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(
-                        Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
-                        boost,
-                    )),
-                ));
-                if distance > 0 && boost >= 1.5 {
+            for (term, weight) in terms {
+                for (field, boost) in weighted {
+                    let t = Term::from_field_text(field, term);
                     alternatives.push((
                         Occur::Should,
                         Box::new(BoostQuery::new(
-                            Box::new(FuzzyTermQuery::new(term, distance, true)),
-                            boost * 0.3,
+                            Box::new(TermQuery::new(t, IndexRecordOption::WithFreqs)),
+                            boost * weight,
                         )),
                     ));
                 }
             }
-            per_word.push((Occur::Should, Box::new(BooleanQuery::new(alternatives))));
+            Box::new(BooleanQuery::new(alternatives))
+        };
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut corrected_words = Vec::with_capacity(words.len());
+        for word in &words {
+            corrected_words.push(
+                vocabulary
+                    .corrections(word, 1)
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| word.clone()),
+            );
+            clauses.push((Occur::Should, word_query(&variants(word))));
         }
-        if words.len() > 1 {
-            let terms: Vec<Term> = words.iter().map(|w| Term::from_field_text(f.title, w)).collect();
+        // "head set" also matches "headset".
+        for pair in words.windows(2) {
+            let joined = format!("{}{}", pair[0], pair[1]);
+            let mut v = vec![(joined.clone(), 1.0)];
+            v.extend(synonyms(&joined).map(|s| (s.to_owned(), 0.8)));
+            clauses.push((Occur::Should, word_query(&v)));
+        }
+        if corrected_words.len() > 1 {
+            // Products whose title holds the words together rank first.
+            let terms: Vec<Term> = corrected_words
+                .iter()
+                .map(|w| Term::from_field_text(f.title, w))
+                .collect();
             let mut phrase = PhraseQuery::new(terms);
             phrase.set_slop(2);
-            per_word.push((Occur::Should, Box::new(BoostQuery::new(Box::new(phrase), 4.0))));
+            clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(phrase), 4.0))));
         }
-        Box::new(BooleanQuery::new(per_word))
+        let names_accessory = words.iter().any(|w| ACCESSORY_WORDS.contains(&w.as_str()));
+        (Box::new(BooleanQuery::new(clauses)), !names_accessory)
     }
 
     fn filters(&self, req: &SearchRequest, skip_category: bool) -> Vec<(Occur, Box<dyn Query>)> {
@@ -335,7 +395,7 @@ impl ProductIndex {
     }
 
     fn combined(&self, req: &SearchRequest, extra: Vec<(Occur, Box<dyn Query>)>) -> BooleanQuery {
-        let mut clauses = vec![(Occur::Must, self.text_query(&req.query))];
+        let mut clauses = vec![(Occur::Must, self.text_query(&req.query).0)];
         clauses.extend(self.filters(req, false));
         clauses.extend(extra);
         BooleanQuery::new(clauses)
@@ -347,7 +407,8 @@ impl ProductIndex {
         let f = &self.fields;
         let query = self.combined(req, Vec::new());
         let limit = req.limit.max(1);
-        let hits = self.top(&searcher, &query, req.sort, req.offset, limit)?;
+        let demote_accessories = !req.query.trim().is_empty() && self.text_query(&req.query).1;
+        let hits = self.top(&searcher, &query, req.sort, req.offset, limit, demote_accessories)?;
 
         let mut category_facets = FacetCollector::for_field("category");
         let category_root = req.category.clone().unwrap_or_else(|| "/".to_string());
@@ -424,9 +485,20 @@ impl ProductIndex {
         sort: SortOrder,
         offset: usize,
         limit: usize,
+        demote_accessories: bool,
     ) -> Result<Vec<SearchHit>> {
         let collector = TopDocs::with_limit(limit).and_offset(offset);
         let addresses: Vec<(f32, DocAddress)> = match sort {
+            SortOrder::Relevance if demote_accessories => searcher.search(
+                query,
+                &collector.tweak_score(|segment: &SegmentReader| {
+                    let accessory = segment.fast_fields().u64("accessory").ok();
+                    move |doc: DocId, score: Score| match accessory.as_ref().and_then(|c| c.first(doc)) {
+                        Some(1) => score * ACCESSORY_DEMOTION,
+                        _ => score,
+                    }
+                }),
+            )?,
             SortOrder::Relevance => searcher.search(query, &collector)?,
             SortOrder::PriceAsc => searcher
                 .search(query, &collector.order_by_fast_field::<i64>("price_cents", Order::Asc))?
@@ -465,19 +537,6 @@ impl ProductIndex {
                 Ok(SearchHit { id, score, in_stock })
             })
             .collect()
-    }
-}
-
-/// Edit distance allowed for a query word: none for short words and anything with digits
-/// (model codes, sizes), 1 for mid-length words, 2 for long ones.
-pub fn typo_distance(word: &str) -> u8 {
-    if word.chars().any(|c| c.is_ascii_digit()) {
-        return 0;
-    }
-    match word.chars().count() {
-        0..=3 => 0,
-        4..=7 => 1,
-        _ => 2,
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod index;
+pub mod relevance;
 pub mod schema;
 
 pub use error::{Error, Result};

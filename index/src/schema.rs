@@ -39,6 +39,8 @@ pub struct ProductFields {
     pub created_at_ms: Field,
     /// Seller id (UUID text) or empty.
     pub seller: Field,
+    /// 1 when the title names an accessory (pad, case, cable...), for demotion.
+    pub accessory: Field,
 }
 
 /// Builds the product schema.
@@ -65,6 +67,7 @@ pub fn product_schema() -> (Schema, ProductFields) {
         in_stock: builder.add_u64_field("in_stock", number.clone().set_stored()),
         created_at_ms: builder.add_i64_field("created_at_ms", number),
         seller: builder.add_text_field("seller", STRING | FAST),
+        accessory: builder.add_u64_field("accessory", NumericOptions::default().set_fast()),
     };
     let _ = INDEXED;
     (builder.build(), fields)

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod ops;
 pub mod products;
 pub mod rate_limit;
+pub mod search;
 pub mod security;
 pub mod sellers;
 
@@ -31,6 +32,7 @@ use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, 
 
 use crate::config::{Config, ServerConfig};
 use crate::service::auth::Accounts;
+use crate::service::search::Search;
 use crate::service::Catalog;
 use error::ApiError;
 use metrics::Metrics;
@@ -45,6 +47,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Accounts and sessions.
     pub accounts: Arc<Accounts>,
+    /// Product search.
+    pub search: Arc<Search>,
     /// Rate limiters.
     pub limits: Arc<RateLimits>,
     /// Admin bearer key; `None` disables it.
@@ -74,7 +78,8 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .merge(categories::router())
         .merge(sellers::router())
         .merge(inventory::router())
-        .merge(auth::router());
+        .merge(auth::router())
+        .merge(search::router());
     let app = Router::new()
         .nest("/api/v1", api)
         .merge(ops::router())

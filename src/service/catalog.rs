@@ -54,7 +54,11 @@ pub struct Representation {
 }
 
 impl Representation {
-    fn new<T: Serialize>(value: &T, etag_prefix: Option<u64>, tags: &str) -> Result<Representation, ServiceError> {
+    pub(crate) fn new<T: Serialize>(
+        value: &T,
+        etag_prefix: Option<u64>,
+        tags: &str,
+    ) -> Result<Representation, ServiceError> {
         let mut buf = BytesMut::with_capacity(2048).writer();
         serde_json::to_writer(&mut buf, value)
             .map_err(|e| ServiceError::Internal(format!("serialising response: {e}")))?;

@@ -5,8 +5,10 @@ pub mod auth;
 pub mod catalog;
 pub mod category_tree;
 pub mod error;
+pub mod eval;
 pub mod import;
 pub mod purge;
+pub mod search;
 pub mod view;
 
 pub use catalog::Catalog;

@@ -44,6 +44,8 @@ pub async fn spawn_with(data_dir: Option<TempDir>, tweak: impl FnOnce(&mut Confi
     config.auth.argon2_memory_kib = 1024;
     config.auth.argon2_iterations = 1;
     config.rate_limit.api_per_second = 0;
+    config.search.writer_memory_bytes = 15_000_000;
+    config.search.poll_interval_ms = 20;
     config.rate_limit.auth_per_minute_per_ip = 10_000;
     config.rate_limit.login_per_minute_per_account = 10_000;
     tweak(&mut config);

@@ -1,0 +1,204 @@
+//! Query-side relevance helpers: spelling correction against the index vocabulary, synonyms,
+//! compound words, and the accessory vocabulary used to demote accessories.
+//!
+//! Corrections are real index terms, so corrected words are scored with BM25 like any other
+//! (tantivy's fuzzy queries give every match the same score, which loses the ranking).
+
+use std::collections::HashMap;
+
+/// Title words that mark an accessory *for* something (a mouse pad, a laptop sleeve). When the
+/// query names none of them, such products are demoted below the thing itself.
+pub const ACCESSORY_WORDS: &[&str] = &[
+    "pad",
+    "cover",
+    "case",
+    "bag",
+    "sleeve",
+    "cabl",
+    "cable",
+    "adapt",
+    "adapter",
+    "lock",
+    "filter",
+    "stand",
+    "mount",
+    "kit",
+    "holder",
+    "charger",
+    "drum",
+    "toner",
+    "cartridg",
+    "cartridge",
+    "protector",
+    "skin",
+    "strap",
+    "replac",
+    "spare",
+    "ink",
+    "dock",
+    "cradl",
+    "extens",
+    "extension",
+    "bracket",
+    "screen",
+];
+
+/// Small built-in synonym table (stemmed forms), both directions.
+pub const SYNONYMS: &[(&str, &str)] = &[
+    ("laptop", "notebook"),
+    ("headset", "headphon"),
+    ("earphon", "headphon"),
+    ("tv", "televis"),
+    ("pc", "desktop"),
+    ("cellphon", "smartphon"),
+    ("mobil", "smartphon"),
+    ("hdd", "hard"),
+    ("ssd", "solid"),
+    ("stick", "flash"),
+    ("pendriv", "flash"),
+];
+
+/// Returns synonyms of a stemmed word.
+pub fn synonyms(word: &str) -> impl Iterator<Item = &'static str> + '_ {
+    SYNONYMS.iter().filter_map(move |(a, b)| {
+        if *a == word {
+            Some(*b)
+        } else if *b == word {
+            Some(*a)
+        } else {
+            None
+        }
+    })
+}
+
+/// Edit distance allowed for a query word: none for short words and anything with digits
+/// (model codes, sizes), 1 for mid-length words, 2 for long ones.
+pub fn typo_distance(word: &str) -> u8 {
+    if word.chars().any(|c| c.is_ascii_digit()) {
+        return 0;
+    }
+    match word.chars().count() {
+        0..=3 => 0,
+        4..=7 => 1,
+        _ => 2,
+    }
+}
+
+const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz";
+
+/// All ASCII strings one edit (delete, transpose, replace, insert) away from `word`.
+fn edits1(word: &str) -> Vec<String> {
+    let b = word.as_bytes();
+    let mut out = Vec::with_capacity(b.len() * 56 + 26);
+    for i in 0..b.len() {
+        out.push([&b[..i], &b[i + 1..]].concat());
+        if i + 1 < b.len() {
+            let mut t = b.to_vec();
+            t.swap(i, i + 1);
+            out.push(t);
+        }
+        for &c in ALPHABET {
+            if c != b[i] {
+                let mut t = b.to_vec();
+                t[i] = c;
+                out.push(t);
+            }
+        }
+    }
+    for i in 0..=b.len() {
+        for &c in ALPHABET {
+            out.push([&b[..i], &[c], &b[i..]].concat());
+        }
+    }
+    out.into_iter().filter_map(|v| String::from_utf8(v).ok()).collect()
+}
+
+/// Term → document frequency over the fields typos are corrected against.
+#[derive(Debug, Default)]
+pub struct Vocabulary {
+    terms: HashMap<String, u64>,
+}
+
+impl Vocabulary {
+    /// Builds a vocabulary from `(term, doc_freq)` pairs.
+    pub fn new(terms: HashMap<String, u64>) -> Vocabulary {
+        Vocabulary { terms }
+    }
+
+    /// Returns whether the term occurs in the index.
+    pub fn contains(&self, term: &str) -> bool {
+        self.terms.contains_key(term)
+    }
+
+    /// Returns up to `limit` known terms within the allowed edit distance of an unknown word,
+    /// most frequent first. Known words and words that allow no typos get none.
+    pub fn corrections(&self, word: &str, limit: usize) -> Vec<String> {
+        let distance = typo_distance(word);
+        if distance == 0 || self.contains(word) || !word.is_ascii() {
+            return Vec::new();
+        }
+        let first = edits1(word);
+        let mut found: HashMap<&str, u64> = HashMap::new();
+        for candidate in &first {
+            if let Some((k, df)) = self.terms.get_key_value(candidate.as_str()) {
+                found.insert(k.as_str(), *df);
+            }
+        }
+        if found.is_empty() && distance >= 2 {
+            // PERF: second-level edits limited to deletes and transposes keep this ~1 ms.
+            for candidate in &first {
+                let b = candidate.as_bytes();
+                for i in 0..b.len() {
+                    let del = [&b[..i], &b[i + 1..]].concat();
+                    if let Some((k, df)) = std::str::from_utf8(&del).ok().and_then(|d| self.terms.get_key_value(d)) {
+                        found.insert(k.as_str(), *df);
+                    }
+                    if i + 1 < b.len() {
+                        let mut t = b.to_vec();
+                        t.swap(i, i + 1);
+                        if let Some((k, df)) = std::str::from_utf8(&t).ok().and_then(|d| self.terms.get_key_value(d)) {
+                            found.insert(k.as_str(), *df);
+                        }
+                    }
+                }
+            }
+        }
+        let mut ranked: Vec<(&str, u64)> = found.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        ranked.into_iter().take(limit).map(|(t, _)| t.to_owned()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vocab() -> Vocabulary {
+        Vocabulary::new(
+            [
+                ("headphon".to_string(), 40),
+                ("keyboard".to_string(), 30),
+                ("mous".to_string(), 20),
+                ("hous".to_string(), 2),
+            ]
+            .into(),
+        )
+    }
+
+    #[test]
+    fn one_and_two_edit_typos_are_corrected_to_frequent_terms() {
+        let v = vocab();
+        assert_eq!(v.corrections("keyobard", 2), vec!["keyboard"]);
+        assert_eq!(v.corrections("haedphon", 2), vec!["headphon"]);
+        assert_eq!(v.corrections("muos", 2), vec!["mous"]);
+        assert!(v.corrections("keyboard", 2).is_empty(), "known words are left alone");
+        assert!(v.corrections("tn2110", 2).is_empty(), "model codes need exact matches");
+        assert!(v.corrections("mus", 2).is_empty(), "short words allow no typos");
+    }
+
+    #[test]
+    fn synonyms_work_both_ways() {
+        assert_eq!(synonyms("laptop").collect::<Vec<_>>(), vec!["notebook"]);
+        assert_eq!(synonyms("notebook").collect::<Vec<_>>(), vec!["laptop"]);
+    }
+}
