@@ -32,23 +32,24 @@ async fn healthz() -> impl IntoResponse {
 
 async fn readyz(State(state): State<AppState>) -> Response {
     let store = state.catalog.store().clone();
-    let ok = tokio::task::spawn_blocking(move || {
-        store
+    let search = state.search.clone();
+    let probe = tokio::task::spawn_blocking(move || {
+        let storage = store
             .get_raw(storefront_storage::cf::CF_META, b"schema_version")
-            .is_ok()
+            .is_ok();
+        let lag = store.last_changelog_seq().saturating_sub(search.applied_seq());
+        (storage, search.index().num_docs(), lag)
     })
-    .await
-    .unwrap_or(false);
-    let (status, body) = if ok {
-        (
+    .await;
+    let (status, body) = match probe {
+        Ok((true, documents, lag)) => (
             StatusCode::OK,
-            serde_json::json!({ "status": "ready", "storage": "ok" }),
-        )
-    } else {
-        (
+            serde_json::json!({ "status": "ready", "storage": "ok", "index": { "documents": documents, "changelog_lag": lag } }),
+        ),
+        _ => (
             StatusCode::SERVICE_UNAVAILABLE,
             serde_json::json!({ "status": "unavailable", "storage": "error" }),
-        )
+        ),
     };
     (
         status,

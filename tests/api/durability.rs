@@ -164,3 +164,77 @@ async fn acknowledged_writes_survive_kill_9_during_concurrent_writes() {
     }
     assert_eq!(listed, total, "every counted product is listed exactly once");
 }
+
+#[tokio::test]
+async fn the_search_index_is_consistent_with_storage_after_kill_9_during_indexing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path());
+    let client = reqwest::Client::new();
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (client, base) = (client.clone(), server.base.clone());
+        writers.push(tokio::spawn(async move {
+            for i in 0..40 {
+                let body = product(&format!("Indexed gadget {w}-{i}"), &format!("IX-{w}-{i}"), 100 + i);
+                let res = client
+                    .post(format!("{base}/api/v1/products"))
+                    .bearer_auth(ADMIN_KEY)
+                    .json(&body)
+                    .send()
+                    .await;
+                if !matches!(res, Ok(ref r) if r.status() == StatusCode::CREATED) {
+                    return;
+                }
+            }
+        }));
+    }
+    for w in writers {
+        let _ = w.await;
+    }
+    // Kill while the indexer is (very likely) still applying the burst.
+    server.kill9();
+
+    let server = ServerProcess::start(dir.path());
+    let listing: Value = client
+        .get(format!("{}/api/v1/products?limit=1", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stored = listing["total"].as_u64().unwrap();
+    assert_eq!(stored, 160, "every acknowledged product is stored");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let body: Value = client
+            .get(format!("{}/api/v1/search?q=gadget&limit=100", server.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if body["total"].as_u64() == Some(stored) {
+            // No duplicates: every page holds distinct products.
+            let mut ids = std::collections::HashSet::new();
+            for page in 1..=2 {
+                let body: Value = client
+                    .get(format!("{}/api/v1/search?q=gadget&limit=100&page={page}", server.base))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                for item in body["items"].as_array().unwrap() {
+                    assert!(ids.insert(item["id"].as_str().unwrap().to_owned()), "duplicate {item}");
+                }
+            }
+            assert_eq!(ids.len() as u64, stored);
+            break;
+        }
+        assert!(Instant::now() < deadline, "index never caught up: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -106,3 +106,28 @@ async fn import_refuses_while_the_server_holds_the_lock() {
     assert!(!ok);
     assert!(stderr.contains("locked by another storefront process"), "{stderr}");
 }
+
+#[tokio::test]
+async fn reindex_rebuilds_the_search_index_from_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, r#"{{"external_id":"r1","title":"Reindexed lantern","variants":[{{"sku":"R-1","price":{{"amount":1000,"currency":"USD"}}}}]}}"#).unwrap();
+    writeln!(file, r#"{{"external_id":"r2","title":"Reindexed compass","variants":[{{"sku":"R-2","price":{{"amount":2000,"currency":"USD"}}}}]}}"#).unwrap();
+    let (ok, _, stderr) = import(dir.path(), "jsonl", file.path());
+    assert!(ok, "{stderr}");
+    let out = Command::new(env!("CARGO_BIN_EXE_storefront"))
+        .args(["reindex", "--data-dir"])
+        .arg(dir.path())
+        .env("STOREFRONT__LOG__LEVEL", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("indexed 2 products") && stdout.contains("(2 searchable)"),
+        "{stdout}"
+    );
+    let app = spawn_with(Some(dir), |_| {}).await;
+    let (_, body) = app.get_json("/api/v1/search?q=compass").await;
+    assert_eq!(body["total"], 1, "{body}");
+}

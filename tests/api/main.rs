@@ -12,3 +12,4 @@ mod listing;
 mod ops;
 mod products;
 mod purge;
+mod search;

@@ -1,0 +1,232 @@
+//! Search through the real server: live updates from the changelog, filters, facets, typos,
+//! autocomplete, and recovery after kill -9.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{product, spawn_app, TestApp};
+
+/// Polls a search until `done` accepts the response (the indexer is asynchronous).
+async fn search_until(app: &TestApp, path: &str, done: impl Fn(&Value) -> bool) -> (Value, Duration) {
+    let started = Instant::now();
+    loop {
+        let (status, body) = app.get_json(path).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if done(&body) {
+            return (body, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "search never converged for {path}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn titles(body: &Value) -> Vec<String> {
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["title"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn seed(app: &TestApp) {
+    app.create_category("Audio", None).await;
+    app.create_category("Headphones", Some("audio")).await;
+    app.create_category("Printing", None).await;
+    let items = [
+        (
+            "Sennheiser HD 25 headphones",
+            "SEN-1",
+            12_000,
+            "Sennheiser",
+            "headphones",
+            "Black",
+            5,
+        ),
+        (
+            "Sony WH-1000 wireless headphones",
+            "SONY-1",
+            30_000,
+            "Sony",
+            "headphones",
+            "Silver",
+            0,
+        ),
+        (
+            "Sennheiser headphone cable",
+            "SEN-2",
+            900,
+            "Sennheiser",
+            "audio",
+            "Black",
+            5,
+        ),
+        (
+            "Brother TN-2110 toner cartridge",
+            "BRO-1",
+            3_999,
+            "Brother",
+            "printing",
+            "Black",
+            5,
+        ),
+    ];
+    for (title, sku, price, brand, category, colour, stock) in items {
+        let mut body = product(title, sku, price);
+        body["brand"] = json!(brand);
+        body["category"] = json!(category);
+        body["attributes"] = json!({ "colour": colour });
+        body["variants"][0]["stock"] = json!(stock);
+        app.create_product(body).await;
+    }
+}
+
+#[tokio::test]
+async fn search_ranks_filters_facets_and_tolerates_typos() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    let (body, _) = search_until(&app, "/api/v1/search?q=headphones", |b| b["total"] == 3).await;
+    assert!(titles(&body)[0].contains("headphones"), "{body}");
+    assert!(body["took_ms"].is_number());
+    let item = &body["items"][0];
+    for field in ["id", "slug", "title", "price", "image", "rating", "in_stock", "brand"] {
+        assert!(item.get(field).is_some(), "{field} missing in {item}");
+    }
+    let brands: Vec<(String, u64)> = body["facets"]["brand"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["value"].as_str().unwrap().to_owned(), b["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(brands, vec![("Sennheiser".to_string(), 2), ("Sony".to_string(), 1)]);
+    assert_eq!(body["facets"]["category"][0]["value"], "audio");
+    assert_eq!(
+        body["facets"]["attributes"]["colour"][0],
+        json!({ "value": "Black", "count": 2 })
+    );
+
+    let (typo, _) = search_until(&app, "/api/v1/search?q=haedphones", |b| b["total"].as_u64() >= Some(2)).await;
+    let set = |v: Vec<String>| v.into_iter().take(2).collect::<std::collections::HashSet<_>>();
+    assert_eq!(set(titles(&typo)), set(titles(&body)));
+
+    let (_, filtered) = app
+        .get_json("/api/v1/search?q=headphones&category=headphones&in_stock=true")
+        .await;
+    assert_eq!(titles(&filtered), vec!["Sennheiser HD 25 headphones"]);
+    let (_, filtered) = app
+        .get_json("/api/v1/search?category=audio&sort=price_asc&attr.colour=Black")
+        .await;
+    assert_eq!(
+        titles(&filtered),
+        vec!["Sennheiser headphone cable", "Sennheiser HD 25 headphones"]
+    );
+    let (_, filtered) = app
+        .get_json("/api/v1/search?brand=Sony&max_price=50000&min_price=20000")
+        .await;
+    assert_eq!(titles(&filtered), vec!["Sony WH-1000 wireless headphones"]);
+    let (_, paged) = app.get_json("/api/v1/search?sort=price_desc&limit=2&page=2").await;
+    assert_eq!(
+        titles(&paged),
+        vec!["Brother TN-2110 toner cartridge", "Sennheiser headphone cable"]
+    );
+    assert_eq!(paged["next_page"], Value::Null);
+
+    let (status, body) = app
+        .get_json("/api/v1/search?q=x&limit=0&sort=cheap&category=nowhere")
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = body["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, vec!["limit", "sort", "category"]);
+}
+
+#[tokio::test]
+async fn catalog_changes_reach_search_quickly() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    let (body, _) = search_until(&app, "/api/v1/search?q=toner", |b| b["total"] == 1).await;
+    assert_eq!(body["items"][0]["price"]["amount"], 3999);
+
+    let (status, _) = app
+        .admin_json(
+            Method::PATCH,
+            "/api/v1/variants/BRO-1",
+            json!({ "price": { "amount": 2500, "currency": "USD" } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, took) = search_until(&app, "/api/v1/search?q=toner", |b| {
+        b["items"][0]["price"]["amount"] == 2500
+    })
+    .await;
+    eprintln!("price change searchable after {took:?}");
+
+    let (status, _) = app
+        .admin_json(Method::PUT, "/api/v1/inventory/SONY-1", json!({ "on_hand": 3 }))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    search_until(&app, "/api/v1/search?q=sony&in_stock=true", |b| b["total"] == 1).await;
+
+    let (_, doc) = app.get_json("/api/v1/products/brother-tn-2110-toner-cartridge").await;
+    let res = app
+        .admin(
+            Method::DELETE,
+            &format!("/api/v1/products/{}", doc["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    search_until(&app, "/api/v1/search?q=toner", |b| b["total"] == 0).await;
+
+    // Renaming a category re-indexes its products' category text.
+    let (status, _) = app
+        .admin_json(
+            Method::PATCH,
+            "/api/v1/categories/printing",
+            json!({ "name": "Office" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .admin_json(
+            Method::PATCH,
+            "/api/v1/categories/headphones",
+            json!({ "name": "Cans" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    search_until(&app, "/api/v1/search?q=cans", |b| b["total"] == 2).await;
+}
+
+#[tokio::test]
+async fn autocomplete_suggests_brands_categories_and_titles() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    let started = Instant::now();
+    let body = loop {
+        let (_, body) = app.get_json("/api/v1/search/suggest?q=senn").await;
+        if !body["items"].as_array().unwrap().is_empty() {
+            break body;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no suggestions: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        body["items"][0],
+        json!({ "text": "Sennheiser", "kind": "brand", "slug": null })
+    );
+    assert!(body["items"].as_array().unwrap().iter().any(|i| i["kind"] == "product"));
+    let (_, body) = app.get_json("/api/v1/search/suggest?q=head").await;
+    assert_eq!(body["items"][0]["kind"], "category", "{body}");
+    let (_, body) = app.get_json("/api/v1/search/suggest?q=").await;
+    assert_eq!(body["items"], json!([]));
+}
