@@ -104,6 +104,9 @@ pub struct SearchResults {
 /// Score factor applied to accessories when the query names no accessory.
 pub const ACCESSORY_DEMOTION: f32 = 0.6;
 
+/// Rating bucket thresholds (× 100): "4 and up", "3 and up"...
+pub const RATING_BUCKETS: [u64; 4] = [400, 300, 200, 100];
+
 /// Price bucket boundaries in minor units.
 pub const PRICE_BUCKETS: [i64; 4] = [1_000, 5_000, 20_000, 100_000];
 
@@ -404,7 +407,6 @@ impl ProductIndex {
     /// Runs a search.
     pub fn search(&self, req: &SearchRequest) -> Result<SearchResults> {
         let searcher = self.reader.searcher();
-        let f = &self.fields;
         let query = self.combined(req, Vec::new());
         let limit = req.limit.max(1);
         let demote_accessories = !req.query.trim().is_empty() && self.text_query(&req.query).1;
@@ -419,43 +421,38 @@ impl ProductIndex {
         for name in &req.facet_attributes {
             attribute_facets.add_facet(Facet::from_path([facet_segment(name)]));
         }
-        let (total, categories, brands, attributes) =
-            searcher.search(&query, &(Count, category_facets, brand_facets, attribute_facets))?;
+        // PERF: one pass counts totals, price and rating buckets (fast fields) and facets.
+        let ((total, buckets), categories, brands, attributes) = searcher.search(
+            &query,
+            &((Count, BucketCounter), category_facets, brand_facets, attribute_facets),
+        )?;
 
         let collect = |counts: &tantivy::collector::FacetCounts, root: &str| -> Vec<(String, u64)> {
             let mut v: Vec<(String, u64)> = counts.get(root).map(|(facet, n)| (facet.to_string(), n)).collect();
             v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             v
         };
-        let mut prices = Vec::new();
-        let mut lower = i64::MIN;
-        for upper in PRICE_BUCKETS.iter().copied().map(Some).chain([None]) {
-            let hi = upper
-                .map(|u| Bound::Excluded(Term::from_field_i64(f.price_cents, u)))
-                .unwrap_or(Bound::Unbounded);
-            let lo = if lower == i64::MIN {
-                Bound::Unbounded
-            } else {
-                Bound::Included(Term::from_field_i64(f.price_cents, lower))
-            };
-            let bucket = self.combined(req, vec![(Occur::Must, Box::new(RangeQuery::new(lo, hi)))]);
-            prices.push((lower.max(0), upper, searcher.search(&bucket, &Count)?));
-            lower = upper.unwrap_or(i64::MAX);
-        }
-        let mut ratings = Vec::new();
-        for at_least in [400u64, 300, 200, 100] {
-            let q = self.combined(
-                req,
-                vec![(
-                    Occur::Must,
-                    Box::new(RangeQuery::new(
-                        Bound::Included(Term::from_field_u64(f.rating_x100, at_least)),
-                        Bound::Unbounded,
-                    )),
-                )],
-            );
-            ratings.push((at_least, searcher.search(&q, &Count)?));
-        }
+        let prices = PRICE_BUCKETS
+            .iter()
+            .enumerate()
+            .map(|(i, upper)| {
+                (
+                    if i == 0 { 0 } else { PRICE_BUCKETS[i - 1] },
+                    Some(*upper),
+                    buckets.prices[i],
+                )
+            })
+            .chain([(
+                PRICE_BUCKETS[PRICE_BUCKETS.len() - 1],
+                None,
+                buckets.prices[PRICE_BUCKETS.len()],
+            )])
+            .collect();
+        let ratings = RATING_BUCKETS
+            .iter()
+            .zip(buckets.ratings)
+            .map(|(r, n)| (*r, n))
+            .collect();
         Ok(SearchResults {
             total,
             hits,
@@ -717,5 +714,76 @@ mod tests {
         assert_eq!(ids(&r), vec!["3"]);
         assert_eq!(index.num_docs(), 4);
         assert_eq!(index.applied_seq().unwrap(), 43);
+    }
+}
+
+/// Counts price buckets and rating thresholds from fast fields in the same pass as the search.
+struct BucketCounter;
+
+/// Bucket counts of one search.
+#[derive(Default)]
+struct BucketCounts {
+    prices: [usize; PRICE_BUCKETS.len() + 1],
+    ratings: [usize; RATING_BUCKETS.len()],
+}
+
+struct SegmentBuckets {
+    price: tantivy::columnar::Column<i64>,
+    rating: tantivy::columnar::Column<u64>,
+    counts: BucketCounts,
+}
+
+impl tantivy::collector::Collector for BucketCounter {
+    type Fruit = BucketCounts;
+    type Child = SegmentBuckets;
+
+    fn for_segment(&self, _: tantivy::SegmentOrdinal, segment: &SegmentReader) -> tantivy::Result<SegmentBuckets> {
+        Ok(SegmentBuckets {
+            price: segment.fast_fields().i64("price_cents")?,
+            rating: segment.fast_fields().u64("rating_x100")?,
+            counts: BucketCounts::default(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<BucketCounts>) -> tantivy::Result<BucketCounts> {
+        let mut total = BucketCounts::default();
+        for f in fruits {
+            for (a, b) in total.prices.iter_mut().zip(f.prices) {
+                *a += b;
+            }
+            for (a, b) in total.ratings.iter_mut().zip(f.ratings) {
+                *a += b;
+            }
+        }
+        Ok(total)
+    }
+}
+
+impl tantivy::collector::SegmentCollector for SegmentBuckets {
+    type Fruit = BucketCounts;
+
+    fn collect(&mut self, doc: DocId, _: Score) {
+        if let Some(price) = self.price.first(doc) {
+            let bucket = PRICE_BUCKETS
+                .iter()
+                .position(|upper| price < *upper)
+                .unwrap_or(PRICE_BUCKETS.len());
+            self.counts.prices[bucket] += 1;
+        }
+        if let Some(rating) = self.rating.first(doc) {
+            for (i, threshold) in RATING_BUCKETS.iter().enumerate() {
+                if rating >= *threshold {
+                    self.counts.ratings[i] += 1;
+                }
+            }
+        }
+    }
+
+    fn harvest(self) -> BucketCounts {
+        self.counts
     }
 }

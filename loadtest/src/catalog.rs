@@ -18,13 +18,15 @@ pub struct CatalogSample {
     pub categories: Vec<String>,
     /// ETags of URLs used by conditional steps.
     pub etags: HashMap<String, HeaderValue>,
+    /// Words from product titles, for `{word}` (search) and `{prefix}` (autocomplete).
+    pub words: Vec<String>,
 }
 
 /// Samples up to `max_products` products (newest first) and every category.
 pub async fn discover(target: &Target, scenario: &Scenario, max_products: usize) -> anyhow::Result<CatalogSample> {
     let mut conn = Connection::open(target).await?;
     let mut sample = CatalogSample::default();
-    if scenario.uses("{product}") {
+    if scenario.uses("{product}") || scenario.uses("{word}") || scenario.uses("{prefix}") {
         let mut cursor: Option<String> = None;
         while sample.products.len() < max_products {
             let path = match &cursor {
@@ -37,6 +39,16 @@ pub async fn discover(target: &Target, scenario: &Scenario, max_products: usize)
             for item in page["items"].as_array().into_iter().flatten() {
                 if let Some(slug) = item["slug"].as_str() {
                     sample.products.push(slug.to_owned());
+                }
+                for word in item["title"].as_str().unwrap_or("").split_whitespace() {
+                    let word: String = word
+                        .chars()
+                        .filter(|c| c.is_alphanumeric())
+                        .collect::<String>()
+                        .to_lowercase();
+                    if word.len() >= 4 && word.chars().all(|c| c.is_ascii_alphabetic()) {
+                        sample.words.push(word);
+                    }
                 }
             }
             match page["next_cursor"].as_str() {

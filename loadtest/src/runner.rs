@@ -235,6 +235,13 @@ async fn worker(
         if path.contains("{product}") {
             path = path.replace("{product}", &sample.products[rng.gen_range(0..sample.products.len())]);
         }
+        if path.contains("{word}") {
+            path = path.replace("{word}", &sample.words[rng.gen_range(0..sample.words.len())]);
+        }
+        if path.contains("{prefix}") {
+            let word = &sample.words[rng.gen_range(0..sample.words.len())];
+            path = path.replace("{prefix}", &word[..3.min(word.len())]);
+        }
         if path.contains("{category}") {
             path = path.replace(
                 "{category}",

@@ -22,7 +22,8 @@ pub struct Step {
     pub name: String,
     /// Relative frequency.
     pub weight: u32,
-    /// Path and query; `{product}` and `{category}` are filled from the catalog.
+    /// Path and query; `{product}`, `{category}`, `{word}` (a title word) and `{prefix}` (its
+    /// first three letters) are filled from the catalog.
     pub path: String,
     /// Send `If-None-Match` with the ETag primed for this URL.
     #[serde(default)]

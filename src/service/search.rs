@@ -45,6 +45,8 @@ pub struct Search {
     /// Bumped after every index commit; part of every cache key.
     generation: AtomicU64,
     suggestions: ArcSwap<Suggester>,
+    /// Bumped whenever the autocomplete dictionary is rebuilt; part of suggestion cache keys.
+    suggest_version: AtomicU64,
 }
 
 impl Search {
@@ -62,6 +64,7 @@ impl Search {
             cache: Cache::new(settings.cache_entries.max(16)),
             generation: AtomicU64::new(0),
             suggestions: ArcSwap::from_pointee(Suggester::default()),
+            suggest_version: AtomicU64::new(0),
             catalog,
             index,
             settings,
@@ -281,6 +284,7 @@ impl Search {
             true
         })?;
         self.suggestions.store(Arc::new(builder.build(&tree)));
+        self.suggest_version.fetch_add(1, Ordering::Release);
         Ok(())
     }
 
@@ -559,11 +563,17 @@ impl Search {
         Representation::new(&body, None, &tags)
     }
 
-    /// Answers `GET /search/suggest`.
-    pub fn suggest(&self, prefix: &str) -> Result<Representation, ServiceError> {
+    /// Answers `GET /search/suggest`, from the response cache when this prefix was asked since
+    /// the dictionary was last rebuilt.
+    pub fn suggest(&self, prefix: &str) -> Result<Arc<Representation>, ServiceError> {
+        let normalized = normalize_query(prefix);
+        let key = format!("suggest|{}|{normalized}", self.suggest_version.load(Ordering::Acquire));
+        if let Some(hit) = self.cache.get(key.as_str()) {
+            return Ok(hit);
+        }
         let started = Instant::now();
         let suggestions = self.suggestions.load();
-        let items = suggestions.lookup(prefix, self.settings.suggest_limit.max(1));
+        let items = suggestions.lookup(&normalized, self.settings.suggest_limit.max(1));
         #[derive(Serialize)]
         struct Body<'a> {
             items: Vec<SuggestionView<'a>>,
@@ -573,7 +583,9 @@ impl Search {
             items,
             took_ms: (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
         };
-        Representation::new(&body, None, "search products categories")
+        let repr = Arc::new(Representation::new(&body, None, "search products categories")?);
+        self.cache.insert(key, repr.clone());
+        Ok(repr)
     }
 
     /// Returns the sequence the index has applied.
