@@ -127,11 +127,7 @@ impl Search {
             description: p.description.to_string(),
             attributes,
             price_cents: super::view::min_price(p),
-            rating_x100: if count == 0 {
-                0
-            } else {
-                p.rating_sum.to_native() * 100 / count
-            },
+            rating_x100: (p.rating_sum.to_native() * 100).checked_div(count).unwrap_or(0),
             in_stock,
             created_at_ms: p.created_at_ms.to_native(),
             seller: p.seller_id.as_ref().map(|s| Id::from_bytes(*s).to_string()),
