@@ -1329,19 +1329,10 @@ impl Catalog {
             return Err(ServiceError::Validation(errors.into_vec()));
         }
         let id = Id::new();
-        let inv = self.store.transact(|txn| {
+        let inv = self.store.transact(|txn| -> Result<_, ServiceError> {
             let slug = match &slug {
                 Some(s) => {
-                    if txn
-                        .get_raw(CF_SLUGS, &keys::slug(SlugKind::Category, s.as_str()))?
-                        .is_some()
-                    {
-                        return Err(ServiceError::conflict(
-                            "slug_taken",
-                            format!("category slug {s} is taken"),
-                            serde_json::json!({ "slug": s.as_str() }),
-                        ));
-                    }
+                    ensure_slug_free(txn, SlugKind::Category, s.as_str())?;
                     s.as_str().to_owned()
                 }
                 None => unique_slug(txn, SlugKind::Category, &name, id)?,
@@ -1412,7 +1403,7 @@ impl Catalog {
         }
         let this = self.clone();
         blocking(move || {
-            let inv = this.store.transact(|txn| {
+            let inv = this.store.transact(|txn| -> Result<_, ServiceError> {
                 let old = txn
                     .get::<CategoryRecord>(&node.id.to_bytes())?
                     .ok_or(ServiceError::NotFound { kind: "category" })?
@@ -1424,16 +1415,7 @@ impl Catalog {
                 }
                 if let Some(s) = &slug {
                     if s.as_str() != old.slug {
-                        if txn
-                            .get_raw(CF_SLUGS, &keys::slug(SlugKind::Category, s.as_str()))?
-                            .is_some()
-                        {
-                            return Err(ServiceError::conflict(
-                                "slug_taken",
-                                format!("category slug {s} is taken"),
-                                serde_json::json!({ "slug": s.as_str() }),
-                            ));
-                        }
+                        ensure_slug_free(txn, SlugKind::Category, s.as_str())?;
                         txn.delete(CF_SLUGS, &keys::slug(SlugKind::Category, &old.slug));
                         txn.put_raw(CF_SLUGS, &keys::slug(SlugKind::Category, s.as_str()), &old.id);
                         new.slug = s.as_str().to_owned();
@@ -1545,19 +1527,10 @@ impl Catalog {
         let this = self.clone();
         blocking(move || {
             let id = Id::new();
-            let inv = this.store.transact(|txn| {
+            let inv = this.store.transact(|txn| -> Result<_, ServiceError> {
                 let slug = match &slug {
                     Some(s) => {
-                        if txn
-                            .get_raw(CF_SLUGS, &keys::slug(SlugKind::Seller, s.as_str()))?
-                            .is_some()
-                        {
-                            return Err(ServiceError::conflict(
-                                "slug_taken",
-                                format!("seller slug {s} is taken"),
-                                serde_json::json!({ "slug": s.as_str() }),
-                            ));
-                        }
+                        ensure_slug_free(txn, SlugKind::Seller, s.as_str())?;
                         s.as_str().to_owned()
                     }
                     None => unique_slug(txn, SlugKind::Seller, &name, id)?,
@@ -1661,6 +1634,19 @@ fn sku_owner(txn: &Txn<'_>, sku: &str) -> Result<Option<[u8; 16]>, ServiceError>
     Ok(txn
         .get_raw(CF_VARIANTS, keys::sku(sku))?
         .and_then(|b| <[u8; 16]>::try_from(b.as_slice()).ok()))
+}
+
+/// Fails with 409 `slug_taken` when a category or seller slug is already used.
+fn ensure_slug_free(txn: &Txn<'_>, kind: SlugKind, slug: &str) -> Result<(), ServiceError> {
+    if txn.get_raw(CF_SLUGS, &keys::slug(kind, slug))?.is_some() {
+        let what = if kind == SlugKind::Seller { "seller" } else { "category" };
+        return Err(ServiceError::conflict(
+            "slug_taken",
+            format!("{what} slug {slug} is taken"),
+            serde_json::json!({ "slug": slug }),
+        ));
+    }
+    Ok(())
 }
 
 fn unique_slug(txn: &Txn<'_>, kind: SlugKind, name: &str, id: Id) -> Result<String, ServiceError> {
