@@ -272,8 +272,8 @@ pub struct SearchConfig {
     pub poll_interval_ms: u64,
     /// Searches running or queued at once; beyond this a search gets 503 with Retry-After.
     pub max_pending: usize,
-    /// Cached search responses.
-    pub cache_entries: usize,
+    /// Memory for cached search and autocomplete responses.
+    pub cache_bytes: u64,
     /// Attributes counted as facets and filterable with `attr.<name>=<value>`.
     pub facet_attributes: Vec<String>,
     /// Autocomplete suggestions returned.
@@ -287,7 +287,7 @@ impl Default for SearchConfig {
             writer_memory_bytes: 64 << 20,
             poll_interval_ms: 100,
             max_pending: 64,
-            cache_entries: 10_000,
+            cache_bytes: 32 << 20,
             facet_attributes: [
                 "colour",
                 "product_colour",

@@ -76,6 +76,16 @@ impl Representation {
     }
 }
 
+/// Weighs cached representations by their size, for caches bounded in bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ByteWeighter;
+
+impl quick_cache::Weighter<String, Arc<Representation>> for ByteWeighter {
+    fn weight(&self, key: &String, value: &Arc<Representation>) -> u64 {
+        (key.len() + value.body.len() + value.surrogate_key.len() + 64) as u64
+    }
+}
+
 /// Settings of the catalog service.
 #[derive(Debug, Clone)]
 pub struct CatalogSettings {

@@ -28,7 +28,7 @@ use storefront_storage::ListingScan;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::catalog::{Catalog, Representation};
+use super::catalog::{ByteWeighter, Catalog, Representation};
 use super::category_tree::CategoryTree;
 use super::view::ListingItem;
 use super::{blocking, ServiceError};
@@ -41,7 +41,7 @@ pub struct Search {
     index: Arc<ProductIndex>,
     settings: SearchConfig,
     permits: Arc<Semaphore>,
-    cache: Cache<String, Arc<Representation>>,
+    cache: Cache<String, Arc<Representation>, ByteWeighter>,
     /// Bumped after every index commit; part of every cache key.
     generation: AtomicU64,
     suggestions: ArcSwap<Suggester>,
@@ -61,7 +61,12 @@ impl Search {
     pub fn with_index(catalog: Arc<Catalog>, index: Arc<ProductIndex>, settings: SearchConfig) -> Search {
         Search {
             permits: Arc::new(Semaphore::new(settings.max_pending.max(1))),
-            cache: Cache::new(settings.cache_entries.max(16)),
+            // Bounded in bytes: search pages with facets vary a lot in size.
+            cache: Cache::with_weighter(
+                (settings.cache_bytes / 8192).max(16) as usize,
+                settings.cache_bytes.max(1 << 16),
+                ByteWeighter,
+            ),
             generation: AtomicU64::new(0),
             suggestions: ArcSwap::from_pointee(Suggester::default()),
             suggest_version: AtomicU64::new(0),
