@@ -1477,49 +1477,29 @@ impl Catalog {
             .parent_id
             .map(|p| tree.path_up(Id::from_bytes(p)).into_iter().map(Id::to_bytes).collect())
             .unwrap_or_default();
-        let prefix = listing::prefix(Scope::Category(old.id), SortKey::Newest);
-        let upper = keys::prefix_successor(&prefix).expect("listing prefix");
-        let mut cursor: Option<Vec<u8>> = None;
         let mut inv = Invalidation::default();
-        loop {
-            let page = self.store.scan_listing(
-                &ListingScan {
-                    lower: &prefix,
-                    upper: &upper,
-                    cursor: cursor.as_deref(),
-                    reverse: false,
-                    limit: 1000,
-                    max_scanned: 1000,
-                },
-                |_| true,
-            )?;
-            for (pid, _) in &page.items {
-                let Some(product) = txn.get::<ProductRecord>(pid)? else {
-                    continue;
-                };
-                let product = product.to_native();
-                let Some(old_facts) = facts(txn, &product, tree)? else {
-                    continue;
-                };
-                let mut new_facts = old_facts.clone();
-                // The path is [leaf .. moved category, old ancestors..]: swap the ancestor tail.
-                let keep = old_facts.category_path.len() - old_parent_path.len();
-                new_facts.category_path.truncate(keep);
-                new_facts.category_path.extend_from_slice(&new_parent_path);
-                txn.update_listing(Some(&old_facts), Some(&new_facts));
-                inv.scopes.extend(listing::scopes_of(&old_facts));
-                inv.scopes.extend(listing::scopes_of(&new_facts));
-                txn.record_change(
-                    EntityKind::Product,
-                    ChangeOp::Upsert,
-                    pid,
-                    vec![format!("product-{}", Id::from_bytes(*pid))],
-                );
-            }
-            match page.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
+        for pid in &self.store.listing_ids(Scope::Category(old.id))? {
+            let Some(product) = txn.get::<ProductRecord>(pid)? else {
+                continue;
+            };
+            let product = product.to_native();
+            let Some(old_facts) = facts(txn, &product, tree)? else {
+                continue;
+            };
+            let mut new_facts = old_facts.clone();
+            // The path is [leaf .. moved category, old ancestors..]: swap the ancestor tail.
+            let keep = old_facts.category_path.len() - old_parent_path.len();
+            new_facts.category_path.truncate(keep);
+            new_facts.category_path.extend_from_slice(&new_parent_path);
+            txn.update_listing(Some(&old_facts), Some(&new_facts));
+            inv.scopes.extend(listing::scopes_of(&old_facts));
+            inv.scopes.extend(listing::scopes_of(&new_facts));
+            txn.record_change(
+                EntityKind::Product,
+                ChangeOp::Upsert,
+                pid,
+                vec![format!("product-{}", Id::from_bytes(*pid))],
+            );
         }
         Ok(inv)
     }

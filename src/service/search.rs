@@ -18,13 +18,11 @@ use quick_cache::sync::Cache;
 use serde::Serialize;
 use storefront_index::{ProductDoc, ProductIndex, SearchRequest, SortOrder};
 use storefront_storage::cf::CF_VARIANTS;
-use storefront_storage::keys;
-use storefront_storage::listing::{self, Scope, SortKey};
+use storefront_storage::listing::Scope;
 use storefront_storage::records::{
     ArchivedAttributeValue, ArchivedProductRecord, ChangeRecord, EntityKind, InventoryRecord, ProductRecord,
     ProductStatus,
 };
-use storefront_storage::ListingScan;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -182,7 +180,7 @@ impl Search {
                 EntityKind::Category => {
                     // Names and paths of the category's products changed: re-read them all.
                     if let Ok(id) = <[u8; 16]>::try_from(change.key.as_slice()) {
-                        products.extend(self.products_in_category(id)?);
+                        products.extend(store.listing_ids(Scope::Category(id))?);
                     }
                 }
                 EntityKind::Seller => {}
@@ -192,31 +190,6 @@ impl Search {
         self.index.commit(last).map_err(index_error)?;
         self.generation.fetch_add(1, Ordering::Release);
         Ok(())
-    }
-
-    fn products_in_category(&self, category: [u8; 16]) -> Result<Vec<[u8; 16]>, ServiceError> {
-        let prefix = listing::prefix(Scope::Category(category), SortKey::Newest);
-        let upper = keys::prefix_successor(&prefix).expect("listing prefix");
-        let mut cursor: Option<Vec<u8>> = None;
-        let mut out = Vec::new();
-        loop {
-            let page = self.catalog.store().scan_listing(
-                &ListingScan {
-                    lower: &prefix,
-                    upper: &upper,
-                    cursor: cursor.as_deref(),
-                    reverse: false,
-                    limit: 1000,
-                    max_scanned: 1000,
-                },
-                |_| true,
-            )?;
-            out.extend(page.items.iter().map(|(id, _)| *id));
-            match page.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => return Ok(out),
-            }
-        }
     }
 
     /// Rebuilds the whole index from storage, reporting progress as products are read.

@@ -426,6 +426,31 @@ impl Store {
         Ok(page)
     }
 
+    /// Returns the ids of every product listed in a scope (e.g. a category and its
+    /// descendants), in id order. Used by rebuilds, not by request paths.
+    pub fn listing_ids(&self, scope: listing::Scope<'_>) -> Result<Vec<keys::Id>> {
+        let prefix = listing::prefix(scope, listing::SortKey::Newest);
+        let upper = keys::prefix_successor(&prefix).expect("listing prefixes never end in 0xff");
+        let mut ids = Vec::new();
+        let mut cursor: Option<Vec<u8>> = None;
+        loop {
+            let scan = ListingScan {
+                lower: &prefix,
+                upper: &upper,
+                cursor: cursor.as_deref(),
+                reverse: false,
+                limit: 1000,
+                max_scanned: 1000,
+            };
+            let page = self.scan_listing(&scan, |_| true)?;
+            ids.extend(page.items.iter().map(|(id, _)| *id));
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(ids),
+            }
+        }
+    }
+
     /// Runs `f` as one atomic transaction: its writes and changelog entries are committed in a
     /// single `WriteBatch` (fsynced when `sync_writes` is on), or not at all if `f` fails.
     pub fn transact<T, E: From<Error>>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<T, E>) -> Result<T, E> {
