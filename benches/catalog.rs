@@ -26,7 +26,13 @@ fn catalog(c: &mut Criterion) {
     let search = std::sync::Arc::new(
         storefront::service::search::Search::open(catalog.clone(), dir.path(), config.search.clone()).unwrap(),
     );
+    let (carts, _signals) = storefront::service::cart::Carts::new(
+        catalog.clone(),
+        storefront::cart_settings(&config, catalog.currency()),
+        storefront::pricing_rules(&config.pricing),
+    );
     let state = AppState {
+        carts: std::sync::Arc::new(carts),
         search,
         accounts,
         limits: std::sync::Arc::new(storefront::http::rate_limit::RateLimits::new(

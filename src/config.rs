@@ -31,6 +31,12 @@ pub struct Config {
     pub cdn: CdnConfig,
     /// Search.
     pub search: SearchConfig,
+    /// Carts.
+    pub cart: CartConfig,
+    /// Stock reservations.
+    pub inventory: InventoryConfig,
+    /// Shipping and tax.
+    pub pricing: PricingConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -256,6 +262,115 @@ impl Default for CatalogConfig {
         CatalogConfig {
             currency: "USD".into(),
             listing_max_scan: 5_000,
+        }
+    }
+}
+
+/// How a guest cart merges into the user's cart at login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MergeStrategy {
+    /// Add the quantities, capped at available stock.
+    Sum,
+    /// Keep the larger quantity per SKU.
+    Max,
+    /// The guest cart replaces the user's cart.
+    Replace,
+}
+
+/// `[cart]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CartConfig {
+    /// Guest carts expire after this long without a write.
+    pub guest_ttl_secs: u64,
+    /// User carts expire after this long without a write.
+    pub user_ttl_secs: u64,
+    /// Largest quantity of one line.
+    pub max_line_quantity: i64,
+    /// Most lines in one cart.
+    pub max_lines: usize,
+    /// Largest total quantity in one cart.
+    pub max_total_quantity: i64,
+    /// Guest-to-user merge at login.
+    pub merge: MergeStrategy,
+    /// How often the sweeper looks for expired carts and holds.
+    pub sweep_interval_ms: u64,
+    /// Carts handled per sweeper batch.
+    pub sweep_batch: usize,
+    /// Carts kept in the in-memory cache.
+    pub cache_entries: u64,
+}
+
+impl Default for CartConfig {
+    fn default() -> Self {
+        CartConfig {
+            guest_ttl_secs: 7 * 24 * 3600,
+            user_ttl_secs: 30 * 24 * 3600,
+            max_line_quantity: 99,
+            max_lines: 100,
+            max_total_quantity: 500,
+            merge: MergeStrategy::Sum,
+            sweep_interval_ms: 30_000,
+            sweep_batch: 500,
+            cache_entries: 100_000,
+        }
+    }
+}
+
+/// When stock is held for a shopper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReserveOn {
+    /// Adding to the cart holds stock for `hold_ttl_secs`, extended by cart activity.
+    Cart,
+    /// The cart only checks availability; stock is held at checkout.
+    Checkout,
+}
+
+/// `[inventory]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InventoryConfig {
+    /// When stock is held.
+    pub reserve_on: ReserveOn,
+    /// Lifetime of a cart's holds after its last write (with `reserve_on = "cart"`).
+    pub hold_ttl_secs: u64,
+}
+
+impl Default for InventoryConfig {
+    fn default() -> Self {
+        InventoryConfig {
+            reserve_on: ReserveOn::Cart,
+            hold_ttl_secs: 15 * 60,
+        }
+    }
+}
+
+/// `[pricing]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PricingConfig {
+    /// Flat shipping charge per order, minor units.
+    pub shipping_flat_cents: i64,
+    /// Orders at or above this after discounts ship free; 0 = never free.
+    pub free_shipping_over_cents: i64,
+    /// Whether tax applies to shipping.
+    pub shipping_taxable: bool,
+    /// Tax rate when no country/region rate matches, basis points.
+    pub default_tax_bps: u32,
+    /// Tax rates by `COUNTRY` or `COUNTRY-REGION`, basis points.
+    pub tax_bps: std::collections::BTreeMap<String, u32>,
+}
+
+impl Default for PricingConfig {
+    fn default() -> Self {
+        PricingConfig {
+            shipping_flat_cents: 599,
+            free_shipping_over_cents: 5_000,
+            shipping_taxable: false,
+            default_tax_bps: 0,
+            tax_bps: std::collections::BTreeMap::new(),
         }
     }
 }

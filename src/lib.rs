@@ -28,10 +28,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::domain::pricing::PricingRules;
 use crate::domain::Currency;
 use crate::http::metrics::Metrics;
 use crate::http::AppState;
 use crate::service::auth::{Accounts, AuthSettings};
+use crate::service::cart::{CartSettings, Carts};
 use crate::service::catalog::CatalogSettings;
 use crate::service::search::Search;
 use crate::service::Catalog;
@@ -110,6 +112,34 @@ pub fn open_accounts(store: Store, auth: &crate::config::AuthConfig) -> anyhow::
     )?)
 }
 
+/// Cart rules from `[cart]` and `[inventory]`.
+pub fn cart_settings(config: &Config, currency: Currency) -> CartSettings {
+    CartSettings {
+        guest_ttl: Duration::from_secs(config.cart.guest_ttl_secs.max(1)),
+        user_ttl: Duration::from_secs(config.cart.user_ttl_secs.max(1)),
+        hold_ttl: Duration::from_secs(config.inventory.hold_ttl_secs.max(1)),
+        reserve_on: config.inventory.reserve_on,
+        max_line_quantity: config.cart.max_line_quantity.max(1),
+        max_lines: config.cart.max_lines.max(1),
+        max_total_quantity: config.cart.max_total_quantity.max(1),
+        merge: config.cart.merge,
+        sweep_batch: config.cart.sweep_batch.max(1),
+        cache_entries: config.cart.cache_entries,
+        currency,
+    }
+}
+
+/// Shipping and tax rules from `[pricing]`.
+pub fn pricing_rules(p: &crate::config::PricingConfig) -> PricingRules {
+    PricingRules {
+        shipping_flat_cents: p.shipping_flat_cents,
+        free_shipping_over_cents: p.free_shipping_over_cents,
+        shipping_taxable: p.shipping_taxable,
+        default_tax_bps: p.default_tax_bps,
+        tax_bps: p.tax_bps.iter().map(|(k, v)| (k.to_ascii_uppercase(), *v)).collect(),
+    }
+}
+
 impl App {
     /// Opens storage, loads the demo catalog when asked and the store is empty, starts
     /// background tasks and binds the listener.
@@ -142,7 +172,15 @@ impl App {
                 (catalog.clone(), config.storage.data_dir.clone(), config.search.clone());
             Arc::new(tokio::task::spawn_blocking(move || Search::open(catalog, &data_dir, settings)).await??)
         };
+        let currency = catalog.currency();
+        let (carts, stock_signals) = Carts::new(
+            catalog.clone(),
+            cart_settings(&config, currency),
+            pricing_rules(&config.pricing),
+        );
+        let carts = Arc::new(carts);
         let state = AppState {
+            carts: carts.clone(),
             search: search.clone(),
             accounts,
             limits: Arc::new(http::rate_limit::RateLimits::new(&config.rate_limit)),
@@ -165,6 +203,16 @@ impl App {
         }
         let router = http::router(state, &config);
         tasks.push(tokio::spawn(service::search::run_indexer(search, cancel.clone())));
+        tasks.push(tokio::spawn(service::cart::run_stock_signals(
+            catalog.clone(),
+            stock_signals,
+            cancel.clone(),
+        )));
+        tasks.push(tokio::spawn(service::cart::run_sweeper(
+            carts,
+            Duration::from_millis(config.cart.sweep_interval_ms.max(10)),
+            cancel.clone(),
+        )));
         if !config.cdn.purge_url.is_empty() {
             tasks.push(tokio::spawn(service::purge::run(
                 catalog.store().clone(),

@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod id;
 pub mod money;
+pub mod pricing;
 pub mod slug;
 pub mod user;
 pub mod validation;

@@ -2,18 +2,19 @@
 //! user management.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use axum::Router;
 use serde::Deserialize;
 
+use super::cart::cart_token;
 use super::error::ApiError;
 use super::extract::{Caller, ClientAddr, Json};
-use super::AppState;
+use super::{private_json, AppState};
 use crate::domain::user::{AddressInput, Password, Role};
 use crate::domain::Id;
-use crate::service::auth::{ProfilePatch, RegisterInput};
+use crate::service::auth::{ProfilePatch, RegisterInput, Tokens};
 use crate::service::ServiceError;
 
 /// Routes under `/api/v1`.
@@ -28,15 +29,6 @@ pub fn router() -> Router<AppState> {
         .route("/me/addresses/{id}", patch(update_address).delete(delete_address))
         .route("/admin/users/{id}/role", post(set_role))
         .route("/admin/users/{id}/sessions", delete(revoke_sessions))
-}
-
-/// Responses about one user are never cached by shared caches.
-fn private_json<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
-    let mut response = (status, axum::Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-    response
 }
 
 fn parse_id(raw: &str, kind: &'static str) -> Result<Id, ApiError> {
@@ -66,12 +58,30 @@ struct LoginInput {
 async fn login(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
+    headers: HeaderMap,
     Json(input): Json<LoginInput>,
 ) -> Result<Response, ApiError> {
     state.limits.check_auth_ip(ip)?;
     state.limits.check_login_account(&input.email)?;
-    let (_, tokens) = state.accounts.login(&input.email, input.password).await?;
-    Ok(private_json(StatusCode::OK, &tokens))
+    let (user, tokens) = state.accounts.login(&input.email, input.password).await?;
+    // A guest cart token merges that cart into the user's; a failed merge never fails login.
+    let cart_merged = match cart_token(&headers) {
+        Some(token) => Some(state.carts.merge_guest(token, user).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "guest cart merge failed at login");
+            false
+        })),
+        None => None,
+    };
+    Ok(private_json(StatusCode::OK, &LoginOutput { tokens, cart_merged }))
+}
+
+#[derive(serde::Serialize)]
+struct LoginOutput {
+    #[serde(flatten)]
+    tokens: Tokens,
+    /// Present when the request carried `X-Cart-Token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cart_merged: Option<bool>,
 }
 
 #[derive(Deserialize)]

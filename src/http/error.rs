@@ -43,6 +43,14 @@ pub enum ApiError {
     /// 404: no such entity.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// 404 with a specific code.
+    #[error("{message}")]
+    Missing {
+        /// Stable code.
+        code: &'static str,
+        /// Explanation.
+        message: &'static str,
+    },
     /// 404: no such route.
     #[error("no route matches this path")]
     RouteNotFound,
@@ -97,7 +105,7 @@ impl ApiError {
             ApiError::Unauthorized(_) | ApiError::InvalidCredentials { .. } => StatusCode::UNAUTHORIZED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::Missing { .. } | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
@@ -120,6 +128,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
+            ApiError::Missing { code, .. } => code,
             ApiError::RouteNotFound => "route_not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict { code, .. } => code,
@@ -199,6 +208,7 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::NotFound { kind } => ApiError::NotFound(kind),
+            ServiceError::Missing { code, message } => ApiError::Missing { code, message },
             ServiceError::Validation(fields) => ApiError::Validation(fields),
             ServiceError::VersionMismatch { current } => ApiError::PreconditionFailed { current },
             ServiceError::Conflict { code, message, details } => ApiError::Conflict { code, message, details },

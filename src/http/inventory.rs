@@ -3,18 +3,20 @@
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use super::error::ApiError;
 use super::extract::{Caller, IfMatch, Json};
 use super::AppState;
-use crate::service::catalog::InventoryInput;
+use crate::service::catalog::{AdjustInput, InventoryInput};
 use crate::service::view::InventoryView;
 
 /// Routes under `/api/v1`.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/inventory/{sku}", get(get_inventory).put(put_inventory))
+    Router::new()
+        .route("/inventory/{sku}", get(get_inventory).put(put_inventory))
+        .route("/inventory/{sku}/adjust", post(adjust_inventory))
 }
 
 fn respond(view: InventoryView) -> Response {
@@ -41,5 +43,19 @@ async fn put_inventory(
     IfMatch(version): IfMatch,
     Json(input): Json<InventoryInput>,
 ) -> Result<Response, ApiError> {
-    Ok(respond(state.catalog.set_inventory(actor, sku, input, version).await?))
+    Ok(respond(
+        state.catalog.change_stock(actor, sku, input.into(), version).await?,
+    ))
+}
+
+async fn adjust_inventory(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(sku): Path<String>,
+    IfMatch(version): IfMatch,
+    Json(input): Json<AdjustInput>,
+) -> Result<Response, ApiError> {
+    Ok(respond(
+        state.catalog.change_stock(actor, sku, input.into(), version).await?,
+    ))
 }

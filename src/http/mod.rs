@@ -4,6 +4,7 @@
 //! exposes a `router()`; [`router`] merges them and adds the middleware stack.
 
 pub mod auth;
+pub mod cart;
 pub mod categories;
 pub mod cdn;
 pub mod error;
@@ -32,6 +33,7 @@ use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, 
 
 use crate::config::{Config, ServerConfig};
 use crate::service::auth::Accounts;
+use crate::service::cart::Carts;
 use crate::service::search::Search;
 use crate::service::Catalog;
 use error::ApiError;
@@ -49,12 +51,24 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     /// Product search.
     pub search: Arc<Search>,
+    /// Carts.
+    pub carts: Arc<Carts>,
     /// Rate limiters.
     pub limits: Arc<RateLimits>,
     /// Admin bearer key; `None` disables it.
     pub admin_api_key: Option<Arc<str>>,
     /// `Cache-Control` of public reads, rendered once.
     pub cache_control: HeaderValue,
+}
+
+/// A JSON response about one user or cart: never stored by shared caches.
+pub(crate) fn private_json<T: serde::Serialize>(status: axum::http::StatusCode, body: &T) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    response
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -79,6 +93,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .merge(sellers::router())
         .merge(inventory::router())
         .merge(auth::router())
+        .merge(cart::router())
         .merge(search::router());
     let app = Router::new()
         .nest("/api/v1", api)

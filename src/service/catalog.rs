@@ -22,7 +22,7 @@ use dashmap::DashMap;
 use http::HeaderValue;
 use quick_cache::sync::Cache;
 use serde::Serialize;
-use storefront_storage::cf::{CF_EXTERNAL_IDS, CF_INVENTORY, CF_PRODUCTS, CF_SLUGS, CF_VARIANTS};
+use storefront_storage::cf::{CF_EXTERNAL_IDS, CF_INVENTORY, CF_META, CF_PRODUCTS, CF_SLUGS, CF_VARIANTS};
 use storefront_storage::keys::{self, SlugKind};
 use storefront_storage::listing::{self, EntryValue, ListingFacts, Scope, SortKey};
 use storefront_storage::records::{
@@ -35,6 +35,7 @@ use super::auth::Actor;
 use super::blocking;
 use super::category_tree::{CategoryTree, SellerDirectory};
 use super::error::ServiceError;
+use super::stock::{low_stock_event, StockError, StockLedger, StockLevel};
 use super::view::{CategoryTreeView, InventoryView, ListingItem, ProductView, SellerView};
 use crate::domain::catalog::{
     self as rules, Attribute, AttributeValue, Image, NewProduct, NewVariant, ProductInput, ProductPatch, Status,
@@ -170,8 +171,54 @@ pub struct SellerInput {
 pub struct InventoryInput {
     /// Units on hand.
     pub on_hand: Option<i64>,
-    /// Low-stock threshold.
+    /// Low-stock threshold (0 turns low-stock events off).
     pub low_stock_threshold: Option<i64>,
+}
+
+/// Body of `POST /inventory/{sku}/adjust`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustInput {
+    /// Units to add (negative to remove), e.g. a delivery or a stock count correction.
+    pub delta: Option<i64>,
+    /// Low-stock threshold (0 turns low-stock events off).
+    pub low_stock_threshold: Option<i64>,
+}
+
+/// The on-hand change requested.
+#[derive(Debug, Clone, Copy)]
+pub enum StockTarget {
+    /// An absolute count.
+    Set(Option<i64>),
+    /// A relative change.
+    Adjust(Option<i64>),
+}
+
+/// A stock change: the target plus an optional new threshold.
+#[derive(Debug, Clone, Copy)]
+pub struct StockInput {
+    /// New on-hand count or delta.
+    pub target: StockTarget,
+    /// New low-stock threshold.
+    pub low_stock_threshold: Option<i64>,
+}
+
+impl From<InventoryInput> for StockInput {
+    fn from(i: InventoryInput) -> Self {
+        StockInput {
+            target: StockTarget::Set(i.on_hand),
+            low_stock_threshold: i.low_stock_threshold,
+        }
+    }
+}
+
+impl From<AdjustInput> for StockInput {
+    fn from(i: AdjustInput) -> Self {
+        StockInput {
+            target: StockTarget::Adjust(i.delta),
+            low_stock_threshold: i.low_stock_threshold,
+        }
+    }
 }
 
 /// What a committed write invalidates.
@@ -181,6 +228,10 @@ pub(crate) struct Invalidation {
     scopes: Vec<Vec<u8>>,
     categories: bool,
     sellers: bool,
+    /// SKUs that got a stock record: (sku, product, on-hand, low-stock threshold).
+    stock_added: Vec<(String, [u8; 16], i64, i64)>,
+    /// SKUs whose stock record was removed.
+    stock_removed: Vec<String>,
 }
 
 impl Invalidation {
@@ -189,6 +240,8 @@ impl Invalidation {
         self.scopes.extend(other.scopes);
         self.categories |= other.categories;
         self.sellers |= other.sellers;
+        self.stock_added.extend(other.stock_added);
+        self.stock_removed.extend(other.stock_removed);
     }
 }
 
@@ -237,6 +290,8 @@ pub struct Catalog {
     /// Incremented after every committed write (Release), read before and after a cache fill
     /// (Acquire) so a fill that overlapped a write is not cached.
     epoch: AtomicU64,
+    /// Live stock counters, shared with carts.
+    stock: Arc<StockLedger>,
 }
 
 impl Catalog {
@@ -250,6 +305,7 @@ impl Catalog {
             category_docs: Cache::new(1024),
             generations: DashMap::new(),
             epoch: AtomicU64::new(0),
+            stock: Arc::new(StockLedger::load(&store)?),
             store,
             settings,
         };
@@ -259,6 +315,11 @@ impl Catalog {
     /// Returns the underlying store.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Returns the live stock counters.
+    pub fn stock(&self) -> &Arc<StockLedger> {
+        &self.stock
     }
 
     /// Returns the current category tree snapshot.
@@ -294,6 +355,12 @@ impl Catalog {
     }
 
     fn apply(&self, inv: Invalidation) -> Result<(), ServiceError> {
+        for sku in &inv.stock_removed {
+            self.stock.remove(sku);
+        }
+        for (sku, product, on_hand, threshold) in &inv.stock_added {
+            self.stock.insert(sku, *product, *on_hand, *threshold);
+        }
         self.epoch.fetch_add(1, Ordering::Release);
         if inv.categories {
             self.categories
@@ -370,17 +437,7 @@ impl Catalog {
         if public_only && p.status != ProductStatus::Published {
             return Err(not_found());
         }
-        let skus: Vec<&[u8]> = p.variants.iter().map(|v| v.sku.as_bytes()).collect();
-        let available: Vec<i64> = self
-            .store
-            .multi_get::<InventoryRecord, _>(&skus)?
-            .iter()
-            .map(|inv| {
-                inv.as_ref()
-                    .map(|i| i.archived().on_hand.to_native() - i.archived().reserved.to_native())
-                    .unwrap_or(0)
-            })
-            .collect();
+        let available: Vec<i64> = p.variants.iter().map(|v| self.stock.available(&v.sku)).collect();
         let tree = self.categories.load();
         let sellers = self.sellers.load();
         let seller = p.seller_id.as_ref().and_then(|s| sellers.get(Id::from_bytes(*s)));
@@ -651,7 +708,7 @@ impl Catalog {
                 .store
                 .get::<InventoryRecord>(keys::sku(&sku))?
                 .ok_or(ServiceError::NotFound { kind: "sku" })?;
-            Ok(inventory_view(&record.to_native()))
+            Ok(inventory_view(&record.to_native(), &this.stock))
         })
         .await
     }
@@ -912,17 +969,38 @@ impl Catalog {
     ) -> Result<Invalidation, ServiceError> {
         let tree = self.categories.load();
         let old_facts = match old {
-            Some(o) => facts(txn, o, &tree)?,
+            Some(o) => facts(txn, o, &tree, &self.stock)?,
             None => None,
         };
         let new_facts = match new {
-            Some(n) => facts(txn, n, &tree)?,
+            Some(n) => facts(txn, n, &tree, &self.stock)?,
             None => None,
         };
         if old_facts != new_facts {
             txn.update_listing(old_facts.as_ref(), new_facts.as_ref());
         }
         let mut inv = Invalidation::default();
+        if let Some(n) = new {
+            for v in n.variants.iter().filter(|v| self.stock.level(&v.sku).is_none()) {
+                if let Some(r) = txn.get::<InventoryRecord>(keys::sku(&v.sku))? {
+                    let r = r.archived();
+                    inv.stock_added.push((
+                        v.sku.clone(),
+                        n.id,
+                        r.on_hand.to_native(),
+                        r.low_stock_threshold.to_native(),
+                    ));
+                }
+            }
+        }
+        if let Some(o) = old {
+            inv.stock_removed.extend(
+                o.variants
+                    .iter()
+                    .filter(|v| new.is_none_or(|n| !n.variants.iter().any(|nv| nv.sku == v.sku)))
+                    .map(|v| v.sku.clone()),
+            );
+        }
         let mut tags = Vec::new();
         for record in old.iter().chain(new.iter()) {
             inv.product_keys.push(Id::from_bytes(record.id).to_string());
@@ -1222,43 +1300,47 @@ impl Catalog {
         .await
     }
 
-    /// Sets the on-hand stock of a SKU. Atomic with respect to other catalog writes; a stock
-    /// change that flips the product in or out of stock updates its listing entries.
-    pub async fn set_inventory(
+    /// Sets (`PUT /inventory/{sku}`) or adjusts (`POST /inventory/{sku}/adjust`) the on-hand
+    /// stock of a SKU.
+    ///
+    /// Atomic with respect to concurrent reservations: a decrease is a compare-and-swap on the
+    /// live counter that refuses to go below what carts and orders hold, applied before the
+    /// durable write (and undone if it fails); an increase is applied after it. A change that
+    /// flips the product in or out of stock updates its listing entries, and one that crosses
+    /// the low-stock threshold emits a `low_stock` outbox event in the same batch.
+    pub async fn change_stock(
         self: &Arc<Self>,
         actor: Actor,
         sku: String,
-        input: InventoryInput,
+        change: StockInput,
         if_match: Option<u64>,
     ) -> Result<InventoryView, ServiceError> {
         actor.require_catalog_writer()?;
         let mut errors = FieldErrors::default();
-        match input.on_hand {
-            None => errors.add("on_hand", "required", "must be given"),
-            Some(n) if !(0..=rules::MAX_STOCK).contains(&n) => errors.add(
-                "on_hand",
+        let in_range = |n: i64| (0..=rules::MAX_STOCK).contains(&n);
+        let range_message = || format!("must be between 0 and {}", rules::MAX_STOCK);
+        match change.target {
+            StockTarget::Set(None) => errors.add("on_hand", "required", "must be given"),
+            StockTarget::Set(Some(n)) if !in_range(n) => errors.add("on_hand", "out_of_range", range_message()),
+            StockTarget::Adjust(None) => errors.add("delta", "required", "must be given"),
+            StockTarget::Adjust(Some(d)) if d.abs() > rules::MAX_STOCK => errors.add(
+                "delta",
                 "out_of_range",
-                format!("must be between 0 and {}", rules::MAX_STOCK),
+                format!("must be between -{0} and {0}", rules::MAX_STOCK),
             ),
-            Some(_) => {}
+            _ => {}
         }
-        if input
-            .low_stock_threshold
-            .is_some_and(|t| !(0..=rules::MAX_STOCK).contains(&t))
-        {
-            errors.add(
-                "low_stock_threshold",
-                "out_of_range",
-                format!("must be between 0 and {}", rules::MAX_STOCK),
-            );
+        if change.low_stock_threshold.is_some_and(|t| !in_range(t)) {
+            errors.add("low_stock_threshold", "out_of_range", range_message());
         }
         if !errors.is_empty() {
             return Err(ServiceError::Validation(errors.into_vec()));
         }
-        let on_hand = input.on_hand.unwrap_or(0);
         let this = self.clone();
         blocking(move || {
-            let (view, inv) = this.store.transact(|txn| {
+            // Units taken off the live counter before the write; given back if it fails.
+            let mut lowered = 0i64;
+            let result = this.store.transact(|txn| {
                 let old = txn
                     .get::<InventoryRecord>(keys::sku(&sku))?
                     .ok_or(ServiceError::NotFound { kind: "sku" })?
@@ -1266,33 +1348,51 @@ impl Catalog {
                 let product = txn.get::<ProductRecord>(&old.product_id)?.map(|p| p.to_native());
                 actor.may_manage_catalog(product.as_ref().and_then(|p| p.seller_id).map(Id::from_bytes))?;
                 check_version(old.version, if_match)?;
-                if on_hand < old.reserved {
-                    return Err(ServiceError::conflict(
-                        "below_reserved",
-                        format!(
-                            "on_hand {on_hand} is below the {} units currently reserved",
-                            old.reserved
-                        ),
-                        serde_json::json!({ "reserved": old.reserved }),
+                let on_hand = match change.target {
+                    StockTarget::Set(n) => n.unwrap_or(0),
+                    StockTarget::Adjust(d) => old.on_hand + d.unwrap_or(0),
+                };
+                if !in_range(on_hand) {
+                    return Err(ServiceError::invalid(
+                        "delta",
+                        "out_of_range",
+                        &format!("on_hand would become {on_hand}; {}", range_message()),
                     ));
+                }
+                let delta = on_hand - old.on_hand;
+                let reserved = this.stock.level(&sku).map(|l| l.reserved).unwrap_or(0);
+                if delta < 0 {
+                    this.stock.adjust_on_hand(&sku, delta).map_err(|e| match e {
+                        StockError::BelowReserved { reserved } => below_reserved(on_hand, reserved),
+                        _ => ServiceError::NotFound { kind: "sku" },
+                    })?;
+                    lowered = -delta;
                 }
                 let tree = this.categories.load();
                 let before = match &product {
-                    Some(p) => facts(txn, p, &tree)?,
+                    Some(p) => facts(txn, p, &tree, &this.stock)?,
                     None => None,
                 };
                 let mut new = old.clone();
                 new.on_hand = on_hand;
-                if let Some(t) = input.low_stock_threshold {
+                if let Some(t) = change.low_stock_threshold {
                     new.low_stock_threshold = t;
                 }
                 new.version += 1;
                 new.updated_at_ms = txn.now_ms();
                 txn.put(keys::sku(&sku), &new)?;
+                let (available_before, available_after) = (old.on_hand - reserved, on_hand - reserved);
+                if new.low_stock_threshold > 0
+                    && available_after <= new.low_stock_threshold
+                    && available_before > new.low_stock_threshold
+                {
+                    let event = low_stock_event(&new, available_after, txn.now_ms());
+                    txn.put(&event.id, &event)?;
+                }
                 let mut inv = Invalidation::default();
                 let mut tags = vec![format!("sku-{sku}")];
                 if let Some(p) = &product {
-                    let after = facts(txn, p, &tree)?;
+                    let after = facts(txn, p, &tree, &this.stock)?;
                     if before != after {
                         txn.update_listing(before.as_ref(), after.as_ref());
                         for f in before.iter().chain(after.iter()) {
@@ -1304,12 +1404,90 @@ impl Catalog {
                     tags.push(format!("product-{}", Id::from_bytes(p.id)));
                 }
                 txn.record_change(EntityKind::Inventory, ChangeOp::Upsert, keys::sku(&sku), tags);
-                Ok((inventory_view(&new), inv))
-            })?;
+                Ok((new, delta, inv))
+            });
+            let (record, delta, inv) = match result {
+                Ok(done) => done,
+                Err(e) => {
+                    if lowered > 0 {
+                        let _ = this.stock.adjust_on_hand(&sku, lowered);
+                    }
+                    return Err(e);
+                }
+            };
+            if delta > 0 {
+                this.stock
+                    .adjust_on_hand(&sku, delta)
+                    .map_err(|e| ServiceError::Internal(format!("stock counter refused a raise: {e:?}")))?;
+            }
+            this.stock.set_low_stock_threshold(&sku, record.low_stock_threshold);
             this.apply(inv)?;
-            Ok(view)
+            Ok(inventory_view(&record, &this.stock))
         })
         .await
+    }
+
+    /// Brings listings, the changelog (and so search and the CDN) and product pages up to date
+    /// for SKUs whose availability crossed zero through cart holds. Carts mark such SKUs in
+    /// their own batch (`stock_dirty/`), so a crash before this runs is caught at startup.
+    pub fn refresh_stock(&self, skus: &[String]) -> Result<(), ServiceError> {
+        let inv = self.store.transact(|txn| {
+            let tree = self.categories.load();
+            let mut inv = Invalidation::default();
+            for sku in skus {
+                txn.delete(CF_META, &keys::meta_stock_dirty(sku));
+                let Some(product_id) = self.stock.product_of(sku) else {
+                    continue;
+                };
+                let mut tags = vec![format!("sku-{sku}")];
+                if let Some(p) = txn.get::<ProductRecord>(&product_id)?.map(|p| p.to_native()) {
+                    if let Some(now) = facts(txn, &p, &tree, &self.stock)? {
+                        // The in-stock flag lives in the entry values; rewriting them in place
+                        // leaves keys and counts unchanged.
+                        txn.update_listing(Some(&now), Some(&now));
+                        inv.scopes.extend(listing::scopes_of(&now));
+                    }
+                    inv.product_keys.push(Id::from_bytes(p.id).to_string());
+                    inv.product_keys.push(p.slug.clone());
+                    tags.push(format!("product-{}", Id::from_bytes(p.id)));
+                }
+                txn.record_change(EntityKind::Inventory, ChangeOp::Upsert, keys::sku(sku), tags);
+            }
+            Ok::<_, ServiceError>(inv)
+        })?;
+        self.apply(inv)
+    }
+
+    /// SKUs marked by carts whose stock signal has not been processed (after a crash).
+    pub fn pending_stock_signals(&self) -> Result<Vec<String>, ServiceError> {
+        let prefix = keys::META_STOCK_DIRTY_PREFIX;
+        let upper = keys::prefix_successor(prefix);
+        let mut skus = Vec::new();
+        self.store.for_each_raw(CF_META, prefix, upper.as_deref(), |key, _| {
+            skus.push(String::from_utf8_lossy(&key[prefix.len()..]).into_owned());
+            true
+        })?;
+        Ok(skus)
+    }
+
+    /// Drops cached pages of products whose stock counts changed (exact counts on our own
+    /// pages; CDN copies age out by `max-age`, or are purged when the product flips in or out
+    /// of stock through [`Catalog::refresh_stock`]).
+    pub fn forget_product_pages(&self, product_ids: &[[u8; 16]]) {
+        for id in product_ids {
+            let id = Id::from_bytes(*id);
+            self.products.remove(id.to_string().as_str());
+            if let Some(slug) = self
+                .store
+                .get::<ProductRecord>(&id.to_bytes())
+                .ok()
+                .flatten()
+                .map(|p| p.archived().slug.to_string())
+            {
+                self.products.remove(slug.as_str());
+            }
+        }
+        self.epoch.fetch_add(1, Ordering::Release);
     }
 
     /// Creates a category.
@@ -1483,7 +1661,7 @@ impl Catalog {
                 continue;
             };
             let product = product.to_native();
-            let Some(old_facts) = facts(txn, &product, tree)? else {
+            let Some(old_facts) = facts(txn, &product, tree, &self.stock)? else {
                 continue;
             };
             let mut new_facts = old_facts.clone();
@@ -1697,15 +1875,21 @@ fn dedup(tags: &mut Vec<String>) {
 }
 
 /// Computes the listing facts of a product (`None` when it must not be listed).
-fn facts(txn: &Txn<'_>, p: &ProductRecord, tree: &CategoryTree) -> Result<Option<ListingFacts>, ServiceError> {
+fn facts(
+    txn: &Txn<'_>,
+    p: &ProductRecord,
+    tree: &CategoryTree,
+    stock: &StockLedger,
+) -> Result<Option<ListingFacts>, ServiceError> {
     if p.status != ProductStatus::Published {
         return Ok(None);
     }
     let mut in_stock = false;
     for v in &p.variants {
+        // On-hand as this transaction sees it, holds as the ledger sees them.
         if let Some(inv) = txn.get::<InventoryRecord>(keys::sku(&v.sku))? {
-            let a = inv.archived();
-            if a.on_hand.to_native() - a.reserved.to_native() > 0 {
+            let reserved = stock.level(&v.sku).map(|l| l.reserved).unwrap_or(0);
+            if inv.archived().on_hand.to_native() - reserved > 0 {
                 in_stock = true;
                 break;
             }
@@ -1772,19 +1956,32 @@ fn new_inventory(sku: &str, product: Id, on_hand: i64, now: i64) -> InventoryRec
         product_id: product.to_bytes(),
         version: 1,
         on_hand,
-        reserved: 0,
         low_stock_threshold: 0,
         updated_at_ms: now,
     }
 }
 
-fn inventory_view(r: &InventoryRecord) -> InventoryView {
+fn below_reserved(on_hand: i64, reserved: i64) -> ServiceError {
+    ServiceError::conflict(
+        "below_reserved",
+        format!("on_hand {on_hand} is below the {reserved} units currently reserved"),
+        serde_json::json!({ "reserved": reserved }),
+    )
+}
+
+/// The stock view: on-hand, reserved and available from the live counters (one atomic read,
+/// so the three always agree), version and threshold from the record.
+fn inventory_view(r: &InventoryRecord, stock: &StockLedger) -> InventoryView {
+    let level = stock.level(&r.sku).unwrap_or(StockLevel {
+        on_hand: r.on_hand,
+        reserved: 0,
+    });
     InventoryView {
         sku: r.sku.clone(),
         product_id: Id::from_bytes(r.product_id),
-        on_hand: r.on_hand,
-        reserved: r.reserved,
-        available: r.on_hand - r.reserved,
+        on_hand: level.on_hand,
+        reserved: level.reserved,
+        available: level.available(),
         low_stock_threshold: r.low_stock_threshold,
         version: r.version,
     }

@@ -11,6 +11,15 @@ pub enum ServiceError {
         /// Entity kind, e.g. `product`.
         kind: &'static str,
     },
+    /// The addressed resource is gone or never existed, with a specific code (e.g. an
+    /// expired cart token answers `cart_expired`).
+    #[error("{message}")]
+    Missing {
+        /// Stable code.
+        code: &'static str,
+        /// Human explanation.
+        message: &'static str,
+    },
     /// Input fields are invalid; every invalid field is listed.
     #[error("invalid input")]
     Validation(Vec<FieldError>),

@@ -2,6 +2,7 @@
 //! ready-to-send representations; they never see request or response types.
 
 pub mod auth;
+pub mod cart;
 pub mod catalog;
 pub mod category_tree;
 pub mod error;
@@ -9,6 +10,7 @@ pub mod eval;
 pub mod import;
 pub mod purge;
 pub mod search;
+pub mod stock;
 pub mod view;
 
 pub use catalog::Catalog;

@@ -20,8 +20,7 @@ use storefront_index::{ProductDoc, ProductIndex, SearchRequest, SortOrder};
 use storefront_storage::cf::CF_VARIANTS;
 use storefront_storage::listing::Scope;
 use storefront_storage::records::{
-    ArchivedAttributeValue, ArchivedProductRecord, ChangeRecord, EntityKind, InventoryRecord, ProductRecord,
-    ProductStatus,
+    ArchivedAttributeValue, ArchivedProductRecord, ChangeRecord, EntityKind, ProductRecord, ProductStatus,
 };
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -87,13 +86,8 @@ impl Search {
     // ------------------------------------------------------------ indexing
 
     fn product_doc(&self, p: &ArchivedProductRecord, tree: &CategoryTree) -> Result<ProductDoc, ServiceError> {
-        let store = self.catalog.store();
-        let skus: Vec<&[u8]> = p.variants.iter().map(|v| v.sku.as_bytes()).collect();
-        let in_stock = store
-            .multi_get::<InventoryRecord, _>(&skus)?
-            .iter()
-            .flatten()
-            .any(|i| i.archived().on_hand.to_native() > i.archived().reserved.to_native());
+        let stock = self.catalog.stock();
+        let in_stock = p.variants.iter().any(|v| stock.available(&v.sku) > 0);
         let category_path = p
             .category_id
             .as_ref()

@@ -39,6 +39,12 @@ pub const CF_IDEMPOTENCY: &str = "idempotency";
 pub const CF_CHANGELOG: &str = "changelog";
 /// Durable outbox of notifications/events awaiting delivery.
 pub const CF_OUTBOX: &str = "outbox";
+/// Stock holds: `sku ‖ 0 ‖ holder` (a cart or an order) → reserved quantity. Reserved stock of
+/// a SKU is the sum over its prefix, so holds and on-hand counts never overwrite each other.
+pub const CF_RESERVATIONS: &str = "reservations";
+/// Time index of carts: `kind ‖ time ‖ cart key` for cart expiry and hold expiry, read by the
+/// sweeper in time order.
+pub const CF_CART_EXPIRY: &str = "cart_expiry";
 
 /// Every column family, in creation order.
 pub const ALL_CFS: &[&str] = &[
@@ -60,6 +66,8 @@ pub const ALL_CFS: &[&str] = &[
     CF_IDEMPOTENCY,
     CF_CHANGELOG,
     CF_OUTBOX,
+    CF_RESERVATIONS,
+    CF_CART_EXPIRY,
 ];
 
 /// Column families read mostly by exact key, which get bloom filters.

@@ -76,6 +76,85 @@ pub fn token_family(user: &Id, family: &Id) -> [u8; 32] {
     key
 }
 
+/// Meta key prefix for SKUs whose availability crossed zero or the low-stock line without a
+/// changelog entry yet (`stock_dirty/` + SKU); written in the cart batch, cleared by the catalog.
+pub const META_STOCK_DIRTY_PREFIX: &[u8] = b"stock_dirty/";
+
+/// Key of a cart: an owner tag and 16 bytes (a guest token digest or a user id).
+pub type CartKey = [u8; 17];
+
+/// Key of a guest cart, from the first 16 bytes of its token's SHA-256.
+pub fn guest_cart(token_digest: &[u8; 16]) -> CartKey {
+    let mut key = [0u8; 17];
+    key[0] = b'g';
+    key[1..].copy_from_slice(token_digest);
+    key
+}
+
+/// Key of a user's cart (one active cart per user).
+pub fn user_cart(user: &Id) -> CartKey {
+    let mut key = [0u8; 17];
+    key[0] = b'u';
+    key[1..].copy_from_slice(user);
+    key
+}
+
+/// Key of a stock hold: `sku ‖ 0 ‖ holder`, so one SKU's holds are one prefix. SKUs never
+/// contain a zero byte (they are validated to `[A-Za-z0-9._-]`).
+pub fn reservation(sku: &str, holder: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(sku.len() + 1 + holder.len());
+    key.extend_from_slice(sku.as_bytes());
+    key.push(0);
+    key.extend_from_slice(holder);
+    key
+}
+
+/// Splits a reservation key into its SKU and holder.
+pub fn reservation_parts(key: &[u8]) -> Option<(&str, &[u8])> {
+    let split = key.iter().position(|b| *b == 0)?;
+    let sku = std::str::from_utf8(&key[..split]).ok()?;
+    Some((sku, &key[split + 1..]))
+}
+
+/// The two time indexes in [`crate::cf::CF_CART_EXPIRY`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExpiryKind {
+    /// The cart itself expires (inactivity).
+    Cart = b'c',
+    /// The cart's stock holds expire.
+    Hold = b'h',
+}
+
+/// Key of a cart-expiry index entry: `kind ‖ time ‖ cart`, so a scan of one kind meets the
+/// earliest deadlines first.
+pub fn cart_expiry(kind: ExpiryKind, at_ms: i64, cart: &CartKey) -> [u8; 26] {
+    let mut key = [0u8; 26];
+    key[0] = kind as u8;
+    key[1..9].copy_from_slice(&encode_i64(at_ms));
+    key[9..].copy_from_slice(cart);
+    key
+}
+
+/// Decodes a cart-expiry key into its deadline and cart key.
+pub fn cart_expiry_parts(key: &[u8]) -> Option<(i64, CartKey)> {
+    if key.len() != 26 {
+        return None;
+    }
+    let at = decode_i64(key[1..9].try_into().ok()?);
+    Some((at, key[9..].try_into().ok()?))
+}
+
+/// Key of an outbox event.
+pub fn outbox(id: &Id) -> Id {
+    *id
+}
+
+/// Meta key marking a SKU whose stock signal is pending.
+pub fn meta_stock_dirty(sku: &str) -> Vec<u8> {
+    [META_STOCK_DIRTY_PREFIX, sku.as_bytes()].concat()
+}
+
 /// Key of a changelog entry.
 pub fn changelog(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
@@ -141,6 +220,23 @@ mod tests {
             } else {
                 prop_assert!(prefix.iter().all(|b| *b == 0xff));
             }
+        }
+
+        #[test]
+        fn reservation_keys_split_back_and_group_by_sku(sku in "[A-Za-z0-9._-]{1,64}", holder in proptest::collection::vec(any::<u8>(), 17)) {
+            let key = reservation(&sku, &holder);
+            prop_assert_eq!(reservation_parts(&key), Some((sku.as_str(), holder.as_slice())));
+            // A SKU's prefix never captures holds of a longer SKU that starts with it.
+            let longer = reservation(&format!("{sku}x"), &holder);
+            prop_assert!(!longer.starts_with(&reservation(&sku, &[])));
+        }
+
+        #[test]
+        fn cart_expiry_keys_sort_by_deadline(a in 0i64..i64::MAX / 2, b in 0i64..i64::MAX / 2, user: [u8; 16]) {
+            let cart = user_cart(&user);
+            let (ka, kb) = (cart_expiry(ExpiryKind::Hold, a, &cart), cart_expiry(ExpiryKind::Hold, b, &cart));
+            prop_assert_eq!(a.cmp(&b), ka.cmp(&kb));
+            prop_assert_eq!(cart_expiry_parts(&ka), Some((a, cart)));
         }
 
         #[test]

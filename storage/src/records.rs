@@ -252,7 +252,8 @@ impl StoredRecord for SellerRecord {
     const CF: &'static str = crate::cf::CF_SELLERS;
 }
 
-/// Stock of one SKU. `reserved` is held by carts/orders; available = on_hand − reserved.
+/// On-hand stock of one SKU. Holds live in [`crate::cf::CF_RESERVATIONS`], so this record is
+/// written only by stock changes and never races with cart writes; available = on_hand − Σ holds.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[rkyv(derive(Debug))]
 pub struct InventoryRecord {
@@ -264,8 +265,6 @@ pub struct InventoryRecord {
     pub version: u64,
     /// Units physically in stock.
     pub on_hand: i64,
-    /// Units held by active reservations.
-    pub reserved: i64,
     /// Available count at or below which a low-stock event is emitted.
     pub low_stock_threshold: i64,
     /// Last update time, Unix milliseconds.
@@ -274,6 +273,104 @@ pub struct InventoryRecord {
 
 impl StoredRecord for InventoryRecord {
     const CF: &'static str = crate::cf::CF_INVENTORY;
+}
+
+/// A hold on stock of one SKU by a cart or an order.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[rkyv(derive(Debug))]
+pub struct ReservationRecord {
+    /// Units held.
+    pub quantity: i64,
+    /// Last change, Unix milliseconds.
+    pub updated_at_ms: i64,
+}
+
+impl StoredRecord for ReservationRecord {
+    const CF: &'static str = crate::cf::CF_RESERVATIONS;
+}
+
+/// Lifecycle of a cart record.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[rkyv(derive(Debug), compare(PartialEq))]
+pub enum CartStatus {
+    /// In use.
+    Active,
+    /// Removed by the sweeper after inactivity; kept briefly so its token answers `cart_expired`.
+    Expired,
+    /// Merged into a user's cart at login; kept briefly like an expired cart.
+    Merged,
+}
+
+/// One line of a cart.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[rkyv(derive(Debug))]
+pub struct CartLineRecord {
+    /// UUIDv7 bytes; stable while the line exists.
+    pub item_id: Id,
+    /// The SKU.
+    pub sku: String,
+    /// Product of the SKU when the line was added.
+    pub product_id: Id,
+    /// Requested quantity.
+    pub quantity: i64,
+    /// Units currently held for this line (equal to its reservation record; 0 without a hold).
+    pub held: i64,
+    /// Unit price when the line was added (to flag price changes).
+    pub unit_price_cents_at_add: i64,
+    /// When the line was added, Unix milliseconds.
+    pub added_at_ms: i64,
+}
+
+/// A shopping cart, keyed by [`crate::keys::CartKey`] (a guest token digest or a user id).
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[rkyv(derive(Debug))]
+pub struct CartRecord {
+    /// Public UUIDv7 bytes.
+    pub id: Id,
+    /// Owner, for user carts.
+    pub user_id: Option<Id>,
+    /// Lifecycle state.
+    pub status: CartStatus,
+    /// Optimistic-concurrency version.
+    pub version: u64,
+    /// Lines in insertion order.
+    pub lines: Vec<CartLineRecord>,
+    /// Applied coupon code (evaluated by the discount hook).
+    pub coupon: Option<String>,
+    /// Creation time, Unix milliseconds.
+    pub created_at_ms: i64,
+    /// Last write, Unix milliseconds.
+    pub updated_at_ms: i64,
+    /// When the cart expires for inactivity (its expiry-index entry).
+    pub expires_at_ms: i64,
+    /// When the cart's stock holds expire (its hold-index entry); 0 when it holds nothing.
+    pub holds_expire_at_ms: i64,
+}
+
+impl StoredRecord for CartRecord {
+    const CF: &'static str = crate::cf::CF_CARTS;
+}
+
+/// An event awaiting delivery (e.g. `low_stock`), written in the same batch as its cause.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[rkyv(derive(Debug))]
+pub struct OutboxRecord {
+    /// UUIDv7 bytes (the key; sorts by creation).
+    pub id: Id,
+    /// Event name, e.g. `low_stock`.
+    pub topic: String,
+    /// JSON payload.
+    pub payload: String,
+    /// Creation time, Unix milliseconds.
+    pub created_at_ms: i64,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// Earliest next delivery attempt, Unix milliseconds.
+    pub next_attempt_at_ms: i64,
+}
+
+impl StoredRecord for OutboxRecord {
+    const CF: &'static str = crate::cf::CF_OUTBOX;
 }
 
 /// What kind of entity a changelog entry is about.

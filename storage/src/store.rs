@@ -28,8 +28,8 @@ use crate::listing::{self, EntryValue};
 use crate::records::{encode, ChangeOp, ChangeRecord, EntityKind, Owned, StoredRecord};
 use crate::{Error, Result};
 
-/// Schema version written by this build.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Schema version written by this build (2: reservations moved out of the inventory record).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Tuning knobs, filled from the server config.
 #[derive(Debug, Clone)]
@@ -471,6 +471,43 @@ impl Store {
         Ok(out)
     }
 
+    /// Starts a [`Batch`]: an atomic write that bypasses the catalog writer lock.
+    ///
+    /// Carts and stock holds use it. Their callers serialise writes to the same keys
+    /// themselves (per-cart locks), so they need neither the lock nor the changelog, and
+    /// concurrent batches from many threads share one WAL fsync through RocksDB's group commit.
+    pub fn batch(&self) -> Batch<'_> {
+        Batch {
+            store: self,
+            inner: WriteBatch::default(),
+        }
+    }
+
+    /// Visits raw entries of a column family in key order within `[lower, upper)`, until `f`
+    /// returns `false`.
+    pub fn for_each_raw(
+        &self,
+        cf: &'static str,
+        lower: &[u8],
+        upper: Option<&[u8]>,
+        mut f: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()> {
+        let mut opts = ReadOptions::default();
+        if let Some(upper) = upper {
+            opts.set_iterate_upper_bound(upper.to_vec());
+        }
+        let mut iter = self.inner.db.raw_iterator_cf_opt(self.cf(cf), opts);
+        iter.seek(lower);
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            if !f(key, value) {
+                break;
+            }
+            iter.next();
+        }
+        iter.status()?;
+        Ok(())
+    }
+
     /// Flushes the WAL to disk (used at shutdown).
     pub fn flush(&self) -> Result<()> {
         self.inner.db.flush_wal(true)?;
@@ -542,6 +579,44 @@ pub struct ListingPage {
     pub items: Vec<(keys::Id, EntryValue)>,
     /// Key to resume after, when more entries remain.
     pub next_cursor: Option<Vec<u8>>,
+}
+
+/// An atomic set of writes built outside the writer lock; see [`Store::batch`].
+pub struct Batch<'s> {
+    store: &'s Store,
+    inner: WriteBatch,
+}
+
+impl Batch<'_> {
+    /// Stages a record write.
+    pub fn put<R>(&mut self, key: &[u8], record: &R) -> Result<()>
+    where
+        R: StoredRecord,
+        R::Archived:
+            for<'a> CheckBytes<HighValidator<'a, rancor::Error>> + Deserialize<R, HighDeserializer<rancor::Error>>,
+    {
+        let bytes = encode(record)?;
+        self.inner.put_cf(self.store.cf(R::CF), key, bytes);
+        Ok(())
+    }
+
+    /// Stages a raw write.
+    pub fn put_raw(&mut self, cf: &'static str, key: &[u8], value: &[u8]) {
+        self.inner.put_cf(self.store.cf(cf), key, value);
+    }
+
+    /// Stages a delete.
+    pub fn delete(&mut self, cf: &'static str, key: &[u8]) {
+        self.inner.delete_cf(self.store.cf(cf), key);
+    }
+
+    /// Writes everything atomically (fsynced when `sync_writes` is on).
+    pub fn commit(self) -> Result<()> {
+        if self.inner.is_empty() {
+            return Ok(());
+        }
+        self.store.write(self.inner)
+    }
 }
 
 /// A write transaction. Reads see the committed database plus this transaction's own writes.
