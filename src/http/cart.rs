@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/cart", get(get_cart).delete(clear_cart))
         .route("/cart/items", post(add_item))
+        .route("/cart/reserve", post(reserve_cart))
         .route("/cart/items/{item_id}", patch(update_item))
         .route("/cart/items/{item_id}", delete(remove_item))
 }
@@ -169,4 +170,14 @@ async fn clear_cart(
     Query(query): Query<LocationQuery>,
 ) -> Result<Response, ApiError> {
     write(state, actor, headers, CartOp::Clear, if_match, query).await
+}
+
+async fn reserve_cart(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    headers: HeaderMap,
+    IfMatch(if_match): IfMatch,
+    Query(query): Query<LocationQuery>,
+) -> Result<Response, ApiError> {
+    write(state, actor, headers, CartOp::HoldAll, if_match, query).await
 }

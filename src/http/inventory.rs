@@ -1,15 +1,16 @@
-//! Inventory routes: stock of a SKU.
+//! Inventory routes: stock of a SKU, who holds it, and the events stock changes emit.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
 use super::error::ApiError;
-use super::extract::{Caller, IfMatch, Json};
-use super::AppState;
+use super::extract::{Caller, IfMatch, Json, Query};
+use super::{private_json, AppState};
 use crate::service::catalog::{AdjustInput, InventoryInput};
+use crate::service::outbox;
 use crate::service::view::InventoryView;
 
 /// Routes under `/api/v1`.
@@ -17,6 +18,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/inventory/{sku}", get(get_inventory).put(put_inventory))
         .route("/inventory/{sku}/adjust", post(adjust_inventory))
+        .route("/inventory/{sku}/reservations", get(list_reservations))
+        .route("/admin/outbox", get(list_outbox))
 }
 
 fn respond(view: InventoryView) -> Response {
@@ -58,4 +61,36 @@ async fn adjust_inventory(
     Ok(respond(
         state.catalog.change_stock(actor, sku, input.into(), version).await?,
     ))
+}
+
+async fn list_reservations(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(sku): Path<String>,
+) -> Result<Response, ApiError> {
+    let holds = state.carts.holds_of(actor, sku).await?;
+    Ok(private_json(StatusCode::OK, &serde_json::json!({ "items": holds })))
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutboxQuery {
+    topic: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Events waiting for delivery (e.g. `low_stock`); admin only.
+async fn list_outbox(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Query(query): Query<OutboxQuery>,
+) -> Result<Response, ApiError> {
+    let events = outbox::pending(
+        state.catalog.store().clone(),
+        actor,
+        query.topic,
+        query.limit.unwrap_or(100),
+    )
+    .await?;
+    Ok(private_json(StatusCode::OK, &serde_json::json!({ "items": events })))
 }

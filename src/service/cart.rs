@@ -30,8 +30,9 @@ use storefront_storage::Store;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::auth::Actor;
 use super::stock::{low_stock_event, StockError, StockLedger};
-use super::view::{CartLineView, CartView};
+use super::view::{CartLineView, CartView, HoldView};
 use super::{blocking, Catalog, ServiceError};
 use crate::config::{MergeStrategy, ReserveOn};
 use crate::domain::pricing::{PricingRules, TaxLocation};
@@ -99,6 +100,9 @@ pub enum CartOp {
     },
     /// `DELETE /cart`.
     Clear,
+    /// `POST /cart/reserve`: hold every line now, all or nothing (the first step of
+    /// checkout; with `reserve_on = "checkout"` the only time stock is held before the order).
+    HoldAll,
 }
 
 /// What a cart write returns: the cart and, for a new guest cart, its token.
@@ -291,7 +295,7 @@ impl Carts {
             holds_expire_at_ms: 0,
         });
         let touched = self.apply_op(&mut cart, op, now)?;
-        self.plan_holds(&mut cart, current.as_deref(), touched.as_deref())?;
+        self.plan_holds(&mut cart, current.as_deref(), &touched)?;
         cart.version = version + 1;
         cart.updated_at_ms = now;
         cart.expires_at_ms = now + self.ttl_ms(&owner);
@@ -373,6 +377,7 @@ impl Carts {
                 item: parse_item_id(&item_id)?,
             },
             CartOp::Clear => ValidOp::Clear,
+            CartOp::HoldAll => ValidOp::HoldAll,
         };
         Ok(op)
     }
@@ -401,7 +406,7 @@ impl Carts {
     }
 
     /// Applies the change to the lines; returns the SKU whose quantity the shopper set.
-    fn apply_op(&self, cart: &mut CartRecord, op: ValidOp, now: i64) -> Result<Option<String>, ServiceError> {
+    fn apply_op(&self, cart: &mut CartRecord, op: ValidOp, now: i64) -> Result<Touched, ServiceError> {
         let touched = match op {
             ValidOp::Add {
                 sku,
@@ -463,6 +468,16 @@ impl Carts {
                 cart.lines.clear();
                 None
             }
+            ValidOp::HoldAll => {
+                if cart.lines.is_empty() {
+                    return Err(ServiceError::conflict(
+                        "cart_empty",
+                        "the cart has no items to reserve".into(),
+                        serde_json::Value::Null,
+                    ));
+                }
+                return Ok(Touched::All);
+            }
         };
         let total: i64 = cart.lines.iter().map(|l| l.quantity).sum();
         if total > self.settings.max_total_quantity {
@@ -475,7 +490,7 @@ impl Carts {
                 ),
             ));
         }
-        Ok(touched)
+        Ok(touched.map(Touched::Sku).unwrap_or(Touched::None))
     }
 
     /// Decides how many units each line holds after the write. The line the shopper touched
@@ -485,17 +500,25 @@ impl Carts {
         &self,
         cart: &mut CartRecord,
         old: Option<&CartRecord>,
-        touched: Option<&str>,
+        touched: &Touched,
     ) -> Result<(), ServiceError> {
         let old_held = |sku: &str| {
             old.and_then(|o| o.lines.iter().find(|l| l.sku == sku))
                 .map(|l| l.held)
                 .unwrap_or(0)
         };
+        let policy = match touched {
+            Touched::All => ReserveOn::Cart,
+            _ => self.settings.reserve_on,
+        };
         for line in &mut cart.lines {
-            let is_touched = touched == Some(line.sku.as_str());
+            let is_touched = match touched {
+                Touched::All => true,
+                Touched::Sku(sku) => sku == &line.sku,
+                Touched::None => false,
+            };
             let available = self.stock.available(&line.sku);
-            match self.settings.reserve_on {
+            match policy {
                 ReserveOn::Checkout => {
                     line.held = 0;
                     if is_touched && line.quantity > available {
@@ -678,6 +701,42 @@ impl Carts {
         for (sku, delta) in taken {
             let _ = self.stock.release(sku, *delta);
         }
+    }
+
+    /// Every hold on a SKU with the cart that holds it (admin view of "who holds my stock").
+    pub async fn holds_of(self: &Arc<Self>, actor: Actor, sku: String) -> Result<Vec<HoldView>, ServiceError> {
+        actor.require_admin()?;
+        let this = self.clone();
+        blocking(move || {
+            if this.stock.level(&sku).is_none() {
+                return Err(ServiceError::NotFound { kind: "sku" });
+            }
+            let prefix = keys::reservation(&sku, &[]);
+            let upper = keys::prefix_successor(&prefix);
+            let mut raw = Vec::new();
+            this.store
+                .for_each_raw(CF_RESERVATIONS, &prefix, upper.as_deref(), |key, value| {
+                    raw.push((key.to_vec(), value.to_vec()));
+                    true
+                })?;
+            let mut holds = Vec::with_capacity(raw.len());
+            for (key, value) in raw {
+                let record = storefront_storage::Owned::<ReservationRecord>::from_slice(&key, &value)?;
+                let holder = keys::reservation_parts(&key).map(|(_, h)| h).unwrap_or_default();
+                let cart = <CartKey>::try_from(holder)
+                    .ok()
+                    .map(|k| this.load(&k))
+                    .transpose()?
+                    .flatten();
+                holds.push(HoldView {
+                    cart_id: cart.as_ref().map(|c| Id::from_bytes(c.id).to_string()),
+                    quantity: record.archived().quantity.to_native(),
+                    updated_at: super::view::rfc3339(record.archived().updated_at_ms.to_native()),
+                });
+            }
+            Ok(holds)
+        })
+        .await
     }
 
     // ------------------------------------------------------------------ merge
@@ -984,6 +1043,16 @@ impl Carts {
     }
 }
 
+/// Which lines a change must hold in full.
+enum Touched {
+    /// None (removals, clearing).
+    None,
+    /// The line of this SKU.
+    Sku(String),
+    /// Every line (`HoldAll`).
+    All,
+}
+
 /// A validated change (input checked, SKU resolved).
 enum ValidOp {
     Add {
@@ -1000,6 +1069,7 @@ enum ValidOp {
         item: [u8; 16],
     },
     Clear,
+    HoldAll,
 }
 
 const CART_NOT_FOUND: ServiceError = ServiceError::Missing {

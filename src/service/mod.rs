@@ -8,6 +8,7 @@ pub mod category_tree;
 pub mod error;
 pub mod eval;
 pub mod import;
+pub mod outbox;
 pub mod purge;
 pub mod search;
 pub mod stock;

@@ -438,3 +438,29 @@ pub struct CartView {
     /// When its stock holds lapse without further writes.
     pub holds_expire_at: Option<String>,
 }
+
+/// One stock hold.
+#[derive(Debug, Serialize)]
+pub struct HoldView {
+    /// The holding cart (absent if it no longer exists).
+    pub cart_id: Option<String>,
+    /// Units held.
+    pub quantity: i64,
+    /// Last change.
+    pub updated_at: String,
+}
+
+/// One event waiting in the outbox.
+#[derive(Debug, Serialize)]
+pub struct OutboxEventView {
+    /// Event id (UUIDv7).
+    pub id: String,
+    /// Event name.
+    pub topic: String,
+    /// Event data.
+    pub payload: serde_json::Value,
+    /// Creation time.
+    pub created_at: String,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+}

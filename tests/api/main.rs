@@ -3,6 +3,7 @@
 
 mod access;
 mod auth;
+mod cart;
 mod categories;
 mod durability;
 mod helpers;

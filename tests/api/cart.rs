@@ -1,0 +1,640 @@
+//! Carts through the real server: guest tokens, lines, holds, pricing, versions, merge at
+//! login, expiry, and the oversell proof under 1,000 concurrent clients.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use storefront::config::{Config, MergeStrategy, ReserveOn};
+
+use crate::helpers::{product, spawn_app, spawn_with, TestApp};
+
+/// A cart request: optional guest token, bearer, If-Match and body. Returns status, the
+/// X-Cart-Token answered, and the body.
+async fn cart_call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    bearer: Option<&str>,
+    if_match: Option<u64>,
+    body: Option<Value>,
+) -> (StatusCode, Option<String>, Value) {
+    let mut req = app.client.request(method, app.url(path));
+    if let Some(t) = token {
+        req = req.header("x-cart-token", t);
+    }
+    if let Some(b) = bearer {
+        req = req.bearer_auth(b);
+    }
+    if let Some(v) = if_match {
+        req = req.header("if-match", format!("\"{v}\""));
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status();
+    if status == StatusCode::OK {
+        assert_eq!(res.headers()["cache-control"], "private, no-store");
+    }
+    let token = res
+        .headers()
+        .get("x-cart-token")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, token, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn add(app: &TestApp, token: Option<&str>, sku: &str, quantity: i64) -> (StatusCode, Option<String>, Value) {
+    cart_call(
+        app,
+        Method::POST,
+        "/api/v1/cart/items",
+        token,
+        None,
+        None,
+        Some(json!({ "sku": sku, "quantity": quantity })),
+    )
+    .await
+}
+
+async fn stock(app: &TestApp, sku: &str) -> (i64, i64, i64) {
+    let (status, inv) = app.get_json(&format!("/api/v1/inventory/{sku}")).await;
+    assert_eq!(status, StatusCode::OK, "{inv}");
+    (
+        inv["on_hand"].as_i64().unwrap(),
+        inv["reserved"].as_i64().unwrap(),
+        inv["available"].as_i64().unwrap(),
+    )
+}
+
+async fn set_stock(app: &TestApp, sku: &str, on_hand: i64) {
+    let (status, body) = app
+        .admin_json(
+            Method::PUT,
+            &format!("/api/v1/inventory/{sku}"),
+            json!({ "on_hand": on_hand }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Waits until `check` holds (background work: sweeper, stock signals).
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_guest_cart_holds_stock_and_prices_lines() {
+    let app = spawn_app().await;
+    app.create_product(product("Lamp", "LAMP-1", 1500)).await;
+
+    let (status, token, cart) = add(&app, None, "LAMP-1", 2).await;
+    assert_eq!(status, StatusCode::OK, "{cart}");
+    let token = token.expect("a new guest cart gets a token");
+    assert_eq!(cart["version"], 1);
+    assert_eq!(cart["items"][0]["quantity"], 2);
+    assert_eq!(cart["items"][0]["held"], 2);
+    assert_eq!(cart["items"][0]["title"], "Lamp");
+    assert_eq!(cart["subtotal"], json!({ "amount": 3000, "currency": "USD" }));
+    assert_eq!(cart["shipping"]["amount"], 599);
+    assert_eq!(cart["discount"]["amount"], 0);
+    assert_eq!(cart["total"]["amount"], 3599);
+    assert_eq!(cart["reserve_on"], "cart");
+    assert!(cart["expires_at"].is_string() && cart["holds_expire_at"].is_string());
+    assert_eq!(stock(&app, "LAMP-1").await, (5, 2, 3));
+
+    // Adding the same SKU grows the line.
+    let (status, echoed, cart) = add(&app, Some(&token), "LAMP-1", 1).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(echoed.as_deref(), Some(token.as_str()));
+    assert_eq!(cart["items"].as_array().unwrap().len(), 1);
+    assert_eq!(cart["items"][0]["quantity"], 3);
+    let item = cart["items"][0]["item_id"].as_str().unwrap().to_owned();
+
+    // More than can be held: 409 with the available quantity, nothing changes.
+    let path = format!("/api/v1/cart/items/{item}");
+    let (status, _, err) = cart_call(
+        &app,
+        Method::PATCH,
+        &path,
+        Some(&token),
+        None,
+        None,
+        Some(json!({ "quantity": 6 })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{err}");
+    assert_eq!(err["error"]["code"], "insufficient_stock");
+    assert_eq!(err["error"]["details"]["available"], 5);
+    assert_eq!(stock(&app, "LAMP-1").await, (5, 3, 2));
+
+    let (status, _, cart) = cart_call(
+        &app,
+        Method::PATCH,
+        &path,
+        Some(&token),
+        None,
+        None,
+        Some(json!({ "quantity": 5 })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{cart}");
+    assert_eq!(cart["subtotal"]["amount"], 7500);
+    assert_eq!(cart["shipping"]["amount"], 0, "free shipping from 50.00");
+    assert_eq!(stock(&app, "LAMP-1").await, (5, 5, 0));
+
+    // Removing the line releases its hold.
+    let (status, _, cart) = cart_call(&app, Method::DELETE, &path, Some(&token), None, None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(cart["items"].as_array().unwrap().is_empty());
+    assert_eq!(cart["total"]["amount"], 0);
+    assert_eq!(stock(&app, "LAMP-1").await, (5, 0, 5));
+    let (status, _, cart) = cart_call(&app, Method::GET, "/api/v1/cart", Some(&token), None, None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(cart["version"], 4);
+
+    // On-hand cannot drop below what carts hold.
+    add(&app, Some(&token), "LAMP-1", 4).await;
+    let (status, err) = app
+        .admin_json(Method::PUT, "/api/v1/inventory/LAMP-1", json!({ "on_hand": 3 }))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{err}");
+    assert_eq!(err["error"]["code"], "below_reserved");
+    let (status, inv) = app
+        .admin_json(Method::POST, "/api/v1/inventory/LAMP-1/adjust", json!({ "delta": 3 }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{inv}");
+    assert_eq!((inv["on_hand"].as_i64(), inv["available"].as_i64()), (Some(8), Some(4)));
+    let (status, holds) = app
+        .admin_json(Method::GET, "/api/v1/inventory/LAMP-1/reservations", Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(holds["items"][0]["quantity"], 4);
+    assert_eq!(holds["items"][0]["cart_id"], cart["id"]);
+
+    // Clearing releases everything.
+    let (status, _, _) = cart_call(&app, Method::DELETE, "/api/v1/cart", Some(&token), None, None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stock(&app, "LAMP-1").await, (8, 0, 8));
+}
+
+#[tokio::test]
+async fn bad_cart_input_gets_clear_errors_and_changes_nothing() {
+    let app = spawn_app().await;
+    app.create_product(product("Mug", "MUG-1", 900)).await;
+    let mut draft = product("Secret", "SECRET-1", 900);
+    draft["status"] = json!("draft");
+    app.create_product(draft).await;
+
+    for (body, field, code) in [
+        (json!({ "sku": "NOPE", "quantity": 1 }), "sku", "unknown_sku"),
+        (json!({ "sku": "SECRET-1", "quantity": 1 }), "sku", "not_published"),
+        (json!({ "sku": "MUG-1", "quantity": 0 }), "quantity", "out_of_range"),
+        (json!({ "sku": "MUG-1", "quantity": -2 }), "quantity", "out_of_range"),
+        (json!({ "sku": "MUG-1", "quantity": 100 }), "quantity", "out_of_range"),
+        (json!({ "sku": "MUG-1" }), "quantity", "required"),
+    ] {
+        let (status, token, err) = cart_call(
+            &app,
+            Method::POST,
+            "/api/v1/cart/items",
+            None,
+            None,
+            None,
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body} -> {err}");
+        assert!(token.is_none(), "no cart is created by a rejected write");
+        let details = err["error"]["details"].as_array().unwrap();
+        assert!(
+            details.iter().any(|d| d["field"] == field && d["code"] == code),
+            "{body} -> {err}"
+        );
+    }
+    let (status, _, err) = cart_call(
+        &app,
+        Method::POST,
+        "/api/v1/cart/items",
+        None,
+        None,
+        None,
+        Some(json!({ "sku": "MUG-1", "quantity": 1, "extra": true })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    let res = app
+        .client
+        .post(app.url("/api/v1/cart/items"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+
+    let (status, _, err) = add(&app, Some("not-a-real-token"), "MUG-1", 1).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(err["error"]["code"], "cart_not_found");
+    let forged = "A".repeat(43);
+    let (status, _, err) = cart_call(&app, Method::GET, "/api/v1/cart", Some(&forged), None, None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(err["error"]["code"], "cart_not_found");
+    assert_eq!(stock(&app, "MUG-1").await, (5, 0, 5));
+
+    // A guest without a token sees an empty cart.
+    let (status, token, cart) = cart_call(&app, Method::GET, "/api/v1/cart", None, None, None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(token.is_none());
+    assert_eq!(cart["version"], 0);
+    assert_eq!(cart["total"]["amount"], 0);
+}
+
+#[tokio::test]
+async fn if_match_turns_lost_updates_into_412() {
+    let app = spawn_app().await;
+    app.create_product(product("Pen", "PEN-1", 200)).await;
+    app.create_product(product("Ink", "INK-1", 300)).await;
+    let (_, token, cart) = add(&app, None, "PEN-1", 1).await;
+    let token = token.unwrap();
+    assert_eq!(cart["version"], 1);
+    let body = json!({ "sku": "INK-1", "quantity": 1 });
+    let (status, _, cart) = cart_call(
+        &app,
+        Method::POST,
+        "/api/v1/cart/items",
+        Some(&token),
+        None,
+        Some(1),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{cart}");
+    assert_eq!(cart["version"], 2);
+    // A second writer that read version 1 loses cleanly.
+    let (status, _, err) = cart_call(
+        &app,
+        Method::POST,
+        "/api/v1/cart/items",
+        Some(&token),
+        None,
+        Some(1),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{err}");
+    assert_eq!(err["error"]["details"]["current_version"], 2);
+    let (_, _, cart) = cart_call(&app, Method::GET, "/api/v1/cart", Some(&token), None, None, None).await;
+    assert_eq!(cart["item_count"], 2);
+    assert_eq!(stock(&app, "INK-1").await, (5, 1, 4));
+}
+
+#[tokio::test]
+async fn carts_reprice_from_the_catalog_and_tax_by_address() {
+    let app = spawn_with(None, |c: &mut Config| {
+        c.pricing.tax_bps = [("US-CA".to_string(), 725), ("DE".to_string(), 1900)].into();
+    })
+    .await;
+    app.create_product(product("Chair", "CHAIR-1", 1234)).await;
+    let (_, token, cart) = add(&app, None, "CHAIR-1", 1).await;
+    let token = token.unwrap();
+    assert_eq!(cart["tax"]["amount"], 0);
+
+    let (status, body) = app
+        .admin_json(
+            Method::PATCH,
+            "/api/v1/variants/CHAIR-1",
+            json!({ "price": { "amount": 1500, "currency": "USD" } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, _, cart) = cart_call(
+        &app,
+        Method::GET,
+        "/api/v1/cart?country=US&region=ca",
+        Some(&token),
+        None,
+        None,
+        None,
+    )
+    .await;
+    let line = &cart["items"][0];
+    assert_eq!(line["unit_price"]["amount"], 1500);
+    assert_eq!(line["unit_price_at_add"]["amount"], 1234);
+    assert_eq!(line["price_changed"], true);
+    assert_eq!(cart["subtotal"]["amount"], 1500);
+    assert_eq!(cart["tax_region"], "US-CA");
+    // 7.25% of 15.00 = 1.0875 -> 109 (half up, once per order); shipping untaxed.
+    assert_eq!(cart["tax"]["amount"], 109);
+    assert_eq!(cart["total"]["amount"], 1500 + 599 + 109);
+
+    // A signed-in user's default address decides the rate.
+    let user = app.register("tax@example.com").await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/me/addresses",
+            Some(&user.access),
+            Some(json!({ "name": "T", "line1": "1 Strasse", "city": "Berlin", "postal_code": "10115", "country": "DE", "is_default": true })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _, cart) = cart_call(
+        &app,
+        Method::POST,
+        "/api/v1/cart/items",
+        None,
+        Some(&user.access),
+        None,
+        Some(json!({ "sku": "CHAIR-1", "quantity": 2 })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{cart}");
+    assert_eq!(cart["tax_region"], "DE");
+    assert_eq!(cart["tax"]["amount"], 570); // 19% of 30.00
+    assert_eq!(cart["shipping"]["amount"], 599);
+
+    // Unpublishing a product flags its line and drops it from the subtotal.
+    let product_id = cart["items"][0]["product_id"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .admin_json(
+            Method::PATCH,
+            &format!("/api/v1/products/{product_id}"),
+            json!({ "status": "archived" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, _, cart) = cart_call(&app, Method::GET, "/api/v1/cart", None, Some(&user.access), None, None).await;
+    assert_eq!(cart["items"][0]["status"], "unavailable");
+    assert_eq!(cart["subtotal"]["amount"], 0);
+}
+
+async fn login_with_cart(app: &TestApp, email: &str, token: &str) -> (String, Value) {
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-cart-token", token)
+        .json(&json!({ "email": email, "password": "correct horse battery" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    (body["access_token"].as_str().unwrap().to_owned(), body)
+}
+
+#[tokio::test]
+async fn login_merges_the_guest_cart_summing_quantities_and_moving_holds() {
+    let app = spawn_app().await;
+    app.create_product(product("Sock", "SOCK-1", 500)).await;
+    app.create_product(product("Shoe", "SHOE-1", 5000)).await;
+    let user = app.register("merge@example.com").await;
+    let (status, _, _) = cart_call(
+        &app,
+        Method::POST,
+        "/api/v1/cart/items",
+        None,
+        Some(&user.access),
+        None,
+        Some(json!({ "sku": "SOCK-1", "quantity": 2 })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, token, _) = add(&app, None, "SOCK-1", 2).await;
+    let token = token.unwrap();
+    add(&app, Some(&token), "SHOE-1", 1).await;
+    assert_eq!(stock(&app, "SOCK-1").await, (5, 4, 1));
+
+    let (access, body) = login_with_cart(&app, &user.email, &token).await;
+    assert_eq!(body["cart_merged"], true);
+    let (_, _, cart) = cart_call(&app, Method::GET, "/api/v1/cart", None, Some(&access), None, None).await;
+    let qty = |sku: &str| {
+        cart["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["sku"] == sku)
+            .map(|l| (l["quantity"].as_i64().unwrap(), l["held"].as_i64().unwrap()))
+    };
+    assert_eq!(qty("SOCK-1"), Some((4, 4)));
+    assert_eq!(qty("SHOE-1"), Some((1, 1)));
+    // Holds moved, not doubled.
+    assert_eq!(stock(&app, "SOCK-1").await, (5, 4, 1));
+    assert_eq!(stock(&app, "SHOE-1").await, (5, 1, 4));
+    // The guest token is retired.
+    let (status, _, err) = cart_call(&app, Method::GET, "/api/v1/cart", Some(&token), None, None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(err["error"]["code"], "cart_expired");
+    // A second login with the same token merges nothing.
+    let (_, body) = login_with_cart(&app, &user.email, &token).await;
+    assert_eq!(body["cart_merged"], false);
+}
+
+#[tokio::test]
+async fn merge_caps_at_available_stock_in_checkout_mode_and_honours_the_strategy() {
+    for (strategy, expected) in [(MergeStrategy::Sum, 3), (MergeStrategy::Max, 2)] {
+        let app = spawn_with(None, |c: &mut Config| {
+            c.inventory.reserve_on = ReserveOn::Checkout;
+            c.cart.merge = strategy;
+        })
+        .await;
+        app.create_product(product("Cap", "CAP-1", 1000)).await;
+        set_stock(&app, "CAP-1", 3).await;
+        let user = app.register("cap@example.com").await;
+        let (status, _, cart) = cart_call(
+            &app,
+            Method::POST,
+            "/api/v1/cart/items",
+            None,
+            Some(&user.access),
+            None,
+            Some(json!({ "sku": "CAP-1", "quantity": 2 })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{cart}");
+        assert_eq!(cart["items"][0]["held"], 0, "checkout mode holds nothing in the cart");
+        let (_, token, _) = add(&app, None, "CAP-1", 2).await;
+        assert_eq!(stock(&app, "CAP-1").await, (3, 0, 3));
+        let (access, _) = login_with_cart(&app, &user.email, &token.unwrap()).await;
+        let (_, _, cart) = cart_call(&app, Method::GET, "/api/v1/cart", None, Some(&access), None, None).await;
+        assert_eq!(cart["items"][0]["quantity"], expected, "{strategy:?}: {cart}");
+    }
+}
+
+#[tokio::test]
+async fn expired_holds_and_carts_are_swept() {
+    let app = spawn_with(None, |c: &mut Config| {
+        c.inventory.hold_ttl_secs = 1;
+        c.cart.guest_ttl_secs = 3;
+        c.cart.sweep_interval_ms = 100;
+    })
+    .await;
+    app.create_product(product("Tea", "TEA-1", 400)).await;
+    app.create_product(product("Pot", "POT-1", 400)).await;
+    let (_, token, _) = add(&app, None, "TEA-1", 2).await;
+    let token = token.unwrap();
+    assert_eq!(stock(&app, "TEA-1").await, (5, 2, 3));
+
+    // The hold lapses first; the line stays.
+    eventually("the hold to lapse", || async { stock(&app, "TEA-1").await.1 == 0 }).await;
+    let (status, _, cart) = cart_call(&app, Method::GET, "/api/v1/cart", Some(&token), None, None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (cart["items"][0]["quantity"].as_i64(), cart["items"][0]["held"].as_i64()),
+        (Some(2), Some(0))
+    );
+    // Cart activity holds the lapsed line again.
+    let (status, _, cart) = add(&app, Some(&token), "POT-1", 1).await;
+    assert_eq!(status, StatusCode::OK, "{cart}");
+    assert_eq!(stock(&app, "TEA-1").await, (5, 2, 3));
+
+    // Then the whole cart expires: holds released, token answers cart_expired.
+    eventually("the cart to expire", || async {
+        let (status, _, _) = cart_call(&app, Method::GET, "/api/v1/cart", Some(&token), None, None, None).await;
+        status == StatusCode::NOT_FOUND
+    })
+    .await;
+    let (_, _, err) = add(&app, Some(&token), "TEA-1", 1).await;
+    assert_eq!(err["error"]["code"], "cart_expired");
+    eventually("expired holds to be released", || async {
+        stock(&app, "TEA-1").await.1 == 0 && stock(&app, "POT-1").await.1 == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn holds_that_empty_a_sku_reach_listings_and_emit_low_stock() {
+    let app = spawn_app().await;
+    app.create_product(product("Kite", "KITE-1", 2000)).await;
+    let (status, _) = app
+        .admin_json(
+            Method::PUT,
+            "/api/v1/inventory/KITE-1",
+            json!({ "on_hand": 4, "low_stock_threshold": 2 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let in_stock = || async {
+        let (_, page) = app.get_json("/api/v1/products?in_stock=true").await;
+        page["items"].as_array().unwrap().iter().any(|p| p["title"] == "Kite")
+    };
+    assert!(in_stock().await);
+
+    let (_, token, _) = add(&app, None, "KITE-1", 3).await;
+    let token = token.unwrap();
+    let (status, events) = app
+        .admin_json(Method::GET, "/api/v1/admin/outbox?topic=low_stock", Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let event = &events["items"][0];
+    assert_eq!(event["payload"]["sku"], "KITE-1");
+    assert_eq!(event["payload"]["available"], 1);
+    assert_eq!(events["items"].as_array().unwrap().len(), 1);
+
+    add(&app, Some(&token), "KITE-1", 1).await;
+    eventually("the listing to drop the sold-out product", || async {
+        !in_stock().await
+    })
+    .await;
+    let (_, page) = app.get_json("/api/v1/products/kite").await;
+    assert_eq!(page["variants"][0]["available"], 0);
+
+    cart_call(&app, Method::DELETE, "/api/v1/cart", Some(&token), None, None, None).await;
+    eventually("the listing to show the product again", in_stock).await;
+    // Outbox events are admin-only.
+    let (status, _) = app.get_json("/api/v1/admin/outbox").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// 1,000 concurrent shoppers, 10 units: exactly 10 get a hold, the rest 409; the counters are
+/// exact and stay exact after a restart. Each shopper's cart also holds a plentiful SKU, so an
+/// all-or-nothing failure must give its other units back.
+async fn oversell_run(reserve_on: ReserveOn) {
+    let app = spawn_with(None, |c: &mut Config| c.inventory.reserve_on = reserve_on).await;
+    app.create_product(product("Rare", "RARE-1", 1000)).await;
+    app.create_product(product("Common", "COMMON-1", 100)).await;
+    set_stock(&app, "RARE-1", 10).await;
+    set_stock(&app, "COMMON-1", 5000).await;
+
+    let mut tasks = Vec::new();
+    for _ in 0..1000 {
+        let (client, base) = (app.client.clone(), app.base.clone());
+        tasks.push(tokio::spawn(async move {
+            let send = |token: Option<String>, path: &str, body: Option<Value>| {
+                let mut req = client.post(format!("{base}{path}"));
+                if let Some(t) = token {
+                    req = req.header("x-cart-token", t);
+                }
+                if let Some(b) = body {
+                    req = req.json(&b);
+                }
+                req.send()
+            };
+            let res = send(
+                None,
+                "/api/v1/cart/items",
+                Some(json!({ "sku": "COMMON-1", "quantity": 1 })),
+            )
+            .await
+            .unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            let token = res.headers()["x-cart-token"].to_str().unwrap().to_owned();
+            let res = send(
+                Some(token.clone()),
+                "/api/v1/cart/items",
+                Some(json!({ "sku": "RARE-1", "quantity": 1 })),
+            )
+            .await
+            .unwrap();
+            let status = match reserve_on {
+                ReserveOn::Cart => res.status(),
+                ReserveOn::Checkout if res.status() == StatusCode::OK => {
+                    // The cart only checked availability; the hold happens at reserve time.
+                    send(Some(token), "/api/v1/cart/reserve", None).await.unwrap().status()
+                }
+                ReserveOn::Checkout => res.status(),
+            };
+            status
+        }));
+    }
+    let mut ok = 0;
+    let mut conflict = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::OK => ok += 1,
+            StatusCode::CONFLICT => conflict += 1,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!((ok, conflict), (10, 990), "{reserve_on:?}");
+    let common_held = match reserve_on {
+        ReserveOn::Cart => 1000,
+        ReserveOn::Checkout => 10,
+    };
+    assert_eq!(stock(&app, "RARE-1").await, (10, 10, 0));
+    assert_eq!(stock(&app, "COMMON-1").await, (5000, common_held, 5000 - common_held));
+
+    let dir = app.stop().await;
+    let app = spawn_with(Some(dir), |c: &mut Config| c.inventory.reserve_on = reserve_on).await;
+    assert_eq!(stock(&app, "RARE-1").await, (10, 10, 0));
+    assert_eq!(stock(&app, "COMMON-1").await, (5000, common_held, 5000 - common_held));
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_shoppers_never_oversell_with_cart_holds() {
+    oversell_run(ReserveOn::Cart).await;
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_shoppers_never_oversell_with_checkout_holds() {
+    oversell_run(ReserveOn::Checkout).await;
+}
