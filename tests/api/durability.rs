@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -236,5 +237,138 @@ async fn the_search_index_is_consistent_with_storage_after_kill_9_during_indexin
         }
         assert!(Instant::now() < deadline, "index never caught up: {body}");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// kill -9 while many shoppers add and remove items: after restart, every SKU satisfies
+/// `on_hand = available + Σ holds`, and every acknowledged cart's held lines match the hold
+/// records exactly (same batch, same fate).
+#[tokio::test]
+async fn stock_holds_reconcile_exactly_after_kill_9_during_concurrent_cart_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path());
+    let client = reqwest::Client::new();
+    let skus: Vec<String> = (0..4).map(|i| format!("HOLD-{i}")).collect();
+    for sku in &skus {
+        let mut body = product(&format!("Hold {sku}"), sku, 700);
+        body["variants"][0]["stock"] = serde_json::json!(400);
+        let res = client
+            .post(format!("{}/api/v1/products", server.base))
+            .bearer_auth(ADMIN_KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    // Tokens of carts whose last write was acknowledged, with the response's held lines.
+    let acked: Arc<Mutex<std::collections::HashMap<String, Value>>> = Arc::default();
+    let writes = Arc::new(AtomicUsize::new(0));
+    let mut writers = Vec::new();
+    for w in 0..8usize {
+        let (client, base, acked, skus) = (client.clone(), server.base.clone(), acked.clone(), skus.clone());
+        let writes = writes.clone();
+        writers.push(tokio::spawn(async move {
+            let mut token: Option<String> = None;
+            for i in 0..10_000usize {
+                let sku = &skus[(w + i) % skus.len()];
+                let mut req = client
+                    .post(format!("{base}/api/v1/cart/items"))
+                    .json(&serde_json::json!({ "sku": sku, "quantity": 1 + (i % 2) }));
+                if i % 7 == 6 {
+                    req = client.delete(format!("{base}/api/v1/cart"));
+                }
+                if let Some(t) = &token {
+                    req = req.header("x-cart-token", t);
+                }
+                let Ok(res) = req.send().await else { return };
+                if res.status() != StatusCode::OK {
+                    // A full line (max quantity) or a closed server: start a new cart.
+                    token = None;
+                    continue;
+                }
+                let t = res.headers()["x-cart-token"].to_str().unwrap().to_owned();
+                let Ok(cart) = res.json::<Value>().await else { return };
+                acked.lock().unwrap().insert(t.clone(), cart);
+                writes.fetch_add(1, Ordering::Relaxed);
+                token = Some(t);
+            }
+        }));
+    }
+    // Kill mid-stream, once a fair number of cart writes have been acknowledged.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while writes.load(Ordering::Relaxed) < 400 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill9();
+    for w in writers {
+        let _ = w.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        writes.load(Ordering::Relaxed) >= 400,
+        "too few cart writes before the kill"
+    );
+
+    let server = ServerProcess::start(dir.path());
+    let get = |path: String| {
+        let client = client.clone();
+        async move {
+            let mut req = client.get(path).bearer_auth(ADMIN_KEY);
+            req = req.header("accept", "application/json");
+            req.send().await.unwrap().json::<Value>().await.unwrap()
+        }
+    };
+    // cart id -> (sku -> held), from the hold records.
+    let mut holds: std::collections::HashMap<String, std::collections::HashMap<String, i64>> = Default::default();
+    for sku in &skus {
+        let inv = get(format!("{}/api/v1/inventory/{sku}", server.base)).await;
+        let records = get(format!("{}/api/v1/inventory/{sku}/reservations", server.base)).await;
+        let sum: i64 = records["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["quantity"].as_i64().unwrap())
+            .sum();
+        let (on_hand, reserved, available) = (
+            inv["on_hand"].as_i64().unwrap(),
+            inv["reserved"].as_i64().unwrap(),
+            inv["available"].as_i64().unwrap(),
+        );
+        assert_eq!(on_hand, 400);
+        assert_eq!(reserved, sum, "{sku}: counter vs hold records");
+        assert_eq!(on_hand, available + sum, "{sku}: on_hand = available + holds");
+        assert!(available >= 0);
+        for h in records["items"].as_array().unwrap() {
+            let cart = h["cart_id"].as_str().expect("every hold belongs to a cart").to_owned();
+            holds
+                .entry(cart)
+                .or_default()
+                .insert(sku.clone(), h["quantity"].as_i64().unwrap());
+        }
+    }
+    // Every acknowledged cart state is durable, and its holds are exactly its held lines.
+    for token in acked.keys() {
+        let res = client
+            .get(format!("{}/api/v1/cart", server.base))
+            .header("x-cart-token", token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let cart: Value = res.json().await.unwrap();
+        let acked_version = acked[token]["version"].as_u64().unwrap();
+        assert!(
+            cart["version"].as_u64().unwrap() >= acked_version,
+            "an acknowledged cart write was lost"
+        );
+        let id = cart["id"].as_str().unwrap();
+        let mut lines: std::collections::HashMap<String, i64> = Default::default();
+        for line in cart["items"].as_array().unwrap() {
+            if line["held"].as_i64().unwrap() > 0 {
+                lines.insert(line["sku"].as_str().unwrap().to_owned(), line["held"].as_i64().unwrap());
+            }
+        }
+        assert_eq!(holds.get(id).cloned().unwrap_or_default(), lines, "cart {id}");
     }
 }
