@@ -20,13 +20,16 @@ pub struct CatalogSample {
     pub etags: HashMap<String, HeaderValue>,
     /// Words from product titles, for `{word}` (search) and `{prefix}` (autocomplete).
     pub words: Vec<String>,
+    /// In-stock SKUs, for `{sku}` (cart writes).
+    pub skus: Vec<String>,
 }
 
 /// Samples up to `max_products` products (newest first) and every category.
 pub async fn discover(target: &Target, scenario: &Scenario, max_products: usize) -> anyhow::Result<CatalogSample> {
     let mut conn = Connection::open(target).await?;
     let mut sample = CatalogSample::default();
-    if scenario.uses("{product}") || scenario.uses("{word}") || scenario.uses("{prefix}") {
+    let wants_products = ["{product}", "{word}", "{prefix}", "{sku}"].iter().any(|p| scenario.uses(p));
+    if wants_products {
         let mut cursor: Option<String> = None;
         while sample.products.len() < max_products {
             let path = match &cursor {
@@ -61,6 +64,20 @@ pub async fn discover(target: &Target, scenario: &Scenario, max_products: usize)
             !sample.products.is_empty(),
             "the server has no products to load-test (load the demo or import a catalog)"
         );
+    }
+    if scenario.uses("{sku}") {
+        for slug in &sample.products {
+            let reply = conn.get(&format!("/api/v1/products/{slug}"), None).await?;
+            let product: Value = serde_json::from_slice(&reply.body)?;
+            for v in product["variants"].as_array().into_iter().flatten() {
+                if v["available"].as_i64().unwrap_or(0) > 0 {
+                    if let Some(sku) = v["sku"].as_str() {
+                        sample.skus.push(sku.to_owned());
+                    }
+                }
+            }
+        }
+        anyhow::ensure!(!sample.skus.is_empty(), "no in-stock SKU to put in carts");
     }
     if scenario.uses("{category}") {
         let reply = conn.get("/api/v1/categories", None).await?;

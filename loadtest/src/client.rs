@@ -4,9 +4,10 @@
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{HeaderValue, HOST, IF_NONE_MATCH};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST, IF_NONE_MATCH};
+use hyper::Method;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 
@@ -47,7 +48,7 @@ impl Target {
 
 /// One keep-alive connection.
 pub struct Connection {
-    sender: SendRequest<Empty<Bytes>>,
+    sender: SendRequest<Full<Bytes>>,
     host: HeaderValue,
 }
 
@@ -57,6 +58,8 @@ pub struct Reply {
     pub status: StatusCode,
     /// ETag header, if any.
     pub etag: Option<HeaderValue>,
+    /// `X-Cart-Token` header, if any.
+    pub cart_token: Option<HeaderValue>,
     /// Body.
     pub body: Bytes,
 }
@@ -78,15 +81,48 @@ impl Connection {
 
     /// Sends a GET and drains the body.
     pub async fn get(&mut self, path: &str, etag: Option<&HeaderValue>) -> anyhow::Result<Reply> {
+        self.send(&Method::GET, path, etag, None, None).await
+    }
+
+    /// Sends a request (a JSON body when given) and drains the response body.
+    pub async fn send(
+        &mut self,
+        method: &Method,
+        path: &str,
+        etag: Option<&HeaderValue>,
+        cart_token: Option<&HeaderValue>,
+        body: Option<Bytes>,
+    ) -> anyhow::Result<Reply> {
         self.sender.ready().await?;
-        let mut request = Request::get(path).header(HOST, self.host.clone());
+        let mut request = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header(HOST, self.host.clone());
         if let Some(etag) = etag {
             request = request.header(IF_NONE_MATCH, etag.clone());
         }
-        let response = self.sender.send_request(request.body(Empty::new())?).await?;
+        if let Some(token) = cart_token {
+            request = request.header(CART_TOKEN.clone(), token.clone());
+        }
+        if body.is_some() {
+            request = request.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        let response = self
+            .sender
+            .send_request(request.body(Full::new(body.unwrap_or_default()))?)
+            .await?;
         let status = response.status();
         let etag = response.headers().get(hyper::header::ETAG).cloned();
+        let cart_token = response.headers().get(&CART_TOKEN).cloned();
         let body = response.into_body().collect().await?.to_bytes();
-        Ok(Reply { status, etag, body })
+        Ok(Reply {
+            status,
+            etag,
+            cart_token,
+            body,
+        })
     }
 }
+
+/// Header of a guest cart token.
+pub static CART_TOKEN: HeaderName = HeaderName::from_static("x-cart-token");

@@ -17,6 +17,8 @@ use tokio::time::Instant as TokioInstant;
 use crate::catalog::CatalogSample;
 use crate::client::{Connection, Target};
 use crate::scenario::Scenario;
+use bytes::Bytes;
+use hyper::Method;
 
 /// How requests are paced.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -206,6 +208,7 @@ async fn worker(
     let mut measured = 0u64;
     let mut i = 0u64;
     let mut previous_done = start;
+    let mut cart_token: Option<hyper::header::HeaderValue> = None;
     loop {
         let intended = match interval {
             Some(iv) => start + offset + iv.mul_f64(i as f64),
@@ -253,9 +256,26 @@ async fn worker(
         } else {
             None
         };
+        let body = step.body.as_ref().map(|b| {
+            let b = if b.contains("{sku}") {
+                b.replace("{sku}", &sample.skus[rng.gen_range(0..sample.skus.len())])
+            } else {
+                b.clone()
+            };
+            Bytes::from(b)
+        });
+        let method = Method::from_bytes(step.method.as_bytes())?;
+        if scenario.requests_per_shopper > 0 && i % scenario.requests_per_shopper as u64 == 1 {
+            cart_token = None;
+        }
 
         let sent = TokioInstant::now();
-        let result = conn.get(&path, etag).await;
+        let result = conn.send(&method, &path, etag, cart_token.as_ref(), body).await;
+        if let Ok(reply) = &result {
+            if reply.cart_token.is_some() {
+                cart_token.clone_from(&reply.cart_token);
+            }
+        }
         let done = TokioInstant::now();
         let record = intended >= measure_from;
         // Open loop charges the wait since the intended send when the connection was still busy

@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 pub struct Scenario {
     /// Scenario name.
     pub name: String,
+    /// When > 0, each connection shops as a guest: it keeps the `X-Cart-Token` it is given and
+    /// starts a new cart (a new shopper) after this many requests, so a run covers many
+    /// distinct carts.
+    #[serde(default)]
+    pub requests_per_shopper: u32,
     /// Steps, picked at random by weight.
     pub steps: Vec<Step>,
 }
@@ -28,6 +33,12 @@ pub struct Step {
     /// Send `If-None-Match` with the ETag primed for this URL.
     #[serde(default)]
     pub conditional: bool,
+    /// HTTP method (default GET).
+    #[serde(default = "get")]
+    pub method: String,
+    /// JSON body template; `{sku}` is filled with an in-stock SKU.
+    #[serde(default)]
+    pub body: Option<String>,
 }
 
 impl Scenario {
@@ -44,8 +55,14 @@ impl Scenario {
         Ok(scenario)
     }
 
-    /// Returns whether any step uses `placeholder` (e.g. `{product}`).
+    /// Returns whether any step uses `placeholder` (e.g. `{product}`) in its path or body.
     pub fn uses(&self, placeholder: &str) -> bool {
-        self.steps.iter().any(|s| s.path.contains(placeholder))
+        self.steps
+            .iter()
+            .any(|s| s.path.contains(placeholder) || s.body.as_deref().is_some_and(|b| b.contains(placeholder)))
     }
+}
+
+fn get() -> String {
+    "GET".into()
 }
