@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Measures cart performance: the cart scenario (many distinct guest shoppers adding in-stock SKUs
+# and reading their repriced cart) at maximum throughput (closed loop) and at 50% of it (open
+# loop), with `sync_writes` on (fsync per acknowledged write, group-committed) and off.
+# Usage: loadtest/cart.sh [SECONDS]   (a fresh demo catalog in a temporary data dir each time)
+# Everything runs on 127.0.0.1 and stops on its own.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN="${CARGO_TARGET_DIR:-$HOME/.cache/storefront-target}/release"
+SECS="${1:-20}"
+OUT=loadtest/results
+CONNS="${CONNS:-64}"
+KEY=loadtest-admin-key
+BASE=http://127.0.0.1:18090
+
+rps() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['total']['rps'])" "$1"; }
+run() { # scenario label [extra args...]
+  "$BIN/storefront-loadtest" run --target "$BASE" --scenario "loadtest/scenarios/$1.toml" \
+    --duration "${SECS}s" --warmup 3s --connections "$CONNS" --label "$2" --out "$OUT" "${@:3}" | tail -1 | sed 's/^results: //; s/ and .*//'
+}
+
+for SYNC in true false; do
+  DATA=$(mktemp -d)
+  STOREFRONT__RATE_LIMIT__API_PER_SECOND=0 STOREFRONT__LOG__LEVEL=warn STOREFRONT__AUTH__ADMIN_API_KEY=$KEY \
+  STOREFRONT__STORAGE__SYNC_WRITES=$SYNC \
+    "$BIN/storefront" serve --demo --listen 127.0.0.1:18090 --data-dir "$DATA" 2>/dev/null &
+  SERVER=$!
+  trap 'kill $SERVER 2>/dev/null || true' EXIT
+  sleep 3
+  # Ample stock, so holds never run a SKU dry during the run.
+  python3 - "$BASE" "$KEY" <<'PY'
+import json, sys, urllib.request
+base, key = sys.argv[1], sys.argv[2]
+page = json.load(urllib.request.urlopen(f"{base}/api/v1/products?limit=100"))
+for item in page["items"]:
+    product = json.load(urllib.request.urlopen(f"{base}/api/v1/products/{item['slug']}"))
+    for v in product["variants"]:
+        req = urllib.request.Request(f"{base}/api/v1/inventory/{v['sku']}", method="PUT",
+            data=json.dumps({"on_hand": 1000000000}).encode(),
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        urllib.request.urlopen(req).read()
+PY
+  max=$(run cart "cart-max-sync-$SYNC" --server-pid "$SERVER")
+  half=$(python3 -c "print(round($(rps "$max") / 2))")
+  echo "sync_writes=$SYNC: cart max $(rps "$max") rps; open loop at $half rps:"
+  run cart "cart-50pct-sync-$SYNC" --rate "$half" --server-pid "$SERVER" >/dev/null
+  kill $SERVER; wait $SERVER 2>/dev/null || true
+  rm -rf "$DATA"
+done
+echo "all results: ls $OUT (summaries: storefront-loadtest compare A.json B.json)"
