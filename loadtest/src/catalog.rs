@@ -28,7 +28,9 @@ pub struct CatalogSample {
 pub async fn discover(target: &Target, scenario: &Scenario, max_products: usize) -> anyhow::Result<CatalogSample> {
     let mut conn = Connection::open(target).await?;
     let mut sample = CatalogSample::default();
-    let wants_products = ["{product}", "{word}", "{prefix}", "{sku}"].iter().any(|p| scenario.uses(p));
+    let wants_products = ["{product}", "{word}", "{prefix}", "{sku}"]
+        .iter()
+        .any(|p| scenario.uses(p));
     if wants_products {
         let mut cursor: Option<String> = None;
         while sample.products.len() < max_products {

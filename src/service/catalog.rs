@@ -292,6 +292,9 @@ pub struct Catalog {
     epoch: AtomicU64,
     /// Live stock counters, shared with carts.
     stock: Arc<StockLedger>,
+    /// Slug under which a product's page was cached, so stock changes can evict it without a
+    /// storage read.
+    page_slugs: DashMap<[u8; 16], String>,
 }
 
 impl Catalog {
@@ -306,6 +309,7 @@ impl Catalog {
             generations: DashMap::new(),
             epoch: AtomicU64::new(0),
             stock: Arc::new(StockLedger::load(&store)?),
+            page_slugs: DashMap::new(),
             store,
             settings,
         };
@@ -406,7 +410,10 @@ impl Catalog {
         let key = canonical.into_owned();
         blocking(move || {
             let epoch = this.epoch.load(Ordering::Acquire);
-            let repr = this.render_product(&key, true)?;
+            let (repr, id) = this.render_product(&key, true)?;
+            if key != id.to_string() {
+                this.page_slugs.insert(id.to_bytes(), key.clone());
+            }
             Ok(this.fill(&this.products, key, epoch, repr))
         })
         .await
@@ -415,7 +422,7 @@ impl Catalog {
     /// Renders a product document, drafts included (for write responses).
     pub async fn product_document(self: &Arc<Self>, id: Id) -> Result<Arc<Representation>, ServiceError> {
         let this = self.clone();
-        blocking(move || this.render_product(&id.to_string(), false).map(Arc::new)).await
+        blocking(move || this.render_product(&id.to_string(), false).map(|(r, _)| Arc::new(r))).await
     }
 
     fn resolve_product_id(&self, key: &str) -> Result<Option<Id>, ServiceError> {
@@ -429,7 +436,7 @@ impl Catalog {
             .map(Id::from_bytes))
     }
 
-    fn render_product(&self, key: &str, public_only: bool) -> Result<Representation, ServiceError> {
+    fn render_product(&self, key: &str, public_only: bool) -> Result<(Representation, Id), ServiceError> {
         let not_found = || ServiceError::NotFound { kind: "product" };
         let id = self.resolve_product_id(key)?.ok_or_else(not_found)?;
         let product = self.store.get::<ProductRecord>(&id.to_bytes())?.ok_or_else(not_found)?;
@@ -443,7 +450,7 @@ impl Catalog {
         let seller = p.seller_id.as_ref().and_then(|s| sellers.get(Id::from_bytes(*s)));
         let view = ProductView::new(p, self.settings.currency, &available, &tree, seller);
         let tags = product_tags_archived(p, &tree);
-        Representation::new(&view, Some(p.version.to_native()), &tags)
+        Ok((Representation::new(&view, Some(p.version.to_native()), &tags)?, id))
     }
 
     /// Returns a listing page.
@@ -1475,15 +1482,8 @@ impl Catalog {
     /// of stock through [`Catalog::refresh_stock`]).
     pub fn forget_product_pages(&self, product_ids: &[[u8; 16]]) {
         for id in product_ids {
-            let id = Id::from_bytes(*id);
-            self.products.remove(id.to_string().as_str());
-            if let Some(slug) = self
-                .store
-                .get::<ProductRecord>(&id.to_bytes())
-                .ok()
-                .flatten()
-                .map(|p| p.archived().slug.to_string())
-            {
+            self.products.remove(Id::from_bytes(*id).to_string().as_str());
+            if let Some((_, slug)) = self.page_slugs.remove(id) {
                 self.products.remove(slug.as_str());
             }
         }
