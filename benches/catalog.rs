@@ -1,5 +1,6 @@
 //! In-process HTTP benchmarks through the real router (no sockets): a cached product GET, a
-//! conditional GET answered 304, and a cached listing page.
+//! conditional GET answered 304, and a cached listing page; plus the stock counters' hold and
+//! release.
 //!
 //! `cargo bench --bench catalog`
 
@@ -104,5 +105,39 @@ fn catalog(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, catalog);
+/// The stock counter's hot path: one hold and its release (two CAS loops), uncontended and
+/// with two threads fighting over the same SKU.
+fn stock(c: &mut Criterion) {
+    use std::sync::Arc;
+    use storefront::service::stock::StockLedger;
+    let ledger = Arc::new(StockLedger::new());
+    ledger.insert("SKU-1", [0; 16], 1_000_000, 0);
+    let mut group = c.benchmark_group("stock");
+    group.bench_function("reserve_release", |b| {
+        b.iter(|| {
+            ledger.reserve("SKU-1", 1).unwrap();
+            ledger.release("SKU-1", 1).unwrap();
+        })
+    });
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rival = {
+        let (ledger, stop) = (ledger.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = ledger.reserve("SKU-1", 1).map(|_| ledger.release("SKU-1", 1));
+            }
+        })
+    };
+    group.bench_function("reserve_release_contended", |b| {
+        b.iter(|| {
+            ledger.reserve("SKU-1", 1).unwrap();
+            ledger.release("SKU-1", 1).unwrap();
+        })
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    rival.join().unwrap();
+    group.finish();
+}
+
+criterion_group!(benches, catalog, stock);
 criterion_main!(benches);
