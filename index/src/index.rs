@@ -195,10 +195,15 @@ impl ProductIndex {
             }
         }
         d.add_text(f.attributes_text, attribute_text);
-        let accessory = self
-            .analyze(&p.title)
-            .iter()
-            .any(|w| ACCESSORY_WORDS.contains(&w.as_str()));
+        // "Sleeve for laptop", "Cooler for notebooks": a title that says what it is *for* names
+        // an accessory, whatever the accessory is called.
+        let lower = p.title.to_lowercase();
+        let for_something = tune("for", 1.0) > 0.5 && (lower.contains(" for ") || lower.contains(" voor "));
+        let accessory = for_something
+            || self
+                .analyze(&p.title)
+                .iter()
+                .any(|w| ACCESSORY_WORDS.contains(&w.as_str()));
         d.add_u64(f.accessory, accessory as u64);
         d
     }
@@ -273,26 +278,26 @@ impl ProductIndex {
 
     /// Builds the relevance part: per word, exact matches in each field (boosted by field) or
     /// fuzzy matches (scored lower); plus a boost when the words appear together in the title.
-    fn text_query(&self, text: &str) -> (Box<dyn Query>, bool) {
+    fn text_query(&self, text: &str, every_word: bool) -> (Box<dyn Query>, bool) {
         let f = &self.fields;
         let words = self.analyze(text);
         if words.is_empty() {
             return (Box::new(AllQuery), false);
         }
         let weighted = [
-            (f.title, 3.0f32),
-            (f.brand, 2.0),
-            (f.category_text, 1.5),
-            (f.attributes_text, 0.6),
-            (f.description, 0.5),
+            (f.title, tune("title", 3.0)),
+            (f.brand, tune("brand", 2.0)),
+            (f.category_text, tune("cat", 1.5)),
+            (f.attributes_text, tune("attr", 0.6)),
+            (f.description, tune("desc", 0.5)),
         ];
         let vocabulary = self.vocabulary.read().unwrap_or_else(|p| p.into_inner()).clone();
         // Each query word may match as itself, as a synonym, or (if it is not a known word) as
         // its spelling corrections, each alternative scored by BM25 and weighted below exact.
         let variants = |word: &str| -> Vec<(String, f32)> {
             let mut v = vec![(word.to_owned(), 1.0)];
-            v.extend(synonyms(word).map(|s| (s.to_owned(), 0.8)));
-            v.extend(vocabulary.corrections(word, 3).into_iter().map(|c| (c, 0.8)));
+            v.extend(synonyms(word).map(|s| (s.to_owned(), tune("syn", 0.8))));
+            v.extend(vocabulary.corrections(word, 3).into_iter().map(|c| (c, tune("fix", 0.8))));
             v
         };
         let word_query = |terms: &[(String, f32)]| -> Box<dyn Query> {
@@ -321,7 +326,8 @@ impl ProductIndex {
                     .next()
                     .unwrap_or_else(|| word.clone()),
             );
-            clauses.push((Occur::Should, word_query(&variants(word))));
+            let occur = if every_word { Occur::Must } else { Occur::Should };
+            clauses.push((occur, word_query(&variants(word))));
         }
         // "head set" also matches "headset".
         for pair in words.windows(2) {
@@ -338,7 +344,7 @@ impl ProductIndex {
                 .collect();
             let mut phrase = PhraseQuery::new(terms);
             phrase.set_slop(2);
-            clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(phrase), 4.0))));
+            clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(phrase), tune("phrase", 4.0)))));
         }
         let names_accessory = words.iter().any(|w| ACCESSORY_WORDS.contains(&w.as_str()));
         (Box::new(BooleanQuery::new(clauses)), !names_accessory)
@@ -397,8 +403,8 @@ impl ProductIndex {
         out
     }
 
-    fn combined(&self, req: &SearchRequest, extra: Vec<(Occur, Box<dyn Query>)>) -> BooleanQuery {
-        let mut clauses = vec![(Occur::Must, self.text_query(&req.query).0)];
+    fn combined(&self, req: &SearchRequest, every_word: bool, extra: Vec<(Occur, Box<dyn Query>)>) -> BooleanQuery {
+        let mut clauses = vec![(Occur::Must, self.text_query(&req.query, every_word).0)];
         clauses.extend(self.filters(req, false));
         clauses.extend(extra);
         BooleanQuery::new(clauses)
@@ -407,9 +413,15 @@ impl ProductIndex {
     /// Runs a search.
     pub fn search(&self, req: &SearchRequest) -> Result<SearchResults> {
         let searcher = self.reader.searcher();
-        let query = self.combined(req, Vec::new());
+        // Every query word must match (as itself, a synonym or a correction) when some product
+        // has them all; otherwise any word may match, so a query never comes back empty just
+        // because one word is unknown.
+        let mut query = self.combined(req, tune("and", 1.0) > 0.5, Vec::new());
+        if searcher.search(&query, &Count)? == 0 {
+            query = self.combined(req, false, Vec::new());
+        }
         let limit = req.limit.max(1);
-        let demote_accessories = !req.query.trim().is_empty() && self.text_query(&req.query).1;
+        let demote_accessories = !req.query.trim().is_empty() && self.text_query(&req.query, false).1;
         let hits = self.top(&searcher, &query, req.sort, req.offset, limit, demote_accessories)?;
 
         let mut category_facets = FacetCollector::for_field("category");
@@ -491,7 +503,7 @@ impl ProductIndex {
                 &collector.tweak_score(|segment: &SegmentReader| {
                     let accessory = segment.fast_fields().u64("accessory").ok();
                     move |doc: DocId, score: Score| match accessory.as_ref().and_then(|c| c.first(doc)) {
-                        Some(1) => score * ACCESSORY_DEMOTION,
+                        Some(1) => score * tune("acc", ACCESSORY_DEMOTION),
                         _ => score,
                     }
                 }),
@@ -786,4 +798,19 @@ impl tantivy::collector::SegmentCollector for SegmentBuckets {
     fn harvest(self) -> BucketCounts {
         self.counts
     }
+}
+
+fn tune(name: &str, default: f32) -> f32 {
+    static TUNE: std::sync::OnceLock<HashMap<String, f32>> = std::sync::OnceLock::new();
+    TUNE.get_or_init(|| {
+        std::env::var("SF_TUNE")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|kv| kv.split_once('='))
+            .filter_map(|(k, v)| Some((k.to_owned(), v.parse().ok()?)))
+            .collect()
+    })
+    .get(name)
+    .copied()
+    .unwrap_or(default)
 }
