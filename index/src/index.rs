@@ -198,7 +198,7 @@ impl ProductIndex {
         // "Sleeve for laptop", "Cooler for notebooks": a title that says what it is *for* names
         // an accessory, whatever the accessory is called.
         let lower = p.title.to_lowercase();
-        let for_something = tune("for", 1.0) > 0.5 && (lower.contains(" for ") || lower.contains(" voor "));
+        let for_something = lower.contains(" for ") || lower.contains(" voor ");
         let accessory = for_something
             || self
                 .analyze(&p.title)
@@ -285,19 +285,19 @@ impl ProductIndex {
             return (Box::new(AllQuery), false);
         }
         let weighted = [
-            (f.title, tune("title", 3.0)),
-            (f.brand, tune("brand", 2.0)),
-            (f.category_text, tune("cat", 1.5)),
-            (f.attributes_text, tune("attr", 0.6)),
-            (f.description, tune("desc", 0.5)),
+            (f.title, 5.0f32),
+            (f.brand, 2.0),
+            (f.category_text, 1.5),
+            (f.attributes_text, 0.6),
+            (f.description, 0.5),
         ];
         let vocabulary = self.vocabulary.read().unwrap_or_else(|p| p.into_inner()).clone();
         // Each query word may match as itself, as a synonym, or (if it is not a known word) as
         // its spelling corrections, each alternative scored by BM25 and weighted below exact.
         let variants = |word: &str| -> Vec<(String, f32)> {
             let mut v = vec![(word.to_owned(), 1.0)];
-            v.extend(synonyms(word).map(|s| (s.to_owned(), tune("syn", 0.8))));
-            v.extend(vocabulary.corrections(word, 3).into_iter().map(|c| (c, tune("fix", 0.8))));
+            v.extend(synonyms(word).map(|s| (s.to_owned(), 0.8)));
+            v.extend(vocabulary.corrections(word, 3).into_iter().map(|c| (c, 0.8)));
             v
         };
         let word_query = |terms: &[(String, f32)]| -> Box<dyn Query> {
@@ -318,7 +318,17 @@ impl ProductIndex {
         };
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut corrected_words = Vec::with_capacity(words.len());
-        for word in &words {
+        // "head set" also matches "headset": the joined pair, when the index knows it, counts
+        // as a match for both of its words (so requiring every word still finds it).
+        let joined: Vec<String> = words.windows(2).map(|pair| format!("{}{}", pair[0], pair[1])).collect();
+        for (i, word) in words.iter().enumerate() {
+            let mut alternatives = variants(word);
+            for j in [i.wrapping_sub(1), i] {
+                if let Some(pair) = joined.get(j).filter(|p| vocabulary.contains(p)) {
+                    alternatives.push((pair.clone(), 1.0));
+                    alternatives.extend(synonyms(pair).map(|s| (s.to_owned(), 0.8)));
+                }
+            }
             corrected_words.push(
                 vocabulary
                     .corrections(word, 1)
@@ -327,14 +337,7 @@ impl ProductIndex {
                     .unwrap_or_else(|| word.clone()),
             );
             let occur = if every_word { Occur::Must } else { Occur::Should };
-            clauses.push((occur, word_query(&variants(word))));
-        }
-        // "head set" also matches "headset".
-        for pair in words.windows(2) {
-            let joined = format!("{}{}", pair[0], pair[1]);
-            let mut v = vec![(joined.clone(), 1.0)];
-            v.extend(synonyms(&joined).map(|s| (s.to_owned(), 0.8)));
-            clauses.push((Occur::Should, word_query(&v)));
+            clauses.push((occur, word_query(&alternatives)));
         }
         if corrected_words.len() > 1 {
             // Products whose title holds the words together rank first.
@@ -344,7 +347,7 @@ impl ProductIndex {
                 .collect();
             let mut phrase = PhraseQuery::new(terms);
             phrase.set_slop(2);
-            clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(phrase), tune("phrase", 4.0)))));
+            clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(phrase), 4.0))));
         }
         let names_accessory = words.iter().any(|w| ACCESSORY_WORDS.contains(&w.as_str()));
         (Box::new(BooleanQuery::new(clauses)), !names_accessory)
@@ -416,7 +419,7 @@ impl ProductIndex {
         // Every query word must match (as itself, a synonym or a correction) when some product
         // has them all; otherwise any word may match, so a query never comes back empty just
         // because one word is unknown.
-        let mut query = self.combined(req, tune("and", 1.0) > 0.5, Vec::new());
+        let mut query = self.combined(req, true, Vec::new());
         if searcher.search(&query, &Count)? == 0 {
             query = self.combined(req, false, Vec::new());
         }
@@ -503,7 +506,7 @@ impl ProductIndex {
                 &collector.tweak_score(|segment: &SegmentReader| {
                     let accessory = segment.fast_fields().u64("accessory").ok();
                     move |doc: DocId, score: Score| match accessory.as_ref().and_then(|c| c.first(doc)) {
-                        Some(1) => score * tune("acc", ACCESSORY_DEMOTION),
+                        Some(1) => score * ACCESSORY_DEMOTION,
                         _ => score,
                     }
                 }),
@@ -635,6 +638,55 @@ mod tests {
             .unwrap();
         assert_eq!(r.total, 2);
         assert!(ids(&r).contains(&"3") && ids(&r).contains(&"4"));
+    }
+
+    #[test]
+    fn every_word_must_match_unless_no_product_has_them_all() {
+        let index = sample();
+        let search = |q: &str| {
+            index
+                .search(&SearchRequest {
+                    query: q.into(),
+                    limit: 10,
+                    ..Default::default()
+                })
+                .unwrap()
+        };
+        // Both words: only the Sennheiser headphones, not every Sennheiser or every headphone.
+        let both = search("sennheiser wireless");
+        assert_eq!(ids(&both), vec!["1"]);
+        assert_eq!(both.total, 1);
+        // No product has "sony" and "toner": any-word matching takes over instead of nothing.
+        let either = search("sony toner");
+        assert_eq!(either.total, 3, "{:?}", ids(&either));
+    }
+
+    #[test]
+    fn titles_that_say_what_they_are_for_count_as_accessories() {
+        let index = ProductIndex::open(None, 15_000_000).unwrap();
+        // Without the demotion the shorter title would win on BM25 length normalisation.
+        index
+            .upsert(&[
+                product("1", "Cooling fan for notebook", "Acme", &[], 1_000, true),
+                product(
+                    "2",
+                    "Acme Notebook 14 inch with Intel processor and 8 GB memory",
+                    "Acme",
+                    &[],
+                    90_000,
+                    true,
+                ),
+            ])
+            .unwrap();
+        index.commit(1).unwrap();
+        let r = index
+            .search(&SearchRequest {
+                query: "notebook".into(),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(ids(&r), vec!["2", "1"]);
     }
 
     #[test]
@@ -798,19 +850,4 @@ impl tantivy::collector::SegmentCollector for SegmentBuckets {
     fn harvest(self) -> BucketCounts {
         self.counts
     }
-}
-
-fn tune(name: &str, default: f32) -> f32 {
-    static TUNE: std::sync::OnceLock<HashMap<String, f32>> = std::sync::OnceLock::new();
-    TUNE.get_or_init(|| {
-        std::env::var("SF_TUNE")
-            .unwrap_or_default()
-            .split(',')
-            .filter_map(|kv| kv.split_once('='))
-            .filter_map(|(k, v)| Some((k.to_owned(), v.parse().ok()?)))
-            .collect()
-    })
-    .get(name)
-    .copied()
-    .unwrap_or(default)
 }
