@@ -145,6 +145,34 @@ async fn catalog_writes_follow_roles_and_ownership() {
         [U, F, F, OK, F, OK],
     )
     .await;
+    check(
+        &app,
+        &cast,
+        Method::POST,
+        "/api/v1/inventory/A-1/adjust",
+        |_| Some(json!({ "delta": 1 })),
+        [U, F, F, OK, F, OK],
+    )
+    .await;
+    // Who holds stock and the event outbox are for admins only.
+    check(
+        &app,
+        &cast,
+        Method::GET,
+        "/api/v1/inventory/A-1/reservations",
+        |_| None,
+        [U, F, F, F, F, OK],
+    )
+    .await;
+    check(
+        &app,
+        &cast,
+        Method::GET,
+        "/api/v1/admin/outbox",
+        |_| None,
+        [U, F, F, F, F, OK],
+    )
+    .await;
 
     // A seller cannot hand a product to another shop.
     let (status, _) = app
