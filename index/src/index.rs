@@ -278,11 +278,11 @@ impl ProductIndex {
 
     /// Builds the relevance part: per word, exact matches in each field (boosted by field) or
     /// fuzzy matches (scored lower); plus a boost when the words appear together in the title.
-    fn text_query(&self, text: &str, every_word: bool) -> (Box<dyn Query>, bool) {
+    fn text_query(&self, text: &str, every_word: bool) -> Box<dyn Query> {
         let f = &self.fields;
         let words = self.analyze(text);
         if words.is_empty() {
-            return (Box::new(AllQuery), false);
+            return Box::new(AllQuery);
         }
         let weighted = [
             (f.title, 5.0f32),
@@ -349,8 +349,7 @@ impl ProductIndex {
             phrase.set_slop(2);
             clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(phrase), 4.0))));
         }
-        let names_accessory = words.iter().any(|w| ACCESSORY_WORDS.contains(&w.as_str()));
-        (Box::new(BooleanQuery::new(clauses)), !names_accessory)
+        Box::new(BooleanQuery::new(clauses))
     }
 
     fn filters(&self, req: &SearchRequest, skip_category: bool) -> Vec<(Occur, Box<dyn Query>)> {
@@ -407,7 +406,7 @@ impl ProductIndex {
     }
 
     fn combined(&self, req: &SearchRequest, every_word: bool, extra: Vec<(Occur, Box<dyn Query>)>) -> BooleanQuery {
-        let mut clauses = vec![(Occur::Must, self.text_query(&req.query, every_word).0)];
+        let mut clauses = vec![(Occur::Must, self.text_query(&req.query, every_word))];
         clauses.extend(self.filters(req, false));
         clauses.extend(extra);
         BooleanQuery::new(clauses)
@@ -424,7 +423,9 @@ impl ProductIndex {
             query = self.combined(req, false, Vec::new());
         }
         let limit = req.limit.max(1);
-        let demote_accessories = !req.query.trim().is_empty() && self.text_query(&req.query, false).1;
+        // Accessories sink unless the shopper asked for one.
+        let words = self.analyze(&req.query);
+        let demote_accessories = !words.is_empty() && !words.iter().any(|w| ACCESSORY_WORDS.contains(&w.as_str()));
         let hits = self.top(&searcher, &query, req.sort, req.offset, limit, demote_accessories)?;
 
         let mut category_facets = FacetCollector::for_field("category");

@@ -281,31 +281,14 @@ impl Carts {
         if if_match.is_some_and(|v| v != version) {
             return Err(ServiceError::VersionMismatch { current: version });
         }
-        let mut cart = current.as_deref().cloned().unwrap_or_else(|| CartRecord {
-            id: Id::new().to_bytes(),
-            user_id: match &owner {
-                CartOwner::User(id) => Some(id.to_bytes()),
-                _ => None,
-            },
-            status: CartStatus::Active,
-            version: 0,
-            lines: Vec::new(),
-            coupon: None,
-            created_at_ms: now,
-            updated_at_ms: now,
-            expires_at_ms: 0,
-            holds_expire_at_ms: 0,
-        });
+        let user = match &owner {
+            CartOwner::User(id) => Some(*id),
+            _ => None,
+        };
+        let mut cart = current.as_deref().cloned().unwrap_or_else(|| new_cart(user, now));
         let touched = self.apply_op(&mut cart, op, now)?;
         self.plan_holds(&mut cart, current.as_deref(), &touched)?;
-        cart.version = version + 1;
-        cart.updated_at_ms = now;
-        cart.expires_at_ms = now + self.ttl_ms(&owner);
-        cart.holds_expire_at_ms = if cart.lines.iter().any(|l| l.held > 0) {
-            now + self.settings.hold_ttl.as_millis() as i64
-        } else {
-            0
-        };
+        self.record_activity(&mut cart, &owner, now);
         self.commit(vec![CartChange {
             key,
             old,
@@ -544,11 +527,32 @@ impl Carts {
         Ok(())
     }
 
-    fn ttl_ms(&self, owner: &CartOwner) -> i64 {
-        match owner {
-            CartOwner::User(_) => self.settings.user_ttl.as_millis() as i64,
-            _ => self.settings.guest_ttl.as_millis() as i64,
-        }
+    /// A shopper's write: bumps the version and restarts the cart's inactivity clock and, when
+    /// it holds stock, the hold clock.
+    fn record_activity(&self, cart: &mut CartRecord, owner: &CartOwner, now: i64) {
+        let ttl = match owner {
+            CartOwner::User(_) => self.settings.user_ttl,
+            _ => self.settings.guest_ttl,
+        };
+        cart.version += 1;
+        cart.updated_at_ms = now;
+        cart.expires_at_ms = now + ttl.as_millis() as i64;
+        cart.holds_expire_at_ms = if cart.lines.iter().any(|l| l.held > 0) {
+            now + self.settings.hold_ttl.as_millis() as i64
+        } else {
+            0
+        };
+    }
+
+    /// The tombstone left by an expired or merged cart: no lines, no holds, kept for a while so
+    /// its token answers `cart_expired`.
+    fn retire(&self, cart: &CartRecord, status: CartStatus, now: i64) -> CartRecord {
+        let mut t = cart.clone();
+        t.status = status;
+        t.lines.clear();
+        t.holds_expire_at_ms = 0;
+        t.expires_at_ms = now + self.settings.guest_ttl.as_millis() as i64;
+        t
     }
 
     fn lock(&self, keys: &[CartKey]) -> Vec<MutexGuard<'_, ()>> {
@@ -759,18 +763,10 @@ impl Carts {
         }
         let user_old = self.load(&user_key)?;
         let user_live = user_old.clone().filter(|c| is_live(c, now));
-        let mut cart = user_live.as_deref().cloned().unwrap_or_else(|| CartRecord {
-            id: Id::new().to_bytes(),
-            user_id: Some(user.to_bytes()),
-            status: CartStatus::Active,
-            version: 0,
-            lines: Vec::new(),
-            coupon: None,
-            created_at_ms: now,
-            updated_at_ms: now,
-            expires_at_ms: 0,
-            holds_expire_at_ms: 0,
-        });
+        let mut cart = user_live
+            .as_deref()
+            .cloned()
+            .unwrap_or_else(|| new_cart(Some(user), now));
         // Held units of both carts count as available to the merged line.
         let held_in = |c: Option<&CartRecord>, sku: &str| {
             c.and_then(|c| c.lines.iter().find(|l| l.sku == sku))
@@ -813,21 +809,10 @@ impl Carts {
                 ReserveOn::Checkout => 0,
             };
         }
-        cart.version += 1;
-        cart.updated_at_ms = now;
-        cart.expires_at_ms = now + self.settings.user_ttl.as_millis() as i64;
-        cart.holds_expire_at_ms = if cart.lines.iter().any(|l| l.held > 0) {
-            now + self.settings.hold_ttl.as_millis() as i64
-        } else {
-            0
-        };
-        let mut retired = (*guest).clone();
-        retired.status = CartStatus::Merged;
-        retired.lines.clear();
+        self.record_activity(&mut cart, &CartOwner::User(user), now);
+        let mut retired = self.retire(&guest, CartStatus::Merged, now);
         retired.version += 1;
         retired.updated_at_ms = now;
-        retired.expires_at_ms = now + self.settings.guest_ttl.as_millis() as i64;
-        retired.holds_expire_at_ms = 0;
         self.commit(vec![
             CartChange {
                 key: guest_key,
@@ -881,14 +866,8 @@ impl Carts {
                 continue;
             }
             let new = if old.status == CartStatus::Active {
-                // Keep a tombstone for a while so the token answers `cart_expired`.
-                let mut t = (*old).clone();
-                t.status = CartStatus::Expired;
-                t.lines.clear();
-                t.holds_expire_at_ms = 0;
-                t.expires_at_ms = now + self.settings.guest_ttl.as_millis() as i64;
                 report.carts_expired += 1;
-                Some(t)
+                Some(self.retire(&old, CartStatus::Expired, now))
             } else {
                 report.tombstones_removed += 1;
                 None
@@ -1076,6 +1055,22 @@ const CART_EXPIRED: ServiceError = ServiceError::Missing {
     code: "cart_expired",
     message: "this cart expired or was merged into an account; drop the X-Cart-Token and start a new cart",
 };
+
+/// An empty active cart (version 0: its first write makes it 1).
+fn new_cart(user: Option<Id>, now: i64) -> CartRecord {
+    CartRecord {
+        id: Id::new().to_bytes(),
+        user_id: user.map(Id::to_bytes),
+        status: CartStatus::Active,
+        version: 0,
+        lines: Vec::new(),
+        coupon: None,
+        created_at_ms: now,
+        updated_at_ms: now,
+        expires_at_ms: 0,
+        holds_expire_at_ms: 0,
+    }
+}
 
 fn is_live(cart: &CartRecord, now: i64) -> bool {
     cart.status == CartStatus::Active && cart.expires_at_ms > now

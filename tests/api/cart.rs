@@ -58,6 +58,20 @@ async fn add(app: &TestApp, token: Option<&str>, sku: &str, quantity: i64) -> (S
     .await
 }
 
+/// Adds to a signed-in user's cart.
+async fn user_add(app: &TestApp, access: &str, sku: &str, quantity: i64) -> (StatusCode, Option<String>, Value) {
+    cart_call(
+        app,
+        Method::POST,
+        "/api/v1/cart/items",
+        None,
+        Some(access),
+        None,
+        Some(json!({ "sku": sku, "quantity": quantity })),
+    )
+    .await
+}
+
 async fn stock(app: &TestApp, sku: &str) -> (i64, i64, i64) {
     let (status, inv) = app.get_json(&format!("/api/v1/inventory/{sku}")).await;
     assert_eq!(status, StatusCode::OK, "{inv}");
@@ -348,16 +362,7 @@ async fn carts_reprice_from_the_catalog_and_tax_by_address() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, _, cart) = cart_call(
-        &app,
-        Method::POST,
-        "/api/v1/cart/items",
-        None,
-        Some(&user.access),
-        None,
-        Some(json!({ "sku": "CHAIR-1", "quantity": 2 })),
-    )
-    .await;
+    let (status, _, cart) = user_add(&app, &user.access, "CHAIR-1", 2).await;
     assert_eq!(status, StatusCode::OK, "{cart}");
     assert_eq!(cart["tax_region"], "DE");
     assert_eq!(cart["tax"]["amount"], 570); // 19% of 30.00
@@ -398,16 +403,7 @@ async fn login_merges_the_guest_cart_summing_quantities_and_moving_holds() {
     app.create_product(product("Sock", "SOCK-1", 500)).await;
     app.create_product(product("Shoe", "SHOE-1", 5000)).await;
     let user = app.register("merge@example.com").await;
-    let (status, _, _) = cart_call(
-        &app,
-        Method::POST,
-        "/api/v1/cart/items",
-        None,
-        Some(&user.access),
-        None,
-        Some(json!({ "sku": "SOCK-1", "quantity": 2 })),
-    )
-    .await;
+    let (status, _, _) = user_add(&app, &user.access, "SOCK-1", 2).await;
     assert_eq!(status, StatusCode::OK);
     let (_, token, _) = add(&app, None, "SOCK-1", 2).await;
     let token = token.unwrap();
@@ -450,16 +446,7 @@ async fn merge_caps_at_available_stock_in_checkout_mode_and_honours_the_strategy
         app.create_product(product("Cap", "CAP-1", 1000)).await;
         set_stock(&app, "CAP-1", 3).await;
         let user = app.register("cap@example.com").await;
-        let (status, _, cart) = cart_call(
-            &app,
-            Method::POST,
-            "/api/v1/cart/items",
-            None,
-            Some(&user.access),
-            None,
-            Some(json!({ "sku": "CAP-1", "quantity": 2 })),
-        )
-        .await;
+        let (status, _, cart) = user_add(&app, &user.access, "CAP-1", 2).await;
         assert_eq!(status, StatusCode::OK, "{cart}");
         assert_eq!(cart["items"][0]["held"], 0, "checkout mode holds nothing in the cart");
         let (_, token, _) = add(&app, None, "CAP-1", 2).await;
