@@ -16,6 +16,7 @@ use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery,
 };
 use tantivy::schema::{Facet, IndexRecordOption, Value};
+use tantivy::tokenizer::{LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
 use tantivy::{
     doc, DocAddress, DocId, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Score, Searcher, SegmentReader,
     TantivyDocument, Term,
@@ -104,11 +105,22 @@ pub struct SearchResults {
 /// Score factor applied to accessories when the query names no accessory.
 pub const ACCESSORY_DEMOTION: f32 = 0.6;
 
+/// Weight of a synonym match relative to the word itself.
+const SYNONYM_WEIGHT: f32 = 0.6;
+
+/// Score added per matched query word under relaxed matching; above any BM25 score, so more
+/// matched words always rank first.
+const WORD_TIER: f32 = 10_000.0;
+
 /// Rating bucket thresholds (× 100): "4 and up", "3 and up"...
 pub const RATING_BUCKETS: [u64; 4] = [400, 300, 200, 100];
 
 /// Price bucket boundaries in minor units.
 pub const PRICE_BUCKETS: [i64; 4] = [1_000, 5_000, 20_000, 100_000];
+
+/// Lower-cases and splits like the index tokenizer, without stemming: spelling corrections
+/// work on what the shopper typed.
+const RAW_TOKENIZER: &str = "raw_lower";
 
 /// The product index.
 pub struct ProductIndex {
@@ -118,6 +130,37 @@ pub struct ProductIndex {
     reader: IndexReader,
     /// Terms of the corrected fields, rebuilt after each commit (readers clone the `Arc`).
     vocabulary: RwLock<Arc<Vocabulary>>,
+    /// Whether `open` found an index of an older schema and started an empty one.
+    recreated: bool,
+}
+
+/// Words that are units, colours or glue rather than a product type.
+const NOT_A_TYPE: &[&str] = &[
+    "for", "with", "and", "in", "of", "to", "the", "a", "an", "on", "or", "by", "from", "x", "cm", "mm", "m", "pixels",
+    "pages", "dpi", "ppm", "gb", "mb", "tb", "pc", "pcs", "inch", "w", "ft", "gen", "ml", "kg", "g", "black", "white",
+    "grey", "gray", "silver", "blue", "red", "green", "yellow", "magenta", "cyan", "pink", "over", "sheets", "born",
+    "v", "mah", "wh", "hz", "ghz", "mhz", "lbs", "lb", "in", "oz",
+];
+
+/// The product type a title names: its first run of lower-case words after the brand
+/// ("Lenovo 06P4069 mouse USB" → "mouse"), or `None`. Icecat-style titles put the type there,
+/// after brand and model and before the specifications; titles without one simply get no
+/// type match.
+fn product_type(title: &str) -> Option<String> {
+    let mut run: Vec<&str> = Vec::new();
+    for (k, token) in title.split_whitespace().enumerate() {
+        let w = token.trim_matches(|c: char| ",.;:()[]\"'".contains(c));
+        let lower_word = w.len() >= 2
+            && w.chars().all(|c| c.is_ascii_lowercase() || c == '/' || c == '-')
+            && w.starts_with(|c: char| c.is_ascii_lowercase())
+            && !NOT_A_TYPE.contains(&w);
+        if k > 0 && lower_word {
+            run.push(w);
+        } else if !run.is_empty() {
+            break;
+        }
+    }
+    (!run.is_empty()).then(|| run.join(" "))
 }
 
 fn facet_segment(s: &str) -> String {
@@ -129,13 +172,32 @@ impl ProductIndex {
     /// Opens the index in `dir` (created if needed), or an in-memory index when `None`.
     pub fn open(dir: Option<&Path>, writer_memory_bytes: usize) -> Result<ProductIndex> {
         let (schema, fields) = product_schema();
+        let mut recreated = false;
         let index = match dir {
             Some(path) => {
                 std::fs::create_dir_all(path)?;
-                Index::open_or_create(MmapDirectory::open(path)?, schema)?
+                match Index::open_or_create(MmapDirectory::open(path)?, schema.clone()) {
+                    Ok(index) => index,
+                    // An index written with an older schema is derived data: start it afresh
+                    // and let the owner rebuild it from storage.
+                    Err(tantivy::TantivyError::SchemaError(_)) => {
+                        std::fs::remove_dir_all(path)?;
+                        std::fs::create_dir_all(path)?;
+                        recreated = true;
+                        Index::create_in_dir(path, schema)?
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
             None => Index::create_in_ram(schema),
         };
+        index.tokenizers().register(
+            RAW_TOKENIZER,
+            TextAnalyzer::builder(SimpleTokenizer::default())
+                .filter(RemoveLongFilter::limit(40))
+                .filter(LowerCaser)
+                .build(),
+        );
         let writer = index.writer(writer_memory_bytes.max(15_000_000))?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         let this = ProductIndex {
@@ -144,9 +206,16 @@ impl ProductIndex {
             writer: Mutex::new(writer),
             reader,
             vocabulary: RwLock::new(Arc::new(Vocabulary::default())),
+            recreated,
         };
         this.rebuild_vocabulary()?;
         Ok(this)
+    }
+
+    /// Returns whether `open` replaced an index written with an older schema by an empty one
+    /// (the caller should rebuild it).
+    pub fn recreated(&self) -> bool {
+        self.recreated
     }
 
     /// Returns the changelog sequence recorded by the last commit (0 for a new index).
@@ -164,6 +233,7 @@ impl ProductIndex {
         let mut d = doc!(
             f.id => p.id.clone(),
             f.title => p.title.clone(),
+            f.product_type => product_type(&p.title).unwrap_or_default(),
             f.description => p.description.clone(),
             f.price_cents => p.price_cents,
             f.rating_x100 => p.rating_x100,
@@ -267,7 +337,11 @@ impl ProductIndex {
     }
 
     fn analyze(&self, text: &str) -> Vec<String> {
-        let mut tokenizer = self.index.tokenizers().get(TOKENIZER).expect("registered by tantivy");
+        self.tokens(TOKENIZER, text)
+    }
+
+    fn tokens(&self, tokenizer: &str, text: &str) -> Vec<String> {
+        let mut tokenizer = self.index.tokenizers().get(tokenizer).expect("registered at open");
         let mut stream = tokenizer.token_stream(text);
         let mut out = Vec::new();
         while stream.advance() {
@@ -280,7 +354,9 @@ impl ProductIndex {
     /// fuzzy matches (scored lower); plus a boost when the words appear together in the title.
     fn text_query(&self, text: &str, every_word: bool) -> Box<dyn Query> {
         let f = &self.fields;
-        let words = self.analyze(text);
+        let vocabulary = self.vocabulary.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let typed = self.tokens(RAW_TOKENIZER, text);
+        let words: Vec<String> = typed.iter().map(|w| vocabulary.stem(w).into_owned()).collect();
         if words.is_empty() {
             return Box::new(AllQuery);
         }
@@ -288,16 +364,16 @@ impl ProductIndex {
             (f.title, 5.0f32),
             (f.brand, 2.0),
             (f.category_text, 1.5),
+            (f.product_type, 1.0),
             (f.attributes_text, 0.6),
             (f.description, 0.5),
         ];
-        let vocabulary = self.vocabulary.read().unwrap_or_else(|p| p.into_inner()).clone();
         // Each query word may match as itself, as a synonym, or (if it is not a known word) as
         // its spelling corrections, each alternative scored by BM25 and weighted below exact.
-        let variants = |word: &str| -> Vec<(String, f32)> {
+        let variants = |word: &str, typed: &str| -> Vec<(String, f32)> {
             let mut v = vec![(word.to_owned(), 1.0)];
-            v.extend(synonyms(word).map(|s| (s.to_owned(), 0.8)));
-            v.extend(vocabulary.corrections(word, 3).into_iter().map(|c| (c, 0.8)));
+            v.extend(synonyms(word).map(|s| (s.to_owned(), SYNONYM_WEIGHT)));
+            v.extend(vocabulary.corrections(typed, 3).into_iter().map(|c| (c, 0.8)));
             v
         };
         let word_query = |terms: &[(String, f32)]| -> Box<dyn Query> {
@@ -320,24 +396,37 @@ impl ProductIndex {
         let mut corrected_words = Vec::with_capacity(words.len());
         // "head set" also matches "headset": the joined pair, when the index knows it, counts
         // as a match for both of its words (so requiring every word still finds it).
-        let joined: Vec<String> = words.windows(2).map(|pair| format!("{}{}", pair[0], pair[1])).collect();
-        for (i, word) in words.iter().enumerate() {
-            let mut alternatives = variants(word);
+        let joined: Vec<String> = typed
+            .windows(2)
+            .map(|pair| vocabulary.stem(&format!("{}{}", pair[0], pair[1])).into_owned())
+            .collect();
+        for (i, (word, typed)) in words.iter().zip(&typed).enumerate() {
+            let mut alternatives = variants(word, typed);
             for j in [i.wrapping_sub(1), i] {
                 if let Some(pair) = joined.get(j).filter(|p| vocabulary.contains(p)) {
                     alternatives.push((pair.clone(), 1.0));
-                    alternatives.extend(synonyms(pair).map(|s| (s.to_owned(), 0.8)));
+                    alternatives.extend(synonyms(pair).map(|s| (s.to_owned(), SYNONYM_WEIGHT)));
                 }
             }
             corrected_words.push(
                 vocabulary
-                    .corrections(word, 1)
+                    .corrections(typed, 1)
                     .into_iter()
                     .next()
                     .unwrap_or_else(|| word.clone()),
             );
-            let occur = if every_word { Occur::Must } else { Occur::Should };
-            clauses.push((occur, word_query(&alternatives)));
+            if every_word {
+                clauses.push((Occur::Must, word_query(&alternatives)));
+            } else {
+                // Relaxed matching ranks by how many query words a product matches first
+                // (each matched word adds a tier), then by BM25 within a tier.
+                let query = word_query(&alternatives);
+                let tier: Box<dyn Query> = Box::new(ConstScoreQuery::new(query.box_clone(), WORD_TIER));
+                clauses.push((
+                    Occur::Should,
+                    Box::new(BooleanQuery::new(vec![(Occur::Should, tier), (Occur::Should, query)])),
+                ));
+            }
         }
         if corrected_words.len() > 1 {
             // Products whose title holds the words together rank first.
@@ -415,11 +504,12 @@ impl ProductIndex {
     /// Runs a search.
     pub fn search(&self, req: &SearchRequest) -> Result<SearchResults> {
         let searcher = self.reader.searcher();
-        // Every query word must match (as itself, a synonym or a correction) when some product
-        // has them all; otherwise any word may match, so a query never comes back empty just
-        // because one word is unknown.
+        // Every query word must match (as itself, a synonym or a correction) when that fills the
+        // requested page; otherwise matching relaxes to any word, ranked by how many words match
+        // first, so a query never comes back empty (or one result short of a page) just because
+        // one word is rare or unknown.
         let mut query = self.combined(req, true, Vec::new());
-        if searcher.search(&query, &Count)? == 0 {
+        if searcher.search(&query, &Count)? < req.offset + req.limit.max(1) {
             query = self.combined(req, false, Vec::new());
         }
         let limit = req.limit.max(1);
@@ -507,7 +597,10 @@ impl ProductIndex {
                 &collector.tweak_score(|segment: &SegmentReader| {
                     let accessory = segment.fast_fields().u64("accessory").ok();
                     move |doc: DocId, score: Score| match accessory.as_ref().and_then(|c| c.first(doc)) {
-                        Some(1) => score * ACCESSORY_DEMOTION,
+                        Some(1) => {
+                            let tiers = (score / WORD_TIER).floor() * WORD_TIER;
+                            tiers + (score - tiers) * ACCESSORY_DEMOTION
+                        }
                         _ => score,
                     }
                 }),
@@ -642,24 +735,93 @@ mod tests {
     }
 
     #[test]
-    fn every_word_must_match_unless_no_product_has_them_all() {
+    fn every_word_must_match_unless_that_leaves_the_page_short() {
         let index = sample();
-        let search = |q: &str| {
+        let search = |q: &str, limit: usize| {
             index
                 .search(&SearchRequest {
                     query: q.into(),
-                    limit: 10,
+                    limit,
                     ..Default::default()
                 })
                 .unwrap()
         };
-        // Both words: only the Sennheiser headphones, not every Sennheiser or every headphone.
-        let both = search("sennheiser wireless");
+        // One result fills a one-result page: only the product with both words.
+        let both = search("sennheiser wireless", 1);
         assert_eq!(ids(&both), vec!["1"]);
         assert_eq!(both.total, 1);
+        // A longer page relaxes to any word, but products with both words still come first.
+        let relaxed = search("sennheiser wireless", 10);
+        assert_eq!(ids(&relaxed), vec!["1", "5"]);
+        // More matched words outrank a better BM25 score.
+        let tiers = ProductIndex::open(None, 15_000_000).unwrap();
+        let long = "gizmo with a frobnicator and a great many other words that dilute the title";
+        tiers
+            .upsert(&[
+                product("both", long, "Acme", &[("misc", "Misc")], 100, true),
+                product(
+                    "one",
+                    "Frobnicator",
+                    "Frobnicator",
+                    &[("frob", "Frobnicator")],
+                    100,
+                    true,
+                ),
+            ])
+            .unwrap();
+        tiers.commit(1).unwrap();
+        let ranked = tiers
+            .search(&SearchRequest {
+                query: "frobnicator gizmo".into(),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(ids(&ranked), vec!["both", "one"]);
         // No product has "sony" and "toner": any-word matching takes over instead of nothing.
-        let either = search("sony toner");
+        let either = search("sony toner", 10);
         assert_eq!(either.total, 3, "{:?}", ids(&either));
+    }
+
+    #[test]
+    fn the_product_type_is_the_first_lower_case_run_after_the_brand() {
+        assert_eq!(
+            product_type("Lenovo 06P4069 mouse USB Type-A").as_deref(),
+            Some("mouse")
+        );
+        assert_eq!(
+            product_type("C2G 10 ft Cat5e networking cable 3 m Blue").as_deref(),
+            Some("networking cable"),
+            "units are not types"
+        );
+        assert_eq!(
+            product_type("Samsung EF-PG770 mobile phone case 17 cm").as_deref(),
+            Some("mobile phone case")
+        );
+        assert_eq!(product_type("HP Compaq 6530b Notebook PC"), None);
+    }
+
+    #[test]
+    fn an_index_of_an_older_schema_is_recreated_empty() {
+        let dir = std::env::temp_dir().join(format!("sf-index-schema-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        {
+            let mut builder = tantivy::schema::Schema::builder();
+            let title = builder.add_text_field("title", tantivy::schema::TEXT);
+            let old = Index::create_in_dir(&dir, builder.build()).unwrap();
+            let mut writer: IndexWriter = old.writer(15_000_000).unwrap();
+            writer.add_document(doc!(title => "old")).unwrap();
+            writer.commit().unwrap();
+        }
+        let index = ProductIndex::open(Some(&dir), 15_000_000).unwrap();
+        assert!(index.recreated());
+        assert_eq!(index.num_docs(), 0);
+        drop(index);
+        let reopened = ProductIndex::open(Some(&dir), 15_000_000).unwrap();
+        assert!(!reopened.recreated(), "the same schema opens as it is");
+        drop(reopened);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! Corrections are real index terms, so corrected words are scored with BM25 like any other
 //! (tantivy's fuzzy queries give every match the same score, which loses the ranking).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+
+use rust_stemmers::{Algorithm, Stemmer};
 
 /// Title words that mark an accessory *for* something (a mouse pad, a laptop sleeve). When the
 /// query names none of them, such products are demoted below the thing itself.
@@ -114,51 +117,77 @@ fn edits1(word: &str) -> Vec<String> {
 }
 
 /// Term → document frequency over the fields typos are corrected against.
-#[derive(Debug, Default)]
+///
+/// Index terms are stems, but typos happen in what the shopper typed: corrections edit the
+/// typed word and stem each candidate ("gaimng" → "gaming" → `game`), so a typo in an inflected
+/// word still finds its stem.
 pub struct Vocabulary {
     terms: HashMap<String, u64>,
+    stemmer: Stemmer,
+}
+
+impl Default for Vocabulary {
+    fn default() -> Vocabulary {
+        Vocabulary::new(HashMap::new())
+    }
+}
+
+impl std::fmt::Debug for Vocabulary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vocabulary").field("terms", &self.terms.len()).finish()
+    }
 }
 
 impl Vocabulary {
-    /// Builds a vocabulary from `(term, doc_freq)` pairs.
+    /// Builds a vocabulary from `(stemmed term, doc_freq)` pairs.
     pub fn new(terms: HashMap<String, u64>) -> Vocabulary {
-        Vocabulary { terms }
+        Vocabulary {
+            terms,
+            stemmer: Stemmer::create(Algorithm::English),
+        }
     }
 
-    /// Returns whether the term occurs in the index.
+    /// Stems a lower-cased word the way the index tokenizer does.
+    pub fn stem<'a>(&self, word: &'a str) -> Cow<'a, str> {
+        self.stemmer.stem(word)
+    }
+
+    /// Returns whether the (stemmed) term occurs in the index.
     pub fn contains(&self, term: &str) -> bool {
         self.terms.contains_key(term)
     }
 
-    /// Returns up to `limit` known terms within the allowed edit distance of an unknown word,
-    /// most frequent first. Known words and words that allow no typos get none.
+    fn lookup<'a>(&'a self, candidate: &[u8], found: &mut HashMap<&'a str, u64>) {
+        if let Ok(text) = std::str::from_utf8(candidate) {
+            if let Some((k, df)) = self.terms.get_key_value(self.stem(text).as_ref()) {
+                found.insert(k.as_str(), *df);
+            }
+        }
+    }
+
+    /// Returns up to `limit` known terms (stems) within the allowed edit distance of a typed,
+    /// lower-cased word that the index does not know, most frequent first. Known words and
+    /// words that allow no typos get none.
     pub fn corrections(&self, word: &str, limit: usize) -> Vec<String> {
         let distance = typo_distance(word);
-        if distance == 0 || self.contains(word) || !word.is_ascii() {
+        if distance == 0 || !word.is_ascii() || self.contains(&self.stem(word)) {
             return Vec::new();
         }
         let first = edits1(word);
         let mut found: HashMap<&str, u64> = HashMap::new();
         for candidate in &first {
-            if let Some((k, df)) = self.terms.get_key_value(candidate.as_str()) {
-                found.insert(k.as_str(), *df);
-            }
+            self.lookup(candidate.as_bytes(), &mut found);
         }
         if found.is_empty() && distance >= 2 {
             // PERF: second-level edits limited to deletes and transposes keep this ~1 ms.
             for candidate in &first {
                 let b = candidate.as_bytes();
                 for i in 0..b.len() {
-                    let del = [&b[..i], &b[i + 1..]].concat();
-                    if let Some((k, df)) = std::str::from_utf8(&del).ok().and_then(|d| self.terms.get_key_value(d)) {
-                        found.insert(k.as_str(), *df);
-                    }
+                    self.lookup(&[&b[..i], &b[i + 1..]].concat(), &mut found);
                     if i + 1 < b.len() {
                         let mut t = b.to_vec();
                         t.swap(i, i + 1);
-                        if let Some((k, df)) = std::str::from_utf8(&t).ok().and_then(|d| self.terms.get_key_value(d)) {
-                            found.insert(k.as_str(), *df);
-                        }
+                        self.lookup(&t, &mut found);
                     }
                 }
             }
@@ -180,6 +209,7 @@ mod tests {
                 ("keyboard".to_string(), 30),
                 ("mous".to_string(), 20),
                 ("hous".to_string(), 2),
+                ("game".to_string(), 10),
             ]
             .into(),
         )
@@ -189,11 +219,21 @@ mod tests {
     fn one_and_two_edit_typos_are_corrected_to_frequent_terms() {
         let v = vocab();
         assert_eq!(v.corrections("keyobard", 2), vec!["keyboard"]);
-        assert_eq!(v.corrections("haedphon", 2), vec!["headphon"]);
-        assert_eq!(v.corrections("muos", 2), vec!["mous"]);
-        assert!(v.corrections("keyboard", 2).is_empty(), "known words are left alone");
+        assert_eq!(
+            v.corrections("haedphones", 2),
+            vec!["headphon"],
+            "candidates are stemmed"
+        );
+        assert_eq!(v.corrections("muose", 2), vec!["mous"]);
+        assert!(v.corrections("keyboards", 2).is_empty(), "known words are left alone");
         assert!(v.corrections("tn2110", 2).is_empty(), "model codes need exact matches");
         assert!(v.corrections("mus", 2).is_empty(), "short words allow no typos");
+    }
+
+    #[test]
+    fn a_typo_in_an_inflected_word_finds_the_stem() {
+        // "gaming" is indexed as `game`; no one-edit variant of "gaimng" is itself a term.
+        assert_eq!(vocab().corrections("gaimng", 2), vec!["game"]);
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub struct ProductFields {
     pub id: Field,
     /// Title, the most heavily boosted text field.
     pub title: Field,
+    /// What the product is, as the catalog's title names it in lower case ("mouse",
+    /// "camera lens", "mobile phone case"), when the title names it.
+    pub product_type: Field,
     /// Brand as text.
     pub brand: Field,
     /// Category path names as text.
@@ -55,6 +58,7 @@ pub fn product_schema() -> (Schema, ProductFields) {
     let fields = ProductFields {
         id: builder.add_text_field("id", STRING | STORED),
         title: builder.add_text_field("title", text.clone()),
+        product_type: builder.add_text_field("product_type", text.clone()),
         brand: builder.add_text_field("brand", text.clone()),
         category_text: builder.add_text_field("category_text", text.clone()),
         description: builder.add_text_field("description", text.clone()),

@@ -123,6 +123,7 @@ pub fn evaluate(
         let ids = external_ids(search_catalog(search), &results.hits)?;
         if ids.is_empty() {
             zero += 1;
+            tracing::debug!(query = %query, "no results");
         }
         let empty = HashMap::new();
         let grades = judgments.grades.get(id).unwrap_or(&empty);
@@ -131,7 +132,7 @@ pub fn evaluate(
         if let Some(n) = ndcg_at(10, &ids, grades) {
             ndcg_sum += n;
             scored += 1;
-            tracing::debug!(query = %query, ndcg = n, top = ?ids.iter().take(5).collect::<Vec<_>>(), "evaluated");
+            tracing::debug!(query = %query, ndcg = n, top = ?ids, "evaluated");
         }
     }
     Ok(EvalReport {

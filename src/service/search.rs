@@ -51,7 +51,14 @@ impl Search {
     pub fn open(catalog: Arc<Catalog>, data_dir: &Path, settings: SearchConfig) -> Result<Search, ServiceError> {
         let dir = data_dir.join(&settings.index_dir);
         let index = ProductIndex::open(Some(&dir), settings.writer_memory_bytes).map_err(index_error)?;
-        Ok(Search::with_index(catalog, Arc::new(index), settings))
+        let recreated = index.recreated();
+        let search = Search::with_index(catalog, Arc::new(index), settings);
+        if recreated {
+            tracing::warn!(dir = %dir.display(), "search index schema changed; rebuilding from storage");
+            let count = search.rebuild(|_| {})?;
+            tracing::info!(count, "search index rebuilt");
+        }
+        Ok(search)
     }
 
     /// Wraps an already open index.
