@@ -504,12 +504,13 @@ impl ProductIndex {
     /// Runs a search.
     pub fn search(&self, req: &SearchRequest) -> Result<SearchResults> {
         let searcher = self.reader.searcher();
-        // Every query word must match (as itself, a synonym or a correction) when that fills the
-        // requested page; otherwise matching relaxes to any word, ranked by how many words match
+        // Every query word must match (as itself, a synonym or a correction) when that fills a
+        // page (the page size, not the offset, decides, so every page of one listing agrees on
+        // the result set); otherwise matching relaxes to any word, ranked by how many words match
         // first, so a query never comes back empty (or one result short of a page) just because
         // one word is rare or unknown.
         let mut query = self.combined(req, true, Vec::new());
-        if searcher.search(&query, &Count)? < req.offset + req.limit.max(1) {
+        if searcher.search(&query, &Count)? < req.limit.max(1) {
             query = self.combined(req, false, Vec::new());
         }
         let limit = req.limit.max(1);
