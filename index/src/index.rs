@@ -10,7 +10,7 @@ use std::ops::Bound;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
-use tantivy::collector::{Count, FacetCollector, TopDocs};
+use tantivy::collector::{Collector, Count, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery,
@@ -22,6 +22,8 @@ use tantivy::{
     TantivyDocument, Term,
 };
 
+use crate::facets::{BucketCounter, FacetCounter, FacetPaths};
+pub use crate::facets::{PRICE_BUCKETS, RATING_BUCKETS};
 pub use crate::relevance::typo_distance;
 use crate::relevance::{synonyms, Vocabulary, ACCESSORY_WORDS};
 use crate::schema::{product_schema, ProductDoc, ProductFields, TOKENIZER};
@@ -108,15 +110,22 @@ pub const ACCESSORY_DEMOTION: f32 = 0.6;
 /// Weight of a synonym match relative to the word itself.
 const SYNONYM_WEIGHT: f32 = 0.6;
 
+/// Weight of a spelling correction relative to the word itself.
+const CORRECTION_WEIGHT: f32 = 0.8;
+
+/// A query as [`ProductIndex::parse`] reads it.
+struct ParsedQuery {
+    /// Stems of the typed words.
+    words: Vec<String>,
+    /// Per word: the weighted terms that count as a match for it.
+    alternatives: Vec<Vec<(String, f32)>>,
+    /// Per word: its best correction, or the stem itself.
+    corrected: Vec<String>,
+}
+
 /// Score added per matched query word under relaxed matching; above any BM25 score, so more
 /// matched words always rank first.
 const WORD_TIER: f32 = 10_000.0;
-
-/// Rating bucket thresholds (× 100): "4 and up", "3 and up"...
-pub const RATING_BUCKETS: [u64; 4] = [400, 300, 200, 100];
-
-/// Price bucket boundaries in minor units.
-pub const PRICE_BUCKETS: [i64; 4] = [1_000, 5_000, 20_000, 100_000];
 
 /// Lower-cases and splits like the index tokenizer, without stemming: spelling corrections
 /// work on what the shopper typed.
@@ -132,6 +141,8 @@ pub struct ProductIndex {
     vocabulary: RwLock<Arc<Vocabulary>>,
     /// Whether `open` found an index of an older schema and started an empty one.
     recreated: bool,
+    /// Facet ordinal → path tables of the searched segments.
+    facet_paths: FacetPaths,
 }
 
 /// Words that are units, colours or glue rather than a product type.
@@ -207,6 +218,7 @@ impl ProductIndex {
             reader,
             vocabulary: RwLock::new(Arc::new(Vocabulary::default())),
             recreated,
+            facet_paths: FacetPaths::default(),
         };
         this.rebuild_vocabulary()?;
         Ok(this)
@@ -310,6 +322,14 @@ impl ProductIndex {
             prepared.commit()?;
         }
         self.reader.reload()?;
+        let live: Vec<_> = self
+            .reader
+            .searcher()
+            .segment_readers()
+            .iter()
+            .map(|s| s.segment_id())
+            .collect();
+        self.facet_paths.retain(&live);
         self.rebuild_vocabulary()
     }
 
@@ -350,14 +370,49 @@ impl ProductIndex {
         out
     }
 
-    /// Builds the relevance part: per word, exact matches in each field (boosted by field) or
-    /// fuzzy matches (scored lower); plus a boost when the words appear together in the title.
-    fn text_query(&self, text: &str, every_word: bool) -> Box<dyn Query> {
-        let f = &self.fields;
+    /// Reads the shopper's words once per search: each word's stem, and the terms it may match
+    /// as (itself, synonyms, spelling corrections, a joined pair with its neighbour), weighted.
+    fn parse(&self, text: &str) -> ParsedQuery {
         let vocabulary = self.vocabulary.read().unwrap_or_else(|p| p.into_inner()).clone();
         let typed = self.tokens(RAW_TOKENIZER, text);
         let words: Vec<String> = typed.iter().map(|w| vocabulary.stem(w).into_owned()).collect();
-        if words.is_empty() {
+        // "head set" also matches "headset": the joined pair, when the index knows it, counts
+        // as a match for both of its words (so requiring every word still finds it).
+        let joined: Vec<String> = typed
+            .windows(2)
+            .map(|pair| vocabulary.stem(&format!("{}{}", pair[0], pair[1])).into_owned())
+            .collect();
+        let mut alternatives = Vec::with_capacity(words.len());
+        let mut corrected = Vec::with_capacity(words.len());
+        for (i, (word, typed)) in words.iter().zip(&typed).enumerate() {
+            // Each word may match as itself, as a synonym, or (if it is not a known word) as its
+            // spelling corrections, each scored by BM25 and weighted below exact.
+            let corrections = vocabulary.corrections(typed, 3);
+            corrected.push(corrections.first().unwrap_or(word).clone());
+            let mut terms = vec![(word.clone(), 1.0)];
+            terms.extend(synonyms(word).map(|s| (s.to_owned(), SYNONYM_WEIGHT)));
+            terms.extend(corrections.into_iter().map(|c| (c, CORRECTION_WEIGHT)));
+            for j in [i.wrapping_sub(1), i] {
+                if let Some(pair) = joined.get(j).filter(|p| vocabulary.contains(p)) {
+                    terms.push((pair.clone(), 1.0));
+                    terms.extend(synonyms(pair).map(|s| (s.to_owned(), SYNONYM_WEIGHT)));
+                }
+            }
+            alternatives.push(terms);
+        }
+        ParsedQuery {
+            words,
+            alternatives,
+            corrected,
+        }
+    }
+
+    /// Builds the relevance part: per word, exact matches in each field (boosted by field) or
+    /// its alternatives (scored lower); plus a boost when the words appear together in the
+    /// title. `every_word` requires each word; otherwise products rank by matched words first.
+    fn text_query(&self, parsed: &ParsedQuery, every_word: bool) -> Box<dyn Query> {
+        let f = &self.fields;
+        if parsed.words.is_empty() {
             return Box::new(AllQuery);
         }
         let weighted = [
@@ -368,14 +423,6 @@ impl ProductIndex {
             (f.attributes_text, 0.6),
             (f.description, 0.5),
         ];
-        // Each query word may match as itself, as a synonym, or (if it is not a known word) as
-        // its spelling corrections, each alternative scored by BM25 and weighted below exact.
-        let variants = |word: &str, typed: &str| -> Vec<(String, f32)> {
-            let mut v = vec![(word.to_owned(), 1.0)];
-            v.extend(synonyms(word).map(|s| (s.to_owned(), SYNONYM_WEIGHT)));
-            v.extend(vocabulary.corrections(typed, 3).into_iter().map(|c| (c, 0.8)));
-            v
-        };
         let word_query = |terms: &[(String, f32)]| -> Box<dyn Query> {
             let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
             for (term, weight) in terms {
@@ -393,34 +440,13 @@ impl ProductIndex {
             Box::new(BooleanQuery::new(alternatives))
         };
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        let mut corrected_words = Vec::with_capacity(words.len());
-        // "head set" also matches "headset": the joined pair, when the index knows it, counts
-        // as a match for both of its words (so requiring every word still finds it).
-        let joined: Vec<String> = typed
-            .windows(2)
-            .map(|pair| vocabulary.stem(&format!("{}{}", pair[0], pair[1])).into_owned())
-            .collect();
-        for (i, (word, typed)) in words.iter().zip(&typed).enumerate() {
-            let mut alternatives = variants(word, typed);
-            for j in [i.wrapping_sub(1), i] {
-                if let Some(pair) = joined.get(j).filter(|p| vocabulary.contains(p)) {
-                    alternatives.push((pair.clone(), 1.0));
-                    alternatives.extend(synonyms(pair).map(|s| (s.to_owned(), SYNONYM_WEIGHT)));
-                }
-            }
-            corrected_words.push(
-                vocabulary
-                    .corrections(typed, 1)
-                    .into_iter()
-                    .next()
-                    .unwrap_or_else(|| word.clone()),
-            );
+        for terms in &parsed.alternatives {
             if every_word {
-                clauses.push((Occur::Must, word_query(&alternatives)));
+                clauses.push((Occur::Must, word_query(terms)));
             } else {
                 // Relaxed matching ranks by how many query words a product matches first
                 // (each matched word adds a tier), then by BM25 within a tier.
-                let query = word_query(&alternatives);
+                let query = word_query(terms);
                 let tier: Box<dyn Query> = Box::new(ConstScoreQuery::new(query.box_clone(), WORD_TIER));
                 clauses.push((
                     Occur::Should,
@@ -428,9 +454,10 @@ impl ProductIndex {
                 ));
             }
         }
-        if corrected_words.len() > 1 {
+        if parsed.corrected.len() > 1 {
             // Products whose title holds the words together rank first.
-            let terms: Vec<Term> = corrected_words
+            let terms: Vec<Term> = parsed
+                .corrected
                 .iter()
                 .map(|w| Term::from_field_text(f.title, w))
                 .collect();
@@ -494,8 +521,14 @@ impl ProductIndex {
         out
     }
 
-    fn combined(&self, req: &SearchRequest, every_word: bool, extra: Vec<(Occur, Box<dyn Query>)>) -> BooleanQuery {
-        let mut clauses = vec![(Occur::Must, self.text_query(&req.query, every_word))];
+    fn combined(
+        &self,
+        req: &SearchRequest,
+        parsed: &ParsedQuery,
+        every_word: bool,
+        extra: Vec<(Occur, Box<dyn Query>)>,
+    ) -> BooleanQuery {
+        let mut clauses = vec![(Occur::Must, self.text_query(parsed, every_word))];
         clauses.extend(self.filters(req, false));
         clauses.extend(extra);
         BooleanQuery::new(clauses)
@@ -509,33 +542,37 @@ impl ProductIndex {
         // the result set); otherwise matching relaxes to any word, ranked by how many words match
         // first, so a query never comes back empty (or one result short of a page) just because
         // one word is rare or unknown.
-        let mut query = self.combined(req, true, Vec::new());
+        let parsed = self.parse(&req.query);
+        let mut query = self.combined(req, &parsed, true, Vec::new());
         if searcher.search(&query, &Count)? < req.limit.max(1) {
-            query = self.combined(req, false, Vec::new());
+            query = self.combined(req, &parsed, false, Vec::new());
         }
         let limit = req.limit.max(1);
         // Accessories sink unless the shopper asked for one.
-        let words = self.analyze(&req.query);
+        let words = &parsed.words;
         let demote_accessories = !words.is_empty() && !words.iter().any(|w| ACCESSORY_WORDS.contains(&w.as_str()));
-        let hits = self.top(&searcher, &query, req.sort, req.offset, limit, demote_accessories)?;
-
-        let mut category_facets = FacetCollector::for_field("category");
         let category_root = req.category.clone().unwrap_or_else(|| "/".to_string());
-        category_facets.add_facet(Facet::from_text(&category_root).unwrap_or_else(|_| Facet::root()));
-        let mut brand_facets = FacetCollector::for_field("brand_facet");
-        brand_facets.add_facet(Facet::root());
-        let mut attribute_facets = FacetCollector::for_field("attributes");
-        for name in &req.facet_attributes {
-            attribute_facets.add_facet(Facet::from_path([facet_segment(name)]));
-        }
-        // PERF: one pass counts totals, price and rating buckets (fast fields) and facets.
-        let ((total, buckets), categories, brands, attributes) = searcher.search(
+        let attribute_roots: Vec<String> = req
+            .facet_attributes
+            .iter()
+            .map(|name| format!("/{}", facet_segment(name)))
+            .collect();
+        let category_facets = FacetCounter::new("category", vec![category_root], &self.facet_paths);
+        let brand_facets = FacetCounter::new("brand_facet", vec!["/".to_owned()], &self.facet_paths);
+        let attribute_facets = FacetCounter::new("attributes", attribute_roots, &self.facet_paths);
+        // PERF: the pass that finds the page also counts the total, price and rating buckets
+        // (fast fields) and facets.
+        let summary = ((Count, BucketCounter), category_facets, brand_facets, attribute_facets);
+        let (hits, ((total, buckets), categories, brands, attributes)) = self.top(
+            &searcher,
             &query,
-            &((Count, BucketCounter), category_facets, brand_facets, attribute_facets),
+            req.sort,
+            (req.offset, limit),
+            demote_accessories,
+            summary,
         )?;
-
-        let collect = |counts: &tantivy::collector::FacetCounts, root: &str| -> Vec<(String, u64)> {
-            let mut v: Vec<(String, u64)> = counts.get(root).map(|(facet, n)| (facet.to_string(), n)).collect();
+        let sorted = |counts: HashMap<String, u64>| -> Vec<(String, u64)> {
+            let mut v: Vec<(String, u64)> = counts.into_iter().collect();
             v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             v
         };
@@ -563,16 +600,16 @@ impl ProductIndex {
         Ok(SearchResults {
             total,
             hits,
-            categories: collect(&categories, &category_root),
-            brands: collect(&brands, "/"),
+            categories: categories.into_iter().next().map(sorted).unwrap_or_default(),
+            brands: brands.into_iter().next().map(sorted).unwrap_or_default(),
             prices,
             ratings,
             attributes: req
                 .facet_attributes
                 .iter()
-                .map(|name| {
-                    let root = format!("/{}", facet_segment(name));
-                    let values = collect(&attributes, &root)
+                .zip(attributes)
+                .map(|(name, counts)| {
+                    let values = sorted(counts)
                         .into_iter()
                         .map(|(path, n)| (path.rsplit('/').next().unwrap_or("").to_owned(), n))
                         .collect();
@@ -582,56 +619,66 @@ impl ProductIndex {
         })
     }
 
-    fn top(
+    /// Finds the requested page in `sort` order and, in the same pass, runs `summary` over
+    /// every match.
+    fn top<S: Collector>(
         &self,
         searcher: &Searcher,
         query: &dyn Query,
         sort: SortOrder,
-        offset: usize,
-        limit: usize,
+        (offset, limit): (usize, usize),
         demote_accessories: bool,
-    ) -> Result<Vec<SearchHit>> {
+        summary: S,
+    ) -> Result<(Vec<SearchHit>, S::Fruit)> {
         let collector = TopDocs::with_limit(limit).and_offset(offset);
-        let addresses: Vec<(f32, DocAddress)> = match sort {
+        fn unscored<T, F>((page, fruit): (Vec<(T, DocAddress)>, F)) -> (Vec<(f32, DocAddress)>, F) {
+            (page.into_iter().map(|(_, a)| (0.0, a)).collect(), fruit)
+        }
+        let (addresses, fruit): (Vec<(f32, DocAddress)>, S::Fruit) = match sort {
             SortOrder::Relevance if demote_accessories => searcher.search(
                 query,
-                &collector.tweak_score(|segment: &SegmentReader| {
-                    let accessory = segment.fast_fields().u64("accessory").ok();
-                    move |doc: DocId, score: Score| match accessory.as_ref().and_then(|c| c.first(doc)) {
-                        Some(1) => {
-                            let tiers = (score / WORD_TIER).floor() * WORD_TIER;
-                            tiers + (score - tiers) * ACCESSORY_DEMOTION
+                &(
+                    collector.tweak_score(|segment: &SegmentReader| {
+                        let accessory = segment.fast_fields().u64("accessory").ok();
+                        move |doc: DocId, score: Score| match accessory.as_ref().and_then(|c| c.first(doc)) {
+                            Some(1) => {
+                                let tiers = (score / WORD_TIER).floor() * WORD_TIER;
+                                tiers + (score - tiers) * ACCESSORY_DEMOTION
+                            }
+                            _ => score,
                         }
-                        _ => score,
-                    }
-                }),
+                    }),
+                    summary,
+                ),
             )?,
-            SortOrder::Relevance => searcher.search(query, &collector)?,
-            SortOrder::PriceAsc => searcher
-                .search(query, &collector.order_by_fast_field::<i64>("price_cents", Order::Asc))?
-                .into_iter()
-                .map(|(_, a)| (0.0, a))
-                .collect(),
-            SortOrder::PriceDesc => searcher
-                .search(query, &collector.order_by_fast_field::<i64>("price_cents", Order::Desc))?
-                .into_iter()
-                .map(|(_, a)| (0.0, a))
-                .collect(),
-            SortOrder::Rating => searcher
-                .search(query, &collector.order_by_fast_field::<u64>("rating_x100", Order::Desc))?
-                .into_iter()
-                .map(|(_, a)| (0.0, a))
-                .collect(),
-            SortOrder::Newest => searcher
-                .search(
-                    query,
-                    &collector.order_by_fast_field::<i64>("created_at_ms", Order::Desc),
-                )?
-                .into_iter()
-                .map(|(_, a)| (0.0, a))
-                .collect(),
+            SortOrder::Relevance => searcher.search(query, &(collector, summary))?,
+            SortOrder::PriceAsc => unscored(searcher.search(
+                query,
+                &(collector.order_by_fast_field::<i64>("price_cents", Order::Asc), summary),
+            )?),
+            SortOrder::PriceDesc => unscored(searcher.search(
+                query,
+                &(
+                    collector.order_by_fast_field::<i64>("price_cents", Order::Desc),
+                    summary,
+                ),
+            )?),
+            SortOrder::Rating => unscored(searcher.search(
+                query,
+                &(
+                    collector.order_by_fast_field::<u64>("rating_x100", Order::Desc),
+                    summary,
+                ),
+            )?),
+            SortOrder::Newest => unscored(searcher.search(
+                query,
+                &(
+                    collector.order_by_fast_field::<i64>("created_at_ms", Order::Desc),
+                    summary,
+                ),
+            )?),
         };
-        addresses
+        let hits = addresses
             .into_iter()
             .map(|(score, address)| {
                 let doc: TantivyDocument = searcher.doc(address)?;
@@ -643,7 +690,8 @@ impl ProductIndex {
                 let in_stock = doc.get_first(self.fields.in_stock).and_then(|v| v.as_u64()) == Some(1);
                 Ok(SearchHit { id, score, in_stock })
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        Ok((hits, fruit))
     }
 }
 
@@ -942,76 +990,5 @@ mod tests {
         assert_eq!(ids(&r), vec!["3"]);
         assert_eq!(index.num_docs(), 4);
         assert_eq!(index.applied_seq().unwrap(), 43);
-    }
-}
-
-/// Counts price buckets and rating thresholds from fast fields in the same pass as the search.
-struct BucketCounter;
-
-/// Bucket counts of one search.
-#[derive(Default)]
-struct BucketCounts {
-    prices: [usize; PRICE_BUCKETS.len() + 1],
-    ratings: [usize; RATING_BUCKETS.len()],
-}
-
-struct SegmentBuckets {
-    price: tantivy::columnar::Column<i64>,
-    rating: tantivy::columnar::Column<u64>,
-    counts: BucketCounts,
-}
-
-impl tantivy::collector::Collector for BucketCounter {
-    type Fruit = BucketCounts;
-    type Child = SegmentBuckets;
-
-    fn for_segment(&self, _: tantivy::SegmentOrdinal, segment: &SegmentReader) -> tantivy::Result<SegmentBuckets> {
-        Ok(SegmentBuckets {
-            price: segment.fast_fields().i64("price_cents")?,
-            rating: segment.fast_fields().u64("rating_x100")?,
-            counts: BucketCounts::default(),
-        })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        false
-    }
-
-    fn merge_fruits(&self, fruits: Vec<BucketCounts>) -> tantivy::Result<BucketCounts> {
-        let mut total = BucketCounts::default();
-        for f in fruits {
-            for (a, b) in total.prices.iter_mut().zip(f.prices) {
-                *a += b;
-            }
-            for (a, b) in total.ratings.iter_mut().zip(f.ratings) {
-                *a += b;
-            }
-        }
-        Ok(total)
-    }
-}
-
-impl tantivy::collector::SegmentCollector for SegmentBuckets {
-    type Fruit = BucketCounts;
-
-    fn collect(&mut self, doc: DocId, _: Score) {
-        if let Some(price) = self.price.first(doc) {
-            let bucket = PRICE_BUCKETS
-                .iter()
-                .position(|upper| price < *upper)
-                .unwrap_or(PRICE_BUCKETS.len());
-            self.counts.prices[bucket] += 1;
-        }
-        if let Some(rating) = self.rating.first(doc) {
-            for (i, threshold) in RATING_BUCKETS.iter().enumerate() {
-                if rating >= *threshold {
-                    self.counts.ratings[i] += 1;
-                }
-            }
-        }
-    }
-
-    fn harvest(self) -> BucketCounts {
-        self.counts
     }
 }

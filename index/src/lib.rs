@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod facets;
 pub mod index;
 pub mod relevance;
 pub mod schema;
