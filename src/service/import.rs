@@ -1,4 +1,5 @@
-//! Bulk catalog import: JSON Lines in our own product schema, and the Chorus/Icecat catalog.
+//! Bulk catalog import: JSON Lines in our own product schema, the Chorus/Icecat catalog, and
+//! Best Buy product records (with their category tree).
 //!
 //! Imports are idempotent: every product is keyed by `(feed, external_id)`, so re-running an
 //! import updates the same products (or leaves them untouched) instead of duplicating them.
@@ -32,6 +33,9 @@ pub enum ImportFormat {
     Jsonl,
     /// The Chorus/Icecat product export (`products.jsonl.gz`).
     Chorus,
+    /// Best Buy products as one JSON array (the Algolia demo data: `name`, `description`,
+    /// `brand`, `categories` root first, `price` in dollars, `image`, `popularity`).
+    Bestbuy,
 }
 
 impl ImportFormat {
@@ -39,6 +43,7 @@ impl ImportFormat {
         match self {
             ImportFormat::Jsonl => "jsonl",
             ImportFormat::Chorus => "chorus",
+            ImportFormat::Bestbuy => "bestbuy",
         }
     }
 }
@@ -90,14 +95,30 @@ pub fn import_reader(
     options: &ImportOptions,
     mut on_progress: impl FnMut(u64),
 ) -> anyhow::Result<ImportReport> {
-    let started = Instant::now();
-    let mut report = ImportReport::default();
+    let mut rows = Rows::new(catalog, options);
     let mut reader = BufReader::with_capacity(1 << 20, reader);
+    if options.format == ImportFormat::Bestbuy {
+        // One JSON array: each element is a row, numbered from 1.
+        let mut counted = CountingReader {
+            inner: reader,
+            bytes: 0,
+        };
+        let records: Vec<serde_json::Value> =
+            serde_json::from_reader(&mut counted).map_err(|e| anyhow::anyhow!("not a JSON array of products: {e}"))?;
+        for (i, record) in records.into_iter().enumerate() {
+            let parsed = serde_json::from_value::<BestBuyRow>(record)
+                .map_err(|e| format!("invalid product: {e}"))
+                .and_then(BestBuyRow::into_input);
+            if rows.push(i + 1, parsed)? {
+                on_progress(counted.bytes);
+            }
+        }
+        on_progress(counted.bytes);
+        return rows.finish();
+    }
     let mut line = String::new();
     let mut line_no = 0usize;
     let mut consumed = 0u64;
-    let mut batch: Vec<(usize, ResolvedProduct)> = Vec::with_capacity(BATCH_SIZE);
-    let feed = options.format.feed();
     loop {
         line.clear();
         let n = reader.read_line(&mut line)?;
@@ -116,26 +137,84 @@ pub fn import_reader(
             ImportFormat::Chorus => serde_json::from_str::<ChorusRow>(&line)
                 .map_err(|e| format!("invalid JSON: {e}"))
                 .map(ChorusRow::into_input),
+            ImportFormat::Bestbuy => unreachable!("read as one array above"),
         };
-        let resolved = parsed.and_then(|mut input| {
-            for v in input.variants.iter_mut().flatten() {
-                v.stock.get_or_insert(options.initial_stock);
-            }
-            resolve(catalog, &input).map_err(describe)
-        });
-        match resolved {
-            Ok(r) => batch.push((line_no, r)),
-            Err(reason) => report.skipped.push((line_no, reason)),
-        }
-        if batch.len() == BATCH_SIZE {
-            flush(catalog, &mut batch, feed, &mut report)?;
+        if rows.push(line_no, parsed)? {
             on_progress(consumed);
         }
     }
-    flush(catalog, &mut batch, feed, &mut report)?;
     on_progress(consumed);
-    report.elapsed = started.elapsed();
-    Ok(report)
+    rows.finish()
+}
+
+/// Counts the bytes a reader hands out, for progress.
+struct CountingReader<R> {
+    inner: R,
+    bytes: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// Validates parsed rows and commits them in batches, whatever the input format.
+struct Rows<'a> {
+    catalog: &'a Catalog,
+    options: &'a ImportOptions,
+    batch: Vec<(usize, ResolvedProduct)>,
+    report: ImportReport,
+    started: Instant,
+}
+
+impl<'a> Rows<'a> {
+    fn new(catalog: &'a Catalog, options: &'a ImportOptions) -> Rows<'a> {
+        Rows {
+            catalog,
+            options,
+            batch: Vec::with_capacity(BATCH_SIZE),
+            report: ImportReport::default(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Adds row `position` (line or record number); returns whether a batch was committed.
+    fn push(&mut self, position: usize, parsed: Result<ProductInput, String>) -> anyhow::Result<bool> {
+        let resolved = parsed.and_then(|mut input| {
+            for v in input.variants.iter_mut().flatten() {
+                v.stock.get_or_insert(self.options.initial_stock);
+            }
+            resolve(self.catalog, &input).map_err(describe)
+        });
+        match resolved {
+            Ok(r) => self.batch.push((position, r)),
+            Err(reason) => self.report.skipped.push((position, reason)),
+        }
+        if self.batch.len() < BATCH_SIZE {
+            return Ok(false);
+        }
+        flush(
+            self.catalog,
+            &mut self.batch,
+            self.options.format.feed(),
+            &mut self.report,
+        )?;
+        Ok(true)
+    }
+
+    fn finish(mut self) -> anyhow::Result<ImportReport> {
+        flush(
+            self.catalog,
+            &mut self.batch,
+            self.options.format.feed(),
+            &mut self.report,
+        )?;
+        self.report.elapsed = self.started.elapsed();
+        Ok(self.report)
+    }
 }
 
 fn flush(
@@ -281,6 +360,83 @@ impl ChorusRow {
             ..ProductInput::default()
         }
     }
+}
+
+/// One Best Buy product record.
+#[derive(Debug, Deserialize)]
+struct BestBuyRow {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    brand: Option<String>,
+    #[serde(default)]
+    categories: Vec<String>,
+    price: serde_json::Number,
+    #[serde(default)]
+    image: Option<String>,
+    #[serde(default)]
+    popularity: Option<u64>,
+}
+
+impl BestBuyRow {
+    fn into_input(self) -> Result<ProductInput, String> {
+        let image = self.image.filter(|u| !u.is_empty());
+        // The records carry no id; the image file is named after the Best Buy SKU
+        // (`.../4984700_sb.jpg`).
+        let sku = image
+            .as_deref()
+            .and_then(|url| url.rsplit('/').next())
+            .and_then(|file| file.split(['_', '.']).next())
+            .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()))
+            .ok_or("no Best Buy SKU in the image URL")?
+            .to_owned();
+        let cents = dollars_to_cents(&self.price.to_string()).ok_or("price: not a dollar amount")?;
+        let currency = crate::domain::Currency::parse("USD").expect("valid code");
+        let text = |s: &str| html_escape::decode_html_entities(s).trim().to_owned();
+        let title = text(&self.name);
+        let mut attributes = serde_json::Map::new();
+        if let Some(p) = self.popularity {
+            attributes.insert("popularity".into(), p.into());
+        }
+        Ok(ProductInput {
+            category_path: Some(self.categories.iter().map(|c| text(c)).collect()),
+            description: self.description.as_deref().map(text),
+            brand: self.brand.as_deref().map(text),
+            images: Some(
+                image
+                    .into_iter()
+                    .map(|url| Image {
+                        url,
+                        alt: title.clone(),
+                    })
+                    .collect(),
+            ),
+            attributes: Some(attributes),
+            variants: Some(vec![VariantInput {
+                sku: Some(format!("BESTBUY-{sku}")),
+                price: Some(Money::new(cents, currency)),
+                ..VariantInput::default()
+            }]),
+            title: Some(title),
+            external_id: Some(sku),
+            ..ProductInput::default()
+        })
+    }
+}
+
+/// Parses a decimal dollar amount exactly ("49.99" → 4999, "5" → 500, "5.5" → 550); more than
+/// two decimals or a negative amount is not a price.
+fn dollars_to_cents(amount: &str) -> Option<i64> {
+    let (whole, fraction) = amount.split_once('.').unwrap_or((amount, ""));
+    if whole.is_empty() || !whole.chars().all(|c| c.is_ascii_digit()) || fraction.len() > 2 {
+        return None;
+    }
+    if !fraction.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let cents: i64 = format!("{fraction:0<2}").parse().ok()?;
+    whole.parse::<i64>().ok()?.checked_mul(100)?.checked_add(cents)
 }
 
 /// Normalises an Icecat attribute key: `contrast_ratio__typical_` → `contrast_ratio_typical`.
@@ -508,6 +664,43 @@ pub fn chorus_category(product_type: Option<&str>, title: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dollar_amounts_convert_to_cents_exactly() {
+        assert_eq!(dollars_to_cents("49.99"), Some(4999));
+        assert_eq!(dollars_to_cents("5"), Some(500));
+        assert_eq!(dollars_to_cents("5.5"), Some(550));
+        assert_eq!(dollars_to_cents("0.07"), Some(7));
+        assert_eq!(dollars_to_cents("899.99"), Some(89_999));
+        for bad in ["-1.00", "1.999", "", ".5", "1e3", "12.a"] {
+            assert_eq!(dollars_to_cents(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn best_buy_records_map_to_products() {
+        let row: BestBuyRow = serde_json::from_str(
+            r#"{"name":"Insignia&#153; - Case for Apple&#174; iPhone","description":"Slim &amp; light.",
+                "brand":"Insignia™","categories":["Cell Phones","Cell Phone Accessories","Cases"],
+                "price":24.99,"image":"https://cdn-demo.algolia.com/bestbuy-0118/5619002_sb.jpg","popularity":17}"#,
+        )
+        .unwrap();
+        let input = row.into_input().unwrap();
+        assert_eq!(input.external_id.as_deref(), Some("5619002"));
+        assert_eq!(input.title.as_deref(), Some("Insignia™ - Case for Apple® iPhone"));
+        assert_eq!(input.description.as_deref(), Some("Slim & light."));
+        assert_eq!(
+            input.category_path.unwrap(),
+            ["Cell Phones", "Cell Phone Accessories", "Cases"]
+        );
+        let variant = &input.variants.unwrap()[0];
+        assert_eq!(variant.sku.as_deref(), Some("BESTBUY-5619002"));
+        assert_eq!(variant.price.as_ref().unwrap().amount, 2499);
+
+        let no_sku: BestBuyRow =
+            serde_json::from_str(r#"{"name":"x","price":1,"image":"https://example.com/photo.jpg"}"#).unwrap();
+        assert!(no_sku.into_input().is_err());
+    }
 
     #[test]
     fn icecat_titles_map_to_categories() {

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Once;
+use std::time::{Duration, Instant};
 
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{json, Value};
@@ -229,5 +230,22 @@ impl TestApp {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         self.login(&user.email).await
+    }
+}
+
+/// Polls a search until `done` accepts the response (the indexer is asynchronous).
+pub async fn search_until(app: &TestApp, path: &str, done: impl Fn(&Value) -> bool) -> (Value, Duration) {
+    let started = Instant::now();
+    loop {
+        let (status, body) = app.get_json(path).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if done(&body) {
+            return (body, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "search never converged for {path}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -1,11 +1,12 @@
 //! The `storefront import` command.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::process::Command;
 
 use reqwest::StatusCode;
 
-use crate::helpers::spawn_with;
+use crate::helpers::{search_until, spawn_with};
 
 fn import(data_dir: &std::path::Path, format: &str, file: &std::path::Path) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_storefront"))
@@ -130,4 +131,85 @@ async fn reindex_rebuilds_the_search_index_from_storage() {
     let app = spawn_with(Some(dir), |_| {}).await;
     let (_, body) = app.get_json("/api/v1/search?q=compass").await;
     assert_eq!(body["total"], 1, "{body}");
+}
+
+/// Product count per category path prefix (names, root first) in the Best Buy sample, counted
+/// straight from the file; `brand` narrows it to one brand.
+fn best_buy_counts(records: &[serde_json::Value], brand: Option<&str>) -> HashMap<Vec<String>, u64> {
+    let mut counts = HashMap::new();
+    for r in records {
+        if brand.is_some_and(|b| r["brand"] != b) {
+            continue;
+        }
+        let path: Vec<String> = r["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect();
+        for depth in 1..=path.len() {
+            *counts.entry(path[..depth].to_vec()).or_default() += 1;
+        }
+    }
+    counts
+}
+
+/// Walks the category facets down the tree from the root, comparing every level's counts, and
+/// each category's filtered total, with counts taken straight from the file.
+async fn check_category_facets(app: &crate::helpers::TestApp, expected: &HashMap<Vec<String>, u64>, filter: &str) {
+    let mut pending: Vec<(Vec<String>, Option<String>)> = vec![(Vec::new(), None)];
+    let mut checked = 0;
+    while let Some((path, slug)) = pending.pop() {
+        let category = slug.as_ref().map(|s| format!("&category={s}")).unwrap_or_default();
+        let (status, body) = app.get_json(&format!("/api/v1/search?limit=1{filter}{category}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if !path.is_empty() {
+            assert_eq!(body["total"], expected[&path], "total under {path:?}");
+        }
+        let mut children: Vec<(String, u64)> = expected
+            .iter()
+            .filter(|(p, _)| p.len() == path.len() + 1 && p.starts_with(&path))
+            .map(|(p, n)| (p[path.len()].clone(), *n))
+            .collect();
+        children.sort();
+        let mut facets: Vec<(String, u64)> = body["facets"]["category"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["name"].as_str().unwrap().to_owned(), f["count"].as_u64().unwrap()))
+            .collect();
+        facets.sort();
+        assert_eq!(facets, children, "children of {path:?}");
+        for facet in body["facets"]["category"].as_array().unwrap() {
+            let mut child = path.clone();
+            child.push(facet["name"].as_str().unwrap().to_owned());
+            pending.push((child, Some(facet["value"].as_str().unwrap().to_owned())));
+        }
+        checked += 1;
+    }
+    assert!(checked > 1, "the walk went below the root");
+}
+
+#[tokio::test]
+async fn best_buy_category_facets_count_the_whole_tree() {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/bestbuy-algolia-sample/products_cellphones.json.gz");
+    if !file.exists() {
+        eprintln!("skipped: the Best Buy sample is not at {}", file.display());
+        return;
+    }
+    let records: Vec<serde_json::Value> =
+        serde_json::from_reader(flate2::read::GzDecoder::new(std::fs::File::open(&file).unwrap())).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, stdout, stderr) = import(dir.path(), "bestbuy", &file);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains(&format!("{} created, 0 updated, 0 unchanged, 0 skipped", records.len())),
+        "{stdout} {stderr}"
+    );
+    let app = spawn_with(Some(dir), |_| {}).await;
+    // The server indexes the imported catalog as it starts.
+    search_until(&app, "/api/v1/search?limit=1", |body| body["total"] == records.len()).await;
+    check_category_facets(&app, &best_buy_counts(&records, None), "").await;
+    check_category_facets(&app, &best_buy_counts(&records, Some("OtterBox")), "&brand=OtterBox").await;
 }

@@ -6,24 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{product, spawn_app, TestApp};
-
-/// Polls a search until `done` accepts the response (the indexer is asynchronous).
-async fn search_until(app: &TestApp, path: &str, done: impl Fn(&Value) -> bool) -> (Value, Duration) {
-    let started = Instant::now();
-    loop {
-        let (status, body) = app.get_json(path).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        if done(&body) {
-            return (body, started.elapsed());
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "search never converged for {path}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use crate::helpers::{product, search_until, spawn_app, TestApp};
 
 fn titles(body: &Value) -> Vec<String> {
     body["items"]
