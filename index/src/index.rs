@@ -15,7 +15,7 @@ use tantivy::directory::MmapDirectory;
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery,
 };
-use tantivy::schema::{Facet, IndexRecordOption, Value};
+use tantivy::schema::{Facet, Field, IndexRecordOption, Value};
 use tantivy::tokenizer::{LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
 use tantivy::{
     doc, DocAddress, DocId, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Score, Searcher, SegmentReader,
@@ -335,19 +335,25 @@ impl ProductIndex {
 
     fn rebuild_vocabulary(&self) -> Result<()> {
         let searcher = self.reader.searcher();
-        let mut terms: HashMap<String, u64> = HashMap::new();
-        for segment in searcher.segment_readers() {
-            for field in [self.fields.title, self.fields.brand, self.fields.category_text] {
-                let inverted = segment.inverted_index(field)?;
-                let mut stream = inverted.terms().stream()?;
-                while stream.advance() {
-                    if let Ok(term) = std::str::from_utf8(stream.key()) {
-                        *terms.entry(term.to_owned()).or_default() += stream.value().doc_freq as u64;
+        let f = &self.fields;
+        let terms_of = |fields: &[Field]| -> Result<HashMap<String, u64>> {
+            let mut terms: HashMap<String, u64> = HashMap::new();
+            for segment in searcher.segment_readers() {
+                for field in fields {
+                    let inverted = segment.inverted_index(*field)?;
+                    let mut stream = inverted.terms().stream()?;
+                    while stream.advance() {
+                        if let Ok(term) = std::str::from_utf8(stream.key()) {
+                            *terms.entry(term.to_owned()).or_default() += stream.value().doc_freq as u64;
+                        }
                     }
                 }
             }
-        }
-        *self.vocabulary.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Vocabulary::new(terms));
+            Ok(terms)
+        };
+        let vocabulary = Vocabulary::new(terms_of(&[f.title, f.brand, f.category_text])?)
+            .with_fallback(terms_of(&[f.attributes_text])?);
+        *self.vocabulary.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(vocabulary);
         Ok(())
     }
 

@@ -123,6 +123,9 @@ fn edits1(word: &str) -> Vec<String> {
 /// word still finds its stem.
 pub struct Vocabulary {
     terms: HashMap<String, u64>,
+    /// Terms found only in secondary text (attributes: "Netflix" in a list of preinstalled
+    /// apps), tried when the main fields offer no correction.
+    fallback: HashMap<String, u64>,
     stemmer: Stemmer,
 }
 
@@ -143,8 +146,20 @@ impl Vocabulary {
     pub fn new(terms: HashMap<String, u64>) -> Vocabulary {
         Vocabulary {
             terms,
+            fallback: HashMap::new(),
             stemmer: Stemmer::create(Algorithm::English),
         }
+    }
+
+    /// Adds secondary terms, used for corrections (one edit only) when the main terms have
+    /// none. Only terms a typo could be corrected to are kept (letters only, 4 or more).
+    pub fn with_fallback(mut self, terms: HashMap<String, u64>) -> Vocabulary {
+        self.fallback = terms
+            .into_iter()
+            .filter(|(t, _)| typo_distance(t) > 0 && t.bytes().all(|b| b.is_ascii_lowercase()))
+            .filter(|(t, _)| !self.terms.contains_key(t))
+            .collect();
+        self
     }
 
     /// Stems a lower-cased word the way the index tokenizer does.
@@ -157,9 +172,9 @@ impl Vocabulary {
         self.terms.contains_key(term)
     }
 
-    fn lookup<'a>(&'a self, candidate: &[u8], found: &mut HashMap<&'a str, u64>) {
+    fn lookup<'a>(&self, terms: &'a HashMap<String, u64>, candidate: &[u8], found: &mut HashMap<&'a str, u64>) {
         if let Ok(text) = std::str::from_utf8(candidate) {
-            if let Some((k, df)) = self.terms.get_key_value(self.stem(text).as_ref()) {
+            if let Some((k, df)) = terms.get_key_value(self.stem(text).as_ref()) {
                 found.insert(k.as_str(), *df);
             }
         }
@@ -176,20 +191,25 @@ impl Vocabulary {
         let first = edits1(word);
         let mut found: HashMap<&str, u64> = HashMap::new();
         for candidate in &first {
-            self.lookup(candidate.as_bytes(), &mut found);
+            self.lookup(&self.terms, candidate.as_bytes(), &mut found);
         }
         if found.is_empty() && distance >= 2 {
             // PERF: second-level edits limited to deletes and transposes keep this ~1 ms.
             for candidate in &first {
                 let b = candidate.as_bytes();
                 for i in 0..b.len() {
-                    self.lookup(&[&b[..i], &b[i + 1..]].concat(), &mut found);
+                    self.lookup(&self.terms, &[&b[..i], &b[i + 1..]].concat(), &mut found);
                     if i + 1 < b.len() {
                         let mut t = b.to_vec();
                         t.swap(i, i + 1);
-                        self.lookup(&t, &mut found);
+                        self.lookup(&self.terms, &t, &mut found);
                     }
                 }
+            }
+        }
+        if found.is_empty() && !self.fallback.contains_key(self.stem(word).as_ref()) {
+            for candidate in &first {
+                self.lookup(&self.fallback, candidate.as_bytes(), &mut found);
             }
         }
         let mut ranked: Vec<(&str, u64)> = found.into_iter().collect();
@@ -228,6 +248,24 @@ mod tests {
         assert!(v.corrections("keyboards", 2).is_empty(), "known words are left alone");
         assert!(v.corrections("tn2110", 2).is_empty(), "model codes need exact matches");
         assert!(v.corrections("mus", 2).is_empty(), "short words allow no typos");
+    }
+
+    #[test]
+    fn secondary_terms_correct_only_what_the_main_terms_cannot() {
+        let v = vocab().with_fallback(
+            [
+                ("netflix".to_string(), 3),
+                ("mouse".to_string(), 50),
+                ("4k".to_string(), 9),
+            ]
+            .into(),
+        );
+        assert_eq!(v.corrections("neftlix", 2), vec!["netflix"]);
+        assert_eq!(v.corrections("muose", 2), vec!["mous"], "main terms win");
+        assert!(
+            v.corrections("netflix", 2).is_empty(),
+            "a known secondary word is left alone"
+        );
     }
 
     #[test]
