@@ -167,15 +167,24 @@ fn search(c: &mut Criterion) {
     // Tail latency over the whole query set: clean, one-typo and filtered variants.
     let profile = |label: &str, requests: &[SearchRequest]| {
         let mut histogram = Histogram::<u64>::new(3).unwrap();
+        let mut slowest = vec![0u64; requests.len()];
         let rounds = if full { 20 } else { 1 };
         for _ in 0..rounds {
-            for req in requests {
+            for (i, req) in requests.iter().enumerate() {
                 let t = Instant::now();
                 let results = index.search(req).unwrap();
-                histogram.record(t.elapsed().as_micros() as u64).unwrap();
+                let micros = t.elapsed().as_micros() as u64;
+                histogram.record(micros).unwrap();
+                slowest[i] = slowest[i].max(micros);
                 std::hint::black_box(results);
             }
         }
+        let mut worst: Vec<(u64, &str)> = slowest
+            .iter()
+            .zip(requests)
+            .map(|(t, r)| (*t, r.query.as_str()))
+            .collect();
+        worst.sort_unstable_by(|a, b| b.cmp(a));
         eprintln!(
             "{label:<22} n={:<6} p50 {:>7.3} ms  p90 {:>7.3} ms  p99 {:>7.3} ms  max {:>7.3} ms",
             histogram.len(),
@@ -184,6 +193,12 @@ fn search(c: &mut Criterion) {
             histogram.value_at_quantile(0.99) as f64 / 1000.0,
             histogram.max() as f64 / 1000.0
         );
+        let worst: Vec<String> = worst
+            .iter()
+            .take(3)
+            .map(|(t, q)| format!("{q:?} {:.1} ms", *t as f64 / 1000.0))
+            .collect();
+        eprintln!("{:<22} slowest: {}", "", worst.join(", "));
     };
     let clean: Vec<SearchRequest> = queries.iter().map(|q| request(q)).collect();
     let typo: Vec<SearchRequest> = queries.iter().map(|q| request(&one_typo(q))).collect();

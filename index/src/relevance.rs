@@ -181,11 +181,13 @@ impl Vocabulary {
     }
 
     /// Returns up to `limit` known terms (stems) within the allowed edit distance of a typed,
-    /// lower-cased word that the index does not know, most frequent first. Known words and
-    /// words that allow no typos get none.
+    /// lower-cased word that the index does not know, most frequent first. Known words (in the
+    /// main or the secondary terms) and words that allow no typos get none.
     pub fn corrections(&self, word: &str, limit: usize) -> Vec<String> {
         let distance = typo_distance(word);
-        if distance == 0 || !word.is_ascii() || self.contains(&self.stem(word)) {
+        let stem = self.stem(word);
+        if distance == 0 || !word.is_ascii() || self.contains(&stem) || self.fallback.contains_key(stem.as_ref()) {
+            // A word the index knows, even only from attribute text, is not a typo.
             return Vec::new();
         }
         let first = edits1(word);
@@ -207,7 +209,7 @@ impl Vocabulary {
                 }
             }
         }
-        if found.is_empty() && !self.fallback.contains_key(self.stem(word).as_ref()) {
+        if found.is_empty() {
             for candidate in &first {
                 self.lookup(&self.fallback, candidate.as_bytes(), &mut found);
             }
