@@ -150,7 +150,7 @@ const NOT_A_TYPE: &[&str] = &[
     "for", "with", "and", "in", "of", "to", "the", "a", "an", "on", "or", "by", "from", "x", "cm", "mm", "m", "pixels",
     "pages", "dpi", "ppm", "gb", "mb", "tb", "pc", "pcs", "inch", "w", "ft", "gen", "ml", "kg", "g", "black", "white",
     "grey", "gray", "silver", "blue", "red", "green", "yellow", "magenta", "cyan", "pink", "over", "sheets", "born",
-    "v", "mah", "wh", "hz", "ghz", "mhz", "lbs", "lb", "in", "oz",
+    "v", "mah", "wh", "hz", "ghz", "mhz", "lbs", "lb", "oz",
 ];
 
 /// The product type a title names: its first run of lower-case words after the brand
@@ -770,6 +770,17 @@ mod tests {
         index
     }
 
+    /// A plain text search of one page.
+    fn query(index: &ProductIndex, text: &str, limit: usize) -> SearchResults {
+        index
+            .search(&SearchRequest {
+                query: text.into(),
+                limit,
+                ..Default::default()
+            })
+            .unwrap()
+    }
+
     fn ids(results: &SearchResults) -> Vec<&str> {
         results.hits.iter().map(|h| h.id.as_str()).collect()
     }
@@ -778,13 +789,7 @@ mod tests {
     fn words_in_the_title_rank_first_and_commits_record_the_sequence() {
         let index = sample();
         assert_eq!(index.applied_seq().unwrap(), 42);
-        let r = index
-            .search(&SearchRequest {
-                query: "toner cartridge".into(),
-                limit: 10,
-                ..Default::default()
-            })
-            .unwrap();
+        let r = query(&index, "toner cartridge", 10);
         assert_eq!(r.total, 2);
         assert!(ids(&r).contains(&"3") && ids(&r).contains(&"4"));
     }
@@ -792,21 +797,12 @@ mod tests {
     #[test]
     fn every_word_must_match_unless_that_leaves_the_page_short() {
         let index = sample();
-        let search = |q: &str, limit: usize| {
-            index
-                .search(&SearchRequest {
-                    query: q.into(),
-                    limit,
-                    ..Default::default()
-                })
-                .unwrap()
-        };
         // One result fills a one-result page: only the product with both words.
-        let both = search("sennheiser wireless", 1);
+        let both = query(&index, "sennheiser wireless", 1);
         assert_eq!(ids(&both), vec!["1"]);
         assert_eq!(both.total, 1);
         // A longer page relaxes to any word, but products with both words still come first.
-        let relaxed = search("sennheiser wireless", 10);
+        let relaxed = query(&index, "sennheiser wireless", 10);
         assert_eq!(ids(&relaxed), vec!["1", "5"]);
         // More matched words outrank a better BM25 score.
         let tiers = ProductIndex::open(None, 15_000_000).unwrap();
@@ -825,16 +821,10 @@ mod tests {
             ])
             .unwrap();
         tiers.commit(1).unwrap();
-        let ranked = tiers
-            .search(&SearchRequest {
-                query: "frobnicator gizmo".into(),
-                limit: 10,
-                ..Default::default()
-            })
-            .unwrap();
+        let ranked = query(&tiers, "frobnicator gizmo", 10);
         assert_eq!(ids(&ranked), vec!["both", "one"]);
         // No product has "sony" and "toner": any-word matching takes over instead of nothing.
-        let either = search("sony toner", 10);
+        let either = query(&index, "sony toner", 10);
         assert_eq!(either.total, 3, "{:?}", ids(&either));
     }
 
@@ -897,33 +887,15 @@ mod tests {
             ])
             .unwrap();
         index.commit(1).unwrap();
-        let r = index
-            .search(&SearchRequest {
-                query: "notebook".into(),
-                limit: 10,
-                ..Default::default()
-            })
-            .unwrap();
+        let r = query(&index, "notebook", 10);
         assert_eq!(ids(&r), vec!["2", "1"]);
     }
 
     #[test]
     fn one_typo_still_finds_the_product_but_model_codes_must_be_exact() {
         let index = sample();
-        let clean = index
-            .search(&SearchRequest {
-                query: "headphones".into(),
-                limit: 10,
-                ..Default::default()
-            })
-            .unwrap();
-        let typo = index
-            .search(&SearchRequest {
-                query: "haedphones".into(),
-                limit: 10,
-                ..Default::default()
-            })
-            .unwrap();
+        let clean = query(&index, "headphones", 10);
+        let typo = query(&index, "haedphones", 10);
         assert_eq!(
             ids(&clean)[..2].iter().collect::<std::collections::HashSet<_>>(),
             ids(&typo)[..2].iter().collect()
@@ -979,6 +951,38 @@ mod tests {
     }
 
     #[test]
+    fn facet_counts_follow_new_segments_and_deletes() {
+        let index = sample();
+        let roots = |index: &ProductIndex| query(index, "", 10).categories;
+        assert_eq!(
+            roots(&index),
+            vec![("/audio".to_string(), 3), ("/printing".to_string(), 2)]
+        );
+        // A new segment with a new category path, and a delete in an old segment: the cached
+        // per-segment tables must cover the new ordinals and the counts must skip the delete.
+        index
+            .upsert(&[product(
+                "6",
+                "Logitech webcam",
+                "Logitech",
+                &[("video", "Video")],
+                5_000,
+                true,
+            )])
+            .unwrap();
+        index.delete("3");
+        index.commit(43).unwrap();
+        assert_eq!(
+            roots(&index),
+            vec![
+                ("/audio".to_string(), 3),
+                ("/printing".to_string(), 1),
+                ("/video".to_string(), 1)
+            ]
+        );
+    }
+
+    #[test]
     fn deletes_and_updates_replace_documents() {
         let index = sample();
         index.delete("4");
@@ -986,13 +990,7 @@ mod tests {
         moved.title = "HP LaserJet toner".into();
         index.upsert(&[moved]).unwrap();
         index.commit(43).unwrap();
-        let r = index
-            .search(&SearchRequest {
-                query: "toner".into(),
-                limit: 10,
-                ..Default::default()
-            })
-            .unwrap();
+        let r = query(&index, "toner", 10);
         assert_eq!(ids(&r), vec!["3"]);
         assert_eq!(index.num_docs(), 4);
         assert_eq!(index.applied_seq().unwrap(), 43);
