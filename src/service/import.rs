@@ -393,7 +393,7 @@ impl BestBuyRow {
             .to_owned();
         let cents = dollars_to_cents(&self.price.to_string()).ok_or("price: not a dollar amount")?;
         let currency = crate::domain::Currency::parse("USD").expect("valid code");
-        let text = |s: &str| html_escape::decode_html_entities(s).trim().to_owned();
+        let text = |s: &str| decode_entities(s).trim().to_owned();
         let title = text(&self.name);
         let mut attributes = serde_json::Map::new();
         if let Some(p) = self.popularity {
@@ -423,6 +423,23 @@ impl BestBuyRow {
             ..ProductInput::default()
         })
     }
+}
+
+/// Decodes HTML character references the way browsers do: `&#128;`–`&#159;` name Windows-1252
+/// characters (`&#153;` is ™), not the C1 control codes they would be in Unicode.
+fn decode_entities(text: &str) -> String {
+    /// Windows-1252 characters of bytes 0x80–0x9F (undefined bytes stay as they are).
+    const C1: [char; 32] = [
+        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž', '\u{8f}', '\u{90}', '‘',
+        '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}', 'ž', 'Ÿ',
+    ];
+    html_escape::decode_html_entities(text)
+        .chars()
+        .map(|c| match c as u32 {
+            0x80..=0x9f => C1[c as usize - 0x80],
+            _ => c,
+        })
+        .collect()
 }
 
 /// Parses a decimal dollar amount exactly ("49.99" → 4999, "5" → 500, "5.5" → 550); more than
