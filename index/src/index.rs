@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tantivy::collector::{Collector, Count, TopDocs};
 use tantivy::directory::MmapDirectory;
+use tantivy::fastfield::FastValue;
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery,
 };
@@ -637,10 +638,7 @@ impl ProductIndex {
         summary: S,
     ) -> Result<(Vec<SearchHit>, S::Fruit)> {
         let collector = TopDocs::with_limit(limit).and_offset(offset);
-        fn unscored<T, F>((page, fruit): (Vec<(T, DocAddress)>, F)) -> (Vec<(f32, DocAddress)>, F) {
-            (page.into_iter().map(|(_, a)| (0.0, a)).collect(), fruit)
-        }
-        let (addresses, fruit): (Vec<(f32, DocAddress)>, S::Fruit) = match sort {
+        let (addresses, fruit): (ScoredPage, S::Fruit) = match sort {
             SortOrder::Relevance if demote_accessories => searcher.search(
                 query,
                 &(
@@ -658,31 +656,18 @@ impl ProductIndex {
                 ),
             )?,
             SortOrder::Relevance => searcher.search(query, &(collector, summary))?,
-            SortOrder::PriceAsc => unscored(searcher.search(
-                query,
-                &(collector.order_by_fast_field::<i64>("price_cents", Order::Asc), summary),
-            )?),
-            SortOrder::PriceDesc => unscored(searcher.search(
-                query,
-                &(
-                    collector.order_by_fast_field::<i64>("price_cents", Order::Desc),
-                    summary,
-                ),
-            )?),
-            SortOrder::Rating => unscored(searcher.search(
-                query,
-                &(
-                    collector.order_by_fast_field::<u64>("rating_x100", Order::Desc),
-                    summary,
-                ),
-            )?),
-            SortOrder::Newest => unscored(searcher.search(
-                query,
-                &(
-                    collector.order_by_fast_field::<i64>("created_at_ms", Order::Desc),
-                    summary,
-                ),
-            )?),
+            SortOrder::PriceAsc => {
+                by_fast_field::<i64, S>(searcher, query, collector, "price_cents", Order::Asc, summary)?
+            }
+            SortOrder::PriceDesc => {
+                by_fast_field::<i64, S>(searcher, query, collector, "price_cents", Order::Desc, summary)?
+            }
+            SortOrder::Rating => {
+                by_fast_field::<u64, S>(searcher, query, collector, "rating_x100", Order::Desc, summary)?
+            }
+            SortOrder::Newest => {
+                by_fast_field::<i64, S>(searcher, query, collector, "created_at_ms", Order::Desc, summary)?
+            }
         };
         let hits = addresses
             .into_iter()
@@ -699,6 +684,23 @@ impl ProductIndex {
             .collect::<Result<_>>()?;
         Ok((hits, fruit))
     }
+}
+
+/// A page of hits with their scores.
+type ScoredPage = Vec<(f32, DocAddress)>;
+
+/// Finds a page ordered by a fast field (scores are not computed: hits get 0) and runs
+/// `summary` in the same pass.
+fn by_fast_field<T: FastValue, S: Collector>(
+    searcher: &Searcher,
+    query: &dyn Query,
+    top: TopDocs,
+    field: &str,
+    order: Order,
+    summary: S,
+) -> tantivy::Result<(ScoredPage, S::Fruit)> {
+    let (page, fruit) = searcher.search(query, &(top.order_by_fast_field::<T>(field, order), summary))?;
+    Ok((page.into_iter().map(|(_, a)| (0.0, a)).collect(), fruit))
 }
 
 #[cfg(test)]

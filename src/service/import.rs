@@ -196,48 +196,36 @@ impl<'a> Rows<'a> {
         if self.batch.len() < BATCH_SIZE {
             return Ok(false);
         }
-        flush(
-            self.catalog,
-            &mut self.batch,
-            self.options.format.feed(),
-            &mut self.report,
-        )?;
+        self.flush()?;
         Ok(true)
     }
 
     fn finish(mut self) -> anyhow::Result<ImportReport> {
-        flush(
-            self.catalog,
-            &mut self.batch,
-            self.options.format.feed(),
-            &mut self.report,
-        )?;
+        self.flush()?;
         self.report.elapsed = self.started.elapsed();
         Ok(self.report)
     }
-}
 
-fn flush(
-    catalog: &Catalog,
-    batch: &mut Vec<(usize, ResolvedProduct)>,
-    feed: &str,
-    report: &mut ImportReport,
-) -> anyhow::Result<()> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let items: Vec<ResolvedProduct> = batch.iter().map(|(_, r)| r.clone()).collect();
-    let outcomes = catalog.upsert_batch(&items, Source::Feed(feed))?;
-    for ((line_no, _), outcome) in batch.iter().zip(outcomes) {
-        match outcome {
-            Ok(UpsertOutcome::Created) => report.created += 1,
-            Ok(UpsertOutcome::Updated) => report.updated += 1,
-            Ok(UpsertOutcome::Unchanged) => report.unchanged += 1,
-            Err(e) => report.skipped.push((*line_no, describe(e))),
+    /// Commits the pending rows as one atomic batch and records each row's outcome.
+    fn flush(&mut self) -> anyhow::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
         }
+        let items: Vec<ResolvedProduct> = self.batch.iter().map(|(_, r)| r.clone()).collect();
+        let outcomes = self
+            .catalog
+            .upsert_batch(&items, Source::Feed(self.options.format.feed()))?;
+        for ((position, _), outcome) in self.batch.iter().zip(outcomes) {
+            match outcome {
+                Ok(UpsertOutcome::Created) => self.report.created += 1,
+                Ok(UpsertOutcome::Updated) => self.report.updated += 1,
+                Ok(UpsertOutcome::Unchanged) => self.report.unchanged += 1,
+                Err(e) => self.report.skipped.push((*position, describe(e))),
+            }
+        }
+        self.batch.clear();
+        Ok(())
     }
-    batch.clear();
-    Ok(())
 }
 
 fn describe(e: ServiceError) -> String {
