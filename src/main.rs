@@ -164,16 +164,17 @@ fn main() -> anyhow::Result<()> {
                 clean.scored
             );
             println!(
-                "{:<10} {:>9} {:>11} {:>13}",
-                "variant", "NDCG@10", "judged@10", "zero-result"
+                "{:<10} {:>9} {:>11} {:>13} {:>20}",
+                "variant", "NDCG@10", "judged@10", "zero-result", "judged-only NDCG@10"
             );
             for (name, r) in [("clean", &clean), ("one-typo", &typo)] {
                 println!(
-                    "{:<10} {:>9.4} {:>10.1}% {:>12.1}%",
+                    "{:<10} {:>9.4} {:>10.1}% {:>12.1}% {:>20.4}",
                     name,
                     r.ndcg10,
                     r.judged_at_10 * 100.0,
-                    r.zero_result_rate * 100.0
+                    r.zero_result_rate * 100.0,
+                    r.condensed_ndcg10
                 );
             }
             println!(

@@ -101,6 +101,10 @@ pub struct EvalReport {
     pub ndcg10: f64,
     /// Share of top-10 results that were judged.
     pub judged_at_10: f64,
+    /// Mean NDCG@10 of the condensed ranking (Sakai): the top 100 with unjudged results
+    /// removed. A diagnostic for incomplete judgments, not the target metric: the gap to
+    /// `ndcg10` is what unjudged results in the top 10 cost.
+    pub condensed_ndcg10: f64,
     /// Share of queries with no result.
     pub zero_result_rate: f64,
     /// Queries scored.
@@ -114,6 +118,7 @@ pub fn evaluate(
     transform: impl Fn(&str) -> String,
 ) -> Result<EvalReport, ServiceError> {
     let (mut ndcg_sum, mut scored, mut judged, mut shown, mut zero) = (0.0, 0usize, 0usize, 0usize, 0usize);
+    let mut condensed_sum = 0.0;
     for (id, text) in &judgments.queries {
         let query = transform(text);
         let results = search
@@ -133,11 +138,19 @@ pub fn evaluate(
             ndcg_sum += n;
             scored += 1;
             tracing::debug!(query = %query, ndcg = n, top = ?ids, "evaluated");
+            let deep = search
+                .index()
+                .search(&plain_request(&query, 100))
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            let mut judged_only = external_ids(search_catalog(search), &deep.hits)?;
+            judged_only.retain(|p| grades.contains_key(p));
+            condensed_sum += ndcg_at(10, &judged_only, grades).unwrap_or(0.0);
         }
     }
     Ok(EvalReport {
         ndcg10: if scored > 0 { ndcg_sum / scored as f64 } else { 0.0 },
         judged_at_10: if shown > 0 { judged as f64 / shown as f64 } else { 0.0 },
+        condensed_ndcg10: if scored > 0 { condensed_sum / scored as f64 } else { 0.0 },
         zero_result_rate: zero as f64 / judgments.queries.len().max(1) as f64,
         scored,
     })
