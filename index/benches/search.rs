@@ -217,6 +217,19 @@ fn search(c: &mut Criterion) {
     profile("filtered, price sort", &filtered);
     profile("browse (no query)", &[request("")]);
 
+    // A live update: one changed product, committed and made searchable.
+    let mut update = base[0].clone();
+    let started = Instant::now();
+    for round in 0..5 {
+        update.price_cents += 1;
+        index.upsert(std::slice::from_ref(&update)).unwrap();
+        index.commit(2 + round).unwrap();
+    }
+    eprintln!(
+        "live update (1 product, commit and reload): {:.1} ms",
+        started.elapsed().as_secs_f64() * 1000.0 / 5.0
+    );
+
     let mut group = c.benchmark_group("search");
     if !full {
         group.sample_size(10);

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use tantivy::collector::{Collector, Count, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::fastfield::FastValue;
+use tantivy::index::SegmentId;
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery,
 };
@@ -26,7 +27,7 @@ use tantivy::{
 use crate::facets::{BucketCounter, FacetCounter, FacetPaths};
 pub use crate::facets::{PRICE_BUCKETS, RATING_BUCKETS};
 pub use crate::relevance::typo_distance;
-use crate::relevance::{synonyms, Vocabulary, ACCESSORY_WORDS};
+use crate::relevance::{synonyms, SegmentTerms, Vocabulary, ACCESSORY_WORDS};
 use crate::schema::{product_schema, ProductDoc, ProductFields, TOKENIZER};
 use crate::Result;
 
@@ -144,6 +145,8 @@ pub struct ProductIndex {
     recreated: bool,
     /// Facet ordinal → path tables of the searched segments.
     facet_paths: FacetPaths,
+    /// Correction terms of the searched segments.
+    segment_terms: Mutex<HashMap<SegmentId, Arc<SegmentTerms>>>,
 }
 
 /// Words that are units, colours or glue rather than a product type.
@@ -220,6 +223,7 @@ impl ProductIndex {
             vocabulary: RwLock::new(Arc::new(Vocabulary::default())),
             recreated,
             facet_paths: FacetPaths::default(),
+            segment_terms: Mutex::new(HashMap::new()),
         };
         this.rebuild_vocabulary()?;
         Ok(this)
@@ -334,28 +338,50 @@ impl ProductIndex {
         self.rebuild_vocabulary()
     }
 
+    /// Publishes the correction vocabulary of the searched segments, reading the terms of
+    /// segments not seen before (a commit usually adds one small segment) and forgetting those
+    /// no longer searched.
     fn rebuild_vocabulary(&self) -> Result<()> {
         let searcher = self.reader.searcher();
+        let mut known = self.segment_terms.lock().unwrap_or_else(|p| p.into_inner());
+        let mut segments = Vec::with_capacity(searcher.segment_readers().len());
+        for segment in searcher.segment_readers() {
+            let terms = match known.get(&segment.segment_id()) {
+                Some(terms) => terms.clone(),
+                None => {
+                    let terms = Arc::new(self.segment_terms(segment)?);
+                    known.insert(segment.segment_id(), terms.clone());
+                    terms
+                }
+            };
+            segments.push(terms);
+        }
+        let live: Vec<SegmentId> = searcher.segment_readers().iter().map(|s| s.segment_id()).collect();
+        known.retain(|id, _| live.contains(id));
+        self.facet_paths.retain(&live);
+        *self.vocabulary.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Vocabulary::from_segments(segments));
+        Ok(())
+    }
+
+    fn segment_terms(&self, segment: &SegmentReader) -> Result<SegmentTerms> {
         let f = &self.fields;
         let terms_of = |fields: &[Field]| -> Result<HashMap<String, u64>> {
             let mut terms: HashMap<String, u64> = HashMap::new();
-            for segment in searcher.segment_readers() {
-                for field in fields {
-                    let inverted = segment.inverted_index(*field)?;
-                    let mut stream = inverted.terms().stream()?;
-                    while stream.advance() {
-                        if let Ok(term) = std::str::from_utf8(stream.key()) {
-                            *terms.entry(term.to_owned()).or_default() += stream.value().doc_freq as u64;
-                        }
+            for field in fields {
+                let inverted = segment.inverted_index(*field)?;
+                let mut stream = inverted.terms().stream()?;
+                while stream.advance() {
+                    if let Ok(term) = std::str::from_utf8(stream.key()) {
+                        *terms.entry(term.to_owned()).or_default() += stream.value().doc_freq as u64;
                     }
                 }
             }
             Ok(terms)
         };
-        let vocabulary = Vocabulary::new(terms_of(&[f.title, f.brand, f.category_text])?)
-            .with_fallback(terms_of(&[f.attributes_text])?);
-        *self.vocabulary.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(vocabulary);
-        Ok(())
+        Ok(SegmentTerms::new(
+            terms_of(&[f.title, f.brand, f.category_text])?,
+            terms_of(&[f.attributes_text])?,
+        ))
     }
 
     /// Returns the number of searchable documents.

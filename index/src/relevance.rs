@@ -5,7 +5,8 @@
 //! (tantivy's fuzzy queries give every match the same score, which loses the ranking).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
@@ -116,50 +117,65 @@ fn edits1(word: &str) -> Vec<String> {
     out.into_iter().filter_map(|v| String::from_utf8(v).ok()).collect()
 }
 
-/// Term → document frequency over the fields typos are corrected against.
+/// The terms of one index segment, term → document frequency: the main fields (title, brand,
+/// category), and secondary text (attributes: "Netflix" in a list of preinstalled apps) that
+/// corrections fall back to.
+#[derive(Debug, Default)]
+pub struct SegmentTerms {
+    main: HashMap<String, u64>,
+    fallback: HashMap<String, u64>,
+}
+
+impl SegmentTerms {
+    /// Keeps the main terms and, of the secondary ones, only those a typo could be corrected
+    /// to (letters only, 4 or more).
+    pub fn new(main: HashMap<String, u64>, secondary: HashMap<String, u64>) -> SegmentTerms {
+        let fallback = secondary
+            .into_iter()
+            .filter(|(t, _)| typo_distance(t) > 0 && t.bytes().all(|b| b.is_ascii_lowercase()))
+            .collect();
+        SegmentTerms { main, fallback }
+    }
+}
+
+/// The correction vocabulary over every searched segment.
 ///
 /// Index terms are stems, but typos happen in what the shopper typed: corrections edit the
 /// typed word and stem each candidate ("gaimng" → "gaming" → `game`), so a typo in an inflected
-/// word still finds its stem.
+/// word still finds its stem. Segments keep their own term maps so that a commit only reads
+/// the terms of segments it has not seen.
 pub struct Vocabulary {
-    terms: HashMap<String, u64>,
-    /// Terms found only in secondary text (attributes: "Netflix" in a list of preinstalled
-    /// apps), tried when the main fields offer no correction.
-    fallback: HashMap<String, u64>,
+    segments: Vec<Arc<SegmentTerms>>,
     stemmer: Stemmer,
 }
 
 impl Default for Vocabulary {
     fn default() -> Vocabulary {
-        Vocabulary::new(HashMap::new())
+        Vocabulary::from_segments(Vec::new())
     }
 }
 
 impl std::fmt::Debug for Vocabulary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vocabulary").field("terms", &self.terms.len()).finish()
+        f.debug_struct("Vocabulary")
+            .field("segments", &self.segments.len())
+            .finish()
     }
 }
 
+/// Which terms of a segment a lookup reads.
+type Side = fn(&SegmentTerms) -> &HashMap<String, u64>;
+
+const MAIN: Side = |s| &s.main;
+const FALLBACK: Side = |s| &s.fallback;
+
 impl Vocabulary {
-    /// Builds a vocabulary from `(stemmed term, doc_freq)` pairs.
-    pub fn new(terms: HashMap<String, u64>) -> Vocabulary {
+    /// Builds the vocabulary of the given segments.
+    pub fn from_segments(segments: Vec<Arc<SegmentTerms>>) -> Vocabulary {
         Vocabulary {
-            terms,
-            fallback: HashMap::new(),
+            segments,
             stemmer: Stemmer::create(Algorithm::English),
         }
-    }
-
-    /// Adds secondary terms, used for corrections (one edit only) when the main terms have
-    /// none. Only terms a typo could be corrected to are kept (letters only, 4 or more).
-    pub fn with_fallback(mut self, terms: HashMap<String, u64>) -> Vocabulary {
-        self.fallback = terms
-            .into_iter()
-            .filter(|(t, _)| typo_distance(t) > 0 && t.bytes().all(|b| b.is_ascii_lowercase()))
-            .filter(|(t, _)| !self.terms.contains_key(t))
-            .collect();
-        self
     }
 
     /// Stems a lower-cased word the way the index tokenizer does.
@@ -167,15 +183,25 @@ impl Vocabulary {
         self.stemmer.stem(word)
     }
 
-    /// Returns whether the (stemmed) term occurs in the index.
+    /// Returns whether the (stemmed) term occurs in the main fields.
     pub fn contains(&self, term: &str) -> bool {
-        self.terms.contains_key(term)
+        self.has(MAIN, term)
     }
 
-    fn lookup<'a>(&self, terms: &'a HashMap<String, u64>, candidate: &[u8], found: &mut HashMap<&'a str, u64>) {
+    fn has(&self, side: Side, term: &str) -> bool {
+        self.segments.iter().any(|s| side(s).contains_key(term))
+    }
+
+    fn doc_freq(&self, side: Side, term: &str) -> u64 {
+        self.segments.iter().filter_map(|s| side(s).get(term)).sum()
+    }
+
+    /// Adds the stem of `candidate` to `found` when `side` knows it.
+    fn lookup(&self, side: Side, candidate: &[u8], found: &mut HashSet<String>) {
         if let Ok(text) = std::str::from_utf8(candidate) {
-            if let Some((k, df)) = terms.get_key_value(self.stem(text).as_ref()) {
-                found.insert(k.as_str(), *df);
+            let stem = self.stem(text);
+            if !found.contains(stem.as_ref()) && self.has(side, &stem) {
+                found.insert(stem.into_owned());
             }
         }
     }
@@ -186,37 +212,39 @@ impl Vocabulary {
     pub fn corrections(&self, word: &str, limit: usize) -> Vec<String> {
         let distance = typo_distance(word);
         let stem = self.stem(word);
-        if distance == 0 || !word.is_ascii() || self.contains(&stem) || self.fallback.contains_key(stem.as_ref()) {
+        if distance == 0 || !word.is_ascii() || self.contains(&stem) || self.has(FALLBACK, &stem) {
             // A word the index knows, even only from attribute text, is not a typo.
             return Vec::new();
         }
         let first = edits1(word);
-        let mut found: HashMap<&str, u64> = HashMap::new();
+        let mut found = HashSet::new();
+        let mut side = MAIN;
         for candidate in &first {
-            self.lookup(&self.terms, candidate.as_bytes(), &mut found);
+            self.lookup(side, candidate.as_bytes(), &mut found);
         }
         if found.is_empty() && distance >= 2 {
             // PERF: second-level edits limited to deletes and transposes keep this ~1 ms.
             for candidate in &first {
                 let b = candidate.as_bytes();
                 for i in 0..b.len() {
-                    self.lookup(&self.terms, &[&b[..i], &b[i + 1..]].concat(), &mut found);
+                    self.lookup(side, &[&b[..i], &b[i + 1..]].concat(), &mut found);
                     if i + 1 < b.len() {
                         let mut t = b.to_vec();
                         t.swap(i, i + 1);
-                        self.lookup(&self.terms, &t, &mut found);
+                        self.lookup(side, &t, &mut found);
                     }
                 }
             }
         }
         if found.is_empty() {
+            side = FALLBACK;
             for candidate in &first {
-                self.lookup(&self.fallback, candidate.as_bytes(), &mut found);
+                self.lookup(side, candidate.as_bytes(), &mut found);
             }
         }
-        let mut ranked: Vec<(&str, u64)> = found.into_iter().collect();
-        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-        ranked.into_iter().take(limit).map(|(t, _)| t.to_owned()).collect()
+        let mut ranked: Vec<(u64, String)> = found.into_iter().map(|t| (self.doc_freq(side, &t), t)).collect();
+        ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        ranked.into_iter().take(limit).map(|(_, t)| t).collect()
     }
 }
 
@@ -224,17 +252,19 @@ impl Vocabulary {
 mod tests {
     use super::*;
 
+    fn main_terms() -> HashMap<String, u64> {
+        [
+            ("headphon".to_string(), 40),
+            ("keyboard".to_string(), 30),
+            ("mous".to_string(), 20),
+            ("hous".to_string(), 2),
+            ("game".to_string(), 10),
+        ]
+        .into()
+    }
+
     fn vocab() -> Vocabulary {
-        Vocabulary::new(
-            [
-                ("headphon".to_string(), 40),
-                ("keyboard".to_string(), 30),
-                ("mous".to_string(), 20),
-                ("hous".to_string(), 2),
-                ("game".to_string(), 10),
-            ]
-            .into(),
-        )
+        Vocabulary::from_segments(vec![Arc::new(SegmentTerms::new(main_terms(), HashMap::new()))])
     }
 
     #[test]
@@ -254,20 +284,33 @@ mod tests {
 
     #[test]
     fn secondary_terms_correct_only_what_the_main_terms_cannot() {
-        let v = vocab().with_fallback(
-            [
-                ("netflix".to_string(), 3),
-                ("mouse".to_string(), 50),
-                ("4k".to_string(), 9),
-            ]
-            .into(),
-        );
+        let secondary = [
+            ("netflix".to_string(), 3),
+            ("mouse".to_string(), 50),
+            ("4k".to_string(), 9),
+        ];
+        let v = Vocabulary::from_segments(vec![Arc::new(SegmentTerms::new(main_terms(), secondary.into()))]);
         assert_eq!(v.corrections("neftlix", 2), vec!["netflix"]);
         assert_eq!(v.corrections("muose", 2), vec!["mous"], "main terms win");
         assert!(
             v.corrections("netflix", 2).is_empty(),
             "a known secondary word is left alone"
         );
+    }
+
+    #[test]
+    fn segments_add_up_and_each_term_counts_once() {
+        // "keyboard" is rarer than "keyword" in each segment but more frequent over both.
+        let segment = |pairs: &[(&str, u64)]| {
+            let main = pairs.iter().map(|(t, n)| (t.to_string(), *n)).collect();
+            Arc::new(SegmentTerms::new(main, HashMap::new()))
+        };
+        let v = Vocabulary::from_segments(vec![
+            segment(&[("keyboard", 5), ("keyword", 6)]),
+            segment(&[("keyboard", 5), ("keyword", 1)]),
+        ]);
+        assert_eq!(v.corrections("keybord", 2), vec!["keyboard", "keyword"]);
+        assert!(v.contains("keyword") && !v.contains("keys"));
     }
 
     #[test]
