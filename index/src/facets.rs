@@ -27,14 +27,14 @@ type PathTable = Arc<[String]>;
 /// Per-segment ordinal → facet path tables, built once per segment and facet field.
 #[derive(Default)]
 pub struct FacetPaths {
-    tables: Mutex<HashMap<(SegmentId, String), PathTable>>,
+    tables: Mutex<HashMap<(SegmentId, &'static str), PathTable>>,
 }
 
 impl FacetPaths {
     /// Returns the table of `field` in `segment`: entry `ord` is the path (`/a/b`) of ordinal
     /// `ord`.
-    fn table(&self, segment: &SegmentReader, field: &str, column: &StrColumn) -> tantivy::Result<PathTable> {
-        let key = (segment.segment_id(), field.to_owned());
+    fn table(&self, segment: &SegmentReader, field: &'static str, column: &StrColumn) -> tantivy::Result<PathTable> {
+        let key = (segment.segment_id(), field);
         if let Some(table) = self.tables.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return Ok(table.clone());
         }
@@ -65,14 +65,14 @@ impl FacetPaths {
 /// Counts, for each root, the documents under each of its direct children (`/audio` under `/`,
 /// `/colour/Black` under `/colour`); a document counts once per child.
 pub struct FacetCounter<'a> {
-    field: &'a str,
+    field: &'static str,
     roots: Vec<String>,
     paths: &'a FacetPaths,
 }
 
 impl<'a> FacetCounter<'a> {
     /// Counts the children of each root path in the facet field `field`.
-    pub fn new(field: &'a str, roots: Vec<String>, paths: &'a FacetPaths) -> FacetCounter<'a> {
+    pub fn new(field: &'static str, roots: Vec<String>, paths: &'a FacetPaths) -> FacetCounter<'a> {
         FacetCounter { field, roots, paths }
     }
 }

@@ -225,7 +225,7 @@ impl ProductIndex {
             facet_paths: FacetPaths::default(),
             segment_terms: Mutex::new(HashMap::new()),
         };
-        this.rebuild_vocabulary()?;
+        this.refresh_segment_caches()?;
         Ok(this)
     }
 
@@ -327,21 +327,13 @@ impl ProductIndex {
             prepared.commit()?;
         }
         self.reader.reload()?;
-        let live: Vec<_> = self
-            .reader
-            .searcher()
-            .segment_readers()
-            .iter()
-            .map(|s| s.segment_id())
-            .collect();
-        self.facet_paths.retain(&live);
-        self.rebuild_vocabulary()
+        self.refresh_segment_caches()
     }
 
     /// Publishes the correction vocabulary of the searched segments, reading the terms of
-    /// segments not seen before (a commit usually adds one small segment) and forgetting those
-    /// no longer searched.
-    fn rebuild_vocabulary(&self) -> Result<()> {
+    /// segments not seen before (a commit usually adds one small segment), and forgets the
+    /// terms and facet tables of segments no longer searched.
+    fn refresh_segment_caches(&self) -> Result<()> {
         let searcher = self.reader.searcher();
         let mut known = self.segment_terms.lock().unwrap_or_else(|p| p.into_inner());
         let mut segments = Vec::with_capacity(searcher.segment_readers().len());

@@ -135,44 +135,33 @@ async fn catalog_writes_follow_roles_and_ownership() {
     )
     .await;
 
-    let stock = |_| Some(json!({ "on_hand": 7 }));
-    check(
-        &app,
-        &cast,
-        Method::PUT,
-        "/api/v1/inventory/A-1",
-        stock,
-        [U, F, F, OK, F, OK],
-    )
-    .await;
-    check(
-        &app,
-        &cast,
-        Method::POST,
-        "/api/v1/inventory/A-1/adjust",
-        |_| Some(json!({ "delta": 1 })),
-        [U, F, F, OK, F, OK],
-    )
-    .await;
-    // Who holds stock and the event outbox are for admins only.
-    check(
-        &app,
-        &cast,
-        Method::GET,
-        "/api/v1/inventory/A-1/reservations",
-        |_| None,
-        [U, F, F, F, F, OK],
-    )
-    .await;
-    check(
-        &app,
-        &cast,
-        Method::GET,
-        "/api/v1/admin/outbox",
-        |_| None,
-        [U, F, F, F, F, OK],
-    )
-    .await;
+    // Stock belongs to the product's seller and the admin; who holds stock and the event
+    // outbox are for admins only.
+    type Body = fn(usize) -> Option<Value>;
+    let inventory: [(Method, &str, Body, Row); 4] = [
+        (
+            Method::PUT,
+            "/api/v1/inventory/A-1",
+            |_| Some(json!({ "on_hand": 7 })),
+            [U, F, F, OK, F, OK],
+        ),
+        (
+            Method::POST,
+            "/api/v1/inventory/A-1/adjust",
+            |_| Some(json!({ "delta": 1 })),
+            [U, F, F, OK, F, OK],
+        ),
+        (
+            Method::GET,
+            "/api/v1/inventory/A-1/reservations",
+            |_| None,
+            [U, F, F, F, F, OK],
+        ),
+        (Method::GET, "/api/v1/admin/outbox", |_| None, [U, F, F, F, F, OK]),
+    ];
+    for (method, path, body, expected) in inventory {
+        check(&app, &cast, method, path, body, expected).await;
+    }
 
     // A seller cannot hand a product to another shop.
     let (status, _) = app
