@@ -65,6 +65,7 @@ fn load_products(path: &Path, max: usize) -> Vec<ProductDoc> {
             brand: Some(text("supplier")).filter(|b| !b.is_empty()),
             category_path,
             description: text("short_description"),
+            product_type: Some(text("attr_t_product_type")).filter(|t| t.chars().any(char::is_alphabetic)),
             attributes,
             price_cents: text("price").parse().unwrap_or(0),
             rating_x100: 100 + spread % 401,

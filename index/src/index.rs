@@ -54,6 +54,8 @@ pub struct SearchRequest {
     pub query: String,
     /// Category facet path (`/root/child`), descendants included.
     pub category: Option<String>,
+    /// The category the query names (its intent, as a facet path): its products rank higher.
+    pub boost_category: Option<String>,
     /// Brand.
     pub brand: Option<String>,
     /// Lowest price in minor units.
@@ -108,6 +110,12 @@ pub struct SearchResults {
 
 /// Score factor applied to accessories when the query names no accessory.
 pub const ACCESSORY_DEMOTION: f32 = 0.6;
+
+/// Score added to products in the category the query names. About two strong title-word
+/// matches: a notebook outranks a "laptop cooler" for "laptop", but a product in the category
+/// that matches the words poorly does not outrank good matches elsewhere. It stays far below
+/// [`WORD_TIER`], so it never beats a product that matches more of the words.
+const CATEGORY_INTENT_BOOST: f32 = 80.0;
 
 /// Weight of a synonym match relative to the word itself.
 const SYNONYM_WEIGHT: f32 = 0.6;
@@ -250,7 +258,7 @@ impl ProductIndex {
         let mut d = doc!(
             f.id => p.id.clone(),
             f.title => p.title.clone(),
-            f.product_type => product_type(&p.title).unwrap_or_default(),
+            f.product_type => p.product_type.clone().or_else(|| product_type(&p.title)).unwrap_or_default(),
             f.description => p.description.clone(),
             f.price_cents => p.price_cents,
             f.rating_x100 => p.rating_x100,
@@ -554,6 +562,13 @@ impl ProductIndex {
         extra: Vec<(Occur, Box<dyn Query>)>,
     ) -> BooleanQuery {
         let mut clauses = vec![(Occur::Must, self.text_query(parsed, every_word))];
+        if let Some(facet) = req.boost_category.as_deref().and_then(|c| Facet::from_text(c).ok()) {
+            let in_category = TermQuery::new(Term::from_facet(self.fields.category, &facet), IndexRecordOption::Basic);
+            clauses.push((
+                Occur::Should,
+                Box::new(ConstScoreQuery::new(Box::new(in_category), CATEGORY_INTENT_BOOST)),
+            ));
+        }
         clauses.extend(self.filters(req, false));
         clauses.extend(extra);
         BooleanQuery::new(clauses)
@@ -739,6 +754,7 @@ mod tests {
             brand: Some(brand.into()),
             category_path: category.iter().map(|(s, n)| (s.to_string(), n.to_string())).collect(),
             description: String::new(),
+            product_type: None,
             attributes: vec![(
                 "colour".into(),
                 if price % 2 == 0 { "Black" } else { "White" }.into(),
@@ -1014,5 +1030,60 @@ mod tests {
         assert_eq!(ids(&r), vec!["3"]);
         assert_eq!(index.num_docs(), 4);
         assert_eq!(index.applied_seq().unwrap(), 43);
+    }
+
+    #[test]
+    fn the_category_a_query_names_ranks_first() {
+        let index = ProductIndex::open(None, 15_000_000).unwrap();
+        let cooler = product(
+            "1",
+            "Acme laptop cooler",
+            "Acme",
+            &[("cooling", "Cooling")],
+            1_500,
+            true,
+        );
+        let notebook = product(
+            "2",
+            "Acme X200 notebook",
+            "Acme",
+            &[("notebooks", "Notebooks")],
+            90_000,
+            true,
+        );
+        index.upsert(&[cooler, notebook]).unwrap();
+        index.commit(1).unwrap();
+        let search = |boost: Option<&str>| {
+            let results = index
+                .search(&SearchRequest {
+                    query: "laptop".into(),
+                    boost_category: boost.map(str::to_owned),
+                    limit: 10,
+                    ..Default::default()
+                })
+                .unwrap();
+            ids(&results).into_iter().map(str::to_owned).collect::<Vec<_>>()
+        };
+        // The word itself outscores its synonym...
+        assert_eq!(search(None), vec!["1", "2"]);
+        // ...unless the query names the other product's category.
+        assert_eq!(search(Some("/notebooks")), vec!["2", "1"]);
+        assert_eq!(search(Some("/nowhere")), vec!["1", "2"]);
+    }
+
+    #[test]
+    fn a_declared_product_type_is_searchable() {
+        let index = ProductIndex::open(None, 15_000_000).unwrap();
+        let mut declared = product("1", "HP EliteBook 840 G5 Silver", "HP", &[], 90_000, true);
+        declared.product_type = Some("Notebook".into());
+        let derived = product("2", "HP 255 G7 notebook Silver", "HP", &[], 40_000, true);
+        index.upsert(&[declared, derived]).unwrap();
+        index.commit(1).unwrap();
+        let mut found = ids(&query(&index, "notebook", 10))
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        found.sort();
+        assert_eq!(found, vec!["1", "2"]);
     }
 }

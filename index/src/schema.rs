@@ -90,6 +90,9 @@ pub struct ProductDoc {
     pub category_path: Vec<(String, String)>,
     /// Description.
     pub description: String,
+    /// The product type the catalog declares ("Notebook"), if any; otherwise the index reads
+    /// one from the title.
+    pub product_type: Option<String>,
     /// Attributes as `(name, value text, facetable)`.
     pub attributes: Vec<(String, String, bool)>,
     /// Lowest variant price in minor units.

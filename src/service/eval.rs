@@ -123,7 +123,7 @@ pub fn evaluate(
         let query = transform(text);
         let results = search
             .index()
-            .search(&plain_request(&query, 10))
+            .search(&plain_request(search, &query, 10))
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let ids = external_ids(search_catalog(search), &results.hits)?;
         if ids.is_empty() {
@@ -140,7 +140,7 @@ pub fn evaluate(
             tracing::debug!(query = %query, ndcg = n, top = ?ids, "evaluated");
             let deep = search
                 .index()
-                .search(&plain_request(&query, 100))
+                .search(&plain_request(search, &query, 100))
                 .map_err(|e| ServiceError::Internal(e.to_string()))?;
             let mut judged_only = external_ids(search_catalog(search), &deep.hits)?;
             judged_only.retain(|p| grades.contains_key(p));

@@ -6,11 +6,9 @@
 //! Bad rows are reported with their line number and skipped. Rows are committed in atomic
 //! batches of [`BATCH_SIZE`].
 //!
-//! ## Chorus category rule
-//! Icecat rows carry no category tree, so one is derived: the sparse `attr_t_product_type` is
-//! matched against [`CATEGORY_RULES`] first, then the title; the first rule whose phrase appears
-//! as whole words wins, and rows matching nothing go to `Other`. Rules are ordered from specific
-//! to general (e.g. "notebook bag" must win over "notebook").
+//! ## Chorus categories
+//! Icecat rows carry no category tree, so one is derived from the row's declared product type
+//! or its title by [`category_rules::category_for`].
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -19,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use super::catalog::{Catalog, ResolvedProduct, Source, UpsertOutcome};
+use super::category_rules;
 use super::error::ServiceError;
 use crate::domain::catalog::{check_product, Image, ProductInput, VariantInput};
 use crate::domain::{FieldErrors, Money};
@@ -333,7 +332,11 @@ impl ChorusRow {
             .collect();
         let currency = crate::domain::Currency::parse("USD").expect("valid code");
         ProductInput {
-            category_path: Some(chorus_category(product_type.as_deref(), &self.title)),
+            category_path: Some(
+                category_rules::category_for(product_type.as_deref(), &self.title)
+                    .map(|path| path.iter().map(|s| s.to_string()).collect())
+                    .unwrap_or_else(|| vec!["Other".to_string()]),
+            ),
             title: Some(self.title),
             description: self.short_description,
             brand: self.supplier,
@@ -453,219 +456,6 @@ fn attribute_name(raw: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// Phrase → category path rules for the Chorus catalog, most specific first.
-pub const CATEGORY_RULES: &[(&[&str], &[&str])] = &[
-    (&["toner"], &["Printing", "Toner"]),
-    (&["ink cartridge", "ink cartridges", "ink"], &["Printing", "Ink"]),
-    (
-        &["drum", "imaging unit", "fuser", "maintenance kit"],
-        &["Printing", "Printer Parts"],
-    ),
-    (
-        &[
-            "notebook case",
-            "notebook bag",
-            "laptop case",
-            "laptop bag",
-            "backpack",
-            "sleeve",
-            "carrying case",
-            "bag",
-        ],
-        &["Accessories", "Bags & Cases"],
-    ),
-    (
-        &["docking station", "port replicator"],
-        &["Accessories", "Docking Stations"],
-    ),
-    (&["kvm"], &["Networking", "KVM Switches"]),
-    (
-        &[
-            "printer",
-            "printers",
-            "multifunctional",
-            "multifunction",
-            "all in one printer",
-            "plotter",
-        ],
-        &["Printing", "Printers"],
-    ),
-    (&["scanner", "scanners"], &["Peripherals", "Scanners"]),
-    (&["photo paper", "paper"], &["Printing", "Paper"]),
-    (&["label", "labels", "tape"], &["Printing", "Labels & Tapes"]),
-    (
-        &["notebook", "notebooks", "laptop", "netbook", "chromebook"],
-        &["Computers", "Notebooks"],
-    ),
-    (&["tablet", "tablets"], &["Computers", "Tablets"]),
-    (&["server", "servers"], &["Computers", "Servers"]),
-    (
-        &["pc", "desktop", "workstation", "thin client", "all in one pc"],
-        &["Computers", "Desktops"],
-    ),
-    (&["processor", "processors", "cpu"], &["Components", "Processors"]),
-    (
-        &["memory module", "memory modules", "ram", "dimm", "so dimm"],
-        &["Components", "Memory"],
-    ),
-    (
-        &["graphics card", "graphics adapter", "video card"],
-        &["Components", "Graphics Cards"],
-    ),
-    (&["motherboard"], &["Components", "Motherboards"]),
-    (
-        &["power supply unit", "power supply", "psu"],
-        &["Components", "Power Supplies"],
-    ),
-    (&["cooler", "fan", "heatsink"], &["Components", "Cooling"]),
-    (&["usb flash drive", "flash drive"], &["Storage", "Flash Drives"]),
-    (
-        &["memory card", "sd card", "microsd", "compactflash"],
-        &["Storage", "Memory Cards"],
-    ),
-    (
-        &[
-            "hard drive",
-            "hard disk",
-            "hdd",
-            "ssd",
-            "solid state drive",
-            "internal hard drive",
-            "external hard drive",
-        ],
-        &["Storage", "Drives"],
-    ),
-    (&["nas", "storage server", "disk array"], &["Storage", "NAS & Arrays"]),
-    (&["optical disc drive", "dvd", "blu ray"], &["Storage", "Optical"]),
-    (&["ups", "uninterruptible power supply"], &["Power", "UPS"]),
-    (
-        &["surge protector", "power extension", "pdu", "power distribution unit"],
-        &["Power", "Power Distribution"],
-    ),
-    (
-        &["battery", "batteries", "rechargeable battery"],
-        &["Power", "Batteries"],
-    ),
-    (&["usb cable", "usb cables"], &["Cables", "USB Cables"]),
-    (
-        &[
-            "hdmi cable",
-            "displayport cable",
-            "vga cable",
-            "dvi cable",
-            "video cable",
-        ],
-        &["Cables", "Video Cables"],
-    ),
-    (
-        &[
-            "networking cable",
-            "network cable",
-            "cat5e",
-            "cat6",
-            "cat6a",
-            "patch cable",
-        ],
-        &["Cables", "Network Cables"],
-    ),
-    (
-        &["fibre optic cable", "fiber optic cable", "fibre optic", "fiber optic"],
-        &["Cables", "Fibre Optic Cables"],
-    ),
-    (&["power cable", "power cord"], &["Cables", "Power Cables"]),
-    (
-        &[
-            "cable",
-            "cables",
-            "cable adapter",
-            "cable interface gender adapter",
-            "interface cards adapter",
-            "interface adapter",
-        ],
-        &["Cables", "Cables & Adapters"],
-    ),
-    (
-        &["power adapter", "ac adapter", "charger", "inverter"],
-        &["Power", "Adapters & Chargers"],
-    ),
-    (&["switch", "switches"], &["Networking", "Switches"]),
-    (&["router", "routers", "modem"], &["Networking", "Routers & Modems"]),
-    (
-        &["access point", "wlan access point", "wireless access point"],
-        &["Networking", "Access Points"],
-    ),
-    (
-        &[
-            "network card",
-            "network adapter",
-            "transceiver",
-            "media converter",
-            "network interface",
-        ],
-        &["Networking", "Network Adapters"],
-    ),
-    (&["rack", "cabinet", "patch panel"], &["Networking", "Racks"]),
-    (&["monitor", "monitors", "display"], &["Displays", "Monitors"]),
-    (&["tv", "television"], &["Displays", "TVs"]),
-    (
-        &["projector", "projectors", "projection screen"],
-        &["Displays", "Projectors"],
-    ),
-    (
-        &["headphones", "headphone", "headset", "headsets", "earphones", "earbuds"],
-        &["Audio", "Headphones"],
-    ),
-    (
-        &["speaker", "speakers", "soundbar", "loudspeaker"],
-        &["Audio", "Speakers"],
-    ),
-    (&["microphone", "microphones"], &["Audio", "Microphones"]),
-    (&["mouse pad", "mousepad"], &["Peripherals", "Mouse Pads"]),
-    (&["mouse", "mice"], &["Peripherals", "Mice"]),
-    (&["keyboard", "keyboards"], &["Peripherals", "Keyboards"]),
-    (&["webcam", "webcams"], &["Peripherals", "Webcams"]),
-    (&["camera", "cameras", "camcorder"], &["Cameras", "Cameras"]),
-    (&["lens", "lenses"], &["Cameras", "Lenses"]),
-    (
-        &["smartphone", "mobile phone", "phone", "telephone"],
-        &["Phones", "Phones"],
-    ),
-    (&["mount", "bracket", "stand"], &["Accessories", "Mounts & Stands"]),
-    (
-        &["case", "cover", "screen protector"],
-        &["Accessories", "Cases & Protection"],
-    ),
-    (&["software", "license", "licence"], &["Software", "Software"]),
-    (
-        &["warranty", "service", "care pack"],
-        &["Services", "Warranties & Services"],
-    ),
-];
-
-/// Derives a category path for a Chorus row (see the module docs).
-pub fn chorus_category(product_type: Option<&str>, title: &str) -> Vec<String> {
-    let words = |text: &str| -> String {
-        let mut s: String = text
-            .to_lowercase()
-            .chars()
-            .map(|c| if c.is_alphanumeric() { c } else { ' ' })
-            .collect();
-        s = s.split_whitespace().collect::<Vec<_>>().join(" ");
-        format!(" {s} ")
-    };
-    let matches = |text: &str| {
-        let padded = words(text);
-        CATEGORY_RULES
-            .iter()
-            .find(|(phrases, _)| phrases.iter().any(|p| padded.contains(&format!(" {p} "))))
-            .map(|(_, path)| path.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-    };
-    product_type
-        .and_then(matches)
-        .or_else(|| matches(title))
-        .unwrap_or_else(|| vec!["Other".to_string()])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -705,27 +495,6 @@ mod tests {
         let no_sku: BestBuyRow =
             serde_json::from_str(r#"{"name":"x","price":1,"image":"https://example.com/photo.jpg"}"#).unwrap();
         assert!(no_sku.into_input().is_err());
-    }
-
-    #[test]
-    fn icecat_titles_map_to_categories() {
-        let cases = [
-            (None, "Xerox 006R90321 toner cartridge Original Black 6 pc(s)", "Toner"),
-            (Some("Notebook"), "HP Pavilion dv7-1211ea Notebook Silver", "Notebooks"),
-            (None, "Targus 15.6\" notebook bag Black", "Bags & Cases"),
-            (Some("1"), "Sennheiser HD 202 headphones", "Headphones"),
-            (None, "StarTech.com 6 ft Cat6 patch cable", "Network Cables"),
-            (
-                None,
-                "Intel Core i5-750 processor 2.66 GHz 8 MB Smart Cache Box",
-                "Processors",
-            ),
-            (None, "Something entirely unknown", "Other"),
-        ];
-        for (product_type, title, leaf) in cases {
-            let path = chorus_category(product_type, title);
-            assert_eq!(path.last().map(String::as_str), Some(leaf), "{title}");
-        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cart;
 pub mod catalog;
+pub mod category_rules;
 pub mod category_tree;
 pub mod error;
 pub mod eval;

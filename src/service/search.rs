@@ -129,6 +129,15 @@ impl Search {
             brand: p.brand.as_ref().map(|b| b.to_string()),
             category_path,
             description: p.description.to_string(),
+            product_type: p
+                .attributes
+                .iter()
+                .find(|a| a.name.as_str() == "product_type")
+                .and_then(|a| match &a.value {
+                    // Some Icecat rows declare the type "1": only words name a type.
+                    ArchivedAttributeValue::Text(t) if t.chars().any(char::is_alphabetic) => Some(t.to_string()),
+                    _ => None,
+                }),
             attributes,
             price_cents: super::view::min_price(p),
             rating_x100: (p.rating_sum.to_native() * 100).checked_div(count).unwrap_or(0),
@@ -307,7 +316,10 @@ impl Search {
         for (name, value) in params {
             let value = value.trim();
             match name.as_str() {
-                "q" => request.query = value.chars().take(200).collect(),
+                "q" => {
+                    request.query = value.chars().take(200).collect();
+                    request.boost_category = self.query_intent(&request.query);
+                }
                 "category" => match tree.resolve(value) {
                     Some(node) => {
                         let mut ids = tree.path_up(node.id);
@@ -564,6 +576,21 @@ impl Search {
     }
 
     /// Returns the sequence the index has applied.
+    /// The category a query names (see [`super::category_rules`]) as an index facet path, when
+    /// this catalog has that category.
+    pub fn query_intent(&self, query: &str) -> Option<String> {
+        let names = super::category_rules::category_for(None, query)?;
+        let tree = self.catalog.categories();
+        let mut parent = None;
+        let mut slugs = Vec::new();
+        for name in names {
+            let node = tree.child_named(parent, name)?;
+            slugs.push(node.slug.clone());
+            parent = Some(node.id);
+        }
+        Some(format!("/{}", slugs.join("/")))
+    }
+
     pub fn applied_seq(&self) -> u64 {
         self.index.applied_seq().unwrap_or(0)
     }
@@ -756,9 +783,10 @@ impl SuggesterBuilder {
 }
 
 /// Typical `SearchRequest` for the evaluation: relevance order, top 10, no facets.
-pub fn plain_request(query: &str, limit: usize) -> SearchRequest {
+pub fn plain_request(search: &Search, query: &str, limit: usize) -> SearchRequest {
     SearchRequest {
         query: query.to_owned(),
+        boost_category: search.query_intent(query),
         limit,
         ..Default::default()
     }

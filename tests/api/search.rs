@@ -191,6 +191,37 @@ async fn catalog_changes_reach_search_quickly() {
 }
 
 #[tokio::test]
+async fn a_query_naming_a_category_ranks_its_products_first() {
+    let app = spawn_app().await;
+    app.create_category("Computers", None).await;
+    app.create_category("Notebooks", Some("computers")).await;
+    app.create_category("Components", None).await;
+    app.create_category("Cooling", Some("components")).await;
+    let mut cooler = product("Acme laptop cooler", "COOL-1", 5_000);
+    cooler["category"] = json!("cooling");
+    app.create_product(cooler).await;
+    let notebook = app.create_product(product("Acme X200 notebook", "NB-1", 5_000)).await;
+    // The word itself outscores its synonym while the notebook sits in no category...
+    let (body, _) = search_until(&app, "/api/v1/search?q=laptop", |b| b["total"] == 2).await;
+    assert_eq!(titles(&body)[0], "Acme laptop cooler");
+
+    // ...but "laptop" names the Notebooks category, so once the notebook is filed there it
+    // ranks first. Plurals name the category too.
+    let path = format!("/api/v1/products/{}", notebook["id"].as_str().unwrap());
+    let (status, doc) = app
+        .admin_json(Method::PATCH, &path, json!({ "category": "notebooks" }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{doc}");
+    for q in ["laptop", "laptops"] {
+        let (body, _) = search_until(&app, &format!("/api/v1/search?q={q}"), |b| {
+            b["items"][0]["title"] == "Acme X200 notebook"
+        })
+        .await;
+        assert_eq!(titles(&body), vec!["Acme X200 notebook", "Acme laptop cooler"], "{q}");
+    }
+}
+
+#[tokio::test]
 async fn autocomplete_suggests_brands_categories_and_titles() {
     let app = spawn_app().await;
     seed(&app).await;
