@@ -120,6 +120,11 @@ const CATEGORY_INTENT_BOOST: f32 = 80.0;
 /// Weight of a synonym match relative to the word itself.
 const SYNONYM_WEIGHT: f32 = 0.6;
 
+/// Weight of a joined pair ("head set" → "headset") relative to the word itself: a guess at
+/// what the shopper meant, so a product naming the words as typed ranks first ("micro sd card"
+/// finds "Micro SDXC Card" before "memory card MicroSD").
+const JOINED_PAIR_WEIGHT: f32 = 0.5;
+
 /// Weight of a spelling correction relative to the word itself.
 const CORRECTION_WEIGHT: f32 = 0.8;
 
@@ -427,8 +432,8 @@ impl ProductIndex {
             terms.extend(corrections.into_iter().map(|c| (c, CORRECTION_WEIGHT)));
             for j in [i.wrapping_sub(1), i] {
                 if let Some(pair) = joined.get(j).filter(|p| vocabulary.contains(p)) {
-                    terms.push((pair.clone(), 1.0));
-                    terms.extend(synonyms(pair).map(|s| (s.to_owned(), SYNONYM_WEIGHT)));
+                    terms.push((pair.clone(), JOINED_PAIR_WEIGHT));
+                    terms.extend(synonyms(pair).map(|s| (s.to_owned(), JOINED_PAIR_WEIGHT * SYNONYM_WEIGHT)));
                 }
             }
             alternatives.push(terms);

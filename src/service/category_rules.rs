@@ -15,7 +15,14 @@ pub const CATEGORY_RULES: &[(&[&str], &[&str])] = &[
     (&["toner"], &["Printing", "Toner"]),
     (&["ink cartridge", "ink cartridges", "ink"], &["Printing", "Ink"]),
     (
-        &["drum", "imaging unit", "fuser", "maintenance kit"],
+        &[
+            "drum",
+            "imaging unit",
+            "fuser",
+            "maintenance kit",
+            "transfer roller",
+            "printer roller",
+        ],
         &["Printing", "Printer Parts"],
     ),
     (
@@ -25,6 +32,7 @@ pub const CATEGORY_RULES: &[(&[&str], &[&str])] = &[
             "laptop case",
             "laptop bag",
             "backpack",
+            "roller",
             "sleeve",
             "carrying case",
             "bag",
@@ -203,7 +211,7 @@ pub const CATEGORY_RULES: &[(&[&str], &[&str])] = &[
     (&["microphone", "microphones"], &["Audio", "Microphones"]),
     (&["mouse pad", "mousepad"], &["Peripherals", "Mouse Pads"]),
     (&["mouse", "mice"], &["Peripherals", "Mice"]),
-    (&["keyboard", "keyboards"], &["Peripherals", "Keyboards"]),
+    (&["keyboard", "keyboards", "kbd"], &["Peripherals", "Keyboards"]),
     (&["webcam", "webcams"], &["Peripherals", "Webcams"]),
     (&["camera", "cameras", "camcorder"], &["Cameras", "Cameras"]),
     (&["lens", "lenses"], &["Cameras", "Lenses"]),
@@ -211,7 +219,10 @@ pub const CATEGORY_RULES: &[(&[&str], &[&str])] = &[
         &["smartphone", "mobile phone", "phone", "telephone"],
         &["Phones", "Phones"],
     ),
-    (&["mount", "bracket", "stand"], &["Accessories", "Mounts & Stands"]),
+    (
+        &["mount", "bracket", "stand", "riser"],
+        &["Accessories", "Mounts & Stands"],
+    ),
     (
         &["case", "cover", "screen protector"],
         &["Accessories", "Cases & Protection"],
@@ -221,6 +232,8 @@ pub const CATEGORY_RULES: &[(&[&str], &[&str])] = &[
         &["warranty", "service", "care pack"],
         &["Services", "Warranties & Services"],
     ),
+    // Whatever else calls itself an accessory ("notebook accessory").
+    (&["accessory", "accessories"], &["Accessories", "Other Accessories"]),
 ];
 
 /// The category path (names from the root) that a product's declared type or its title names.
@@ -315,6 +328,13 @@ mod tests {
             (None, "laptops", "Notebooks"),
             (None, "Netgear ProSafe 16 Port Gigabit Switches", "Switches"),
             (None, "Lexmark 123 label 3 pcs", "Labels & Tapes"),
+            (None, "Kensington Contour 17'' Laptop Roller- Black", "Bags & Cases"),
+            (
+                None,
+                "Lexmark 10E0045 printer roller Printer transfer roller",
+                "Printer Parts",
+            ),
+            (None, "Targus ASF201WUSZ notebook accessory", "Other Accessories"),
         ];
         for (product_type, title, leaf) in cases {
             let path = category_for(product_type, title).unwrap_or(&["Other"]);
