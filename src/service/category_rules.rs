@@ -103,7 +103,16 @@ pub const CATEGORY_RULES: &[(&[&str], &[&str])] = &[
         &["Storage", "Flash Drives"],
     ),
     (
-        &["memory card", "sd card", "microsd", "compactflash"],
+        &[
+            "memory card",
+            "sd card",
+            "microsd",
+            "sdhc",
+            "sdxc",
+            "microsdhc",
+            "microsdxc",
+            "compactflash",
+        ],
         &["Storage", "Memory Cards"],
     ),
     (
@@ -335,6 +344,7 @@ mod tests {
                 "Printer Parts",
             ),
             (None, "Targus ASF201WUSZ notebook accessory", "Other Accessories"),
+            (None, "V7 8GB Class 10 Micro SDHC Card + Adapter", "Memory Cards"),
         ];
         for (product_type, title, leaf) in cases {
             let path = category_for(product_type, title).unwrap_or(&["Other"]);
