@@ -10,6 +10,7 @@
 //! Icecat rows carry no category tree, so one is derived from the row's declared product type
 //! or its title by [`category_rules::category_for`].
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -167,6 +168,8 @@ struct Rows<'a> {
     batch: Vec<(usize, ResolvedProduct)>,
     report: ImportReport,
     started: Instant,
+    /// Brand spelling first seen in this import, by lower-case name.
+    brands: HashMap<String, String>,
 }
 
 impl<'a> Rows<'a> {
@@ -177,12 +180,19 @@ impl<'a> Rows<'a> {
             batch: Vec::with_capacity(BATCH_SIZE),
             report: ImportReport::default(),
             started: Instant::now(),
+            brands: HashMap::new(),
         }
     }
 
     /// Adds row `position` (line or record number); returns whether a batch was committed.
     fn push(&mut self, position: usize, parsed: Result<ProductInput, String>) -> anyhow::Result<bool> {
         let resolved = parsed.and_then(|mut input| {
+            // Feeds spell one brand several ways ("OtterBox", "Otterbox"); one spelling keeps
+            // the brand one facet value and one filter.
+            if let Some(brand) = input.brand.as_mut() {
+                let first = self.brands.entry(brand.to_lowercase()).or_insert_with(|| brand.clone());
+                brand.clone_from(first);
+            }
             for v in input.variants.iter_mut().flatten() {
                 v.stock.get_or_insert(self.options.initial_stock);
             }
