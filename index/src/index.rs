@@ -121,8 +121,7 @@ const CATEGORY_INTENT_BOOST: f32 = 80.0;
 const SYNONYM_WEIGHT: f32 = 0.6;
 
 /// Weight of a joined pair ("head set" → "headset") relative to the word itself: a guess at
-/// what the shopper meant, so a product naming the words as typed ranks first ("micro sd card"
-/// finds "Micro SDXC Card" before "memory card MicroSD").
+/// what the shopper meant, so it counts like a correction, below the words as typed.
 const JOINED_PAIR_WEIGHT: f32 = 0.5;
 
 /// Weight of a spelling correction relative to the word itself.

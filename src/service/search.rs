@@ -575,7 +575,6 @@ impl Search {
         Ok(repr)
     }
 
-    /// Returns the sequence the index has applied.
     /// The category a query names (see [`super::category_rules`]) as an index facet path, when
     /// this catalog has that category.
     pub fn query_intent(&self, query: &str) -> Option<String> {
@@ -591,6 +590,7 @@ impl Search {
         Some(format!("/{}", slugs.join("/")))
     }
 
+    /// Returns the sequence the index has applied.
     pub fn applied_seq(&self) -> u64 {
         self.index.applied_seq().unwrap_or(0)
     }
