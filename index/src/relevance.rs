@@ -75,6 +75,19 @@ pub fn synonyms(word: &str) -> impl Iterator<Item = &'static str> + '_ {
     })
 }
 
+/// The words of a short name ("Cell Phone Cases") as search compares them: lower-cased, split
+/// on anything but letters and digits, stemmed ("cell phone case"). Names that differ only in
+/// case, punctuation or number compare equal.
+pub fn name_key(text: &str) -> String {
+    let stemmer = Stemmer::create(Algorithm::English);
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| stemmer.stem(w).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Edit distance allowed for a query word: none for short words and anything with digits
 /// (model codes, sizes), 1 for mid-length words, 2 for long ones.
 pub fn typo_distance(word: &str) -> u8 {
@@ -317,6 +330,14 @@ mod tests {
     fn a_typo_in_an_inflected_word_finds_the_stem() {
         // "gaming" is indexed as `game`; no one-edit variant of "gaimng" is itself a term.
         assert_eq!(vocab().corrections("gaimng", 2), vec!["game"]);
+    }
+
+    #[test]
+    fn names_compare_by_stemmed_words() {
+        assert_eq!(name_key("Cell Phone Cases"), name_key("cell-phone case"));
+        assert_eq!(name_key("Batteries"), name_key("battery"));
+        assert_ne!(name_key("Cases"), name_key("Cables"));
+        assert_eq!(name_key("  "), "");
     }
 
     #[test]

@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use storefront_storage::records::{CategoryRecord, SellerRecord};
 use storefront_storage::Owned;
 
+use storefront_index::relevance::name_key;
+
 use crate::domain::Id;
 
 /// A category node.
@@ -34,6 +36,8 @@ pub struct CategoryNode {
 pub struct CategoryTree {
     nodes: HashMap<Id, CategoryNode>,
     by_slug: HashMap<String, Id>,
+    /// Ids by [`name_key`] of the name.
+    by_name: HashMap<String, Vec<Id>>,
     roots: Vec<Id>,
 }
 
@@ -45,6 +49,7 @@ impl CategoryTree {
             let r = owned.archived();
             let id = Id::from_bytes(r.id);
             tree.by_slug.insert(r.slug.to_string(), id);
+            tree.by_name.entry(name_key(&r.name)).or_default().push(id);
             tree.nodes.insert(
                 id,
                 CategoryNode {
@@ -89,6 +94,27 @@ impl CategoryTree {
             Some(id) => self.nodes.get(&id),
             None => self.by_slug.get(key).and_then(|id| self.nodes.get(id)),
         }
+    }
+
+    /// The one category whose name is `text` up to case, punctuation and plurals ("cases" names
+    /// "Cases"); `None` when no category or several have that name.
+    pub fn named(&self, text: &str) -> Option<&CategoryNode> {
+        match self.by_name.get(&name_key(text))?.as_slice() {
+            [id] => self.nodes.get(id),
+            _ => None,
+        }
+    }
+
+    /// The slugs from the root down to `id`, as the search index's facet path (`/audio/headphones`).
+    pub fn slug_path(&self, id: Id) -> String {
+        let mut path = String::new();
+        for ancestor in self.path_up(id).into_iter().rev() {
+            if let Some(node) = self.nodes.get(&ancestor) {
+                path.push('/');
+                path.push_str(&node.slug);
+            }
+        }
+        path
     }
 
     /// Returns a node.

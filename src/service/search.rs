@@ -321,16 +321,7 @@ impl Search {
                     request.boost_category = self.query_intent(&request.query);
                 }
                 "category" => match tree.resolve(value) {
-                    Some(node) => {
-                        let mut ids = tree.path_up(node.id);
-                        ids.reverse();
-                        let path: Vec<String> = ids
-                            .into_iter()
-                            .filter_map(|id| tree.get(id))
-                            .map(|n| n.slug.clone())
-                            .collect();
-                        request.category = Some(format!("/{}", path.join("/")));
-                    }
+                    Some(node) => request.category = Some(tree.slug_path(node.id)),
                     None => errors.add("category", "unknown", "no such category"),
                 },
                 "brand" => request.brand = Some(value.to_owned()),
@@ -575,19 +566,23 @@ impl Search {
         Ok(repr)
     }
 
-    /// The category a query names (see [`super::category_rules`]) as an index facet path, when
-    /// this catalog has that category.
+    /// The category a query names, as an index facet path: the category the phrase rules read
+    /// in it (see [`super::category_rules`]) when this catalog has that path, otherwise the one
+    /// category whose name the query is ("cases" → Cases).
     pub fn query_intent(&self, query: &str) -> Option<String> {
-        let names = super::category_rules::category_for(None, query)?;
         let tree = self.catalog.categories();
-        let mut parent = None;
-        let mut slugs = Vec::new();
-        for name in names {
-            let node = tree.child_named(parent, name)?;
-            slugs.push(node.slug.clone());
-            parent = Some(node.id);
-        }
-        Some(format!("/{}", slugs.join("/")))
+        let by_rules = super::category_rules::category_for(None, query).and_then(|names| {
+            let mut parent = None;
+            for name in names {
+                parent = Some(tree.child_named(parent, name)?.id);
+            }
+            parent
+        });
+        let id = match by_rules {
+            Some(id) => id,
+            None => tree.named(query)?.id,
+        };
+        Some(tree.slug_path(id))
     }
 
     /// Returns the sequence the index has applied.

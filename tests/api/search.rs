@@ -222,6 +222,51 @@ async fn a_query_naming_a_category_ranks_its_products_first() {
 }
 
 #[tokio::test]
+async fn a_query_that_is_a_category_name_ranks_its_products_first() {
+    let app = spawn_app().await;
+    // No phrase rule knows lamps: the category's own name is what the query names.
+    app.create_category("Lighting", None).await;
+    app.create_category("Lamps", Some("lighting")).await;
+    app.create_category("Shades", Some("lighting")).await;
+    // By text alone the shade wins: its brand and description say "lamp" too.
+    for (title, sku, category, brand, description) in [
+        (
+            "Acme lamp shade",
+            "SHADE-1",
+            "shades",
+            "Lamp & Co",
+            "A shade for any lamp",
+        ),
+        (
+            "Acme reading light lamp with long arm",
+            "LAMP-1",
+            "lamps",
+            "Acme",
+            "A test product",
+        ),
+    ] {
+        let mut body = product(title, sku, 2_000);
+        body["category"] = json!(category);
+        body["brand"] = json!(brand);
+        body["description"] = json!(description);
+        app.create_product(body).await;
+    }
+    for q in ["lamps", "Lamp"] {
+        let (body, _) = search_until(&app, &format!("/api/v1/search?q={q}"), |b| b["total"] == 2).await;
+        assert_eq!(
+            titles(&body),
+            vec!["Acme reading light lamp with long arm", "Acme lamp shade"],
+            "{q}"
+        );
+    }
+    // With a second category of the same name the query names neither: text alone ranks.
+    app.create_category("Garden", None).await;
+    app.create_category("Lamps", Some("garden")).await;
+    let (body, _) = search_until(&app, "/api/v1/search?q=lamps&limit=5", |b| b["total"] == 2).await;
+    assert_eq!(titles(&body)[0], "Acme lamp shade");
+}
+
+#[tokio::test]
 async fn autocomplete_suggests_brands_categories_and_titles() {
     let app = spawn_app().await;
     seed(&app).await;
