@@ -1058,21 +1058,20 @@ mod tests {
         index.upsert(&[cooler, notebook]).unwrap();
         index.commit(1).unwrap();
         let search = |boost: Option<&str>| {
-            let results = index
+            index
                 .search(&SearchRequest {
                     query: "laptop".into(),
                     boost_category: boost.map(str::to_owned),
                     limit: 10,
                     ..Default::default()
                 })
-                .unwrap();
-            ids(&results).into_iter().map(str::to_owned).collect::<Vec<_>>()
+                .unwrap()
         };
         // The word itself outscores its synonym...
-        assert_eq!(search(None), vec!["1", "2"]);
+        assert_eq!(ids(&search(None)), vec!["1", "2"]);
         // ...unless the query names the other product's category.
-        assert_eq!(search(Some("/notebooks")), vec!["2", "1"]);
-        assert_eq!(search(Some("/nowhere")), vec!["1", "2"]);
+        assert_eq!(ids(&search(Some("/notebooks"))), vec!["2", "1"]);
+        assert_eq!(ids(&search(Some("/nowhere"))), vec!["1", "2"]);
     }
 
     #[test]
@@ -1083,10 +1082,8 @@ mod tests {
         let derived = product("2", "HP 255 G7 notebook Silver", "HP", &[], 40_000, true);
         index.upsert(&[declared, derived]).unwrap();
         index.commit(1).unwrap();
-        let mut found = ids(&query(&index, "notebook", 10))
-            .into_iter()
-            .map(str::to_owned)
-            .collect::<Vec<_>>();
+        let results = query(&index, "notebook", 10);
+        let mut found = ids(&results);
         found.sort();
         assert_eq!(found, vec!["1", "2"]);
     }

@@ -276,7 +276,7 @@ impl Search {
 
     /// Answers `GET /search`.
     pub async fn search(self: &Arc<Self>, params: &[(String, String)]) -> Result<Arc<Representation>, ServiceError> {
-        let (request, canonical, page, limit) = self.parse(params)?;
+        let (mut request, canonical, page, limit) = self.parse(params)?;
         let key = format!("{}|{canonical}", self.generation.load(Ordering::Acquire));
         if let Some(hit) = self.cache.get(key.as_str()) {
             return Ok(hit);
@@ -292,6 +292,8 @@ impl Search {
             let _permit = permit;
             let generation = this.generation.load(Ordering::Acquire);
             let started = Instant::now();
+            // Read on a cache miss only: the intent follows from the query, which the key holds.
+            request.boost_category = this.query_intent(&request.query);
             let results = this.index.search(&request).map_err(index_error)?;
             let repr = this.render(&request, results, page, limit, started)?;
             let repr = Arc::new(repr);
@@ -316,10 +318,7 @@ impl Search {
         for (name, value) in params {
             let value = value.trim();
             match name.as_str() {
-                "q" => {
-                    request.query = value.chars().take(200).collect();
-                    request.boost_category = self.query_intent(&request.query);
-                }
+                "q" => request.query = value.chars().take(200).collect(),
                 "category" => match tree.resolve(value) {
                     Some(node) => request.category = Some(tree.slug_path(node.id)),
                     None => errors.add("category", "unknown", "no such category"),
