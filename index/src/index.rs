@@ -425,10 +425,14 @@ impl ProductIndex {
             // Each word may match as itself, as a synonym, or (if it is not a known word) as its
             // spelling corrections, each scored by BM25 and weighted below exact.
             let corrections = vocabulary.corrections(typed, 3);
-            corrected.push(corrections.first().unwrap_or(word).clone());
+            corrected.push(corrections.first().map_or(word, |c| &c.stem).clone());
             let mut terms = vec![(word.clone(), 1.0)];
             terms.extend(synonyms(word).map(|s| (s.to_owned(), SYNONYM_WEIGHT)));
-            terms.extend(corrections.into_iter().map(|c| (c, CORRECTION_WEIGHT)));
+            for c in corrections {
+                // A misspelled "latpop" finds notebooks as "laptop" would.
+                terms.extend(synonyms(&c.stem).map(|s| (s.to_owned(), CORRECTION_WEIGHT * SYNONYM_WEIGHT)));
+                terms.push((c.stem, CORRECTION_WEIGHT));
+            }
             for j in [i.wrapping_sub(1), i] {
                 if let Some(pair) = joined.get(j).filter(|p| vocabulary.contains(p)) {
                     terms.push((pair.clone(), JOINED_PAIR_WEIGHT));
@@ -442,6 +446,26 @@ impl ProductIndex {
             alternatives,
             corrected,
         }
+    }
+
+    /// The query as the shopper probably meant it: each word the index does not know replaced
+    /// by its best correction as spelled ("latpop stand" → "laptop stand"), or `None` when no
+    /// word needed one. Lets callers read meaning (such as a category) from a misspelled query.
+    pub fn respelled(&self, text: &str) -> Option<String> {
+        let vocabulary = self.vocabulary.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut changed = false;
+        let words: Vec<String> = self
+            .tokens(RAW_TOKENIZER, text)
+            .into_iter()
+            .map(|typed| match vocabulary.corrections(&typed, 1).pop() {
+                Some(c) => {
+                    changed = true;
+                    c.spelled
+                }
+                None => typed,
+            })
+            .collect();
+        changed.then(|| words.join(" "))
     }
 
     /// Builds the relevance part: per word, exact matches in each field (boosted by field) or
@@ -943,6 +967,33 @@ mod tests {
         assert_eq!(typo_distance("tn2110"), 0);
         assert_eq!(typo_distance("cable"), 1);
         assert_eq!(typo_distance("headphones"), 2);
+    }
+
+    #[test]
+    fn a_misspelled_query_reads_as_its_corrections() {
+        let index = sample();
+        assert_eq!(
+            index.respelled("Sennheiser haedphones cabel").as_deref(),
+            Some("sennheiser headphones cable")
+        );
+        assert_eq!(index.respelled("wireless headphones"), None, "known words stay");
+        assert_eq!(index.respelled("tn2111"), None, "model codes are not guessed");
+    }
+
+    #[test]
+    fn a_misspelled_word_also_finds_the_synonyms_of_its_correction() {
+        let index = ProductIndex::open(None, 15_000_000).unwrap();
+        index
+            .upsert(&[
+                product("1", "Acme X200 notebook", "Acme", &[], 50_000, true),
+                product("2", "Acme laptop cooler", "Acme", &[], 2_000, true),
+            ])
+            .unwrap();
+        index.commit(1).unwrap();
+        let results = query(&index, "latpop", 10);
+        let mut found = ids(&results);
+        found.sort_unstable();
+        assert_eq!(found, vec!["1", "2"]);
     }
 
     #[test]

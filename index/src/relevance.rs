@@ -5,7 +5,7 @@
 //! (tantivy's fuzzy queries give every match the same score, which loses the ranking).
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use rust_stemmers::{Algorithm, Stemmer};
@@ -151,6 +151,16 @@ impl SegmentTerms {
     }
 }
 
+/// A known term a typed word may have meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Correction {
+    /// The index term (a stem) to search for.
+    pub stem: String,
+    /// The word as it would have been typed: "laptop" for "latpop" (whose stem is `laptop`),
+    /// "gaming" for "gaimng" (`game`).
+    pub spelled: String,
+}
+
 /// The correction vocabulary over every searched segment.
 ///
 /// Index terms are stems, but typos happen in what the shopper typed: corrections edit the
@@ -209,20 +219,29 @@ impl Vocabulary {
         self.segments.iter().filter_map(|s| side(s).get(term)).sum()
     }
 
-    /// Adds the stem of `candidate` to `found` when `side` knows it.
-    fn lookup(&self, side: Side, candidate: &[u8], found: &mut HashSet<String>) {
-        if let Ok(text) = std::str::from_utf8(candidate) {
-            let stem = self.stem(text);
-            if !found.contains(stem.as_ref()) && self.has(side, &stem) {
-                found.insert(stem.into_owned());
+    /// Adds the stem of `candidate` to `found` when `side` knows it, keeping per stem the
+    /// spelling closest in length to the typed word: "cabel" reads as "cable", not as "cabl",
+    /// though both stem to `cabl`.
+    fn lookup(&self, side: Side, candidate: &[u8], typed_len: usize, found: &mut HashMap<String, String>) {
+        let Ok(text) = std::str::from_utf8(candidate) else {
+            return;
+        };
+        let stem = self.stem(text);
+        let distance = |s: &str| s.len().abs_diff(typed_len);
+        match found.get_mut(stem.as_ref()) {
+            Some(spelled) if distance(text) < distance(spelled) => text.clone_into(spelled),
+            Some(_) => {}
+            None if self.has(side, &stem) => {
+                found.insert(stem.into_owned(), text.to_owned());
             }
+            None => {}
         }
     }
 
     /// Returns up to `limit` known terms (stems) within the allowed edit distance of a typed,
     /// lower-cased word that the index does not know, most frequent first. Known words (in the
     /// main or the secondary terms) and words that allow no typos get none.
-    pub fn corrections(&self, word: &str, limit: usize) -> Vec<String> {
+    pub fn corrections(&self, word: &str, limit: usize) -> Vec<Correction> {
         let distance = typo_distance(word);
         let stem = self.stem(word);
         if distance == 0 || !word.is_ascii() || self.contains(&stem) || self.has(FALLBACK, &stem) {
@@ -230,21 +249,21 @@ impl Vocabulary {
             return Vec::new();
         }
         let first = edits1(word);
-        let mut found = HashSet::new();
+        let mut found = HashMap::new();
         let mut side = MAIN;
         for candidate in &first {
-            self.lookup(side, candidate.as_bytes(), &mut found);
+            self.lookup(side, candidate.as_bytes(), word.len(), &mut found);
         }
         if found.is_empty() && distance >= 2 {
             // PERF: second-level edits limited to deletes and transposes keep this ~1 ms.
             for candidate in &first {
                 let b = candidate.as_bytes();
                 for i in 0..b.len() {
-                    self.lookup(side, &[&b[..i], &b[i + 1..]].concat(), &mut found);
+                    self.lookup(side, &[&b[..i], &b[i + 1..]].concat(), word.len(), &mut found);
                     if i + 1 < b.len() {
                         let mut t = b.to_vec();
                         t.swap(i, i + 1);
-                        self.lookup(side, &t, &mut found);
+                        self.lookup(side, &t, word.len(), &mut found);
                     }
                 }
             }
@@ -252,12 +271,15 @@ impl Vocabulary {
         if found.is_empty() {
             side = FALLBACK;
             for candidate in &first {
-                self.lookup(side, candidate.as_bytes(), &mut found);
+                self.lookup(side, candidate.as_bytes(), word.len(), &mut found);
             }
         }
-        let mut ranked: Vec<(u64, String)> = found.into_iter().map(|t| (self.doc_freq(side, &t), t)).collect();
-        ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-        ranked.into_iter().take(limit).map(|(_, t)| t).collect()
+        let mut ranked: Vec<(u64, Correction)> = found
+            .into_iter()
+            .map(|(stem, spelled)| (self.doc_freq(side, &stem), Correction { stem, spelled }))
+            .collect();
+        ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.stem.cmp(&b.1.stem)));
+        ranked.into_iter().take(limit).map(|(_, c)| c).collect()
     }
 }
 
@@ -276,6 +298,10 @@ mod tests {
         .into()
     }
 
+    fn stems(corrections: Vec<Correction>) -> Vec<String> {
+        corrections.into_iter().map(|c| c.stem).collect()
+    }
+
     fn vocab() -> Vocabulary {
         Vocabulary::from_segments(vec![Arc::new(SegmentTerms::new(main_terms(), HashMap::new()))])
     }
@@ -283,16 +309,22 @@ mod tests {
     #[test]
     fn one_and_two_edit_typos_are_corrected_to_frequent_terms() {
         let v = vocab();
-        assert_eq!(v.corrections("keyobard", 2), vec!["keyboard"]);
+        assert_eq!(stems(v.corrections("keyobard", 2)), vec!["keyboard"]);
         assert_eq!(
-            v.corrections("haedphones", 2),
+            stems(v.corrections("haedphones", 2)),
             vec!["headphon"],
             "candidates are stemmed"
         );
-        assert_eq!(v.corrections("muose", 2), vec!["mous"]);
-        assert!(v.corrections("keyboards", 2).is_empty(), "known words are left alone");
-        assert!(v.corrections("tn2110", 2).is_empty(), "model codes need exact matches");
-        assert!(v.corrections("mus", 2).is_empty(), "short words allow no typos");
+        assert_eq!(stems(v.corrections("muose", 2)), vec!["mous"]);
+        assert!(
+            stems(v.corrections("keyboards", 2)).is_empty(),
+            "known words are left alone"
+        );
+        assert!(
+            stems(v.corrections("tn2110", 2)).is_empty(),
+            "model codes need exact matches"
+        );
+        assert!(stems(v.corrections("mus", 2)).is_empty(), "short words allow no typos");
     }
 
     #[test]
@@ -303,10 +335,10 @@ mod tests {
             ("4k".to_string(), 9),
         ];
         let v = Vocabulary::from_segments(vec![Arc::new(SegmentTerms::new(main_terms(), secondary.into()))]);
-        assert_eq!(v.corrections("neftlix", 2), vec!["netflix"]);
-        assert_eq!(v.corrections("muose", 2), vec!["mous"], "main terms win");
+        assert_eq!(stems(v.corrections("neftlix", 2)), vec!["netflix"]);
+        assert_eq!(stems(v.corrections("muose", 2)), vec!["mous"], "main terms win");
         assert!(
-            v.corrections("netflix", 2).is_empty(),
+            stems(v.corrections("netflix", 2)).is_empty(),
             "a known secondary word is left alone"
         );
     }
@@ -322,14 +354,20 @@ mod tests {
             segment(&[("keyboard", 5), ("keyword", 6)]),
             segment(&[("keyboard", 5), ("keyword", 1)]),
         ]);
-        assert_eq!(v.corrections("keybord", 2), vec!["keyboard", "keyword"]);
+        assert_eq!(stems(v.corrections("keybord", 2)), vec!["keyboard", "keyword"]);
         assert!(v.contains("keyword") && !v.contains("keys"));
     }
 
     #[test]
     fn a_typo_in_an_inflected_word_finds_the_stem() {
         // "gaming" is indexed as `game`; no one-edit variant of "gaimng" is itself a term.
-        assert_eq!(vocab().corrections("gaimng", 2), vec!["game"]);
+        assert_eq!(
+            vocab().corrections("gaimng", 2),
+            vec![Correction {
+                stem: "game".into(),
+                spelled: "gaming".into()
+            }]
+        );
     }
 
     #[test]

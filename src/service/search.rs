@@ -567,20 +567,21 @@ impl Search {
 
     /// The category a query names, as an index facet path: the category the phrase rules read
     /// in it (see [`super::category_rules`]) when this catalog has that path, otherwise the one
-    /// category whose name the query is ("cases" → Cases).
+    /// category whose name the query is ("cases" → Cases). A misspelled query is read as the
+    /// index would correct it ("latpop" → laptop).
     pub fn query_intent(&self, query: &str) -> Option<String> {
         let tree = self.catalog.categories();
-        let by_rules = super::category_rules::category_for(None, query).and_then(|names| {
-            let mut parent = None;
-            for name in names {
-                parent = Some(tree.child_named(parent, name)?.id);
-            }
-            parent
-        });
-        let id = match by_rules {
-            Some(id) => id,
-            None => tree.named(query)?.id,
+        let named = |query: &str| -> Option<Id> {
+            let by_rules = super::category_rules::category_for(None, query).and_then(|names| {
+                let mut parent = None;
+                for name in names {
+                    parent = Some(tree.child_named(parent, name)?.id);
+                }
+                parent
+            });
+            by_rules.or_else(|| Some(tree.named(query)?.id))
         };
+        let id = named(query).or_else(|| named(&self.index.respelled(query)?))?;
         Some(tree.slug_path(id))
     }
 

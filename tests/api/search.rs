@@ -212,7 +212,8 @@ async fn a_query_naming_a_category_ranks_its_products_first() {
         .admin_json(Method::PATCH, &path, json!({ "category": "notebooks" }))
         .await;
     assert_eq!(status, StatusCode::OK, "{doc}");
-    for q in ["laptop", "laptops"] {
+    // A misspelled query names the category its correction names.
+    for q in ["laptop", "laptops", "latpop"] {
         let (body, _) = search_until(&app, &format!("/api/v1/search?q={q}"), |b| {
             b["items"][0]["title"] == "Acme X200 notebook"
         })
