@@ -128,7 +128,18 @@ pub const CATEGORY_RULES: &[(&[&str], &[&str])] = &[
         &["Storage", "Drives"],
     ),
     (&["nas", "storage server", "disk array"], &["Storage", "NAS & Arrays"]),
-    (&["optical disc drive", "dvd", "blu ray"], &["Storage", "Optical"]),
+    (
+        &[
+            "optical disc drive",
+            "dvd",
+            "blu ray",
+            "cd drive",
+            "cd rom",
+            "cd writer",
+            "cd burner",
+        ],
+        &["Storage", "Optical"],
+    ),
     (&["ups", "uninterruptible power supply"], &["Power", "UPS"]),
     (
         &["surge protector", "power extension", "pdu", "power distribution unit"],
@@ -345,6 +356,8 @@ mod tests {
             ),
             (None, "Targus ASF201WUSZ notebook accessory", "Other Accessories"),
             (None, "V7 8GB Class 10 Micro SDHC Card + Adapter", "Memory Cards"),
+            (None, "HP 48X PATA CD-ROM Drive optical disc drive", "Optical"),
+            (None, "external cd drive", "Optical"),
         ];
         for (product_type, title, leaf) in cases {
             let path = category_for(product_type, title).unwrap_or(&["Other"]);
