@@ -87,6 +87,10 @@ pub struct StorageConfig {
     pub block_cache_bytes: usize,
     /// Memtable size per column family.
     pub write_buffer_bytes: usize,
+    /// Newest changelog entries kept even after every consumer applied them.
+    pub changelog_retain_entries: u64,
+    /// How often applied changelog entries are deleted; 0 keeps the whole changelog.
+    pub changelog_retention_interval_ms: u64,
 }
 
 impl Default for StorageConfig {
@@ -96,6 +100,8 @@ impl Default for StorageConfig {
             sync_writes: true,
             block_cache_bytes: 128 << 20,
             write_buffer_bytes: 32 << 20,
+            changelog_retain_entries: 100_000,
+            changelog_retention_interval_ms: 60_000,
         }
     }
 }

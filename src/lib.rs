@@ -202,7 +202,10 @@ impl App {
             }));
         }
         let router = http::router(state, &config);
-        tasks.push(tokio::spawn(service::search::run_indexer(search, cancel.clone())));
+        tasks.push(tokio::spawn(service::search::run_indexer(
+            search.clone(),
+            cancel.clone(),
+        )));
         tasks.push(tokio::spawn(service::cart::run_stock_signals(
             catalog.clone(),
             stock_signals,
@@ -213,7 +216,17 @@ impl App {
             Duration::from_millis(config.cart.sweep_interval_ms.max(10)),
             cancel.clone(),
         )));
-        if !config.cdn.purge_url.is_empty() {
+        let purger = !config.cdn.purge_url.is_empty();
+        if config.storage.changelog_retention_interval_ms > 0 {
+            tasks.push(tokio::spawn(service::retention::run(
+                catalog.store().clone(),
+                search.clone(),
+                purger,
+                config.storage.clone(),
+                cancel.clone(),
+            )));
+        }
+        if purger {
             tasks.push(tokio::spawn(service::purge::run(
                 catalog.store().clone(),
                 config.cdn.clone(),

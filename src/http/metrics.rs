@@ -107,6 +107,12 @@ impl Metrics {
             &[(String::new(), s.last_changelog_seq)],
         );
         gauge(
+            "storefront_changelog_truncated_through",
+            "Highest changelog sequence deleted by retention",
+            "gauge",
+            &[(String::new(), s.changelog_truncated_through)],
+        );
+        gauge(
             "storefront_response_cache_hits_total",
             "Response cache hits",
             "counter",

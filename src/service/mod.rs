@@ -11,6 +11,7 @@ pub mod eval;
 pub mod import;
 pub mod outbox;
 pub mod purge;
+pub mod retention;
 pub mod search;
 pub mod stock;
 pub mod view;

@@ -243,8 +243,19 @@ impl Search {
         Ok(count)
     }
 
-    /// Catches up with the changelog once (used at startup and by tests).
+    /// Catches up with the changelog once (used at startup and by tests). An index that is
+    /// behind what changelog retention has deleted (a lost or old index directory) cannot
+    /// replay the gap, so it is rebuilt from storage instead.
     pub fn catch_up(&self) -> Result<usize, ServiceError> {
+        let truncated = self.catalog.store().changelog_truncated_through()?;
+        if self.index.applied_seq().map_err(index_error)? < truncated {
+            tracing::warn!(
+                truncated,
+                "search index is older than the retained changelog; rebuilding"
+            );
+            let count = self.rebuild(|_| {})?;
+            tracing::info!(count, "search index rebuilt");
+        }
         let mut applied = 0;
         loop {
             let from = self.index.applied_seq().map_err(index_error)?;

@@ -23,6 +23,8 @@ pub enum SlugKind {
 pub const META_SCHEMA_VERSION: &[u8] = b"schema_version";
 /// Meta key prefix for listing counters (`count/` + scope).
 pub const META_COUNT_PREFIX: &[u8] = b"count/";
+/// Meta key holding the highest changelog sequence deleted by retention.
+pub const META_CHANGELOG_TRUNCATED: &[u8] = b"changelog_truncated_through";
 /// Meta key prefix for consumer cursors (`cursor/` + consumer name).
 pub const META_CURSOR_PREFIX: &[u8] = b"cursor/";
 

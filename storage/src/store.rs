@@ -89,6 +89,8 @@ pub struct StoreStats {
     pub memtable_bytes: u64,
     /// Last committed changelog sequence.
     pub last_changelog_seq: u64,
+    /// Highest changelog sequence deleted by retention.
+    pub changelog_truncated_through: u64,
 }
 
 impl Store {
@@ -359,6 +361,35 @@ impl Store {
         self.write(batch)
     }
 
+    /// Returns the highest changelog sequence that retention has deleted (0 when none). A
+    /// consumer whose cursor is below it has missed changes and must resynchronise from the
+    /// records themselves.
+    pub fn changelog_truncated_through(&self) -> Result<u64> {
+        Ok(self
+            .get_raw(CF_META, keys::META_CHANGELOG_TRUNCATED)?
+            .and_then(|b| b.as_slice().try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0))
+    }
+
+    /// Deletes changelog entries up to and including `through`, always keeping the newest
+    /// entry (it carries the sequence across restarts), and returns the sequence now truncated
+    /// through. The deleted range is compacted away so the space comes back.
+    pub fn truncate_changelog(&self, through: u64) -> Result<u64> {
+        let done = self.changelog_truncated_through()?;
+        let through = through.min(self.last_changelog_seq().saturating_sub(1));
+        if through <= done {
+            return Ok(done);
+        }
+        let cf = self.cf(CF_CHANGELOG);
+        let (from, to) = (keys::changelog(done), keys::changelog(through + 1));
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(cf, from, to);
+        batch.put_cf(self.cf(CF_META), keys::META_CHANGELOG_TRUNCATED, through.to_be_bytes());
+        self.write(batch)?;
+        self.inner.db.compact_range_cf(cf, Some(from), Some(to));
+        Ok(through)
+    }
+
     /// Returns the number of published products in a listing scope.
     pub fn listing_count(&self, scope: &[u8]) -> Result<u64> {
         Ok(self
@@ -551,6 +582,7 @@ impl Store {
             live_sst_bytes: int("rocksdb.live-sst-files-size"),
             memtable_bytes: int("rocksdb.cur-size-all-mem-tables"),
             last_changelog_seq: self.last_changelog_seq(),
+            changelog_truncated_through: self.changelog_truncated_through().unwrap_or(0),
         }
     }
 }
@@ -792,6 +824,38 @@ mod tests {
         let changes = store.changes_after(0, 10).unwrap();
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].tags, vec!["seller-1".to_string()]);
+    }
+
+    #[test]
+    fn truncation_deletes_old_changes_but_keeps_the_newest_and_the_sequence() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+            for i in 1..=5u8 {
+                store
+                    .transact::<_, Error>(|txn| {
+                        txn.put(&[i; 16], &seller(i, 1))?;
+                        txn.record_change(EntityKind::Seller, ChangeOp::Upsert, &[i; 16], vec![]);
+                        Ok(())
+                    })
+                    .unwrap();
+            }
+            assert_eq!(store.truncate_changelog(3).unwrap(), 3);
+            let seqs =
+                |store: &Store| -> Vec<u64> { store.changes_after(0, 10).unwrap().iter().map(|c| c.seq).collect() };
+            assert_eq!(seqs(&store), vec![4, 5]);
+            assert_eq!(store.truncate_changelog(2).unwrap(), 3, "truncation never goes back");
+            // Asking for everything keeps the newest entry.
+            assert_eq!(store.truncate_changelog(u64::MAX).unwrap(), 4);
+            assert_eq!(seqs(&store), vec![5]);
+        }
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        assert_eq!(store.last_changelog_seq(), 5, "the sequence survives a reopen");
+        assert_eq!(store.changelog_truncated_through().unwrap(), 4);
+        assert_eq!(
+            store.get::<SellerRecord>(&[1; 16]).unwrap().unwrap().to_native(),
+            seller(1, 1)
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{product, search_until, spawn_app, TestApp};
+use crate::helpers::{product, search_until, spawn_app, spawn_with, TestApp};
 
 fn titles(body: &Value) -> Vec<String> {
     body["items"]
@@ -289,4 +289,47 @@ async fn autocomplete_suggests_brands_categories_and_titles() {
     assert_eq!(body["items"][0]["kind"], "category", "{body}");
     let (_, body) = app.get_json("/api/v1/search/suggest?q=").await;
     assert_eq!(body["items"], json!([]));
+}
+
+/// The value of an unlabelled gauge on `/metrics`.
+async fn gauge(app: &TestApp, name: &str) -> u64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+#[tokio::test]
+async fn applied_changes_leave_the_changelog_and_a_lost_index_is_rebuilt() {
+    let retain_one = |c: &mut storefront::config::Config| {
+        c.storage.changelog_retain_entries = 1;
+        c.storage.changelog_retention_interval_ms = 20;
+    };
+    let app = spawn_with(None, retain_one).await;
+    for i in 0..5 {
+        app.create_product(product(&format!("Retained widget {i}"), &format!("RW-{i}"), 1_000))
+            .await;
+    }
+    search_until(&app, "/api/v1/search?q=widget", |b| b["total"] == 5).await;
+    let started = Instant::now();
+    loop {
+        let (last, truncated) = (
+            gauge(&app, "storefront_changelog_last_seq").await,
+            gauge(&app, "storefront_changelog_truncated_through").await,
+        );
+        assert!(truncated < last, "the newest entry stays");
+        if truncated + 1 == last {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "never truncated: {truncated} of {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Without its index directory the server cannot replay the deleted changes: it rebuilds.
+    let dir = app.stop().await;
+    std::fs::remove_dir_all(dir.path().join("search-index")).unwrap();
+    let app = spawn_with(Some(dir), retain_one).await;
+    search_until(&app, "/api/v1/search?q=widget", |b| b["total"] == 5).await;
 }
