@@ -18,7 +18,7 @@ use quick_cache::sync::Cache;
 use serde::Serialize;
 use storefront_index::{ProductDoc, ProductIndex, SearchRequest, SortOrder};
 use storefront_storage::cf::CF_VARIANTS;
-use storefront_storage::listing::Scope;
+use storefront_storage::listing::{normalize_brand, Scope};
 use storefront_storage::records::{
     ArchivedAttributeValue, ArchivedProductRecord, ChangeRecord, EntityKind, ProductRecord, ProductStatus,
 };
@@ -42,6 +42,9 @@ pub struct Search {
     /// Bumped after every index commit; part of every cache key.
     generation: AtomicU64,
     suggestions: ArcSwap<Suggester>,
+    /// Brand facet key (normalised) → the spelling shown: the most common one as of the last
+    /// full scan, or the first one indexed for brands new since.
+    brand_names: ArcSwap<HashMap<String, String>>,
     /// Bumped whenever the autocomplete dictionary is rebuilt; part of suggestion cache keys.
     suggest_version: AtomicU64,
 }
@@ -73,6 +76,7 @@ impl Search {
             ),
             generation: AtomicU64::new(0),
             suggestions: ArcSwap::from_pointee(Suggester::default()),
+            brand_names: ArcSwap::from_pointee(HashMap::new()),
             suggest_version: AtomicU64::new(0),
             catalog,
             index,
@@ -126,7 +130,8 @@ impl Search {
         Ok(ProductDoc {
             id: Id::from_bytes(p.id).to_string(),
             title: p.title.to_string(),
-            brand: p.brand.as_ref().map(|b| b.to_string()),
+            // The facet and filter key: "OtterBox" and "Otterbox" are one brand.
+            brand: p.brand.as_ref().map(|b| self.brand_key(b)),
             category_path,
             description: p.description.to_string(),
             product_type: p
@@ -145,6 +150,19 @@ impl Search {
             created_at_ms: p.created_at_ms.to_native(),
             seller: p.seller_id.as_ref().map(|s| Id::from_bytes(*s).to_string()),
         })
+    }
+
+    /// A brand's facet key, remembering how it is spelled when it is new.
+    fn brand_key(&self, brand: &str) -> String {
+        let key = normalize_brand(brand);
+        if !self.brand_names.load().contains_key(&key) {
+            self.brand_names.rcu(|names| {
+                let mut names = HashMap::clone(names);
+                names.entry(key.clone()).or_insert_with(|| brand.trim().to_owned());
+                names
+            });
+        }
+        key
     }
 
     /// Re-reads products from storage and replaces (or removes) their documents.
@@ -278,7 +296,9 @@ impl Search {
             }
             true
         })?;
-        self.suggestions.store(Arc::new(builder.build(&tree)));
+        let (suggester, brand_names) = builder.build(&tree);
+        self.suggestions.store(Arc::new(suggester));
+        self.brand_names.store(Arc::new(brand_names));
         self.suggest_version.fetch_add(1, Ordering::Release);
         Ok(())
     }
@@ -334,7 +354,7 @@ impl Search {
                     Some(node) => request.category = Some(tree.slug_path(node.id)),
                     None => errors.add("category", "unknown", "no such category"),
                 },
-                "brand" => request.brand = Some(value.to_owned()),
+                "brand" => request.brand = Some(normalize_brand(value)),
                 "min_price" | "max_price" => match value.parse::<i64>() {
                     Ok(n) if n >= 0 => {
                         if name == "min_price" {
@@ -474,6 +494,7 @@ impl Search {
             facets: Facets,
             took_ms: f64,
         }
+        let brand_names = self.brand_names.load();
         let facets = Facets {
             category: results
                 .categories
@@ -493,9 +514,12 @@ impl Search {
                 .brands
                 .iter()
                 .take(50)
-                .map(|(path, count)| ValueCount {
-                    value: path.trim_start_matches('/').to_owned(),
-                    count: *count,
+                .map(|(path, count)| {
+                    let key = path.trim_start_matches('/');
+                    ValueCount {
+                        value: brand_names.get(key).map_or(key, String::as_str).to_owned(),
+                        count: *count,
+                    }
                 })
                 .collect(),
             price: results
@@ -714,7 +738,8 @@ impl Suggester {
 #[derive(Default)]
 struct SuggesterBuilder {
     titles: Vec<(String, String, f32)>,
-    brands: HashMap<String, u32>,
+    /// Per brand key, how often each spelling occurs.
+    brands: HashMap<String, HashMap<String, u32>>,
     categories: HashMap<Id, u32>,
 }
 
@@ -730,7 +755,8 @@ impl SuggesterBuilder {
         let score = rating + (count + 1.0).ln() + 1.0 / (1.0 + p.title.len() as f32 / 40.0);
         self.titles.push((p.title.to_string(), p.slug.to_string(), score));
         if let Some(b) = p.brand.as_ref() {
-            *self.brands.entry(b.to_string()).or_default() += 1;
+            let spellings = self.brands.entry(normalize_brand(b)).or_default();
+            *spellings.entry(b.trim().to_owned()).or_default() += 1;
         }
         if let Some(c) = p.category_id.as_ref() {
             for id in tree.path_up(Id::from_bytes(*c)) {
@@ -739,7 +765,8 @@ impl SuggesterBuilder {
         }
     }
 
-    fn build(self, tree: &CategoryTree) -> Suggester {
+    /// Builds the suggester, and the spelling shown for each brand key (its most common one).
+    fn build(self, tree: &CategoryTree) -> (Suggester, HashMap<String, String>) {
         let mut s = Suggester::default();
         let push = |s: &mut Suggester,
                     text: String,
@@ -765,8 +792,17 @@ impl SuggesterBuilder {
             });
         };
         // Brands and categories outrank titles: they narrow the search the shopper is typing.
-        for (brand, count) in self.brands {
-            push(&mut s, brand, "brand", None, 100.0 + (count as f32).ln(), false);
+        let mut brand_names = HashMap::with_capacity(self.brands.len());
+        for (key, spellings) in self.brands {
+            let count: u32 = spellings.values().sum();
+            let Some((name, _)) = spellings
+                .into_iter()
+                .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+            else {
+                continue;
+            };
+            push(&mut s, name.clone(), "brand", None, 100.0 + (count as f32).ln(), false);
+            brand_names.insert(key, name);
         }
         for (id, count) in self.categories {
             if let Some(node) = tree.get(id) {
@@ -784,7 +820,7 @@ impl SuggesterBuilder {
             push(&mut s, title, "product", Some(slug), score, true);
         }
         s.entries.sort_by(|a, b| a.key.cmp(&b.key));
-        s
+        (s, brand_names)
     }
 }
 

@@ -333,3 +333,47 @@ async fn applied_changes_leave_the_changelog_and_a_lost_index_is_rebuilt() {
     let app = spawn_with(Some(dir), retain_one).await;
     search_until(&app, "/api/v1/search?q=widget", |b| b["total"] == 5).await;
 }
+
+#[tokio::test]
+async fn brand_spellings_are_one_facet_filter_and_suggestion() {
+    let app = spawn_app().await;
+    for (title, sku, brand) in [
+        ("Defender phone case", "OB-1", "Otterbox "),
+        ("Symmetry phone case", "OB-2", "OtterBox"),
+        ("Commuter phone case", "OB-3", "OtterBox"),
+        ("Slim phone case", "SP-1", "Spigen"),
+    ] {
+        let mut body = product(title, sku, 2_500);
+        body["brand"] = json!(brand);
+        app.create_product(body).await;
+    }
+    search_until(&app, "/api/v1/search?q=case", |b| b["total"] == 4).await;
+    // One suggestion per brand, spelled the most common way, once the autocomplete scan ran.
+    let started = Instant::now();
+    let brands = loop {
+        let (_, body) = app.get_json("/api/v1/search/suggest?q=otter").await;
+        let brands: Vec<Value> = body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["kind"] == "brand")
+            .map(|i| i["text"].clone())
+            .collect();
+        if !brands.is_empty() {
+            break brands;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no suggestions: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(brands, vec![json!("OtterBox")]);
+    let (_, page) = app.get_json("/api/v1/search?q=phone+case").await;
+    assert_eq!(
+        page["facets"]["brand"],
+        json!([{ "value": "OtterBox", "count": 3 }, { "value": "Spigen", "count": 1 }]),
+        "{page}"
+    );
+    for spelling in ["OtterBox", "otterbox", "OTTERBOX"] {
+        let (_, page) = app.get_json(&format!("/api/v1/search?q=case&brand={spelling}")).await;
+        assert_eq!(page["total"], 3, "{spelling}: {page}");
+    }
+}
