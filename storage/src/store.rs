@@ -348,10 +348,7 @@ impl Store {
 
     /// Returns a consumer's persisted changelog cursor (0 when it never ran).
     pub fn consumer_cursor(&self, consumer: &str) -> Result<u64> {
-        Ok(self
-            .get_raw(CF_META, &keys::meta_cursor(consumer))?
-            .and_then(|b| b.as_slice().try_into().ok().map(u64::from_be_bytes))
-            .unwrap_or(0))
+        self.meta_u64(&keys::meta_cursor(consumer))
     }
 
     /// Persists a consumer's changelog cursor.
@@ -365,10 +362,7 @@ impl Store {
     /// consumer whose cursor is below it has missed changes and must resynchronise from the
     /// records themselves.
     pub fn changelog_truncated_through(&self) -> Result<u64> {
-        Ok(self
-            .get_raw(CF_META, keys::META_CHANGELOG_TRUNCATED)?
-            .and_then(|b| b.as_slice().try_into().ok().map(u64::from_be_bytes))
-            .unwrap_or(0))
+        self.meta_u64(keys::META_CHANGELOG_TRUNCATED)
     }
 
     /// Deletes changelog entries up to and including `through`, always keeping the newest
@@ -390,12 +384,17 @@ impl Store {
         Ok(through)
     }
 
-    /// Returns the number of published products in a listing scope.
-    pub fn listing_count(&self, scope: &[u8]) -> Result<u64> {
+    /// A big-endian counter in the meta column family (0 when absent).
+    fn meta_u64(&self, key: &[u8]) -> Result<u64> {
         Ok(self
-            .get_raw(CF_META, &[keys::META_COUNT_PREFIX, scope].concat())?
+            .get_raw(CF_META, key)?
             .and_then(|b| b.as_slice().try_into().ok().map(u64::from_be_bytes))
             .unwrap_or(0))
+    }
+
+    /// Returns the number of published products in a listing scope.
+    pub fn listing_count(&self, scope: &[u8]) -> Result<u64> {
+        self.meta_u64(&[keys::META_COUNT_PREFIX, scope].concat())
     }
 
     /// Scans the listing index in `[lower, upper)`, forwards or backwards, starting strictly
@@ -745,10 +744,7 @@ impl Txn<'_> {
                 continue;
             }
             let key = [keys::META_COUNT_PREFIX, &scope].concat();
-            let current = store
-                .get_raw(CF_META, &key)?
-                .and_then(|b| b.as_slice().try_into().ok().map(u64::from_be_bytes))
-                .unwrap_or(0);
+            let current = store.meta_u64(&key)?;
             let next = (current as i64 + delta).max(0) as u64;
             batch.put_cf(store.cf(CF_META), key, next.to_be_bytes());
         }
