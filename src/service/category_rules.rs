@@ -58,6 +58,11 @@ pub const CATEGORY_RULES: &[(&[&str], &[&str])] = &[
     (&["scanner", "scanners"], &["Peripherals", "Scanners"]),
     (&["photo paper", "paper"], &["Printing", "Paper"]),
     (&["label", "labels", "tape"], &["Printing", "Labels & Tapes"]),
+    // Input devices before computers: a "Laptop Internal KBD" or a "Desktop Keyboard" is a
+    // keyboard, not the computer it fits.
+    (&["mouse pad", "mousepad"], &["Peripherals", "Mouse Pads"]),
+    (&["mouse", "mice"], &["Peripherals", "Mice"]),
+    (&["keyboard", "keyboards", "kbd"], &["Peripherals", "Keyboards"]),
     (
         &[
             "notebook pc",
@@ -229,9 +234,6 @@ pub const CATEGORY_RULES: &[(&[&str], &[&str])] = &[
         &["Audio", "Speakers"],
     ),
     (&["microphone", "microphones"], &["Audio", "Microphones"]),
-    (&["mouse pad", "mousepad"], &["Peripherals", "Mouse Pads"]),
-    (&["mouse", "mice"], &["Peripherals", "Mice"]),
-    (&["keyboard", "keyboards", "kbd"], &["Peripherals", "Keyboards"]),
     (&["webcam", "webcams"], &["Peripherals", "Webcams"]),
     (&["camera", "cameras", "camcorder"], &["Cameras", "Cameras"]),
     (&["lens", "lenses"], &["Cameras", "Lenses"]),
@@ -357,6 +359,12 @@ mod tests {
             (None, "Targus ASF201WUSZ notebook accessory", "Other Accessories"),
             (None, "V7 8GB Class 10 Micro SDHC Card + Adapter", "Memory Cards"),
             (None, "HP 48X PATA CD-ROM Drive optical disc drive", "Optical"),
+            (
+                None,
+                "Origin Storage Laptop Internal US INTL KBD Inspiron 1545",
+                "Keyboards",
+            ),
+            (None, "Kensington Desktop Comfort Keyboard Drawer", "Keyboards"),
             (None, "external cd drive", "Optical"),
         ];
         for (product_type, title, leaf) in cases {
