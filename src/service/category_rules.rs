@@ -40,7 +40,7 @@ pub const CATEGORY_RULES: &[(&[&str], &[&str])] = &[
         &["Accessories", "Bags & Cases"],
     ),
     (
-        &["docking station", "port replicator"],
+        &["docking station", "dock station", "quickdock", "port replicator"],
         &["Accessories", "Docking Stations"],
     ),
     (&["kvm switch", "kvm switches", "kvm"], &["Networking", "KVM Switches"]),
@@ -365,6 +365,7 @@ mod tests {
                 "Keyboards",
             ),
             (None, "Kensington Desktop Comfort Keyboard Drawer", "Keyboards"),
+            (None, "HP Notebook QuickDock", "Docking Stations"),
             (None, "external cd drive", "Optical"),
         ];
         for (product_type, title, leaf) in cases {
