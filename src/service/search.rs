@@ -298,7 +298,11 @@ impl Search {
         })?;
         let (suggester, brand_names) = builder.build(&tree);
         self.suggestions.store(Arc::new(suggester));
-        self.brand_names.store(Arc::new(brand_names));
+        if **self.brand_names.load() != brand_names {
+            self.brand_names.store(Arc::new(brand_names));
+            // Cached result pages name brands: a new spelling retires them.
+            self.generation.fetch_add(1, Ordering::Release);
+        }
         self.suggest_version.fetch_add(1, Ordering::Release);
         Ok(())
     }

@@ -366,6 +366,9 @@ async fn brand_spellings_are_one_facet_filter_and_suggestion() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(brands, vec![json!("OtterBox")]);
+    // The same page as before the scan (cached then with the first spelling) shows it too.
+    let (_, page) = app.get_json("/api/v1/search?q=case").await;
+    assert_eq!(page["facets"]["brand"][0]["value"], "OtterBox", "{page}");
     let (_, page) = app.get_json("/api/v1/search?q=phone+case").await;
     assert_eq!(
         page["facets"]["brand"],
