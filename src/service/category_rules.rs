@@ -234,6 +234,20 @@ pub const CATEGORY_RULES: &[(&[&str], &[&str])] = &[
         &["Audio", "Speakers"],
     ),
     (&["microphone", "microphones"], &["Audio", "Microphones"]),
+    // Platform names ("PlayStation 4", "Xbox One") also close the titles of games and
+    // accessories, so only what a product is counts here.
+    (&["video game", "video games"], &["Gaming", "Video Games"]),
+    (&["game console", "game consoles"], &["Gaming", "Consoles"]),
+    (
+        &[
+            "gamepad",
+            "joystick",
+            "game controller",
+            "pro controller",
+            "wireless controller",
+        ],
+        &["Gaming", "Controllers"],
+    ),
     (&["webcam", "webcams"], &["Peripherals", "Webcams"]),
     (&["camera", "cameras", "camcorder"], &["Cameras", "Cameras"]),
     (&["lens", "lenses"], &["Cameras", "Lenses"]),
@@ -366,6 +380,13 @@ mod tests {
             ),
             (None, "Kensington Desktop Comfort Keyboard Drawer", "Keyboards"),
             (None, "HP Notebook QuickDock", "Docking Stations"),
+            (None, "Sony Dreams, PS4 video game PlayStation 4 Basic", "Video Games"),
+            (None, "Logitech X52 Flight Control System Joystick", "Controllers"),
+            (
+                None,
+                "Sony PlayStation Portable Slim & Lite portable game console Blue",
+                "Consoles",
+            ),
             (None, "external cd drive", "Optical"),
         ];
         for (product_type, title, leaf) in cases {
