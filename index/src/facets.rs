@@ -24,10 +24,23 @@ pub const RATING_BUCKETS: [u64; 4] = [400, 300, 200, 100];
 /// Ordinal → path (`/a/b`) of one facet field in one segment.
 type PathTable = Arc<[String]>;
 
-/// Per-segment ordinal → facet path tables, built once per segment and facet field.
+/// Which bucket (root, direct child) each ordinal of one segment counts toward, for one list of
+/// roots.
+struct Buckets {
+    bucket_of_ord: Vec<u32>,
+    buckets: Vec<(usize, String)>,
+}
+
+/// Bucket maps of one segment and field, by their list of roots.
+type BucketsByRoots = HashMap<Vec<String>, Arc<Buckets>>;
+
+/// Per-segment ordinal → facet path tables, built once per segment and facet field, and the
+/// ordinal → bucket maps built from them, once per segment, field and list of roots (the roots
+/// vary only with the category filter and the configured attributes).
 #[derive(Default)]
 pub struct FacetPaths {
     tables: Mutex<HashMap<(SegmentId, &'static str), PathTable>>,
+    buckets: Mutex<HashMap<(SegmentId, &'static str), BucketsByRoots>>,
 }
 
 impl FacetPaths {
@@ -53,9 +66,59 @@ impl FacetPaths {
         Ok(table)
     }
 
+    /// Returns the ordinal → bucket map of `field` in `segment` for `roots`.
+    fn buckets(
+        &self,
+        segment: &SegmentReader,
+        field: &'static str,
+        column: &StrColumn,
+        roots: &[String],
+    ) -> tantivy::Result<Arc<Buckets>> {
+        let key = (segment.segment_id(), field);
+        if let Some(found) = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .and_then(|by_roots| by_roots.get(roots))
+        {
+            return Ok(found.clone());
+        }
+        let table = self.table(segment, field, column)?;
+        let mut bucket_index: HashMap<(usize, &str), u32> = HashMap::new();
+        let mut buckets = Vec::new();
+        let bucket_of_ord = table
+            .iter()
+            .map(|path| {
+                roots
+                    .iter()
+                    .enumerate()
+                    .find_map(|(r, root)| child_of(root, path).map(|child| (r, child)))
+                    .map_or(NO_BUCKET, |(r, child)| {
+                        *bucket_index.entry((r, child)).or_insert_with(|| {
+                            buckets.push((r, child.to_owned()));
+                            (buckets.len() - 1) as u32
+                        })
+                    })
+            })
+            .collect();
+        let built = Arc::new(Buckets { bucket_of_ord, buckets });
+        self.buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key)
+            .or_default()
+            .insert(roots.to_vec(), built.clone());
+        Ok(built)
+    }
+
     /// Drops the tables of segments no longer searched (merged away or deleted).
     pub fn retain(&self, live: &[SegmentId]) {
         self.tables
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(id, _), _| live.contains(id));
+        self.buckets
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|(id, _), _| live.contains(id));
@@ -98,9 +161,8 @@ fn child_of<'p>(root: &str, path: &'p str) -> Option<&'p str> {
 /// Per-segment state: ordinal → (root, child) bucket, and the bucket counts.
 pub struct SegmentFacetCounter {
     roots: usize,
-    ords: Option<Column<u64>>,
-    bucket_of_ord: Vec<u32>,
-    buckets: Vec<(usize, String)>,
+    /// The segment's ordinals and their buckets; `None` when the segment has no such field.
+    ords: Option<(Column<u64>, Arc<Buckets>)>,
     counts: Vec<u64>,
 }
 
@@ -115,35 +177,14 @@ impl Collector for FacetCounter<'_> {
             return Ok(SegmentFacetCounter {
                 roots: self.roots.len(),
                 ords: None,
-                bucket_of_ord: Vec::new(),
-                buckets: Vec::new(),
                 counts: Vec::new(),
             });
         };
-        let table = self.paths.table(segment, self.field, &column)?;
-        let mut bucket_index: HashMap<(usize, &str), u32> = HashMap::new();
-        let mut buckets = Vec::new();
-        let bucket_of_ord = table
-            .iter()
-            .map(|path| {
-                self.roots
-                    .iter()
-                    .enumerate()
-                    .find_map(|(r, root)| child_of(root, path).map(|child| (r, child)))
-                    .map_or(NO_BUCKET, |(r, child)| {
-                        *bucket_index.entry((r, child)).or_insert_with(|| {
-                            buckets.push((r, child.to_owned()));
-                            (buckets.len() - 1) as u32
-                        })
-                    })
-            })
-            .collect();
+        let buckets = self.paths.buckets(segment, self.field, &column, &self.roots)?;
         Ok(SegmentFacetCounter {
             roots: self.roots.len(),
-            ords: Some(column.ords().clone()),
-            bucket_of_ord,
-            counts: vec![0; buckets.len()],
-            buckets,
+            counts: vec![0; buckets.buckets.len()],
+            ords: Some((column.ords().clone(), buckets)),
         })
     }
 
@@ -168,11 +209,13 @@ impl SegmentCollector for SegmentFacetCounter {
     type Fruit = FacetCounts;
 
     fn collect(&mut self, doc: DocId, _: Score) {
-        let Some(ords) = &self.ords else { return };
+        let Some((ords, buckets)) = &self.ords else {
+            return;
+        };
         // Ordinals come sorted, so a document's paths under one child are adjacent.
         let mut previous = NO_BUCKET;
         for ord in ords.values_for_doc(doc) {
-            let bucket = self.bucket_of_ord[ord as usize];
+            let bucket = buckets.bucket_of_ord[ord as usize];
             if bucket != NO_BUCKET && bucket != previous {
                 self.counts[bucket as usize] += 1;
             }
@@ -182,9 +225,11 @@ impl SegmentCollector for SegmentFacetCounter {
 
     fn harvest(self) -> FacetCounts {
         let mut out: FacetCounts = vec![HashMap::new(); self.roots];
-        for ((root, child), n) in self.buckets.into_iter().zip(self.counts) {
-            if n > 0 {
-                out[root].insert(child, n);
+        if let Some((_, buckets)) = &self.ords {
+            for ((root, child), &n) in buckets.buckets.iter().zip(&self.counts) {
+                if n > 0 {
+                    out[*root].insert(child.clone(), n);
+                }
             }
         }
         out

@@ -1039,6 +1039,12 @@ mod tests {
             .unwrap();
         assert_eq!(all.brands[0], ("/Sennheiser".to_string(), 2));
         assert_eq!(all.prices.iter().map(|p| p.2).sum::<usize>(), 5);
+        // The same segment counted under another root (the /audio filter above) keeps its own
+        // buckets.
+        assert_eq!(
+            all.categories,
+            vec![("/audio".to_string(), 3), ("/printing".to_string(), 2)]
+        );
     }
 
     #[test]
