@@ -449,20 +449,21 @@ impl ProductIndex {
     }
 
     /// The query as the shopper probably meant it: each word the index does not know replaced
-    /// by its best correction as spelled ("latpop stand" → "laptop stand"), or `None` when no
-    /// word needed one. Lets callers read meaning (such as a category) from a misspelled query.
+    /// by its correction as spelled ("latpop stand" → "laptop stand"), or `None` when no word
+    /// got one. Lets callers read meaning (such as a category) from a misspelled query, so only
+    /// unambiguous corrections count: "vnas" could be "nas" or "vans" and stays as typed.
     pub fn respelled(&self, text: &str) -> Option<String> {
         let vocabulary = self.vocabulary.read().unwrap_or_else(|p| p.into_inner()).clone();
         let mut changed = false;
         let words: Vec<String> = self
             .tokens(RAW_TOKENIZER, text)
             .into_iter()
-            .map(|typed| match vocabulary.corrections(&typed, 1).pop() {
-                Some(c) => {
+            .map(|typed| match vocabulary.corrections(&typed, 2).as_mut_slice() {
+                [c] => {
                     changed = true;
-                    c.spelled
+                    std::mem::take(&mut c.spelled)
                 }
-                None => typed,
+                _ => typed,
             })
             .collect();
         changed.then(|| words.join(" "))
@@ -978,6 +979,15 @@ mod tests {
         );
         assert_eq!(index.respelled("wireless headphones"), None, "known words stay");
         assert_eq!(index.respelled("tn2111"), None, "model codes are not guessed");
+        let index = ProductIndex::open(None, 15_000_000).unwrap();
+        index
+            .upsert(&[
+                product("1", "Acme vans", "Acme", &[], 5_000, true),
+                product("2", "Acme nas", "Acme", &[], 50_000, true),
+            ])
+            .unwrap();
+        index.commit(1).unwrap();
+        assert_eq!(index.respelled("vnas"), None, "two corrections: no guess");
     }
 
     #[test]
