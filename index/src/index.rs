@@ -835,6 +835,14 @@ mod tests {
         index
     }
 
+    /// An in-memory index holding `docs`, committed.
+    fn index_of(docs: &[ProductDoc]) -> ProductIndex {
+        let index = ProductIndex::open(None, 15_000_000).unwrap();
+        index.upsert(docs).unwrap();
+        index.commit(1).unwrap();
+        index
+    }
+
     /// A plain text search of one page.
     fn query(index: &ProductIndex, text: &str, limit: usize) -> SearchResults {
         index
@@ -870,22 +878,18 @@ mod tests {
         let relaxed = query(&index, "sennheiser wireless", 10);
         assert_eq!(ids(&relaxed), vec!["1", "5"]);
         // More matched words outrank a better BM25 score.
-        let tiers = ProductIndex::open(None, 15_000_000).unwrap();
         let long = "gizmo with a frobnicator and a great many other words that dilute the title";
-        tiers
-            .upsert(&[
-                product("both", long, "Acme", &[("misc", "Misc")], 100, true),
-                product(
-                    "one",
-                    "Frobnicator",
-                    "Frobnicator",
-                    &[("frob", "Frobnicator")],
-                    100,
-                    true,
-                ),
-            ])
-            .unwrap();
-        tiers.commit(1).unwrap();
+        let tiers = index_of(&[
+            product("both", long, "Acme", &[("misc", "Misc")], 100, true),
+            product(
+                "one",
+                "Frobnicator",
+                "Frobnicator",
+                &[("frob", "Frobnicator")],
+                100,
+                true,
+            ),
+        ]);
         let ranked = query(&tiers, "frobnicator gizmo", 10);
         assert_eq!(ids(&ranked), vec!["both", "one"]);
         // No product has "sony" and "toner": any-word matching takes over instead of nothing.
@@ -936,22 +940,18 @@ mod tests {
 
     #[test]
     fn titles_that_say_what_they_are_for_count_as_accessories() {
-        let index = ProductIndex::open(None, 15_000_000).unwrap();
         // Without the demotion the shorter title would win on BM25 length normalisation.
-        index
-            .upsert(&[
-                product("1", "Cooling fan for notebook", "Acme", &[], 1_000, true),
-                product(
-                    "2",
-                    "Acme Notebook 14 inch with Intel processor and 8 GB memory",
-                    "Acme",
-                    &[],
-                    90_000,
-                    true,
-                ),
-            ])
-            .unwrap();
-        index.commit(1).unwrap();
+        let index = index_of(&[
+            product("1", "Cooling fan for notebook", "Acme", &[], 1_000, true),
+            product(
+                "2",
+                "Acme Notebook 14 inch with Intel processor and 8 GB memory",
+                "Acme",
+                &[],
+                90_000,
+                true,
+            ),
+        ]);
         let r = query(&index, "notebook", 10);
         assert_eq!(ids(&r), vec!["2", "1"]);
     }
@@ -979,27 +979,19 @@ mod tests {
         );
         assert_eq!(index.respelled("wireless headphones"), None, "known words stay");
         assert_eq!(index.respelled("tn2111"), None, "model codes are not guessed");
-        let index = ProductIndex::open(None, 15_000_000).unwrap();
-        index
-            .upsert(&[
-                product("1", "Acme vans", "Acme", &[], 5_000, true),
-                product("2", "Acme nas", "Acme", &[], 50_000, true),
-            ])
-            .unwrap();
-        index.commit(1).unwrap();
+        let index = index_of(&[
+            product("1", "Acme vans", "Acme", &[], 5_000, true),
+            product("2", "Acme nas", "Acme", &[], 50_000, true),
+        ]);
         assert_eq!(index.respelled("vnas"), None, "two corrections: no guess");
     }
 
     #[test]
     fn a_misspelled_word_also_finds_the_synonyms_of_its_correction() {
-        let index = ProductIndex::open(None, 15_000_000).unwrap();
-        index
-            .upsert(&[
-                product("1", "Acme X200 notebook", "Acme", &[], 50_000, true),
-                product("2", "Acme laptop cooler", "Acme", &[], 2_000, true),
-            ])
-            .unwrap();
-        index.commit(1).unwrap();
+        let index = index_of(&[
+            product("1", "Acme X200 notebook", "Acme", &[], 50_000, true),
+            product("2", "Acme laptop cooler", "Acme", &[], 2_000, true),
+        ]);
         let results = query(&index, "latpop", 10);
         let mut found = ids(&results);
         found.sort_unstable();
@@ -1105,7 +1097,6 @@ mod tests {
 
     #[test]
     fn the_category_a_query_names_ranks_first() {
-        let index = ProductIndex::open(None, 15_000_000).unwrap();
         let cooler = product(
             "1",
             "Acme laptop cooler",
@@ -1122,8 +1113,7 @@ mod tests {
             90_000,
             true,
         );
-        index.upsert(&[cooler, notebook]).unwrap();
-        index.commit(1).unwrap();
+        let index = index_of(&[cooler, notebook]);
         let search = |boost: Option<&str>| {
             index
                 .search(&SearchRequest {
@@ -1143,12 +1133,10 @@ mod tests {
 
     #[test]
     fn a_declared_product_type_is_searchable() {
-        let index = ProductIndex::open(None, 15_000_000).unwrap();
         let mut declared = product("1", "HP EliteBook 840 G5 Silver", "HP", &[], 90_000, true);
         declared.product_type = Some("Notebook".into());
         let derived = product("2", "HP 255 G7 notebook Silver", "HP", &[], 40_000, true);
-        index.upsert(&[declared, derived]).unwrap();
-        index.commit(1).unwrap();
+        let index = index_of(&[declared, derived]);
         let results = query(&index, "notebook", 10);
         let mut found = ids(&results);
         found.sort();

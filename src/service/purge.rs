@@ -35,19 +35,20 @@ pub async fn run(store: Store, config: CdnConfig, cancel: CancellationToken) {
             return;
         }
     };
-    loop {
-        // Changes deleted by retention while the purger was off cannot be purged any more;
-        // the CDN's own TTLs bound how stale those pages stay.
-        if let Ok(truncated) = store.changelog_truncated_through() {
-            if cursor < truncated {
-                tracing::warn!(
-                    cursor,
-                    truncated,
-                    "cdn purger skips changes deleted by changelog retention"
-                );
-                cursor = truncated;
-            }
+    // Changes deleted by retention while the purger was off cannot be purged any more; the
+    // CDN's own TTLs bound how stale those pages stay. While it runs, retention never deletes
+    // past its persisted cursor, so this is checked once.
+    if let Ok(truncated) = store.changelog_truncated_through() {
+        if cursor < truncated {
+            tracing::warn!(
+                cursor,
+                truncated,
+                "cdn purger skips changes deleted by changelog retention"
+            );
+            cursor = truncated;
         }
+    }
+    loop {
         let batch = {
             let store = store.clone();
             tokio::task::spawn_blocking(move || store.changes_after(cursor, 256)).await

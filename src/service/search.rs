@@ -261,10 +261,10 @@ impl Search {
         Ok(count)
     }
 
-    /// Catches up with the changelog once (used at startup and by tests). An index that is
-    /// behind what changelog retention has deleted (a lost or old index directory) cannot
-    /// replay the gap, so it is rebuilt from storage instead.
-    pub fn catch_up(&self) -> Result<usize, ServiceError> {
+    /// Rebuilds the index from storage when it is behind what changelog retention has deleted
+    /// (a lost or old index directory): that gap cannot be replayed. Only needed when the
+    /// indexer starts: while it runs, retention never deletes past what the index applied.
+    pub fn rebuild_if_behind_retention(&self) -> Result<(), ServiceError> {
         let truncated = self.catalog.store().changelog_truncated_through()?;
         if self.index.applied_seq().map_err(index_error)? < truncated {
             tracing::warn!(
@@ -274,6 +274,11 @@ impl Search {
             let count = self.rebuild(|_| {})?;
             tracing::info!(count, "search index rebuilt");
         }
+        Ok(())
+    }
+
+    /// Catches up with the changelog once.
+    pub fn catch_up(&self) -> Result<usize, ServiceError> {
         let mut applied = 0;
         loop {
             let from = self.index.applied_seq().map_err(index_error)?;
@@ -647,9 +652,17 @@ pub async fn run_indexer(search: Arc<Search>, cancel: CancellationToken) {
     let poll = Duration::from_millis(search.settings.poll_interval_ms.max(10));
     let mut last_suggest_rebuild = Instant::now() - Duration::from_secs(3600);
     let mut dirty_suggestions = true;
+    let mut resynced = false;
     loop {
         let s = search.clone();
-        let outcome = tokio::task::spawn_blocking(move || s.catch_up()).await;
+        let outcome = tokio::task::spawn_blocking(move || {
+            if !resynced {
+                s.rebuild_if_behind_retention()?;
+            }
+            s.catch_up()
+        })
+        .await;
+        resynced |= matches!(outcome, Ok(Ok(_)));
         match outcome {
             Ok(Ok(n)) if n > 0 => dirty_suggestions = true,
             Ok(Ok(_)) => {}
