@@ -117,6 +117,13 @@ pub const ACCESSORY_DEMOTION: f32 = 0.6;
 /// [`WORD_TIER`], so it never beats a product that matches more of the words.
 const CATEGORY_INTENT_BOOST: f32 = 80.0;
 
+/// Field weight of the product type the catalog declares. Few products declare one, so BM25's
+/// average length for the field is far below one word and each match scores about a quarter
+/// of a title match of the same word; this weight puts a declared "Notebook" about level with
+/// the word in a title, so "laptop" finds the products the catalog calls notebooks, not just
+/// the shortest titles that mention one.
+const DECLARED_TYPE_WEIGHT: f32 = 13.0;
+
 /// Weight of a synonym match relative to the word itself.
 const SYNONYM_WEIGHT: f32 = 0.6;
 
@@ -270,6 +277,9 @@ impl ProductIndex {
             f.created_at_ms => p.created_at_ms,
             f.seller => p.seller.clone().unwrap_or_default(),
         );
+        if let Some(t) = &p.product_type {
+            d.add_text(f.declared_type, t);
+        }
         if let Some(brand) = &p.brand {
             d.add_text(f.brand, brand);
             d.add_facet(f.brand_facet, Facet::from_path([facet_segment(brand)]));
@@ -479,6 +489,7 @@ impl ProductIndex {
         }
         let weighted = [
             (f.title, 5.0f32),
+            (f.declared_type, DECLARED_TYPE_WEIGHT),
             (f.brand, 2.0),
             (f.category_text, 1.5),
             (f.product_type, 1.0),
@@ -619,7 +630,11 @@ impl ProductIndex {
         let limit = req.limit.max(1);
         // Accessories sink unless the shopper asked for one.
         let words = &parsed.words;
-        let demote_accessories = !words.is_empty() && !words.iter().any(|w| ACCESSORY_WORDS.contains(&w.as_str()));
+        let demote_accessories = !words.is_empty()
+            && !words
+                .iter()
+                .chain(&parsed.corrected)
+                .any(|w| ACCESSORY_WORDS.contains(&w.as_str()));
         let category_root = req.category.clone().unwrap_or_else(|| "/".to_string());
         let attribute_roots: Vec<String> = req
             .facet_attributes
@@ -1141,5 +1156,43 @@ mod tests {
         let mut found = ids(&results);
         found.sort();
         assert_eq!(found, vec!["1", "2"]);
+    }
+
+    #[test]
+    fn a_declared_product_type_outranks_a_short_title_that_names_it() {
+        // A bare listing whose short title wins on BM25 length normalisation, and a full one
+        // whose catalog record says it is a notebook.
+        let bare = product("1", "HP 530 Notebook PC", "HP", &[], 45_000, true);
+        let mut declared = product(
+            "2",
+            "HP Compaq 6530b Notebook PC 35.8 cm (14.1\") 1440 x 900 pixels Intel Core 2 Duo 2 GB 250 GB",
+            "HP",
+            &[],
+            80_000,
+            true,
+        );
+        declared.product_type = Some("Notebook".into());
+        let index = index_of(&[bare, declared]);
+        assert_eq!(ids(&query(&index, "laptop", 10)), vec!["2", "1"]);
+        assert_eq!(ids(&query(&index, "notebook", 10)), vec!["2", "1"]);
+    }
+
+    #[test]
+    fn wrist_rests_and_supports_are_accessories_unless_asked_for() {
+        let index = index_of(&[
+            product("1", "Kensington Mouse Wrist Pillow", "Kensington", &[], 1_500, true),
+            product(
+                "2",
+                "Logitech M90 Mouse USB Optical 1000 DPI",
+                "Logitech",
+                &[],
+                900,
+                true,
+            ),
+            product("3", "Newstar Keyboard/Mouse Support", "Newstar", &[], 2_500, true),
+        ]);
+        // Without the demotion both shorter accessory titles would outrank the mouse.
+        assert_eq!(ids(&query(&index, "mouse", 10))[0], "2");
+        assert_eq!(ids(&query(&index, "mouse pillow", 10))[0], "1");
     }
 }

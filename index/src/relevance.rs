@@ -45,6 +45,11 @@ pub const ACCESSORY_WORDS: &[&str] = &[
     "extension",
     "bracket",
     "screen",
+    "support",
+    "rest",
+    "pillow",
+    "convert",
+    "antenna",
 ];
 
 /// Small built-in synonym table (stemmed forms), both directions.
@@ -62,9 +67,14 @@ pub const SYNONYMS: &[(&str, &str)] = &[
     ("pendriv", "flash"),
 ];
 
-/// Returns synonyms of a stemmed word.
+/// Words that also match a broader word, one way only (stemmed forms): a shopper asking for an
+/// iPad stand is served by a tablet stand, but one asking for an Android tablet is not served by
+/// an iPad.
+pub const BROADER: &[(&str, &str)] = &[("ps4", "playstat")];
+
+/// Returns the words a stemmed word also matches: its synonyms and broader words.
 pub fn synonyms(word: &str) -> impl Iterator<Item = &'static str> + '_ {
-    SYNONYMS.iter().filter_map(move |(a, b)| {
+    let both_ways = SYNONYMS.iter().filter_map(move |(a, b)| {
         if *a == word {
             Some(*b)
         } else if *b == word {
@@ -72,7 +82,12 @@ pub fn synonyms(word: &str) -> impl Iterator<Item = &'static str> + '_ {
         } else {
             None
         }
-    })
+    });
+    let broader = BROADER
+        .iter()
+        .filter(move |(narrow, _)| *narrow == word)
+        .map(|(_, broad)| *broad);
+    both_ways.chain(broader)
 }
 
 /// The words of a short name ("Cell Phone Cases") as search compares them: lower-cased, split
@@ -376,5 +391,11 @@ mod tests {
     fn synonyms_work_both_ways() {
         assert_eq!(synonyms("laptop").collect::<Vec<_>>(), vec!["notebook"]);
         assert_eq!(synonyms("notebook").collect::<Vec<_>>(), vec!["laptop"]);
+    }
+
+    #[test]
+    fn a_narrow_word_matches_its_broader_word_but_not_back() {
+        assert!(synonyms("ps4").any(|s| s == "playstat"));
+        assert!(synonyms("playstat").all(|s| s != "ps4"));
     }
 }

@@ -18,6 +18,9 @@ pub struct ProductFields {
     /// What the product is, as the catalog's title names it in lower case ("mouse",
     /// "camera lens", "mobile phone case"), when the title names it.
     pub product_type: Field,
+    /// The product type the catalog declares ("Notebook"), only when it declares one: stronger
+    /// evidence than a type read from the title, so it is scored on its own.
+    pub declared_type: Field,
     /// Brand as text.
     pub brand: Field,
     /// Category path names as text.
@@ -59,6 +62,7 @@ pub fn product_schema() -> (Schema, ProductFields) {
         id: builder.add_text_field("id", STRING | STORED),
         title: builder.add_text_field("title", text.clone()),
         product_type: builder.add_text_field("product_type", text.clone()),
+        declared_type: builder.add_text_field("declared_type", text.clone()),
         brand: builder.add_text_field("brand", text.clone()),
         category_text: builder.add_text_field("category_text", text.clone()),
         description: builder.add_text_field("description", text.clone()),
