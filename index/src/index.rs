@@ -628,7 +628,7 @@ impl ProductIndex {
             query = self.combined(req, &parsed, false, Vec::new());
         }
         let limit = req.limit.max(1);
-        // Accessories sink unless the shopper asked for one.
+        // Accessories sink unless the shopper asked for one, even misspelled ("laptop caes").
         let words = &parsed.words;
         let demote_accessories = !words.is_empty()
             && !words

@@ -67,9 +67,9 @@ pub const SYNONYMS: &[(&str, &str)] = &[
     ("pendriv", "flash"),
 ];
 
-/// Words that also match a broader word, one way only (stemmed forms): a shopper asking for an
-/// iPad stand is served by a tablet stand, but one asking for an Android tablet is not served by
-/// an iPad.
+/// Words that also match a broader word, one way only (stemmed forms): a shopper asking for a
+/// PS4 game is served by a "PlayStation 4" title, but one asking for PlayStation is not served
+/// only by PS4 titles.
 pub const BROADER: &[(&str, &str)] = &[("ps4", "playstat")];
 
 /// Returns the words a stemmed word also matches: its synonyms and broader words.
