@@ -7,9 +7,13 @@
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use criterion::{criterion_group, criterion_main, Criterion};
+use std::sync::Arc;
+
+use storefront::clock::SystemClock;
 use storefront::config::Config;
-use storefront::http::{self, metrics::Metrics, AppState};
+use storefront::http::{self, AppState};
 use storefront::service::catalog::ListingParams;
+use storefront::{Services, Settings};
 use tower::ServiceExt;
 
 fn catalog(c: &mut Criterion) {
@@ -21,37 +25,16 @@ fn catalog(c: &mut Criterion) {
     let mut config = Config::default();
     config.storage.data_dir = dir.path().to_path_buf();
     config.storage.sync_writes = false;
-    let catalog = std::sync::Arc::new(storefront::open_catalog(&config).unwrap());
-    storefront::demo::load(&catalog).unwrap();
-    let accounts = std::sync::Arc::new(storefront::open_accounts(catalog.store().clone(), &config.auth).unwrap());
-    let search = std::sync::Arc::new(
-        storefront::service::search::Search::open(catalog.clone(), dir.path(), config.search.clone()).unwrap(),
-    );
-    let (carts, _signals) = storefront::service::cart::Carts::new(
-        catalog.clone(),
-        storefront::cart_settings(&config, catalog.currency()),
-        storefront::pricing_rules(&config.pricing),
-    );
-    let state = AppState {
-        carts: std::sync::Arc::new(carts),
-        search,
-        accounts,
-        limits: std::sync::Arc::new(storefront::http::rate_limit::RateLimits::new(
-            &storefront::config::RateLimitConfig {
-                api_per_second: 0,
-                ..Default::default()
-            },
-        )),
-        catalog: catalog.clone(),
-        metrics: std::sync::Arc::new(Metrics::new()),
-        admin_api_key: None,
-        cache_control: axum::http::HeaderValue::from_static("public, max-age=60"),
-    };
-    let router = http::router(state, &config);
+    config.rate_limit.api_per_second = 0;
+    let settings = Settings::try_from(&config).unwrap();
+    let services = Services::open(&settings, Arc::new(SystemClock)).unwrap();
+    storefront::demo::load(&services.catalog).unwrap();
+    let catalog = services.catalog.clone();
+    let router = http::router(AppState::new(&services, &settings.http), &settings.http);
     let slug = runtime
         .block_on(catalog.list_products(&ListingParams::default()))
         .map(|r| {
-            let page: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            let page: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
             page["items"][0]["slug"].as_str().unwrap().to_owned()
         })
         .unwrap();
@@ -108,8 +91,7 @@ fn catalog(c: &mut Criterion) {
 /// The stock counter's hot path: one hold and its release (two CAS loops), uncontended and
 /// with two threads fighting over the same SKU.
 fn stock(c: &mut Criterion) {
-    use std::sync::Arc;
-    use storefront::service::stock::StockLedger;
+    use storefront::service::inventory::StockLedger;
     let ledger = Arc::new(StockLedger::new());
     ledger.insert("SKU-1", [0; 16], 1_000_000, 0);
     let mut group = c.benchmark_group("stock");

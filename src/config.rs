@@ -9,6 +9,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+pub use crate::domain::cart::{MergeStrategy, ReserveOn};
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -272,18 +274,6 @@ impl Default for CatalogConfig {
     }
 }
 
-/// How a guest cart merges into the user's cart at login.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MergeStrategy {
-    /// Add the quantities, capped at available stock.
-    Sum,
-    /// Keep the larger quantity per SKU.
-    Max,
-    /// The guest cart replaces the user's cart.
-    Replace,
-}
-
 /// `[cart]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -322,16 +312,6 @@ impl Default for CartConfig {
             cache_entries: 100_000,
         }
     }
-}
-
-/// When stock is held for a shopper.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReserveOn {
-    /// Adding to the cart holds stock for `hold_ttl_secs`, extended by cart activity.
-    Cart,
-    /// The cart only checks availability; stock is held at checkout.
-    Checkout,
 }
 
 /// `[inventory]`

@@ -13,7 +13,7 @@ async fn browse_runs_against_a_demo_server_and_writes_reports() {
     let mut config = storefront::config::Config::default();
     config.server.listen = "127.0.0.1:0".into();
     config.storage.data_dir = dir.path().join("data");
-    let app = storefront::App::build(config, true).await.unwrap();
+    let app = storefront::demo::app(config).await.unwrap();
     let url = format!("http://{}", app.local_addr());
     let server = tokio::spawn(app.run_until(std::future::pending()));
 

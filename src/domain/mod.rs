@@ -1,12 +1,18 @@
-//! Domain types and rules: ids, money, slugs, SKUs and catalog validation.
+//! Domain types and rules, without I/O: ids, money, slugs, catalog validation, product facts,
+//! cart rules, pricing, query parsing, category rules, and the one table of error codes.
 //!
 //! Nothing here imports HTTP, RocksDB or tantivy; services convert between these types and
-//! storage records.
+//! storage records. Rules are unit-tested next to them.
 
+pub mod cart;
 pub mod catalog;
+pub mod category_rules;
+pub mod error;
 pub mod id;
 pub mod money;
 pub mod pricing;
+pub mod product;
+pub mod query;
 pub mod slug;
 pub mod user;
 pub mod validation;

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 
-use crate::service::catalog::Representation;
+use crate::service::representation::Representation;
 
 /// `Surrogate-Key` (Fastly) header name.
 pub static SURROGATE_KEY: HeaderName = HeaderName::from_static("surrogate-key");
@@ -15,45 +15,52 @@ pub static SURROGATE_KEY: HeaderName = HeaderName::from_static("surrogate-key");
 pub static XKEY: HeaderName = HeaderName::from_static("xkey");
 
 /// Returns whether `If-None-Match` matches `etag` (weak comparison, as RFC 9110 requires).
-pub fn not_modified(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+pub fn not_modified(headers: &HeaderMap, etag: &[u8]) -> bool {
     let Some(inm) = headers.get(header::IF_NONE_MATCH) else {
         return false;
     };
     let Ok(inm) = inm.to_str() else { return false };
-    let etag = etag.as_bytes();
     inm.split(',')
         .map(str::trim)
         .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/").as_bytes() == etag)
 }
 
+/// A header value over bytes the representation already checked (no copy, no re-check).
+fn header(bytes: &bytes::Bytes) -> HeaderValue {
+    // SAFETY: `Representation` only holds validators made of visible ASCII and spaces (it
+    // checks them when it is built), which is what a header value may contain.
+    unsafe { HeaderValue::from_maybe_shared_unchecked(bytes.clone()) }
+}
+
 /// Answers a public, CDN-cacheable read: 304 when the client's copy is current, else 200.
 pub fn public(headers: &HeaderMap, repr: &Representation, cache_control: &HeaderValue) -> Response {
-    let fresh = not_modified(headers, &repr.etag);
+    let fresh = not_modified(headers, repr.etag());
     let mut response = if fresh {
         let mut r = Response::new(Body::empty());
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         r
     } else {
-        let mut r = Response::new(Body::from(repr.body.clone()));
+        let mut r = Response::new(Body::from(repr.body().clone()));
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         r
     };
+    let surrogate_key = header(repr.surrogate_key());
     let h = response.headers_mut();
-    h.insert(header::ETAG, repr.etag.clone());
+    h.insert(header::ETAG, header(repr.etag()));
     h.insert(header::CACHE_CONTROL, cache_control.clone());
-    h.insert(SURROGATE_KEY.clone(), repr.surrogate_key.clone());
-    h.insert(XKEY.clone(), repr.surrogate_key.clone());
+    h.insert(SURROGATE_KEY.clone(), surrogate_key.clone());
+    h.insert(XKEY.clone(), surrogate_key);
     response
 }
 
 /// Answers a write or a caller-specific read: never cached by shared caches.
 pub fn private(status: StatusCode, repr: &Representation) -> Response {
-    let mut response = Response::new(Body::from(repr.body.clone()));
+    let mut response = Response::new(Body::from(repr.body().clone()));
     *response.status_mut() = status;
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(header::ETAG, repr.etag.clone());
+    h.insert(header::ETAG, header(repr.etag()));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     response
 }
@@ -70,11 +77,11 @@ mod tests {
 
     #[test]
     fn if_none_match_lists_and_weak_tags_match() {
-        let etag = HeaderValue::from_static("\"v2-abc\"");
-        assert!(not_modified(&headers("\"x\", \"v2-abc\""), &etag));
-        assert!(not_modified(&headers("W/\"v2-abc\""), &etag));
-        assert!(not_modified(&headers("*"), &etag));
-        assert!(!not_modified(&headers("\"v1-abc\""), &etag));
-        assert!(!not_modified(&HeaderMap::new(), &etag));
+        let etag = b"\"v2-abc\"";
+        assert!(not_modified(&headers("\"x\", \"v2-abc\""), etag));
+        assert!(not_modified(&headers("W/\"v2-abc\""), etag));
+        assert!(not_modified(&headers("*"), etag));
+        assert!(!not_modified(&headers("\"v1-abc\""), etag));
+        assert!(!not_modified(&HeaderMap::new(), etag));
     }
 }

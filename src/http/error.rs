@@ -1,11 +1,15 @@
 //! `ApiError`: the one place where failures become HTTP statuses and the JSON error shape
-//! `{"error":{"code","message","details"}}`.
+//! `{"error":{"code","message","details"}}`. Every code and its status come from the domain's
+//! one table ([`Code`]); internal faults keep their cause chain for the log, which the
+//! metrics middleware writes, and answer an opaque 500.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::domain::error::{Code, DomainError};
 use crate::domain::FieldError;
+use crate::service::error::Cause;
 use crate::service::ServiceError;
 
 /// An error answered to the client.
@@ -26,8 +30,8 @@ pub enum ApiError {
     /// 401: credentials were presented but are invalid, expired or revoked.
     #[error("{message}")]
     InvalidCredentials {
-        /// Stable code.
-        code: &'static str,
+        /// Code from the table.
+        code: Code,
         /// Explanation.
         message: &'static str,
     },
@@ -46,8 +50,8 @@ pub enum ApiError {
     /// 404 with a specific code.
     #[error("{message}")]
     Missing {
-        /// Stable code.
-        code: &'static str,
+        /// Code from the table.
+        code: Code,
         /// Explanation.
         message: &'static str,
     },
@@ -57,16 +61,9 @@ pub enum ApiError {
     /// 405: the route exists but not with this method.
     #[error("method not allowed on this route")]
     MethodNotAllowed,
-    /// 409: the write conflicts with current data.
-    #[error("{message}")]
-    Conflict {
-        /// Stable code.
-        code: &'static str,
-        /// Explanation.
-        message: String,
-        /// Details.
-        details: serde_json::Value,
-    },
+    /// 409 (mostly): the domain refuses.
+    #[error(transparent)]
+    Domain(DomainError),
     /// 412: `If-Match` does not match the current version.
     #[error("If-Match does not match the current version {current}")]
     PreconditionFailed {
@@ -90,62 +87,52 @@ pub enum ApiError {
     Timeout,
     /// 500: an internal fault; the cause is logged, never sent.
     #[error("internal error")]
-    Internal(String),
+    Internal(Cause),
 }
 
-/// The cause of a 500, attached to the response for the logging middleware.
+/// The cause chain of a 500, attached to the response for the logging middleware.
 #[derive(Debug, Clone)]
 pub struct InternalCause(pub String);
 
 impl ApiError {
-    /// Returns the HTTP status.
-    pub fn status(&self) -> StatusCode {
+    /// An internal fault described by `message`.
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::Internal(message.into().into())
+    }
+
+    /// Returns the stable code.
+    pub fn code(&self) -> Code {
         match self {
-            ApiError::BadRequest(_) | ApiError::MalformedJson(_) | ApiError::InvalidCursor => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) | ApiError::InvalidCredentials { .. } => StatusCode::UNAUTHORIZED,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) | ApiError::Missing { .. } | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Overloaded | ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::BadRequest(_) => Code::BadRequest,
+            ApiError::MalformedJson(_) => Code::MalformedJson,
+            ApiError::InvalidCursor => Code::InvalidCursor,
+            ApiError::Unauthorized(_) => Code::Unauthorized,
+            ApiError::InvalidCredentials { code, .. } | ApiError::Missing { code, .. } => *code,
+            ApiError::RateLimited { .. } => Code::RateLimited,
+            ApiError::Forbidden(_) => Code::Forbidden,
+            ApiError::NotFound(_) => Code::NotFound,
+            ApiError::RouteNotFound => Code::RouteNotFound,
+            ApiError::MethodNotAllowed => Code::MethodNotAllowed,
+            ApiError::Domain(e) => e.code(),
+            ApiError::PreconditionFailed { .. } => Code::PreconditionFailed,
+            ApiError::PayloadTooLarge => Code::PayloadTooLarge,
+            ApiError::UnsupportedMediaType => Code::UnsupportedMediaType,
+            ApiError::Validation(_) => Code::ValidationFailed,
+            ApiError::Overloaded => Code::Overloaded,
+            ApiError::Timeout => Code::Timeout,
+            ApiError::Internal(_) => Code::Internal,
         }
     }
 
-    /// Returns the stable snake_case code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ApiError::BadRequest(_) => "bad_request",
-            ApiError::MalformedJson(_) => "malformed_json",
-            ApiError::InvalidCursor => "invalid_cursor",
-            ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::InvalidCredentials { code, .. } => code,
-            ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::Missing { code, .. } => code,
-            ApiError::RouteNotFound => "route_not_found",
-            ApiError::MethodNotAllowed => "method_not_allowed",
-            ApiError::Conflict { code, .. } => code,
-            ApiError::PreconditionFailed { .. } => "precondition_failed",
-            ApiError::PayloadTooLarge => "payload_too_large",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
-            ApiError::Validation(_) => "validation_failed",
-            ApiError::Overloaded => "overloaded",
-            ApiError::Timeout => "timeout",
-            ApiError::Internal(_) => "internal",
-        }
+    /// Returns the HTTP status.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code().status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn details(&self) -> Option<serde_json::Value> {
         match self {
             ApiError::Validation(fields) => serde_json::to_value(fields).ok(),
-            ApiError::Conflict { details, .. } => Some(details.clone()),
+            ApiError::Domain(e) => Some(e.details()),
             ApiError::PreconditionFailed { current } => Some(serde_json::json!({ "current_version": current })),
             ApiError::NotFound(kind) => Some(serde_json::json!({ "resource": kind })),
             _ => None,
@@ -166,12 +153,24 @@ struct Inner<'a> {
     details: Option<serde_json::Value>,
 }
 
+/// `error: cause: cause…`, the whole chain in one line for the log.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let body = Body {
             error: Inner {
-                code: self.code(),
+                code: self.code().as_str(),
                 message: self.to_string(),
                 details: self.details(),
             },
@@ -190,13 +189,10 @@ impl IntoResponse for ApiError {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             ApiError::RateLimited { retry_after_secs } => {
-                headers.insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(retry_after_secs.max(&1).to_owned()),
-                );
+                headers.insert(header::RETRY_AFTER, HeaderValue::from((*retry_after_secs).max(1)));
             }
             ApiError::Internal(cause) => {
-                response.extensions_mut().insert(InternalCause(cause.clone()));
+                response.extensions_mut().insert(InternalCause(chain(cause.as_ref())));
             }
             _ => {}
         }
@@ -207,17 +203,37 @@ impl IntoResponse for ApiError {
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
+            ServiceError::Domain(e) => ApiError::Domain(e),
             ServiceError::NotFound { kind } => ApiError::NotFound(kind),
             ServiceError::Missing { code, message } => ApiError::Missing { code, message },
             ServiceError::Validation(fields) => ApiError::Validation(fields),
             ServiceError::VersionMismatch { current } => ApiError::PreconditionFailed { current },
-            ServiceError::Conflict { code, message, details } => ApiError::Conflict { code, message, details },
             ServiceError::InvalidCursor => ApiError::InvalidCursor,
             ServiceError::Overloaded => ApiError::Overloaded,
             ServiceError::Unauthorized { code, message } => ApiError::InvalidCredentials { code, message },
             ServiceError::Forbidden(message) => ApiError::Forbidden(message),
-            ServiceError::Storage(e) => ApiError::Internal(format!("storage: {e}")),
-            ServiceError::Internal(e) => ApiError::Internal(e),
+            e @ (ServiceError::Storage(_) | ServiceError::Internal { .. }) => ApiError::Internal(Box::new(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_fault_keeps_its_cause_chain_for_the_log_and_shows_none() {
+        let io = std::io::Error::other("disk on fire");
+        let response = ApiError::from(ServiceError::internal_from("writing the cart", io)).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let cause = response.extensions().get::<InternalCause>().unwrap();
+        assert_eq!(cause.0, "writing the cart: disk on fire");
+    }
+
+    #[test]
+    fn domain_refusals_take_their_status_from_the_code_table() {
+        let e = ApiError::Domain(DomainError::SkuTaken { sku: "A".into() });
+        assert_eq!(e.status(), StatusCode::CONFLICT);
+        assert_eq!(e.code().as_str(), "sku_taken");
     }
 }

@@ -9,8 +9,7 @@ use axum::Router;
 use super::error::ApiError;
 use super::extract::{Caller, IfMatch, Json, Query};
 use super::{private_json, AppState};
-use crate::service::catalog::{AdjustInput, InventoryInput};
-use crate::service::outbox;
+use crate::service::inventory::{AdjustInput, InventoryInput};
 use crate::service::view::InventoryView;
 
 /// Routes under `/api/v1`.
@@ -36,7 +35,7 @@ fn respond(view: InventoryView) -> Response {
 }
 
 async fn get_inventory(State(state): State<AppState>, Path(sku): Path<String>) -> Result<Response, ApiError> {
-    Ok(respond(state.catalog.inventory(sku).await?))
+    Ok(respond(state.inventory.get(sku).await?))
 }
 
 async fn put_inventory(
@@ -47,7 +46,7 @@ async fn put_inventory(
     Json(input): Json<InventoryInput>,
 ) -> Result<Response, ApiError> {
     Ok(respond(
-        state.catalog.change_stock(actor, sku, input.into(), version).await?,
+        state.inventory.change_stock(actor, sku, input.into(), version).await?,
     ))
 }
 
@@ -59,7 +58,7 @@ async fn adjust_inventory(
     Json(input): Json<AdjustInput>,
 ) -> Result<Response, ApiError> {
     Ok(respond(
-        state.catalog.change_stock(actor, sku, input.into(), version).await?,
+        state.inventory.change_stock(actor, sku, input.into(), version).await?,
     ))
 }
 
@@ -68,7 +67,7 @@ async fn list_reservations(
     Caller(actor): Caller,
     Path(sku): Path<String>,
 ) -> Result<Response, ApiError> {
-    let holds = state.carts.holds_of(actor, sku).await?;
+    let holds = state.inventory.holds_of(actor, sku).await?;
     Ok(private_json(StatusCode::OK, &serde_json::json!({ "items": holds })))
 }
 
@@ -85,12 +84,9 @@ async fn list_outbox(
     Caller(actor): Caller,
     Query(query): Query<OutboxQuery>,
 ) -> Result<Response, ApiError> {
-    let events = outbox::pending(
-        state.catalog.store().clone(),
-        actor,
-        query.topic,
-        query.limit.unwrap_or(100),
-    )
-    .await?;
+    let events = state
+        .outbox
+        .pending(actor, query.topic, query.limit.unwrap_or(100))
+        .await?;
     Ok(private_json(StatusCode::OK, &serde_json::json!({ "items": events })))
 }

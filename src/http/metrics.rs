@@ -4,23 +4,55 @@
 //! Hot path: one counter increment and one histogram observation per request, through
 //! label handles cached by the prometheus crate; no allocation for known routes.
 
-use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 use super::error::InternalCause;
-use crate::service::Catalog;
+use crate::service::health::Health;
+
+/// Gauges sampled from storage and the caches at scrape time.
+struct Sampled {
+    block_cache_usage: IntGauge,
+    block_cache_capacity: IntGauge,
+    live_sst: IntGauge,
+    memtable: IntGauge,
+    estimated_keys: IntGaugeVec,
+    changelog_last_seq: IntGauge,
+    changelog_truncated: IntGauge,
+    cache_hits: IntGaugeVec,
+    cache_misses: IntGaugeVec,
+    cache_entries: IntGaugeVec,
+}
 
 /// Metric families of the HTTP layer.
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    sampled: Sampled,
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric");
+    registry.register(Box::new(g.clone())).expect("unique metric");
+    g
+}
+
+fn gauge_vec(registry: &Registry, name: &str, help: &str, label: &str) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), &[label]).expect("valid metric");
+    registry.register(Box::new(g.clone())).expect("unique metric");
+    g
+}
+
+fn as_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 impl Metrics {
@@ -45,101 +77,74 @@ impl Metrics {
         .expect("valid metric");
         registry.register(Box::new(requests.clone())).expect("unique metric");
         registry.register(Box::new(latency.clone())).expect("unique metric");
+        let r = &registry;
+        // Cache hit and miss counts are read from the caches' own counters at scrape time, so
+        // they are gauges here even though they only grow.
+        let sampled = Sampled {
+            block_cache_usage: gauge(r, "rocksdb_block_cache_usage_bytes", "Bytes in the RocksDB block cache"),
+            block_cache_capacity: gauge(r, "rocksdb_block_cache_capacity_bytes", "RocksDB block cache capacity"),
+            live_sst: gauge(r, "rocksdb_live_sst_bytes", "Size of live SST files"),
+            memtable: gauge(r, "rocksdb_memtable_bytes", "Memtable bytes"),
+            estimated_keys: gauge_vec(r, "rocksdb_estimated_keys", "Estimated keys per column family", "cf"),
+            changelog_last_seq: gauge(r, "storefront_changelog_last_seq", "Last committed changelog sequence"),
+            changelog_truncated: gauge(
+                r,
+                "storefront_changelog_truncated_through",
+                "Highest changelog sequence deleted by retention",
+            ),
+            cache_hits: gauge_vec(
+                r,
+                "storefront_response_cache_hits_total",
+                "Response cache hits",
+                "cache",
+            ),
+            cache_misses: gauge_vec(
+                r,
+                "storefront_response_cache_misses_total",
+                "Response cache misses",
+                "cache",
+            ),
+            cache_entries: gauge_vec(
+                r,
+                "storefront_response_cache_entries",
+                "Response cache entries",
+                "cache",
+            ),
+        };
         Metrics {
             registry,
             requests,
             latency,
+            sampled,
         }
     }
 
-    /// Renders all metrics in the Prometheus text format.
-    pub fn render(&self, catalog: &Catalog) -> String {
+    /// Samples storage and caches and renders all metrics in the Prometheus text format
+    /// (reads RocksDB properties: call off the async workers).
+    pub fn render(&self, health: &Health) -> String {
+        let s = health.store_stats();
+        let c = health.cache_stats();
+        let m = &self.sampled;
+        m.block_cache_usage.set(as_i64(s.block_cache_usage_bytes));
+        m.block_cache_capacity.set(as_i64(s.block_cache_capacity_bytes));
+        m.live_sst.set(as_i64(s.live_sst_bytes));
+        m.memtable.set(as_i64(s.memtable_bytes));
+        for (cf, n) in &s.estimated_keys {
+            m.estimated_keys.with_label_values(&[cf]).set(as_i64(*n));
+        }
+        m.changelog_last_seq.set(as_i64(s.last_changelog_seq));
+        m.changelog_truncated.set(as_i64(s.changelog_truncated_through));
+        for (cache, hits, misses, len) in [
+            ("product", c.product_hits, c.product_misses, c.product_len),
+            ("listing", c.listing_hits, c.listing_misses, c.listing_len),
+        ] {
+            m.cache_hits.with_label_values(&[cache]).set(as_i64(hits));
+            m.cache_misses.with_label_values(&[cache]).set(as_i64(misses));
+            m.cache_entries.with_label_values(&[cache]).set(as_i64(len));
+        }
         let mut buf = Vec::with_capacity(16 * 1024);
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
-        let mut out = String::from_utf8(buf).unwrap_or_default();
-        let s = catalog.store().stats();
-        let c = catalog.cache_stats();
-        let mut gauge = |name: &str, help: &str, kind: &str, samples: &[(String, u64)]| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (labels, v) in samples {
-                let _ = writeln!(out, "{name}{labels} {v}");
-            }
-        };
-        gauge(
-            "rocksdb_block_cache_usage_bytes",
-            "Bytes in the RocksDB block cache",
-            "gauge",
-            &[(String::new(), s.block_cache_usage_bytes)],
-        );
-        gauge(
-            "rocksdb_block_cache_capacity_bytes",
-            "RocksDB block cache capacity",
-            "gauge",
-            &[(String::new(), s.block_cache_capacity_bytes)],
-        );
-        gauge(
-            "rocksdb_live_sst_bytes",
-            "Size of live SST files",
-            "gauge",
-            &[(String::new(), s.live_sst_bytes)],
-        );
-        gauge(
-            "rocksdb_memtable_bytes",
-            "Memtable bytes",
-            "gauge",
-            &[(String::new(), s.memtable_bytes)],
-        );
-        let keys: Vec<(String, u64)> = s
-            .estimated_keys
-            .iter()
-            .map(|(cf, n)| (format!("{{cf=\"{cf}\"}}"), *n))
-            .collect();
-        gauge(
-            "rocksdb_estimated_keys",
-            "Estimated keys per column family",
-            "gauge",
-            &keys,
-        );
-        gauge(
-            "storefront_changelog_last_seq",
-            "Last committed changelog sequence",
-            "gauge",
-            &[(String::new(), s.last_changelog_seq)],
-        );
-        gauge(
-            "storefront_changelog_truncated_through",
-            "Highest changelog sequence deleted by retention",
-            "gauge",
-            &[(String::new(), s.changelog_truncated_through)],
-        );
-        gauge(
-            "storefront_response_cache_hits_total",
-            "Response cache hits",
-            "counter",
-            &[
-                ("{cache=\"product\"}".into(), c.product_hits),
-                ("{cache=\"listing\"}".into(), c.listing_hits),
-            ],
-        );
-        gauge(
-            "storefront_response_cache_misses_total",
-            "Response cache misses",
-            "counter",
-            &[
-                ("{cache=\"product\"}".into(), c.product_misses),
-                ("{cache=\"listing\"}".into(), c.listing_misses),
-            ],
-        );
-        gauge(
-            "storefront_response_cache_entries",
-            "Response cache entries",
-            "gauge",
-            &[
-                ("{cache=\"product\"}".into(), c.product_len),
-                ("{cache=\"listing\"}".into(), c.listing_len),
-            ],
-        );
-        out
+        String::from_utf8(buf).unwrap_or_default()
     }
 }
 

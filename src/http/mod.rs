@@ -31,34 +31,101 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 
-use crate::config::{Config, ServerConfig};
+use crate::app::Services;
+use crate::config::{Config, RateLimitConfig, ServerConfig};
 use crate::service::auth::Accounts;
 use crate::service::cart::Carts;
+use crate::service::events::outbox::Outbox;
+use crate::service::health::Health;
+use crate::service::inventory::Inventory;
 use crate::service::search::Search;
 use crate::service::Catalog;
 use error::ApiError;
 use metrics::Metrics;
 use rate_limit::RateLimits;
 
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Listen address.
+    pub listen: String,
+    /// Edge limits: body size, timeout, in-flight requests, CORS.
+    pub server: ServerConfig,
+    /// Rate limits.
+    pub rate_limit: RateLimitConfig,
+    /// `Cache-Control` of public reads, rendered once.
+    pub cache_control: HeaderValue,
+    /// Admin bearer key; `None` disables it.
+    pub admin_api_key: Option<Arc<str>>,
+    /// Grace period for in-flight requests at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl TryFrom<&Config> for HttpSettings {
+    type Error = anyhow::Error;
+
+    fn try_from(config: &Config) -> anyhow::Result<HttpSettings> {
+        let admin_api_key =
+            (!config.auth.admin_api_key.is_empty()).then(|| Arc::<str>::from(config.auth.admin_api_key.as_str()));
+        if admin_api_key.is_none() {
+            tracing::warn!("[auth] admin_api_key is not set: admin automation with an API key is disabled (admin users still work)");
+        }
+        Ok(HttpSettings {
+            listen: config.server.listen.clone(),
+            server: config.server.clone(),
+            rate_limit: config.rate_limit.clone(),
+            cache_control: HeaderValue::from_str(&config.http_cache.header_value())
+                .map_err(|e| anyhow::anyhow!("invalid [http_cache] settings: {e}"))?,
+            admin_api_key,
+            shutdown_grace: Duration::from_millis(config.server.shutdown_grace_ms),
+        })
+    }
+}
+
 /// State shared by all handlers.
 #[derive(Clone)]
 pub struct AppState {
     /// The catalog service.
     pub catalog: Arc<Catalog>,
-    /// Metrics registry.
-    pub metrics: Arc<Metrics>,
+    /// Stock.
+    pub inventory: Arc<Inventory>,
     /// Accounts and sessions.
     pub accounts: Arc<Accounts>,
     /// Product search.
     pub search: Arc<Search>,
     /// Carts.
     pub carts: Arc<Carts>,
+    /// The outbox.
+    pub outbox: Arc<Outbox>,
+    /// Readiness and statistics.
+    pub health: Arc<Health>,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
     /// Rate limiters.
     pub limits: Arc<RateLimits>,
     /// Admin bearer key; `None` disables it.
     pub admin_api_key: Option<Arc<str>>,
     /// `Cache-Control` of public reads, rendered once.
     pub cache_control: HeaderValue,
+}
+
+impl AppState {
+    /// The state over `services`.
+    pub fn new(services: &Services, settings: &HttpSettings) -> AppState {
+        AppState {
+            catalog: services.catalog.clone(),
+            inventory: services.inventory.clone(),
+            accounts: services.accounts.clone(),
+            search: services.search.clone(),
+            carts: services.carts.clone(),
+            outbox: services.outbox.clone(),
+            health: services.health.clone(),
+            metrics: Arc::new(Metrics::new()),
+            limits: Arc::new(RateLimits::new(&settings.rate_limit)),
+            admin_api_key: settings.admin_api_key.clone(),
+            cache_control: settings.cache_control.clone(),
+        }
+    }
 }
 
 /// A JSON response about one user or cart: never stored by shared caches.
@@ -86,7 +153,7 @@ impl MakeRequestId for CounterRequestId {
 }
 
 /// Builds the full router with middleware.
-pub fn router(state: AppState, config: &Config) -> Router {
+pub fn router(state: AppState, settings: &HttpSettings) -> Router {
     let api = Router::new()
         .merge(products::router())
         .merge(categories::router())
@@ -107,11 +174,11 @@ pub fn router(state: AppState, config: &Config) -> Router {
         ))
         .layer(middleware::from_fn(security::headers))
         .with_state(state);
-    let app = match security::cors(&config.server.cors_allowed_origins) {
+    let app = match security::cors(&settings.server.cors_allowed_origins) {
         Some(cors) => app.layer(cors),
         None => app,
     };
-    with_edge_layers(app, &config.server)
+    with_edge_layers(app, &settings.server)
 }
 
 /// Adds the protective outer layers: panic capture, request ids, body limit, load shedding,
@@ -121,7 +188,7 @@ fn with_edge_layers(router: Router, config: &ServerConfig) -> Router {
     // `max_in_flight` is a process-wide limit rather than a per-route one.
     let edge = ServiceBuilder::new()
         .layer(CatchPanicLayer::custom(|_| {
-            ApiError::Internal("handler panicked".into()).into_response()
+            ApiError::internal("handler panicked").into_response()
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), CounterRequestId::default()))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
@@ -139,7 +206,7 @@ async fn middleware_error(error: BoxError) -> Response {
     } else if error.is::<tower::load_shed::error::Overloaded>() {
         ApiError::Overloaded.into_response()
     } else {
-        ApiError::Internal(format!("middleware: {error}")).into_response()
+        ApiError::internal(format!("middleware: {error}")).into_response()
     }
 }
 

@@ -31,25 +31,18 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    let store = state.catalog.store().clone();
-    let search = state.search.clone();
-    let probe = tokio::task::spawn_blocking(move || {
-        let storage = store
-            .get_raw(storefront_storage::cf::CF_META, b"schema_version")
-            .is_ok();
-        let lag = store.last_changelog_seq().saturating_sub(search.applied_seq());
-        (storage, search.index().num_docs(), lag)
-    })
-    .await;
-    let (status, body) = match probe {
-        Ok((true, documents, lag)) => (
+    let (status, body) = match state.health.readiness().await {
+        Ok(r) => (
             StatusCode::OK,
-            serde_json::json!({ "status": "ready", "storage": "ok", "index": { "documents": documents, "changelog_lag": lag } }),
+            serde_json::json!({ "status": "ready", "storage": "ok", "index": { "documents": r.documents, "changelog_lag": r.changelog_lag } }),
         ),
-        _ => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({ "status": "unavailable", "storage": "error" }),
-        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness probe failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({ "status": "unavailable", "storage": "error" }),
+            )
+        }
     };
     (
         status,
@@ -60,9 +53,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let catalog = state.catalog.clone();
-    let metrics = state.metrics.clone();
-    let text = tokio::task::spawn_blocking(move || metrics.render(&catalog))
+    let (health, metrics) = (state.health.clone(), state.metrics.clone());
+    let text = tokio::task::spawn_blocking(move || metrics.render(&health))
         .await
         .unwrap_or_default();
     (

@@ -2,7 +2,7 @@
 //! when a token is verified, and strict login/registration limits per IP and per account.
 //!
 //! Hot path: one keyed check (a sharded map lookup and an atomic compare-and-swap) per request;
-//! no lock is held across requests. Keyed state is pruned by a background task.
+//! no lock is held across requests. Keyed state is pruned by a background worker.
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -19,6 +19,8 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use super::error::ApiError;
 use crate::config::RateLimitConfig;
 use crate::domain::Id;
+use crate::service::ServiceError;
+use crate::worker::{Progress, Worker};
 
 /// All limiters.
 pub struct RateLimits {
@@ -126,10 +128,31 @@ pub async fn limit_api(State(limits): State<Arc<RateLimits>>, mut request: Reque
 }
 
 /// Prunes limiter state every minute until the process ends.
-pub async fn prune_forever(limits: Arc<RateLimits>) {
-    loop {
-        tokio::time::sleep(Duration::from_secs(60)).await;
-        limits.prune();
+/// Drops idle keyed state once a minute, so the limiters' memory follows the active clients.
+pub struct Pruner {
+    limits: Arc<RateLimits>,
+}
+
+impl Pruner {
+    /// The pruner of `limits`.
+    pub fn new(limits: Arc<RateLimits>) -> Pruner {
+        Pruner { limits }
+    }
+}
+
+#[async_trait::async_trait]
+impl Worker for Pruner {
+    fn name(&self) -> &'static str {
+        "rate_limit_pruner"
+    }
+
+    fn interval(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+
+    async fn try_execute(&self) -> Result<Progress, ServiceError> {
+        self.limits.prune();
+        Ok(Progress::Idle)
     }
 }
 

@@ -1,10 +1,20 @@
 //! The service layer's error type: what went wrong in terms of the use case.
+//!
+//! Refusals carry a [`Code`] from the domain's one table; internal faults keep their source
+//! error, so the log shows the whole cause chain while the client sees an opaque 500.
 
+use crate::domain::error::{Code, DomainError};
 use crate::domain::FieldError;
 
-/// Errors of the use cases (catalog, accounts).
+/// A boxed cause of an internal fault.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// Errors of the use cases.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
+    /// The domain refuses (a taken slug, too little stock...).
+    #[error(transparent)]
+    Domain(#[from] DomainError),
     /// The addressed entity does not exist (or is not visible).
     #[error("{kind} not found")]
     NotFound {
@@ -15,8 +25,8 @@ pub enum ServiceError {
     /// expired cart token answers `cart_expired`).
     #[error("{message}")]
     Missing {
-        /// Stable code.
-        code: &'static str,
+        /// Code from the table.
+        code: Code,
         /// Human explanation.
         message: &'static str,
     },
@@ -29,21 +39,11 @@ pub enum ServiceError {
         /// The entity's current version.
         current: u64,
     },
-    /// The write conflicts with existing data (a taken slug or SKU...).
-    #[error("{message}")]
-    Conflict {
-        /// Stable error code.
-        code: &'static str,
-        /// Human explanation.
-        message: String,
-        /// Machine-readable details.
-        details: serde_json::Value,
-    },
     /// The caller is not authenticated (or the credentials are invalid/expired).
     #[error("{message}")]
     Unauthorized {
-        /// Stable code, e.g. `invalid_credentials`.
-        code: &'static str,
+        /// Code from the table.
+        code: Code,
         /// Human explanation.
         message: &'static str,
     },
@@ -57,18 +57,37 @@ pub enum ServiceError {
     #[error("invalid pagination cursor")]
     InvalidCursor,
     /// Storage failed.
-    #[error(transparent)]
+    #[error("storage failed")]
     Storage(#[from] storefront_storage::Error),
-    /// An unexpected internal fault.
-    #[error("{0}")]
-    Internal(String),
+    /// An unexpected internal fault, with its cause when there is one.
+    #[error("{context}")]
+    Internal {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: Option<Cause>,
+    },
 }
 
 impl ServiceError {
-    pub(crate) fn conflict(code: &'static str, message: String, details: serde_json::Value) -> Self {
-        ServiceError::Conflict { code, message, details }
+    /// An internal fault without an underlying error.
+    pub fn internal(context: impl Into<String>) -> Self {
+        ServiceError::Internal {
+            context: context.into(),
+            source: None,
+        }
     }
 
+    /// An internal fault caused by `source`.
+    pub fn internal_from(context: impl Into<String>, source: impl Into<Cause>) -> Self {
+        ServiceError::Internal {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// One invalid field.
     pub(crate) fn invalid(field: &str, code: &'static str, message: &str) -> Self {
         ServiceError::Validation(vec![FieldError {
             field: field.into(),

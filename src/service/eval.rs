@@ -124,8 +124,8 @@ pub fn evaluate(
         let results = search
             .index()
             .search(&plain_request(search, &query, 10))
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let ids = external_ids(search_catalog(search), &results.hits)?;
+            .map_err(|e| ServiceError::internal_from("search index", e))?;
+        let ids = external_ids(search, &results.hits)?;
         if ids.is_empty() {
             zero += 1;
             tracing::debug!(query = %query, "no results");
@@ -141,8 +141,8 @@ pub fn evaluate(
             let deep = search
                 .index()
                 .search(&plain_request(search, &query, 100))
-                .map_err(|e| ServiceError::Internal(e.to_string()))?;
-            let mut judged_only = external_ids(search_catalog(search), &deep.hits)?;
+                .map_err(|e| ServiceError::internal_from("search index", e))?;
+            let mut judged_only = external_ids(search, &deep.hits)?;
             judged_only.retain(|p| grades.contains_key(p));
             condensed_sum += ndcg_at(10, &judged_only, grades).unwrap_or(0.0);
         }
@@ -154,10 +154,6 @@ pub fn evaluate(
         zero_result_rate: zero as f64 / judgments.queries.len().max(1) as f64,
         scored,
     })
-}
-
-fn search_catalog(search: &Search) -> &super::Catalog {
-    search.catalog()
 }
 
 #[cfg(test)]

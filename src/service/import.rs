@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use super::catalog::{Catalog, ResolvedProduct, Source, UpsertOutcome};
-use super::category_rules;
 use super::error::ServiceError;
 use crate::domain::catalog::{check_product, Image, ProductInput, VariantInput};
+use crate::domain::category_rules;
 use crate::domain::{FieldErrors, Money};
 
 /// Rows committed per atomic batch.

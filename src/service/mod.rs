@@ -1,19 +1,28 @@
-//! Use cases. Services own the business rules, talk to storage, and hand the HTTP layer
-//! ready-to-send representations; they never see request or response types.
+//! Use cases. Services own the business rules' application, talk to storage and the index,
+//! and hand the HTTP layer ready-to-send representations; they never see request or response
+//! types of the HTTP layer, and never read the configuration (they get settings).
+//!
+//! - [`catalog`]: products, listings, categories and sellers;
+//! - [`inventory`]: every stock change and the live counters;
+//! - [`cart`]: carts, holds, merge and expiry;
+//! - [`auth`]: accounts, sessions, addresses;
+//! - [`search`]: the search index, queries and autocomplete;
+//! - [`events`]: changelog consumers (CDN purge, retention) and the outbox;
+//! - [`import`], [`eval`]: bulk import and the relevance evaluation;
+//! - [`health`]: readiness and store statistics for the operations endpoints;
+//! - [`representation`], [`view`]: cached response bodies and the JSON views they hold.
 
 pub mod auth;
 pub mod cart;
 pub mod catalog;
-pub mod category_rules;
-pub mod category_tree;
 pub mod error;
 pub mod eval;
+pub mod events;
+pub mod health;
 pub mod import;
-pub mod outbox;
-pub mod purge;
-pub mod retention;
+pub mod inventory;
+pub mod representation;
 pub mod search;
-pub mod stock;
 pub mod view;
 
 pub use catalog::Catalog;
@@ -25,5 +34,5 @@ pub(crate) async fn blocking<T: Send + 'static>(
 ) -> Result<T, ServiceError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| ServiceError::Internal(format!("blocking task failed: {e}")))?
+        .map_err(|e| ServiceError::internal_from("blocking task failed", e))?
 }

@@ -9,10 +9,12 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use storefront_storage::records::{
     ArchivedAttributeRecord, ArchivedAttributeValue, ArchivedImageRecord, ArchivedProductRecord, ArchivedProductStatus,
-    ArchivedVariantRecord,
+    ArchivedVariantRecord, ProductStatus,
 };
 
-use super::category_tree::{CategoryNode, CategoryTree, SellerSummary};
+use super::catalog::taxonomy::{CategoryNode, CategoryTree, SellerSummary};
+use crate::domain::catalog::Status;
+use crate::domain::product::{self, RatingSummary};
 use crate::domain::{Currency, Id, Money};
 
 /// Formats Unix milliseconds as RFC 3339.
@@ -21,12 +23,29 @@ pub fn rfc3339(ms: i64) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-/// Wire name of an archived status.
-pub fn status_name(status: &ArchivedProductStatus) -> &'static str {
+/// The domain status of an archived product record.
+pub fn product_status(status: &ArchivedProductStatus) -> Status {
     match status {
-        ArchivedProductStatus::Draft => "draft",
-        ArchivedProductStatus::Published => "published",
-        ArchivedProductStatus::Archived => "archived",
+        ArchivedProductStatus::Draft => Status::Draft,
+        ArchivedProductStatus::Published => Status::Published,
+        ArchivedProductStatus::Archived => Status::Archived,
+    }
+}
+
+/// The domain status of a product record.
+pub fn stored_status(status: ProductStatus) -> Status {
+    match status {
+        ProductStatus::Draft => Status::Draft,
+        ProductStatus::Published => Status::Published,
+        ProductStatus::Archived => Status::Archived,
+    }
+}
+
+/// The rating summary of an archived product record.
+pub fn rating_summary(p: &ArchivedProductRecord) -> RatingSummary {
+    RatingSummary {
+        sum: p.rating_sum.to_native(),
+        count: p.rating_count.to_native(),
     }
 }
 
@@ -121,15 +140,17 @@ pub struct Rating {
 impl Rating {
     /// Summarises a product's ratings.
     pub fn of(p: &ArchivedProductRecord) -> Rating {
-        let count = p.rating_count.to_native();
-        let average = (count > 0).then(|| (p.rating_sum.to_native() as f64 / count as f64 * 100.0).round() / 100.0);
-        Rating { average, count }
+        let summary = rating_summary(p);
+        Rating {
+            average: summary.average(),
+            count: summary.count,
+        }
     }
 }
 
 /// Lowest variant price.
 pub fn min_price(p: &ArchivedProductRecord) -> i64 {
-    p.variants.iter().map(|v| v.price_cents.to_native()).min().unwrap_or(0)
+    product::lowest_price(p.variants.iter().map(|v| v.price_cents.to_native()))
 }
 
 #[derive(Serialize)]
@@ -209,7 +230,7 @@ impl<'a> ProductView<'a> {
             title: p.title.as_str(),
             description: p.description.as_str(),
             brand: p.brand.as_ref().map(|s| s.as_str()),
-            status: status_name(&p.status),
+            status: product_status(&p.status).as_str(),
             price: Money::new(min_price(p), currency),
             in_stock: variants.iter().any(|v| v.in_stock),
             category: path.last().map(|c| CategoryRef {

@@ -17,4 +17,4 @@ pub mod store;
 
 pub use error::{Error, Result};
 pub use records::{Owned, StoredRecord};
-pub use store::{Batch, ListingPage, ListingScan, Store, StoreOptions, StoreStats, Txn};
+pub use store::{Batch, ListingPage, ListingScan, Store, StoreOptions, StoreStats, TimeSource, Txn};

@@ -31,6 +31,33 @@ use crate::{Error, Result};
 /// Schema version written by this build (2: reservations moved out of the inventory record).
 pub const SCHEMA_VERSION: u32 = 2;
 
+/// Where a store reads the time its transactions are stamped with: the system clock unless the
+/// server hands it its own clock (tests move a manual one).
+#[derive(Clone)]
+pub struct TimeSource(Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl TimeSource {
+    /// A source that calls `now_ms` for the current Unix time in milliseconds.
+    pub fn new(now_ms: impl Fn() -> i64 + Send + Sync + 'static) -> TimeSource {
+        TimeSource(Arc::new(now_ms))
+    }
+
+    /// The system clock.
+    pub fn system() -> TimeSource {
+        TimeSource::new(now_ms)
+    }
+
+    fn now_ms(&self) -> i64 {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for TimeSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TimeSource")
+    }
+}
+
 /// Tuning knobs, filled from the server config.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -42,6 +69,8 @@ pub struct StoreOptions {
     pub write_buffer_bytes: usize,
     /// Flush and compaction threads.
     pub max_background_jobs: i32,
+    /// The time transactions are stamped with.
+    pub time: TimeSource,
 }
 
 impl Default for StoreOptions {
@@ -51,6 +80,7 @@ impl Default for StoreOptions {
             sync_writes: true,
             write_buffer_bytes: 32 << 20,
             max_background_jobs: 2,
+            time: TimeSource::system(),
         }
     }
 }
@@ -67,6 +97,7 @@ struct Inner {
     cache: Cache,
     block_cache_bytes: usize,
     sync_writes: bool,
+    time: TimeSource,
     /// Serialises writers; holds the next changelog sequence number.
     writer: Mutex<u64>,
     /// Highest committed changelog sequence, for consumers polling without the writer lock.
@@ -147,6 +178,7 @@ impl Store {
                 cache,
                 block_cache_bytes: options.block_cache_bytes,
                 sync_writes: options.sync_writes,
+                time: options.time.clone(),
                 writer: Mutex::new(1),
                 last_seq: AtomicU64::new(0),
             }),
@@ -490,7 +522,7 @@ impl Store {
             overlay: BTreeMap::new(),
             changes: Vec::new(),
             count_deltas: HashMap::new(),
-            now_ms: now_ms(),
+            now_ms: self.inner.time.now_ms(),
         };
         let out = f(&mut txn)?;
         let last = txn.commit(*next_seq)?;

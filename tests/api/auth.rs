@@ -538,3 +538,40 @@ async fn responses_carry_security_headers_and_cors_for_configured_origins() {
         .unwrap();
     assert_eq!(res.headers()[header::CACHE_CONTROL], "private, no-store");
 }
+
+#[tokio::test]
+async fn access_and_refresh_tokens_expire_on_the_server_clock() {
+    let app = spawn_app().await;
+    let s = app.register("clock@example.com").await;
+    // 15 minutes (plus the 5 s leeway) later the access token is refused as expired.
+    app.advance(std::time::Duration::from_secs(14 * 60));
+    let (status, _) = app.call(Method::GET, "/api/v1/me", Some(&s.access), None).await;
+    assert_eq!(status, StatusCode::OK);
+    app.advance(std::time::Duration::from_secs(70));
+    let (status, body) = app.call(Method::GET, "/api/v1/me", Some(&s.access), None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("token_expired"))
+    );
+    // The refresh token still works until its week is up, then it is refused.
+    let refresh = |token: String| {
+        let app = &app;
+        async move {
+            app.call(
+                Method::POST,
+                "/api/v1/auth/refresh",
+                None,
+                Some(json!({ "refresh_token": token })),
+            )
+            .await
+        }
+    };
+    let (status, pair) = refresh(s.refresh.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    app.advance(std::time::Duration::from_secs(7 * 24 * 3600 + 1));
+    let (status, body) = refresh(pair["refresh_token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_refresh_token"))
+    );
+}

@@ -459,20 +459,24 @@ async fn merge_caps_at_available_stock_in_checkout_mode_and_honours_the_strategy
 
 #[tokio::test]
 async fn expired_holds_and_carts_are_swept() {
-    let app = spawn_with(None, |c: &mut Config| {
-        c.inventory.hold_ttl_secs = 1;
-        c.cart.guest_ttl_secs = 3;
-        c.cart.sweep_interval_ms = 100;
-    })
-    .await;
+    // Default lifetimes (holds 15 min, guest carts 7 days); the server's clock is moved
+    // instead of waiting, and the sweeper runs a step on demand.
+    let app = spawn_app().await;
     app.create_product(product("Tea", "TEA-1", 400)).await;
     app.create_product(product("Pot", "POT-1", 400)).await;
     let (_, token, _) = add(&app, None, "TEA-1", 2).await;
     let token = token.unwrap();
     assert_eq!(stock(&app, "TEA-1").await, (5, 2, 3));
 
+    // Nothing lapses before its time.
+    app.advance(Duration::from_secs(14 * 60));
+    app.run_worker("cart_sweeper").await;
+    assert_eq!(stock(&app, "TEA-1").await, (5, 2, 3));
+
     // The hold lapses first; the line stays.
-    eventually("the hold to lapse", || async { stock(&app, "TEA-1").await.1 == 0 }).await;
+    app.advance(Duration::from_secs(2 * 60));
+    app.run_worker("cart_sweeper").await;
+    assert_eq!(stock(&app, "TEA-1").await, (5, 0, 5));
     let (status, _, cart) = cart_call(&app, Method::GET, "/api/v1/cart", Some(&token), None, None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
@@ -484,18 +488,22 @@ async fn expired_holds_and_carts_are_swept() {
     assert_eq!(status, StatusCode::OK, "{cart}");
     assert_eq!(stock(&app, "TEA-1").await, (5, 2, 3));
 
-    // Then the whole cart expires: holds released, token answers cart_expired.
-    eventually("the cart to expire", || async {
-        let (status, _, _) = cart_call(&app, Method::GET, "/api/v1/cart", Some(&token), None, None, None).await;
-        status == StatusCode::NOT_FOUND
-    })
-    .await;
+    // A day short of a week, the cart lives (its holds lapsed again long ago).
+    app.advance(Duration::from_secs(6 * 24 * 3600));
+    app.run_worker("cart_sweeper").await;
+    let (status, _, _) = cart_call(&app, Method::GET, "/api/v1/cart", Some(&token), None, None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((stock(&app, "TEA-1").await.1, stock(&app, "POT-1").await.1), (0, 0));
+
+    // Then the whole cart expires: the token answers cart_expired.
+    app.advance(Duration::from_secs(24 * 3600 + 120));
+    app.run_worker("cart_sweeper").await;
+    let (status, _, err) = cart_call(&app, Method::GET, "/api/v1/cart", Some(&token), None, None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(err["error"]["code"], "cart_expired");
     let (_, _, err) = add(&app, Some(&token), "TEA-1", 1).await;
     assert_eq!(err["error"]["code"], "cart_expired");
-    eventually("expired holds to be released", || async {
-        stock(&app, "TEA-1").await.1 == 0 && stock(&app, "POT-1").await.1 == 0
-    })
-    .await;
+    assert_eq!((stock(&app, "TEA-1").await.1, stock(&app, "POT-1").await.1), (0, 0));
 }
 
 #[tokio::test]

@@ -4,10 +4,14 @@ use std::path::PathBuf;
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{json, Value};
+use storefront::clock::ManualClock;
 use storefront::config::Config;
-use storefront::App;
+use storefront::worker::Progress;
+use storefront::{App, Services};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -20,6 +24,9 @@ pub struct TestApp {
     pub base: String,
     pub client: Client,
     pub data_dir: TempDir,
+    /// The server's clock: it moves only when a test advances it.
+    pub clock: ManualClock,
+    services: Arc<Services>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -50,7 +57,11 @@ pub async fn spawn_with(data_dir: Option<TempDir>, tweak: impl FnOnce(&mut Confi
     config.rate_limit.auth_per_minute_per_ip = 10_000;
     config.rate_limit.login_per_minute_per_account = 10_000;
     tweak(&mut config);
-    let app = App::build(config, false).await.expect("app builds");
+    let clock = ManualClock::new();
+    let app = App::build_with(config, Arc::new(clock.clone()))
+        .await
+        .expect("app builds");
+    let services = app.services();
     let base = format!("http://{}", app.local_addr());
     let (tx, rx) = oneshot::channel();
     let handle = tokio::spawn(app.run_until(async move {
@@ -60,12 +71,29 @@ pub async fn spawn_with(data_dir: Option<TempDir>, tweak: impl FnOnce(&mut Confi
         base,
         client: Client::new(),
         data_dir,
+        clock,
+        services,
         stop: Some(tx),
         handle: Some(handle),
     }
 }
 
 impl TestApp {
+    /// Runs one step of a background worker now, instead of waiting for its interval.
+    pub async fn run_worker(&self, name: &str) -> Progress {
+        self.services
+            .workers
+            .run_once(name)
+            .await
+            .unwrap_or_else(|| panic!("no worker named {name}"))
+            .unwrap_or_else(|e| panic!("worker {name} failed: {e}"))
+    }
+
+    /// Moves the server's clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -99,7 +99,7 @@ async fn the_demo_catalog_loads_into_an_empty_store() {
     let mut config = storefront::config::Config::default();
     config.server.listen = "127.0.0.1:0".into();
     config.storage.data_dir = dir.path().to_path_buf();
-    let app = storefront::App::build(config, true).await.unwrap();
+    let app = storefront::demo::app(config).await.unwrap();
     let base = format!("http://{}", app.local_addr());
     let server = tokio::spawn(app.run_until(std::future::pending()));
     let page: Value = reqwest::get(format!("{base}/api/v1/products?limit=100"))

@@ -17,10 +17,10 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use storefront_storage::cf::CF_RESERVATIONS;
 use storefront_storage::keys::{self, Id};
-use storefront_storage::records::{InventoryRecord, OutboxRecord, ReservationRecord};
+use storefront_storage::records::{InventoryRecord, ReservationRecord};
 use storefront_storage::{Owned, Store};
 
-use super::ServiceError;
+use crate::service::ServiceError;
 
 /// On-hand and reserved units of one SKU at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -180,7 +180,7 @@ impl StockLedger {
             }
         })?;
         if let Some(key) = bad {
-            return Err(ServiceError::Internal(format!("corrupt reservation key {key:?}")));
+            return Err(ServiceError::internal(format!("corrupt reservation key {key:?}")));
         }
         Ok(ledger)
     }
@@ -300,24 +300,6 @@ impl StockLedger {
 impl Default for StockLedger {
     fn default() -> Self {
         StockLedger::new()
-    }
-}
-
-/// A `low_stock` outbox event for a SKU whose availability fell to `available`.
-pub fn low_stock_event(inventory: &InventoryRecord, available: i64, now_ms: i64) -> OutboxRecord {
-    OutboxRecord {
-        id: crate::domain::Id::new().to_bytes(),
-        topic: "low_stock".into(),
-        payload: serde_json::json!({
-            "sku": inventory.sku,
-            "product_id": crate::domain::Id::from_bytes(inventory.product_id).to_string(),
-            "available": available,
-            "threshold": inventory.low_stock_threshold,
-        })
-        .to_string(),
-        created_at_ms: now_ms,
-        attempts: 0,
-        next_attempt_at_ms: now_ms,
     }
 }
 

@@ -1,10 +1,13 @@
-//! Accounts and sessions: registration, login, rotating refresh tokens, roles, addresses.
+//! Accounts: who is calling ([`Actor`]), registration, login, profiles and roles.
+//!
+//! - [`tokens`]: access tokens and rotating refresh tokens (sessions);
+//! - [`addresses`]: the address book.
 //!
 //! Passwords are hashed with argon2id on blocking threads behind a semaphore, so a login flood
-//! can neither stall the async workers nor exhaust memory. Access tokens are short-lived HS256
-//! JWTs (stateless: revocation takes effect when they expire); refresh tokens are random,
-//! stored only as SHA-256 hashes, rotate on every use, and a reused (already rotated) token
-//! revokes its whole family, on the assumption that it was stolen.
+//! can neither stall the async workers nor exhaust memory.
+
+mod addresses;
+mod tokens;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,22 +16,23 @@ use std::time::Duration;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use jsonwebtoken::{decode, decode_header, encode, DecodingKey, EncodingKey, Header, Validation};
-use rand::RngCore;
+use jsonwebtoken::{DecodingKey, EncodingKey, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use storefront_storage::cf::{CF_META, CF_USER_EMAILS};
-use storefront_storage::keys;
-use storefront_storage::records::{AddressRecord, RefreshTokenRecord, RoleRecord, TokenFamilyRecord, UserRecord};
-use storefront_storage::store::now_ms;
+use storefront_storage::cf::CF_USER_EMAILS;
+use storefront_storage::records::{RoleRecord, UserRecord};
 use storefront_storage::Store;
 use tokio::sync::Semaphore;
 
+pub use addresses::AddressView;
+pub use tokens::{persisted_jwt_secret, Tokens};
+
+use super::view::rfc3339;
 use super::{blocking, ServiceError};
-use crate::domain::user::{check_address, check_password, Address, AddressInput, Email, Password, Role, MAX_ADDRESSES};
+use crate::clock::SharedClock;
+use crate::domain::error::{Code, DomainError};
+use crate::domain::user::{check_password, Email, Password, Role};
 use crate::domain::{FieldErrors, Id};
+use tokens::random_token;
 
 /// Who is calling, as established from credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +62,7 @@ impl Actor {
     pub fn require_signed_in(&self) -> Result<(), ServiceError> {
         match self {
             Actor::Anonymous => Err(ServiceError::Unauthorized {
-                code: "unauthorized",
+                code: Code::Unauthorized,
                 message: "sign in first",
             }),
             _ => Ok(()),
@@ -81,7 +85,7 @@ impl Actor {
             Actor::User { id, .. } => Ok(*id),
             Actor::System => Err(ServiceError::Forbidden("the admin API key has no user profile")),
             Actor::Anonymous => Err(ServiceError::Unauthorized {
-                code: "unauthorized",
+                code: Code::Unauthorized,
                 message: "sign in first",
             }),
         }
@@ -165,39 +169,6 @@ impl std::fmt::Debug for AuthSettings {
     }
 }
 
-/// JWT claims of an access token.
-#[derive(Debug, Serialize, Deserialize)]
-struct Claims {
-    sub: String,
-    role: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    seller: Option<String>,
-    jti: String,
-    iss: String,
-    iat: i64,
-    nbf: i64,
-    exp: i64,
-}
-
-/// Tokens handed to a client.
-#[derive(Serialize)]
-pub struct Tokens {
-    /// JWT access token.
-    pub access_token: String,
-    /// Opaque refresh token.
-    pub refresh_token: String,
-    /// Access token lifetime in seconds.
-    pub expires_in: u64,
-    /// Always `Bearer`.
-    pub token_type: &'static str,
-}
-
-impl std::fmt::Debug for Tokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Tokens(<redacted>)")
-    }
-}
-
 /// A user as shown to its owner.
 #[derive(Serialize, Debug, Clone)]
 pub struct UserView {
@@ -217,31 +188,6 @@ pub struct UserView {
     pub version: u64,
     /// Creation time.
     pub created_at: String,
-}
-
-/// An address as shown to its owner.
-#[derive(Serialize, Debug, Clone)]
-pub struct AddressView {
-    /// Id.
-    pub id: Id,
-    /// Recipient.
-    pub name: String,
-    /// First line.
-    pub line1: String,
-    /// Second line.
-    pub line2: String,
-    /// City.
-    pub city: String,
-    /// Region.
-    pub region: String,
-    /// Postal code.
-    pub postal_code: String,
-    /// Country.
-    pub country: String,
-    /// Phone.
-    pub phone: String,
-    /// Whether this is the default address.
-    pub is_default: bool,
 }
 
 /// Body of `POST /auth/register`.
@@ -271,6 +217,7 @@ pub struct ProfilePatch {
 /// The account service.
 pub struct Accounts {
     store: Store,
+    clock: SharedClock,
     settings: AuthSettings,
     hashing: Semaphore,
     /// A hash of a random password, verified against on unknown emails so that "no such
@@ -281,24 +228,14 @@ pub struct Accounts {
     validation: Validation,
 }
 
-fn hash_token(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
-fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 fn bad_credentials() -> ServiceError {
     ServiceError::Unauthorized {
-        code: "invalid_credentials",
+        code: Code::InvalidCredentials,
         message: "email or password is incorrect",
     }
 }
 
-fn role_of(r: RoleRecord) -> Role {
+pub(super) fn role_of(r: RoleRecord) -> Role {
     match r {
         RoleRecord::Customer => Role::Customer,
         RoleRecord::Seller => Role::Seller,
@@ -314,31 +251,14 @@ fn role_record(r: Role) -> RoleRecord {
     }
 }
 
-/// Returns the JWT signing secret persisted in the store, creating one on first use. Used when
-/// `[auth] jwt_secret` is not configured, so tokens survive restarts of a single box.
-pub fn persisted_jwt_secret(store: &Store) -> Result<Vec<u8>, ServiceError> {
-    const KEY: &[u8] = b"jwt_secret";
-    if let Some(secret) = store.get_raw(CF_META, KEY)? {
-        return Ok(secret);
-    }
-    let mut secret = vec![0u8; 32];
-    OsRng.fill_bytes(&mut secret);
-    store.transact::<_, ServiceError>(|txn| {
-        if txn.get_raw(CF_META, KEY)?.is_none() {
-            txn.put_raw(CF_META, KEY, &secret);
-        }
-        Ok(())
-    })?;
-    Ok(store.get_raw(CF_META, KEY)?.unwrap_or(secret))
-}
-
 impl Accounts {
     /// Creates the service.
-    pub fn new(store: Store, settings: AuthSettings) -> Result<Accounts, ServiceError> {
+    pub fn new(store: Store, clock: SharedClock, settings: AuthSettings) -> Result<Accounts, ServiceError> {
         let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
         validation.set_issuer(&[settings.issuer.as_str()]);
-        validation.validate_nbf = true;
-        validation.leeway = 5;
+        // Expiry is checked against the service's clock, not jsonwebtoken's system time.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "sub"]);
         let mut decoding_keys = HashMap::new();
         decoding_keys.insert(
@@ -355,6 +275,7 @@ impl Accounts {
             decoding_keys,
             validation,
             store,
+            clock,
             settings,
         };
         accounts.dummy_hash = accounts.hash_now(&random_token())?;
@@ -368,7 +289,7 @@ impl Accounts {
             self.settings.argon2_parallelism,
             None,
         )
-        .map_err(|e| ServiceError::Internal(format!("argon2 parameters: {e}")))?;
+        .map_err(|e| ServiceError::internal(format!("argon2 parameters: {e}")))?;
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
     }
 
@@ -377,7 +298,7 @@ impl Accounts {
         Ok(self
             .argon2()?
             .hash_password(password.as_bytes(), &salt)
-            .map_err(|e| ServiceError::Internal(format!("hashing: {e}")))?
+            .map_err(|e| ServiceError::internal(format!("hashing: {e}")))?
             .to_string())
     }
 
@@ -390,91 +311,11 @@ impl Accounts {
             .hashing
             .acquire()
             .await
-            .map_err(|_| ServiceError::Internal("hashing pool closed".into()))?;
+            .map_err(|e| ServiceError::internal_from("hashing pool closed", e))?;
         let this = self.clone();
         tokio::task::spawn_blocking(move || job(&this))
             .await
-            .map_err(|e| ServiceError::Internal(format!("hashing task: {e}")))
-    }
-
-    /// Verifies an access token and returns the actor it names.
-    pub fn verify_access_token(&self, token: &str) -> Result<Actor, ServiceError> {
-        let invalid = || ServiceError::Unauthorized {
-            code: "invalid_token",
-            message: "the access token is invalid",
-        };
-        let header = decode_header(token).map_err(|_| invalid())?;
-        let key = header
-            .kid
-            .as_deref()
-            .and_then(|kid| self.decoding_keys.get(kid))
-            .ok_or_else(invalid)?;
-        let data = decode::<Claims>(token, key, &self.validation).map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => ServiceError::Unauthorized {
-                code: "token_expired",
-                message: "the access token has expired",
-            },
-            _ => invalid(),
-        })?;
-        let claims = data.claims;
-        Ok(Actor::User {
-            id: claims.sub.parse().map_err(|_| invalid())?,
-            role: Role::parse(&claims.role).ok_or_else(invalid)?,
-            seller: claims.seller.as_deref().and_then(|s| s.parse().ok()),
-        })
-    }
-
-    fn access_token(&self, user: &UserRecord) -> Result<String, ServiceError> {
-        let now = now_ms() / 1000;
-        let claims = Claims {
-            sub: Id::from_bytes(user.id).to_string(),
-            role: role_of(user.role).as_str().into(),
-            seller: user.seller_id.map(|s| Id::from_bytes(s).to_string()),
-            jti: Id::new().to_string(),
-            iss: self.settings.issuer.clone(),
-            iat: now,
-            nbf: now,
-            exp: now + self.settings.access_ttl.as_secs() as i64,
-        };
-        let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
-        header.kid = Some(self.settings.signing_key.0.clone());
-        encode(&header, &claims, &self.encoding_key).map_err(|e| ServiceError::Internal(format!("signing: {e}")))
-    }
-
-    fn tokens(&self, user: &UserRecord, refresh_token: String) -> Result<Tokens, ServiceError> {
-        Ok(Tokens {
-            access_token: self.access_token(user)?,
-            refresh_token,
-            expires_in: self.settings.access_ttl.as_secs(),
-            token_type: "Bearer",
-        })
-    }
-
-    /// Stages a new session (family + first refresh token) and returns the token.
-    fn start_session(&self, txn: &mut storefront_storage::Txn<'_>, user: Id) -> Result<String, ServiceError> {
-        let family = Id::new();
-        let token = random_token();
-        let now = txn.now_ms();
-        txn.put(
-            &keys::token_family(&user.to_bytes(), &family.to_bytes()),
-            &TokenFamilyRecord {
-                user_id: user.to_bytes(),
-                family_id: family.to_bytes(),
-                revoked: false,
-                created_at_ms: now,
-            },
-        )?;
-        txn.put(
-            &hash_token(&token),
-            &RefreshTokenRecord {
-                user_id: user.to_bytes(),
-                family_id: family.to_bytes(),
-                expires_at_ms: now + self.settings.refresh_ttl.as_millis() as i64,
-                rotated: false,
-                created_at_ms: now,
-            },
-        )?;
-        Ok(token)
+            .map_err(|e| ServiceError::internal_from("hashing task", e))
     }
 
     /// Registers a customer account and signs it in.
@@ -514,11 +355,7 @@ impl Accounts {
                 // Serialised by the store's writer lock: of concurrent registrations with one
                 // email exactly one sees the index empty.
                 if txn.get_raw(CF_USER_EMAILS, email.as_str().as_bytes())?.is_some() {
-                    return Err(ServiceError::conflict(
-                        "email_taken",
-                        "an account with this email already exists".into(),
-                        serde_json::json!({ "field": "email" }),
-                    ));
+                    return Err(DomainError::EmailTaken.into());
                 }
                 let now = txn.now_ms();
                 let user = UserRecord {
@@ -567,7 +404,7 @@ impl Accounts {
             .hashing_job(move |a| -> Result<(bool, Option<String>), ServiceError> {
                 let hash = stored_hash.as_deref().unwrap_or(&a.dummy_hash);
                 let parsed =
-                    PasswordHash::new(hash).map_err(|e| ServiceError::Internal(format!("stored hash: {e}")))?;
+                    PasswordHash::new(hash).map_err(|e| ServiceError::internal(format!("stored hash: {e}")))?;
                 let ok = a
                     .argon2()?
                     .verify_password(password.expose().as_bytes(), &parsed)
@@ -615,127 +452,7 @@ impl Accounts {
         .await
     }
 
-    /// Exchanges a refresh token for a new pair. A token that was already exchanged revokes
-    /// its whole family.
-    pub async fn refresh(self: &Arc<Self>, token: String) -> Result<Tokens, ServiceError> {
-        enum Outcome {
-            Rotated(UserRecord, String),
-            Reused,
-        }
-        let this = self.clone();
-        blocking(move || {
-            let hash = hash_token(&token);
-            let invalid = || ServiceError::Unauthorized {
-                code: "invalid_refresh_token",
-                message: "the refresh token is invalid, expired or revoked",
-            };
-            let outcome = this.store.transact(|txn| -> Result<_, ServiceError> {
-                let record = txn.get::<RefreshTokenRecord>(&hash)?.ok_or_else(invalid)?.to_native();
-                let family_key = keys::token_family(&record.user_id, &record.family_id);
-                let mut family = txn
-                    .get::<TokenFamilyRecord>(&family_key)?
-                    .ok_or_else(invalid)?
-                    .to_native();
-                if family.revoked || record.expires_at_ms <= txn.now_ms() {
-                    return Err(invalid());
-                }
-                if record.rotated {
-                    family.revoked = true;
-                    txn.put(&family_key, &family)?;
-                    return Ok(Outcome::Reused);
-                }
-                let user = txn.get::<UserRecord>(&record.user_id)?.ok_or_else(invalid)?.to_native();
-                let mut spent = record.clone();
-                spent.rotated = true;
-                txn.put(&hash, &spent)?;
-                let next = random_token();
-                let now = txn.now_ms();
-                txn.put(
-                    &hash_token(&next),
-                    &RefreshTokenRecord {
-                        user_id: record.user_id,
-                        family_id: record.family_id,
-                        expires_at_ms: now + this.settings.refresh_ttl.as_millis() as i64,
-                        rotated: false,
-                        created_at_ms: now,
-                    },
-                )?;
-                Ok(Outcome::Rotated(user, next))
-            })?;
-            match outcome {
-                Outcome::Rotated(user, next) => this.tokens(&user, next),
-                Outcome::Reused => {
-                    tracing::warn!("refresh token reuse detected; the session family was revoked");
-                    Err(ServiceError::Unauthorized {
-                        code: "refresh_token_reused",
-                        message: "this refresh token was already used; the session has been revoked",
-                    })
-                }
-            }
-        })
-        .await
-    }
-
-    /// Revokes the session (family) of a refresh token.
-    pub async fn logout(self: &Arc<Self>, token: String) -> Result<(), ServiceError> {
-        let this = self.clone();
-        blocking(move || {
-            this.store.transact(|txn| -> Result<_, ServiceError> {
-                let invalid = || ServiceError::Unauthorized {
-                    code: "invalid_refresh_token",
-                    message: "the refresh token is invalid, expired or revoked",
-                };
-                let record = txn
-                    .get::<RefreshTokenRecord>(&hash_token(&token))?
-                    .ok_or_else(invalid)?
-                    .to_native();
-                let key = keys::token_family(&record.user_id, &record.family_id);
-                if let Some(family) = txn.get::<TokenFamilyRecord>(&key)? {
-                    let mut family = family.to_native();
-                    family.revoked = true;
-                    txn.put(&key, &family)?;
-                }
-                Ok(())
-            })
-        })
-        .await
-    }
-
-    /// Revokes every session of a user (admin).
-    pub async fn revoke_all_sessions(self: &Arc<Self>, actor: Actor, user: Id) -> Result<usize, ServiceError> {
-        actor.require_admin()?;
-        let this = self.clone();
-        blocking(move || {
-            this.store
-                .get::<UserRecord>(&user.to_bytes())?
-                .ok_or(ServiceError::NotFound { kind: "user" })?;
-            let prefix = user.to_bytes();
-            let mut families = Vec::new();
-            this.store.for_each::<TokenFamilyRecord>(&prefix, |key, family| {
-                if !key.starts_with(&prefix) {
-                    return false;
-                }
-                if !family.revoked {
-                    families.push(key.to_vec());
-                }
-                true
-            })?;
-            this.store.transact(|txn| -> Result<_, ServiceError> {
-                for key in &families {
-                    if let Some(f) = txn.get::<TokenFamilyRecord>(key)? {
-                        let mut f = f.to_native();
-                        f.revoked = true;
-                        txn.put(key, &f)?;
-                    }
-                }
-                Ok::<_, ServiceError>(())
-            })?;
-            Ok(families.len())
-        })
-        .await
-    }
-
-    fn load_user(&self, id: Id) -> Result<UserRecord, ServiceError> {
+    pub(super) fn load_user(&self, id: Id) -> Result<UserRecord, ServiceError> {
         Ok(self
             .store
             .get::<UserRecord>(&id.to_bytes())?
@@ -781,7 +498,8 @@ impl Accounts {
             let stored = user.password_hash.clone();
             let ok = self
                 .hashing_job(move |a| -> Result<bool, ServiceError> {
-                    let parsed = PasswordHash::new(&stored).map_err(|e| ServiceError::Internal(e.to_string()))?;
+                    let parsed =
+                        PasswordHash::new(&stored).map_err(|e| ServiceError::internal(format!("stored hash: {e}")))?;
                     Ok(a.argon2()?
                         .verify_password(current.expose().as_bytes(), &parsed)
                         .is_ok())
@@ -821,115 +539,6 @@ impl Accounts {
         })
         .await
     }
-
-    /// Lists the caller's addresses.
-    pub async fn addresses(self: &Arc<Self>, actor: Actor) -> Result<Vec<AddressView>, ServiceError> {
-        let id = actor.user_id()?;
-        let this = self.clone();
-        blocking(move || Ok(address_views(&this.load_user(id)?))).await
-    }
-
-    /// Adds (`address = None`) or updates an address of the caller.
-    pub async fn save_address(
-        self: &Arc<Self>,
-        actor: Actor,
-        address: Option<Id>,
-        input: AddressInput,
-    ) -> Result<AddressView, ServiceError> {
-        let id = actor.user_id()?;
-        let this = self.clone();
-        blocking(move || {
-            let user = this.store.transact(|txn| -> Result<_, ServiceError> {
-                let mut user = txn
-                    .get::<UserRecord>(&id.to_bytes())?
-                    .ok_or(ServiceError::NotFound { kind: "user" })?
-                    .to_native();
-                let existing = match address {
-                    Some(a) => Some(
-                        user.addresses
-                            .iter()
-                            .position(|x| x.id == a.to_bytes())
-                            .ok_or(ServiceError::NotFound { kind: "address" })?,
-                    ),
-                    None => None,
-                };
-                if existing.is_none() && user.addresses.len() >= MAX_ADDRESSES {
-                    return Err(ServiceError::invalid(
-                        "addresses",
-                        "too_many",
-                        "at most 20 addresses may be saved",
-                    ));
-                }
-                let base = existing.map(|i| address_of(&user.addresses[i])).unwrap_or_default();
-                let mut errors = FieldErrors::default();
-                let checked = check_address(&base, &input, &mut errors);
-                if !errors.is_empty() {
-                    return Err(ServiceError::Validation(errors.into_vec()));
-                }
-                let address_id = match existing {
-                    Some(i) => Id::from_bytes(user.addresses[i].id),
-                    None => Id::new(),
-                };
-                let record = AddressRecord {
-                    id: address_id.to_bytes(),
-                    name: checked.name,
-                    line1: checked.line1,
-                    line2: checked.line2,
-                    city: checked.city,
-                    region: checked.region,
-                    postal_code: checked.postal_code,
-                    country: checked.country,
-                    phone: checked.phone,
-                };
-                match existing {
-                    Some(i) => user.addresses[i] = record,
-                    None => user.addresses.push(record),
-                }
-                if input.is_default == Some(true) || user.default_address_id.is_none() {
-                    user.default_address_id = Some(address_id.to_bytes());
-                } else if input.is_default == Some(false) && user.default_address_id == Some(address_id.to_bytes()) {
-                    user.default_address_id = None;
-                }
-                user.version += 1;
-                user.updated_at_ms = txn.now_ms();
-                txn.put(&user.id, &user)?;
-                Ok((user, address_id))
-            })?;
-            let (user, address_id) = user;
-            address_views(&user)
-                .into_iter()
-                .find(|a| a.id == address_id)
-                .ok_or(ServiceError::NotFound { kind: "address" })
-        })
-        .await
-    }
-
-    /// Deletes an address of the caller.
-    pub async fn delete_address(self: &Arc<Self>, actor: Actor, address: Id) -> Result<(), ServiceError> {
-        let id = actor.user_id()?;
-        let this = self.clone();
-        blocking(move || {
-            this.store.transact(|txn| -> Result<_, ServiceError> {
-                let mut user = txn
-                    .get::<UserRecord>(&id.to_bytes())?
-                    .ok_or(ServiceError::NotFound { kind: "user" })?
-                    .to_native();
-                let before = user.addresses.len();
-                user.addresses.retain(|a| a.id != address.to_bytes());
-                if user.addresses.len() == before {
-                    return Err(ServiceError::NotFound { kind: "address" });
-                }
-                if user.default_address_id == Some(address.to_bytes()) {
-                    user.default_address_id = user.addresses.first().map(|a| a.id);
-                }
-                user.version += 1;
-                txn.put(&user.id, &user)?;
-                Ok(())
-            })
-        })
-        .await
-    }
-
     /// Changes a user's role (admin). A seller role needs the seller it manages.
     pub async fn set_role(
         self: &Arc<Self>,
@@ -970,19 +579,6 @@ impl Accounts {
     }
 }
 
-fn address_of(a: &AddressRecord) -> Address {
-    Address {
-        name: a.name.clone(),
-        line1: a.line1.clone(),
-        line2: a.line2.clone(),
-        city: a.city.clone(),
-        region: a.region.clone(),
-        postal_code: a.postal_code.clone(),
-        country: a.country.clone(),
-        phone: a.phone.clone(),
-    }
-}
-
 fn user_view(u: &UserRecord) -> UserView {
     UserView {
         id: Id::from_bytes(u.id),
@@ -992,24 +588,6 @@ fn user_view(u: &UserRecord) -> UserView {
         seller_id: u.seller_id.map(Id::from_bytes),
         default_address_id: u.default_address_id.map(Id::from_bytes),
         version: u.version,
-        created_at: super::view::rfc3339(u.created_at_ms),
+        created_at: rfc3339(u.created_at_ms),
     }
-}
-
-fn address_views(u: &UserRecord) -> Vec<AddressView> {
-    u.addresses
-        .iter()
-        .map(|a| AddressView {
-            id: Id::from_bytes(a.id),
-            name: a.name.clone(),
-            line1: a.line1.clone(),
-            line2: a.line2.clone(),
-            city: a.city.clone(),
-            region: a.region.clone(),
-            postal_code: a.postal_code.clone(),
-            country: a.country.clone(),
-            phone: a.phone.clone(),
-            is_default: u.default_address_id == Some(a.id),
-        })
-        .collect()
 }

@@ -1,0 +1,394 @@
+//! Assembly: configuration becomes [`Settings`] here and nowhere else, [`Services`] owns the
+//! store, the clock, the live stock counters, every service and every background worker, and
+//! [`App`] binds the listener and serves until stopped.
+//!
+//! `App::build(config)` is what the server and the tests run; the CLI opens [`Services`]
+//! alone for offline commands (import, reindex, evaluation).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use storefront_storage::{Store, StoreOptions, TimeSource};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::domain::cart::CartLimits;
+use crate::domain::pricing::PricingRules;
+use crate::domain::Currency;
+use crate::http::{self, AppState, HttpSettings};
+use crate::service::auth::{persisted_jwt_secret, Accounts, AuthSettings};
+use crate::service::cart::sweeper::CartSweeper;
+use crate::service::cart::{CartSettings, Carts};
+use crate::service::catalog::{Catalog, CatalogSettings};
+use crate::service::events::outbox::Outbox;
+use crate::service::events::purge::{self, PurgeSettings, Purger};
+use crate::service::events::retention::{Retention, RetentionSettings};
+use crate::service::events::{Consumers, PersistedCursor};
+use crate::service::health::Health;
+use crate::service::inventory::{Inventory, StockLedger, StockSignals};
+use crate::service::search::{self, Indexer, Search, SearchSettings};
+use crate::worker::{Wake, Workers};
+
+/// Every setting the services and the HTTP layer run with, derived from [`Config`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// RocksDB tuning.
+    pub store: StoreOptions,
+    /// Search index directory.
+    pub index_dir: PathBuf,
+    /// Catalog.
+    pub catalog: CatalogSettings,
+    /// Accounts (the signing secret is empty when it is to be read from the store).
+    pub auth: AuthSettings,
+    /// Carts.
+    pub carts: CartSettings,
+    /// Shipping and tax.
+    pub pricing: PricingRules,
+    /// Search.
+    pub search: SearchSettings,
+    /// The CDN purger, when a purge URL is set.
+    pub purge: Option<PurgeSettings>,
+    /// Changelog retention, unless turned off.
+    pub retention: Option<RetentionSettings>,
+    /// The HTTP layer.
+    pub http: HttpSettings,
+}
+
+impl TryFrom<&Config> for Settings {
+    type Error = anyhow::Error;
+
+    fn try_from(config: &Config) -> anyhow::Result<Settings> {
+        let currency = Currency::parse(&config.catalog.currency).with_context(|| {
+            format!(
+                "[catalog] currency {:?} is not an ISO 4217 code",
+                config.catalog.currency
+            )
+        })?;
+        let auth = &config.auth;
+        anyhow::ensure!(
+            auth.jwt_secret.is_empty() || auth.jwt_secret.len() >= 32,
+            "[auth] jwt_secret must be at least 32 bytes"
+        );
+        let mut verify_keys = Vec::new();
+        if !auth.jwt_previous_secret.is_empty() {
+            verify_keys.push((
+                auth.jwt_previous_key_id.clone(),
+                auth.jwt_previous_secret.as_bytes().to_vec(),
+            ));
+        }
+        let secs = |s: u64| Duration::from_secs(s.max(1));
+        let data_dir = config.storage.data_dir.clone();
+        Ok(Settings {
+            index_dir: data_dir.join(&config.search.index_dir),
+            store: StoreOptions {
+                block_cache_bytes: config.storage.block_cache_bytes,
+                sync_writes: config.storage.sync_writes,
+                write_buffer_bytes: config.storage.write_buffer_bytes,
+                ..StoreOptions::default()
+            },
+            data_dir,
+            catalog: CatalogSettings {
+                currency,
+                listing_max_scan: config.catalog.listing_max_scan.max(1),
+                product_entries: config.cache.product_entries,
+                listing_entries: config.cache.listing_entries,
+            },
+            auth: AuthSettings {
+                issuer: auth.issuer.clone(),
+                access_ttl: secs(auth.access_token_ttl_secs),
+                refresh_ttl: secs(auth.refresh_token_ttl_secs),
+                signing_key: (auth.jwt_key_id.clone(), auth.jwt_secret.as_bytes().to_vec()),
+                verify_keys,
+                password_min_len: auth.password_min_length,
+                argon2_memory_kib: auth.argon2_memory_kib,
+                argon2_iterations: auth.argon2_iterations,
+                argon2_parallelism: auth.argon2_parallelism,
+                hash_concurrency: auth.hash_concurrency,
+            },
+            carts: CartSettings {
+                guest_ttl: secs(config.cart.guest_ttl_secs),
+                user_ttl: secs(config.cart.user_ttl_secs),
+                hold_ttl: secs(config.inventory.hold_ttl_secs),
+                reserve_on: config.inventory.reserve_on,
+                limits: CartLimits {
+                    max_line_quantity: config.cart.max_line_quantity.max(1),
+                    max_lines: config.cart.max_lines.max(1),
+                    max_total_quantity: config.cart.max_total_quantity.max(1),
+                },
+                merge: config.cart.merge,
+                sweep_batch: config.cart.sweep_batch.max(1),
+                sweep_interval: Duration::from_millis(config.cart.sweep_interval_ms.max(10)),
+                cache_entries: config.cart.cache_entries,
+                currency,
+            },
+            pricing: PricingRules {
+                shipping_flat_cents: config.pricing.shipping_flat_cents,
+                free_shipping_over_cents: config.pricing.free_shipping_over_cents,
+                shipping_taxable: config.pricing.shipping_taxable,
+                default_tax_bps: config.pricing.default_tax_bps,
+                tax_bps: config
+                    .pricing
+                    .tax_bps
+                    .iter()
+                    .map(|(k, v)| (k.to_ascii_uppercase(), *v))
+                    .collect(),
+            },
+            search: SearchSettings {
+                writer_memory_bytes: config.search.writer_memory_bytes,
+                poll_interval: Duration::from_millis(config.search.poll_interval_ms.max(10)),
+                max_pending: config.search.max_pending,
+                cache_bytes: config.search.cache_bytes,
+                facet_attributes: config.search.facet_attributes.clone(),
+                suggest_limit: config.search.suggest_limit,
+            },
+            purge: (!config.cdn.purge_url.is_empty()).then(|| PurgeSettings {
+                url: config.cdn.purge_url.clone(),
+                timeout: Duration::from_millis(config.cdn.purge_timeout_ms.max(1)),
+                poll_interval: Duration::from_millis(config.cdn.poll_interval_ms.max(10)),
+            }),
+            retention: (config.storage.changelog_retention_interval_ms > 0).then(|| RetentionSettings {
+                retain_entries: config.storage.changelog_retain_entries,
+                interval: Duration::from_millis(config.storage.changelog_retention_interval_ms),
+            }),
+            http: HttpSettings::try_from(config)?,
+        })
+    }
+}
+
+/// The store, the clock and every service, wired together, with the workers they need.
+pub struct Services {
+    /// The time every service reads.
+    pub clock: SharedClock,
+    /// The store.
+    pub store: Store,
+    /// Live stock counters.
+    pub stock: Arc<StockLedger>,
+    /// Catalog.
+    pub catalog: Arc<Catalog>,
+    /// Inventory.
+    pub inventory: Arc<Inventory>,
+    /// Carts.
+    pub carts: Arc<Carts>,
+    /// Accounts.
+    pub accounts: Arc<Accounts>,
+    /// Search.
+    pub search: Arc<Search>,
+    /// The outbox.
+    pub outbox: Arc<Outbox>,
+    /// Readiness and statistics.
+    pub health: Arc<Health>,
+    /// Changelog consumers that retention waits for.
+    pub consumers: Arc<Consumers>,
+    /// Background workers (started by [`App`]).
+    pub workers: Workers,
+}
+
+impl Services {
+    /// Opens the store and builds every service (blocking: run it off the async workers).
+    pub fn open(settings: &Settings, clock: SharedClock) -> anyhow::Result<Services> {
+        let time = {
+            let clock = clock.clone();
+            TimeSource::new(move || clock.now_ms())
+        };
+        let store = Store::open(
+            &settings.data_dir,
+            &StoreOptions {
+                time,
+                ..settings.store.clone()
+            },
+        )?;
+        let stock = Arc::new(StockLedger::load(&store)?);
+        let catalog = Arc::new(Catalog::new(store.clone(), stock.clone(), settings.catalog.clone())?);
+        let stock_signals = Wake::default();
+        let inventory = Arc::new(Inventory::new(
+            store.clone(),
+            catalog.clone(),
+            stock.clone(),
+            stock_signals.clone(),
+        ));
+        let carts = Arc::new(Carts::new(
+            store.clone(),
+            inventory.clone(),
+            clock.clone(),
+            settings.carts.clone(),
+            settings.pricing.clone(),
+        ));
+        let mut auth = settings.auth.clone();
+        if auth.signing_key.1.is_empty() {
+            auth.signing_key.1 = persisted_jwt_secret(&store)?;
+        }
+        let accounts = Arc::new(Accounts::new(store.clone(), clock.clone(), auth)?);
+        let search = Arc::new(Search::open(
+            search::Sources {
+                store: store.clone(),
+                catalog: catalog.clone(),
+                stock: stock.clone(),
+            },
+            &settings.index_dir,
+            settings.search.clone(),
+        )?);
+
+        let consumers = Arc::new(Consumers::new());
+        let mut workers = Workers::new();
+        consumers.register(search.clone());
+        workers.add(Arc::new(Indexer::new(search.clone())), Wake::default());
+        workers.add(Arc::new(StockSignals::new(inventory.clone())), stock_signals);
+        workers.add(Arc::new(CartSweeper::new(carts.clone())), Wake::default());
+        if let Some(purge) = &settings.purge {
+            let cursor = Arc::new(PersistedCursor::new(store.clone(), purge::CONSUMER));
+            consumers.register(cursor.clone());
+            workers.add(
+                Arc::new(Purger::new(store.clone(), cursor, purge.clone())),
+                Wake::default(),
+            );
+            tracing::info!(url = %purge.url, "CDN purge hook enabled");
+        }
+        if let Some(retention) = settings.retention {
+            workers.add(
+                Arc::new(Retention::new(store.clone(), consumers.clone(), retention)),
+                Wake::default(),
+            );
+        }
+        Ok(Services {
+            outbox: Arc::new(Outbox::new(store.clone())),
+            health: Arc::new(Health::new(store.clone(), catalog.clone(), search.clone())),
+            clock,
+            store,
+            stock,
+            catalog,
+            inventory,
+            carts,
+            accounts,
+            search,
+            consumers,
+            workers,
+        })
+    }
+}
+
+/// A built, bound, not yet running server.
+pub struct App {
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    services: Arc<Services>,
+    shutdown_grace: Duration,
+}
+
+impl App {
+    /// Opens the services on the system clock and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        App::build_with(config, Arc::new(SystemClock)).await
+    }
+
+    /// Opens the services on `clock` and binds the listener.
+    pub async fn build_with(config: Config, clock: SharedClock) -> anyhow::Result<App> {
+        let settings = Settings::try_from(&config)?;
+        let services = {
+            let settings = settings.clone();
+            tokio::task::spawn_blocking(move || Services::open(&settings, clock)).await??
+        };
+        App::serve(services, &settings).await
+    }
+
+    /// Binds the listener for already opened services.
+    pub async fn serve(mut services: Services, settings: &Settings) -> anyhow::Result<App> {
+        let state = AppState::new(&services, &settings.http);
+        services.workers.add(
+            Arc::new(http::rate_limit::Pruner::new(state.limits.clone())),
+            Wake::default(),
+        );
+        let router = http::router(state, &settings.http);
+        let listener = tokio::net::TcpListener::bind(&settings.http.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(addr = %addr, data_dir = %settings.data_dir.display(), "storefront listening on http://{addr}");
+        Ok(App {
+            listener,
+            router,
+            services: Arc::new(services),
+            shutdown_grace: settings.http.shutdown_grace,
+        })
+    }
+
+    /// Returns the bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    /// Returns the services (tests run worker steps and read the clock through them).
+    pub fn services(&self) -> Arc<Services> {
+        self.services.clone()
+    }
+
+    /// Serves until SIGTERM or SIGINT.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, drains in-flight requests
+    /// (up to the grace period), stops the workers and flushes the WAL.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let App {
+            listener,
+            router,
+            services,
+            shutdown_grace,
+        } = self;
+        let cancel = CancellationToken::new();
+        let tasks: Vec<JoinHandle<()>> = services.workers.spawn(&cancel);
+        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutdown requested: draining in-flight requests");
+                let _ = signalled_tx.send(());
+            });
+        let grace = async move {
+            if signalled_rx.await.is_ok() {
+                tokio::time::sleep(shutdown_grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            result = server => result.context("server failed")?,
+            _ = grace => tracing::warn!("grace period elapsed; closing remaining connections"),
+        }
+        cancel.cancel();
+        for task in tasks {
+            let _ = task.await;
+        }
+        let store = services.store.clone();
+        drop(services);
+        tokio::task::spawn_blocking(move || store.flush()).await??;
+        tracing::info!("storefront stopped");
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,42 @@
+//! `storefront import`: imports a catalog file into a stopped store, with a progress bar, and
+//! reports the rows it skipped.
+
+use std::path::Path;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::config::Config;
+use crate::service::import::{import_file, ImportFormat, ImportOptions};
+
+pub(super) fn run(config: Config, format: ImportFormat, initial_stock: i64, file: &Path) -> anyhow::Result<()> {
+    let (_, services) = super::open_offline(&config)?;
+    let total = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    let bar = if file.extension().is_some_and(|e| e == "gz") {
+        ProgressBar::new_spinner()
+    } else {
+        ProgressBar::new(total)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {bytes}/{total_bytes} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let options = ImportOptions { format, initial_stock };
+    let report = import_file(&services.catalog, file, &options, |bytes| bar.set_position(bytes))?;
+    bar.finish_and_clear();
+    for (line, reason) in &report.skipped {
+        eprintln!("line {line}: skipped: {reason}");
+    }
+    println!(
+        "imported {} in {:.2}s: {} created, {} updated, {} unchanged, {} skipped",
+        file.display(),
+        report.elapsed.as_secs_f64(),
+        report.created,
+        report.updated,
+        report.unchanged,
+        report.skipped.len()
+    );
+    services.store.flush()?;
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! The `storefront` command: its arguments and one module per subcommand. Offline commands
+//! (import, reindex, eval-search) open the services without serving; the data directory is
+//! locked while a server runs, so stop it first.
+
+mod eval;
+mod import;
+mod reindex;
+mod serve;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::app::{Services, Settings};
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::service::import::ImportFormat;
+
+/// The command line.
+#[derive(Parser)]
+#[command(name = "storefront", version, about = "A single-box e-commerce backend")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// Configuration file (default: ./config.toml when present).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data directory (overrides [storage] data_dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the HTTP server.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Listen address (overrides [server] listen); port 0 picks a free port.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Load the built-in demo catalog when the data directory is empty.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Rebuilds the search index from storage (server stopped).
+    Reindex {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Measures search relevance on the Chorus judgments (NDCG@10, judged@10, zero results),
+    /// for clean queries and one-typo variants. Imports the catalog first when the data
+    /// directory has no products.
+    EvalSearch {
+        #[command(flatten)]
+        common: Common,
+        /// Folder with products.jsonl.gz, queries.tsv, judgments.tsv and dev_queries.txt.
+        #[arg(long, default_value = "../shared/data/chorus-icecat")]
+        chorus: PathBuf,
+    },
+    /// Imports a catalog file while the server is stopped.
+    Import {
+        #[command(flatten)]
+        common: Common,
+        /// Input format.
+        #[arg(long, value_enum)]
+        format: ImportFormat,
+        /// On-hand stock for newly created SKUs that carry no stock figure.
+        #[arg(long, default_value_t = 100)]
+        initial_stock: i64,
+        /// Input file (`.gz` is decompressed).
+        file: PathBuf,
+    },
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Serve { common, listen, demo } => serve::run(load_config(&common)?, listen, demo),
+            Command::Reindex { common } => reindex::run(load_config(&common)?),
+            Command::EvalSearch { common, chorus } => {
+                eval::run(load_config(&common)?, common.data_dir.is_none(), &chorus)
+            }
+            Command::Import {
+                common,
+                format,
+                initial_stock,
+                file,
+            } => import::run(load_config(&common)?, format, initial_stock, &file),
+        }
+    }
+}
+
+fn load_config(common: &Common) -> anyhow::Result<Config> {
+    let mut config = Config::load(common.config.as_deref()).context("invalid configuration")?;
+    if let Some(dir) = &common.data_dir {
+        config.storage.data_dir = dir.clone();
+    }
+    Ok(config)
+}
+
+/// Opens the services for an offline command, on the system clock.
+fn open_offline(config: &Config) -> anyhow::Result<(Settings, Services)> {
+    crate::telemetry::init(&config.log);
+    let settings = Settings::try_from(config)?;
+    let services = Services::open(&settings, Arc::new(SystemClock))?;
+    Ok((settings, services))
+}

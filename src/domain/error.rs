@@ -1,0 +1,214 @@
+//! Typed domain errors, and the one table of error codes.
+//!
+//! A [`DomainError`] says what cannot be done and why, with the facts a client needs to
+//! recover (`InsufficientStock { sku, requested, available }`). It is not a fault: faults are
+//! the service layer's `Internal` errors and answer an opaque 500.
+//!
+//! [`Code`] is the table every error code of the API comes from: its stable snake_case name
+//! and its HTTP status, written once (meilisearch's `Code` is the model). Nothing else mints
+//! error codes, so a client can rely on the list the OpenAPI document publishes.
+
+use serde_json::{json, Value};
+
+macro_rules! codes {
+    ($($(#[$doc:meta])* $variant:ident = ($name:literal, $status:literal),)*) => {
+        /// Every error code of the API, with its HTTP status.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Code {
+            /// Every code, in table order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            /// Returns the stable snake_case name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $name,)*
+                }
+            }
+
+            /// Returns the HTTP status.
+            pub fn status(self) -> u16 {
+                match self {
+                    $(Code::$variant => $status,)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    /// The request cannot be understood.
+    BadRequest = ("bad_request", 400),
+    /// The body is not valid JSON.
+    MalformedJson = ("malformed_json", 400),
+    /// A pagination cursor was not produced by this listing.
+    InvalidCursor = ("invalid_cursor", 400),
+    /// No credentials where they are required.
+    Unauthorized = ("unauthorized", 401),
+    /// Wrong email or password.
+    InvalidCredentials = ("invalid_credentials", 401),
+    /// An access token that is malformed or signed with an unknown key.
+    InvalidToken = ("invalid_token", 401),
+    /// An access token past its expiry.
+    TokenExpired = ("token_expired", 401),
+    /// A refresh token that is unknown, expired or revoked.
+    InvalidRefreshToken = ("invalid_refresh_token", 401),
+    /// A refresh token presented a second time: its session was revoked.
+    RefreshTokenReused = ("refresh_token_reused", 401),
+    /// The caller may not do this.
+    Forbidden = ("forbidden", 403),
+    /// No such entity.
+    NotFound = ("not_found", 404),
+    /// No such route.
+    RouteNotFound = ("route_not_found", 404),
+    /// No cart matches the cart token.
+    CartNotFound = ("cart_not_found", 404),
+    /// The cart expired or was merged into an account.
+    CartExpired = ("cart_expired", 404),
+    /// The route exists, but not with this method.
+    MethodNotAllowed = ("method_not_allowed", 405),
+    /// A product, category or seller slug that is taken.
+    SlugTaken = ("slug_taken", 409),
+    /// A SKU that belongs to another product.
+    SkuTaken = ("sku_taken", 409),
+    /// An external id that another product has.
+    ExternalIdTaken = ("external_id_taken", 409),
+    /// An email address that has an account.
+    EmailTaken = ("email_taken", 409),
+    /// On-hand stock would fall below what is reserved.
+    BelowReserved = ("below_reserved", 409),
+    /// The cart has no items.
+    CartEmpty = ("cart_empty", 409),
+    /// Fewer units are available than asked for.
+    InsufficientStock = ("insufficient_stock", 409),
+    /// `If-Match` names another version.
+    PreconditionFailed = ("precondition_failed", 412),
+    /// The body is larger than the limit.
+    PayloadTooLarge = ("payload_too_large", 413),
+    /// The body is not JSON.
+    UnsupportedMediaType = ("unsupported_media_type", 415),
+    /// One or more fields are invalid; `details` lists each.
+    ValidationFailed = ("validation_failed", 422),
+    /// A rate limit was hit.
+    RateLimited = ("rate_limited", 429),
+    /// An internal fault; the cause is logged, never sent.
+    Internal = ("internal", 500),
+    /// Too much work in flight.
+    Overloaded = ("overloaded", 503),
+    /// The request took longer than the timeout.
+    Timeout = ("timeout", 503),
+}
+
+/// What the domain refuses to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// Fewer units are available than requested.
+    #[error("only {available} of SKU {sku} available")]
+    InsufficientStock {
+        /// The SKU.
+        sku: String,
+        /// Units asked for.
+        requested: i64,
+        /// Units available.
+        available: i64,
+    },
+    /// On-hand would drop below what carts and orders hold.
+    #[error("on_hand {on_hand} is below the {reserved} units currently reserved")]
+    BelowReserved {
+        /// The on-hand count asked for.
+        on_hand: i64,
+        /// Units reserved.
+        reserved: i64,
+    },
+    /// The cart has nothing to act on.
+    #[error("the cart has no items to reserve")]
+    CartEmpty,
+    /// A slug of a product, category or seller is taken.
+    #[error("{kind} slug {slug} is already used")]
+    SlugTaken {
+        /// `product`, `category` or `seller`.
+        kind: &'static str,
+        /// The slug.
+        slug: String,
+    },
+    /// A SKU belongs to another product.
+    #[error("SKU {sku} belongs to another product")]
+    SkuTaken {
+        /// The SKU.
+        sku: String,
+    },
+    /// An external id is used by another product.
+    #[error("a product with this external_id already exists")]
+    ExternalIdTaken {
+        /// The external id.
+        external_id: String,
+    },
+    /// An email address has an account.
+    #[error("an account with this email already exists")]
+    EmailTaken,
+}
+
+impl DomainError {
+    /// Returns the error's code.
+    pub fn code(&self) -> Code {
+        match self {
+            DomainError::InsufficientStock { .. } => Code::InsufficientStock,
+            DomainError::BelowReserved { .. } => Code::BelowReserved,
+            DomainError::CartEmpty => Code::CartEmpty,
+            DomainError::SlugTaken { .. } => Code::SlugTaken,
+            DomainError::SkuTaken { .. } => Code::SkuTaken,
+            DomainError::ExternalIdTaken { .. } => Code::ExternalIdTaken,
+            DomainError::EmailTaken => Code::EmailTaken,
+        }
+    }
+
+    /// Returns the machine-readable facts of the error.
+    pub fn details(&self) -> Value {
+        match self {
+            DomainError::InsufficientStock {
+                sku,
+                requested,
+                available,
+            } => json!({ "sku": sku, "requested": requested, "available": available }),
+            DomainError::BelowReserved { reserved, .. } => json!({ "reserved": reserved }),
+            DomainError::SlugTaken { slug, .. } => json!({ "slug": slug }),
+            DomainError::SkuTaken { sku } => json!({ "sku": sku }),
+            DomainError::ExternalIdTaken { external_id } => json!({ "external_id": external_id }),
+            DomainError::EmailTaken => json!({ "field": "email" }),
+            DomainError::CartEmpty => Value::Null,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_code_is_unique_snake_case_with_an_error_status() {
+        let mut seen = HashSet::new();
+        for code in Code::ALL {
+            let name = code.as_str();
+            assert!(seen.insert(name), "{name} is listed twice");
+            assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{name}");
+            assert!((400..600).contains(&code.status()), "{name}");
+        }
+    }
+
+    #[test]
+    fn domain_errors_carry_their_code_and_facts() {
+        let e = DomainError::InsufficientStock {
+            sku: "A-1".into(),
+            requested: 3,
+            available: 1,
+        };
+        assert_eq!(e.code(), Code::InsufficientStock);
+        assert_eq!(e.code().status(), 409);
+        assert_eq!(e.details()["available"], 1);
+        assert_eq!(e.to_string(), "only 1 of SKU A-1 available");
+    }
+}

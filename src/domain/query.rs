@@ -1,0 +1,102 @@
+//! Parsing of the query parameters that listings, search and order lists share: page size,
+//! amounts in minor units, price ranges and yes/no flags. Each parser records what is wrong
+//! in [`FieldErrors`], so a request with three bad parameters hears about all three.
+
+use super::FieldErrors;
+
+/// Page size when none is asked for.
+pub const DEFAULT_LIMIT: usize = 20;
+/// Largest page size.
+pub const MAX_LIMIT: usize = 100;
+
+/// `limit`: an integer from 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
+pub fn limit(raw: Option<&str>, errors: &mut FieldErrors) -> usize {
+    match raw.map(str::trim) {
+        None => DEFAULT_LIMIT,
+        Some(s) => match s.parse::<usize>() {
+            Ok(n @ 1..=MAX_LIMIT) => n,
+            _ => {
+                errors.add(
+                    "limit",
+                    "out_of_range",
+                    format!("must be an integer from 1 to {MAX_LIMIT}"),
+                );
+                DEFAULT_LIMIT
+            }
+        },
+    }
+}
+
+/// A non-negative amount in minor units.
+pub fn amount(field: &str, raw: Option<&str>, errors: &mut FieldErrors) -> Option<i64> {
+    let raw = raw?.trim();
+    match raw.parse::<i64>() {
+        Ok(n) if n >= 0 => Some(n),
+        _ => {
+            errors.add(field, "invalid", "must be a non-negative integer amount in minor units");
+            None
+        }
+    }
+}
+
+/// `min_price` and `max_price`, the lower not above the upper.
+pub fn price_range(min: Option<&str>, max: Option<&str>, errors: &mut FieldErrors) -> (Option<i64>, Option<i64>) {
+    let lo = amount("min_price", min, errors);
+    let hi = amount("max_price", max, errors);
+    if let (Some(lo), Some(hi)) = (lo, hi) {
+        if lo > hi {
+            errors.add("min_price", "invalid_range", "must not exceed max_price");
+        }
+    }
+    (lo, hi)
+}
+
+/// A yes/no flag: `true`/`1` or `false`/`0`, false when absent.
+pub fn flag(field: &str, raw: Option<&str>, errors: &mut FieldErrors) -> bool {
+    match raw.map(str::trim) {
+        None => false,
+        Some("true" | "1") => true,
+        Some("false" | "0") => false,
+        Some(_) => {
+            errors.add(field, "invalid", "must be true or false");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bad_parameter_is_reported() {
+        let mut errors = FieldErrors::default();
+        assert_eq!(limit(Some("0"), &mut errors), DEFAULT_LIMIT);
+        assert_eq!(
+            price_range(Some("500"), Some("100"), &mut errors),
+            (Some(500), Some(100))
+        );
+        assert!(!flag("in_stock", Some("maybe"), &mut errors));
+        assert_eq!(amount("min_price", Some("-1"), &mut errors), None);
+        let fields: Vec<_> = errors.into_vec().into_iter().map(|e| (e.field, e.code)).collect();
+        assert_eq!(
+            fields,
+            vec![
+                ("limit".to_string(), "out_of_range"),
+                ("min_price".to_string(), "invalid_range"),
+                ("in_stock".to_string(), "invalid"),
+                ("min_price".to_string(), "invalid"),
+            ]
+        );
+    }
+
+    #[test]
+    fn absent_parameters_take_their_defaults() {
+        let mut errors = FieldErrors::default();
+        assert_eq!(limit(None, &mut errors), 20);
+        assert_eq!(price_range(None, None, &mut errors), (None, None));
+        assert!(!flag("in_stock", None, &mut errors));
+        assert!(flag("in_stock", Some("1"), &mut errors));
+        assert!(errors.is_empty());
+    }
+}

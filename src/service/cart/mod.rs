@@ -1,0 +1,696 @@
+//! Shopping carts: guest and user carts, stock holds, merge at login, expiry, and the
+//! always-current price breakdown.
+//!
+//! - this module: reads, the shopper's changes, and the cart view;
+//! - [`commit`]: the one batch that writes carts with their holds;
+//! - [`merge`]: guest carts merging into a user's at login;
+//! - [`sweeper`]: expiring holds and carts.
+//!
+//! The rules (limits, hold planning, merge strategy) are the domain's ([`crate::domain::cart`]).
+//! Writes to one cart are serialised by a striped lock (never a global one), run on the
+//! blocking pool, and commit the cart record, its stock-hold records, its expiry-index entries
+//! and any stock signal or `low_stock` event in **one** RocksDB batch. Batches from different
+//! carts do not share a lock, so concurrent fsyncs are grouped by RocksDB's group commit.
+//! Hot carts stay in a moka cache written through after each commit.
+//!
+//! Stock holds follow the ledger's rule (see [`crate::service::inventory::ledger`]): units are
+//! taken from the live counter before the batch is written and returned if it fails; units
+//! are given back only after the batch that drops the hold is durable. Time comes from the
+//! service's [`Clock`].
+
+mod commit;
+mod merge;
+pub mod sweeper;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use storefront_storage::cf::CF_VARIANTS;
+use storefront_storage::keys::{self, CartKey};
+use storefront_storage::records::{CartLineRecord, CartRecord, CartStatus, ProductRecord, UserRecord};
+use storefront_storage::Store;
+
+use super::inventory::{Inventory, StockLedger};
+use super::view::{product_status, rfc3339, CartLineView, CartView};
+use super::{blocking, ServiceError};
+use crate::clock::SharedClock;
+use crate::domain::cart::{self, CartLimits, HoldRequest, MergeStrategy, ReserveOn};
+use crate::domain::error::{Code, DomainError};
+use crate::domain::pricing::{PricingRules, TaxLocation};
+use crate::domain::{product, Currency, FieldErrors, Id, Money};
+use commit::{CartChange, ExpiryBuckets};
+
+/// Cart rules from `[cart]` and `[inventory]`.
+#[derive(Debug, Clone)]
+pub struct CartSettings {
+    /// Inactivity lifetime of guest carts.
+    pub guest_ttl: Duration,
+    /// Inactivity lifetime of user carts.
+    pub user_ttl: Duration,
+    /// Lifetime of holds after the cart's last write.
+    pub hold_ttl: Duration,
+    /// When stock is held.
+    pub reserve_on: ReserveOn,
+    /// Size limits.
+    pub limits: CartLimits,
+    /// Guest-to-user merge strategy.
+    pub merge: MergeStrategy,
+    /// Carts per sweeper batch.
+    pub sweep_batch: usize,
+    /// How often the sweeper runs.
+    pub sweep_interval: Duration,
+    /// Cached carts.
+    pub cache_entries: u64,
+    /// Store currency.
+    pub currency: Currency,
+}
+
+/// Who a cart request is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CartOwner {
+    /// A guest without a cart yet (a write creates one and issues a token).
+    NewGuest,
+    /// A guest with a cart token.
+    Guest(String),
+    /// A signed-in user.
+    User(Id),
+}
+
+/// A change requested by the shopper.
+#[derive(Debug, Clone)]
+pub enum CartOp {
+    /// `POST /cart/items`.
+    Add {
+        /// SKU to add.
+        sku: Option<String>,
+        /// Units to add.
+        quantity: Option<i64>,
+    },
+    /// `PATCH /cart/items/{id}`.
+    SetQuantity {
+        /// Line id.
+        item_id: String,
+        /// New quantity.
+        quantity: Option<i64>,
+    },
+    /// `DELETE /cart/items/{id}`.
+    Remove {
+        /// Line id.
+        item_id: String,
+    },
+    /// `DELETE /cart`.
+    Clear,
+    /// `POST /cart/reserve`: hold every line now, all or nothing (the first step of
+    /// checkout; with `reserve_on = "checkout"` the only time stock is held before the order).
+    HoldAll,
+}
+
+/// What a cart write returns: the cart and, for a new guest cart, its token.
+#[derive(Debug)]
+pub struct CartWrite {
+    /// The cart after the write.
+    pub cart: CartView,
+    /// Token of a newly created guest cart.
+    pub new_token: Option<String>,
+}
+
+const STRIPES: usize = 1024;
+
+/// The cart service.
+pub struct Carts {
+    store: Store,
+    inventory: Arc<Inventory>,
+    stock: Arc<StockLedger>,
+    clock: SharedClock,
+    settings: CartSettings,
+    pricing: PricingRules,
+    cache: moka::sync::Cache<CartKey, Arc<CartRecord>>,
+    stripes: Box<[Mutex<()>]>,
+    buckets: ExpiryBuckets,
+}
+
+impl Carts {
+    /// Builds the service.
+    pub fn new(
+        store: Store,
+        inventory: Arc<Inventory>,
+        clock: SharedClock,
+        settings: CartSettings,
+        pricing: PricingRules,
+    ) -> Carts {
+        Carts {
+            store,
+            stock: inventory.ledger().clone(),
+            inventory,
+            clock,
+            cache: moka::sync::Cache::new(settings.cache_entries.max(16)),
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            buckets: ExpiryBuckets::new(&settings),
+            settings,
+            pricing,
+        }
+    }
+
+    /// The reservation policy in force.
+    pub fn reserve_on(&self) -> ReserveOn {
+        self.settings.reserve_on
+    }
+
+    // ------------------------------------------------------------------ reads
+
+    /// Returns the cart, repriced from the catalog. A guest without a token, or a user without
+    /// a cart, gets an empty cart.
+    pub async fn get(
+        self: &Arc<Self>,
+        owner: CartOwner,
+        location: Option<TaxLocation>,
+    ) -> Result<CartView, ServiceError> {
+        let this = self.clone();
+        blocking(move || {
+            let now = this.clock.now_ms();
+            let record = match &owner {
+                CartOwner::NewGuest => None,
+                CartOwner::Guest(token) => {
+                    let key = guest_key(token)?;
+                    let cart = this.load(&key)?.ok_or(CART_NOT_FOUND)?;
+                    check_live(&cart, now)?;
+                    Some(cart)
+                }
+                CartOwner::User(id) => this.load(&keys::user_cart(&id.to_bytes()))?.filter(|c| is_live(c, now)),
+            };
+            this.view(record.as_deref(), &owner, location)
+        })
+        .await
+    }
+
+    fn load(&self, key: &CartKey) -> Result<Option<Arc<CartRecord>>, ServiceError> {
+        if let Some(hit) = self.cache.get(key) {
+            return Ok(Some(hit));
+        }
+        let Some(record) = self.store.get::<CartRecord>(key)? else {
+            return Ok(None);
+        };
+        let record = Arc::new(record.to_native());
+        self.cache.insert(*key, record.clone());
+        Ok(Some(record))
+    }
+
+    // ----------------------------------------------------------------- writes
+
+    /// Applies a shopper's change. `if_match` is the cart version the client last saw.
+    pub async fn write(
+        self: &Arc<Self>,
+        owner: CartOwner,
+        op: CartOp,
+        if_match: Option<u64>,
+        location: Option<TaxLocation>,
+    ) -> Result<CartWrite, ServiceError> {
+        let this = self.clone();
+        blocking(move || this.write_sync(owner, op, if_match, location)).await
+    }
+
+    fn write_sync(
+        &self,
+        owner: CartOwner,
+        op: CartOp,
+        if_match: Option<u64>,
+        location: Option<TaxLocation>,
+    ) -> Result<CartWrite, ServiceError> {
+        let op = self.validate(op)?;
+        if owner == CartOwner::NewGuest {
+            // Only adding creates a guest cart; other changes have nothing to act on.
+            match op {
+                ValidOp::Add { .. } => {}
+                ValidOp::Clear => {
+                    return Ok(CartWrite {
+                        cart: self.view(None, &owner, location)?,
+                        new_token: None,
+                    })
+                }
+                _ => return Err(ServiceError::NotFound { kind: "cart item" }),
+            }
+        }
+        let (key, new_token, owner) = match owner {
+            CartOwner::NewGuest => {
+                let token = new_token();
+                (guest_key(&token)?, Some(token.clone()), CartOwner::Guest(token))
+            }
+            CartOwner::Guest(token) => (guest_key(&token)?, None, CartOwner::Guest(token)),
+            CartOwner::User(id) => (keys::user_cart(&id.to_bytes()), None, CartOwner::User(id)),
+        };
+        let _guard = self.lock(&[key]);
+        let now = self.clock.now_ms();
+        let old = self.load(&key)?;
+        let current = match (&old, &owner) {
+            (Some(cart), CartOwner::Guest(_)) if new_token.is_none() => {
+                check_live(cart, now)?;
+                Some(cart.clone())
+            }
+            (None, CartOwner::Guest(_)) if new_token.is_none() => return Err(CART_NOT_FOUND),
+            // An expired user cart is replaced by a fresh one.
+            (Some(cart), CartOwner::User(_)) => Some(cart.clone()).filter(|c| is_live(c, now)),
+            _ => None,
+        };
+        let version = current.as_ref().map(|c| c.version).unwrap_or(0);
+        if if_match.is_some_and(|v| v != version) {
+            return Err(ServiceError::VersionMismatch { current: version });
+        }
+        let user = match &owner {
+            CartOwner::User(id) => Some(*id),
+            _ => None,
+        };
+        let mut cart = current.as_deref().cloned().unwrap_or_else(|| new_cart(user, now));
+        let touched = self.apply_op(&mut cart, op, now)?;
+        self.plan_holds(&mut cart, current.as_deref(), &touched)?;
+        self.record_activity(&mut cart, &owner, now);
+        self.commit(vec![CartChange {
+            key,
+            old,
+            new: Some(cart.clone()),
+        }])?;
+        Ok(CartWrite {
+            cart: self.view(Some(&cart), &owner, location)?,
+            new_token,
+        })
+    }
+
+    /// Rejects invalid input before any lock is taken (422 with every invalid field).
+    fn validate(&self, op: CartOp) -> Result<ValidOp, ServiceError> {
+        let mut errors = FieldErrors::default();
+        let limits = &self.settings.limits;
+        let op = match op {
+            CartOp::Add { sku, quantity } => {
+                let quantity = limits.check_quantity(quantity, &mut errors);
+                let sku = match sku.map(|s| s.trim().to_owned()) {
+                    None => {
+                        errors.add("sku", "required", "must be given");
+                        None
+                    }
+                    Some(s) => match self.purchasable(&s)? {
+                        Ok(found) => Some(found),
+                        Err((code, message)) => {
+                            errors.add("sku", code, message);
+                            None
+                        }
+                    },
+                };
+                match sku {
+                    Some((sku, product_id, price)) if errors.is_empty() => ValidOp::Add {
+                        sku,
+                        product_id,
+                        price,
+                        quantity,
+                    },
+                    _ => return Err(ServiceError::Validation(errors.into_vec())),
+                }
+            }
+            CartOp::SetQuantity { item_id, quantity } => {
+                let quantity = limits.check_quantity(quantity, &mut errors);
+                if !errors.is_empty() {
+                    return Err(ServiceError::Validation(errors.into_vec()));
+                }
+                ValidOp::SetQuantity {
+                    item: parse_item_id(&item_id)?,
+                    quantity,
+                }
+            }
+            CartOp::Remove { item_id } => ValidOp::Remove {
+                item: parse_item_id(&item_id)?,
+            },
+            CartOp::Clear => ValidOp::Clear,
+            CartOp::HoldAll => ValidOp::HoldAll,
+        };
+        Ok(op)
+    }
+
+    /// Looks up a SKU that can be bought: it exists, its product is visible.
+    #[allow(clippy::type_complexity)]
+    fn purchasable(&self, sku: &str) -> Result<Result<(String, [u8; 16], i64), (&'static str, String)>, ServiceError> {
+        let unknown = || Ok(Err(("unknown_sku", format!("SKU {sku:?} does not exist"))));
+        let Some(id) = self.store.get_raw(CF_VARIANTS, keys::sku(sku))? else {
+            return unknown();
+        };
+        let Ok(id) = <[u8; 16]>::try_from(id.as_slice()) else {
+            return unknown();
+        };
+        let Some(product) = self.store.get::<ProductRecord>(&id)? else {
+            return unknown();
+        };
+        let p = product.archived();
+        if !product::is_visible(product_status(&p.status)) {
+            return Ok(Err(("not_published", format!("SKU {sku:?} is not for sale"))));
+        }
+        match p.variants.iter().find(|v| v.sku == sku) {
+            Some(v) => Ok(Ok((sku.to_owned(), id, v.price_cents.to_native()))),
+            None => unknown(),
+        }
+    }
+
+    /// Applies the change to the lines; returns which lines must be fully held.
+    fn apply_op(&self, cart: &mut CartRecord, op: ValidOp, now: i64) -> Result<Touched, ServiceError> {
+        let limits = &self.settings.limits;
+        let touched = match op {
+            ValidOp::Add {
+                sku,
+                product_id,
+                price,
+                quantity,
+            } => {
+                let existing = cart.lines.iter().find(|l| l.sku == sku).map(|l| l.quantity);
+                let after = limits
+                    .after_add(existing, quantity, cart.lines.len())
+                    .map_err(|e| ServiceError::Validation(e.into_vec()))?;
+                match cart.lines.iter_mut().find(|l| l.sku == sku) {
+                    Some(line) => line.quantity = after,
+                    None => cart.lines.push(CartLineRecord {
+                        item_id: Id::new().to_bytes(),
+                        sku: sku.clone(),
+                        product_id,
+                        quantity: after,
+                        held: 0,
+                        unit_price_cents_at_add: price,
+                        added_at_ms: now,
+                    }),
+                }
+                Touched::Sku(sku)
+            }
+            ValidOp::SetQuantity { item, quantity } => {
+                let line = cart
+                    .lines
+                    .iter_mut()
+                    .find(|l| l.item_id == item)
+                    .ok_or(ServiceError::NotFound { kind: "cart item" })?;
+                line.quantity = quantity;
+                Touched::Sku(line.sku.clone())
+            }
+            ValidOp::Remove { item } => {
+                let before = cart.lines.len();
+                cart.lines.retain(|l| l.item_id != item);
+                if cart.lines.len() == before {
+                    return Err(ServiceError::NotFound { kind: "cart item" });
+                }
+                Touched::None
+            }
+            ValidOp::Clear => {
+                cart.lines.clear();
+                Touched::None
+            }
+            ValidOp::HoldAll => {
+                if cart.lines.is_empty() {
+                    return Err(DomainError::CartEmpty.into());
+                }
+                return Ok(Touched::All);
+            }
+        };
+        limits
+            .check_total(cart.lines.iter().map(|l| l.quantity).sum())
+            .map_err(|e| ServiceError::Validation(e.into_vec()))?;
+        Ok(touched)
+    }
+
+    /// Decides how many units each line holds after the write (see [`cart::plan_hold`]).
+    fn plan_holds(
+        &self,
+        cart: &mut CartRecord,
+        old: Option<&CartRecord>,
+        touched: &Touched,
+    ) -> Result<(), ServiceError> {
+        let policy = match touched {
+            Touched::All => ReserveOn::Cart,
+            _ => self.settings.reserve_on,
+        };
+        for line in &mut cart.lines {
+            let held_before = old
+                .and_then(|o| o.lines.iter().find(|l| l.sku == line.sku))
+                .map(|l| l.held)
+                .unwrap_or(0);
+            line.held = cart::plan_hold(
+                policy,
+                HoldRequest {
+                    sku: &line.sku,
+                    quantity: line.quantity,
+                    held_before,
+                    available: self.stock.available(&line.sku),
+                    touched: match touched {
+                        Touched::All => true,
+                        Touched::Sku(sku) => sku == &line.sku,
+                        Touched::None => false,
+                    },
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A shopper's write: bumps the version and restarts the cart's inactivity clock and, when
+    /// it holds stock, the hold clock.
+    fn record_activity(&self, cart: &mut CartRecord, owner: &CartOwner, now: i64) {
+        let ttl = match owner {
+            CartOwner::User(_) => self.settings.user_ttl,
+            _ => self.settings.guest_ttl,
+        };
+        cart.version += 1;
+        cart.updated_at_ms = now;
+        cart.expires_at_ms = now + ttl.as_millis() as i64;
+        cart.holds_expire_at_ms = if cart.lines.iter().any(|l| l.held > 0) {
+            now + self.settings.hold_ttl.as_millis() as i64
+        } else {
+            0
+        };
+    }
+
+    /// The tombstone left by an expired or merged cart: no lines, no holds, kept for a while so
+    /// its token answers `cart_expired`.
+    fn retire(&self, cart: &CartRecord, status: CartStatus, now: i64) -> CartRecord {
+        let mut t = cart.clone();
+        t.status = status;
+        t.lines.clear();
+        t.holds_expire_at_ms = 0;
+        t.expires_at_ms = now + self.settings.guest_ttl.as_millis() as i64;
+        t
+    }
+
+    fn lock(&self, keys: &[CartKey]) -> Vec<MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = keys.iter().map(stripe_of).collect();
+        // A fixed order keeps two-cart operations (merge) free of deadlocks.
+        stripes.sort_unstable();
+        stripes.dedup();
+        stripes
+            .into_iter()
+            .map(|i| self.stripes[i].lock().unwrap_or_else(|p| p.into_inner()))
+            .collect()
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// The tax location of a user's default address.
+    fn default_location(&self, user: Id) -> Result<Option<TaxLocation>, ServiceError> {
+        let Some(record) = self.store.get::<UserRecord>(&user.to_bytes())? else {
+            return Ok(None);
+        };
+        let u = record.archived();
+        let default = u.default_address_id.as_ref();
+        Ok(u.addresses
+            .iter()
+            .find(|a| Some(&a.id) == default)
+            .or(u.addresses.first())
+            .map(|a| TaxLocation {
+                country: a.country.to_string(),
+                region: a.region.to_string(),
+            }))
+    }
+
+    /// Reprices every line from the catalog and computes the breakdown.
+    fn view(
+        &self,
+        cart: Option<&CartRecord>,
+        owner: &CartOwner,
+        location: Option<TaxLocation>,
+    ) -> Result<CartView, ServiceError> {
+        let currency = self.settings.currency;
+        let money = |amount| Money { amount, currency };
+        let lines = cart.map(|c| c.lines.as_slice()).unwrap_or_default();
+        let mut ids: Vec<[u8; 16]> = lines.iter().map(|l| l.product_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let products = self.store.multi_get::<ProductRecord, _>(&ids)?;
+        let mut items = Vec::with_capacity(lines.len());
+        let mut subtotal = 0i64;
+        for line in lines {
+            let product = ids
+                .binary_search(&line.product_id)
+                .ok()
+                .and_then(|i| products[i].as_ref())
+                .map(|p| p.archived())
+                .filter(|p| product::is_visible(product_status(&p.status)));
+            let variant = product.and_then(|p| p.variants.iter().find(|v| v.sku == line.sku));
+            let available = self.stock.available(&line.sku);
+            let unit = variant
+                .map(|v| v.price_cents.to_native())
+                .unwrap_or(line.unit_price_cents_at_add);
+            let purchasable = variant.is_some();
+            let line_total = unit * line.quantity;
+            if purchasable {
+                subtotal += line_total;
+            }
+            let enough = match self.settings.reserve_on {
+                ReserveOn::Cart => line.held >= line.quantity || available + line.held >= line.quantity,
+                ReserveOn::Checkout => available >= line.quantity,
+            };
+            items.push(CartLineView {
+                item_id: Id::from_bytes(line.item_id).to_string(),
+                sku: line.sku.clone(),
+                product_id: Id::from_bytes(line.product_id).to_string(),
+                slug: product.map(|p| p.slug.to_string()),
+                title: product.map(|p| p.title.to_string()).unwrap_or_default(),
+                variant_title: variant.map(|v| v.title.to_string()).unwrap_or_default(),
+                image: product.and_then(|p| p.images.first()).map(|i| i.url.to_string()),
+                quantity: line.quantity,
+                unit_price: money(unit),
+                unit_price_at_add: money(line.unit_price_cents_at_add),
+                price_changed: purchasable && unit != line.unit_price_cents_at_add,
+                line_total: money(line_total),
+                held: line.held,
+                available,
+                status: if !purchasable {
+                    "unavailable"
+                } else if !enough {
+                    "insufficient_stock"
+                } else {
+                    "ok"
+                },
+            });
+        }
+        let location = match (location, owner) {
+            (Some(l), _) => Some(l),
+            (None, CartOwner::User(id)) => self.default_location(*id)?,
+            _ => None,
+        };
+        let (rate, region) = self.pricing.tax_rate(location.as_ref());
+        // Coupons land with checkout: this is where a discount policy plugs in.
+        let discount = 0;
+        let b = self.pricing.breakdown(subtotal, discount, !items.is_empty(), rate);
+        Ok(CartView {
+            id: cart.map(|c| Id::from_bytes(c.id).to_string()),
+            version: cart.map(|c| c.version).unwrap_or(0),
+            item_count: lines.iter().map(|l| l.quantity).sum(),
+            items,
+            subtotal: money(b.subtotal),
+            discount: money(b.discount),
+            shipping: money(b.shipping),
+            tax: money(b.tax),
+            total: money(b.total),
+            tax_rate_bps: b.tax_rate_bps,
+            tax_region: region,
+            coupon: cart.and_then(|c| c.coupon.clone()),
+            reserve_on: self.settings.reserve_on.as_str(),
+            expires_at: cart.map(|c| rfc3339(c.expires_at_ms)),
+            holds_expire_at: cart
+                .filter(|c| c.holds_expire_at_ms > 0)
+                .map(|c| rfc3339(c.holds_expire_at_ms)),
+        })
+    }
+}
+
+/// Which lines a change must hold in full.
+enum Touched {
+    /// None (removals, clearing).
+    None,
+    /// The line of this SKU.
+    Sku(String),
+    /// Every line (`HoldAll`).
+    All,
+}
+
+/// A validated change (input checked, SKU resolved).
+enum ValidOp {
+    Add {
+        sku: String,
+        product_id: [u8; 16],
+        price: i64,
+        quantity: i64,
+    },
+    SetQuantity {
+        item: [u8; 16],
+        quantity: i64,
+    },
+    Remove {
+        item: [u8; 16],
+    },
+    Clear,
+    HoldAll,
+}
+
+const CART_NOT_FOUND: ServiceError = ServiceError::Missing {
+    code: Code::CartNotFound,
+    message: "no cart matches this X-Cart-Token",
+};
+
+const CART_EXPIRED: ServiceError = ServiceError::Missing {
+    code: Code::CartExpired,
+    message: "this cart expired or was merged into an account; drop the X-Cart-Token and start a new cart",
+};
+
+/// An empty active cart (version 0: its first write makes it 1).
+fn new_cart(user: Option<Id>, now: i64) -> CartRecord {
+    CartRecord {
+        id: Id::new().to_bytes(),
+        user_id: user.map(Id::to_bytes),
+        status: CartStatus::Active,
+        version: 0,
+        lines: Vec::new(),
+        coupon: None,
+        created_at_ms: now,
+        updated_at_ms: now,
+        expires_at_ms: 0,
+        holds_expire_at_ms: 0,
+    }
+}
+
+fn is_live(cart: &CartRecord, now: i64) -> bool {
+    cart.status == CartStatus::Active && cart.expires_at_ms > now
+}
+
+fn check_live(cart: &CartRecord, now: i64) -> Result<(), ServiceError> {
+    if is_live(cart, now) {
+        Ok(())
+    } else {
+        Err(CART_EXPIRED)
+    }
+}
+
+fn parse_item_id(raw: &str) -> Result<[u8; 16], ServiceError> {
+    Id::parse(raw)
+        .map(|id| id.to_bytes())
+        .ok_or(ServiceError::NotFound { kind: "cart item" })
+}
+
+/// A new guest token: 256 random bits, URL-safe.
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The storage key of a guest cart: a digest, so the database never holds usable tokens.
+fn guest_key(token: &str) -> Result<CartKey, ServiceError> {
+    if token.len() != 43
+        || !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(CART_NOT_FOUND);
+    }
+    let digest = Sha256::digest(token.as_bytes());
+    let mut short = [0u8; 16];
+    short.copy_from_slice(&digest[..16]);
+    Ok(keys::guest_cart(&short))
+}
+
+fn stripe_of(key: &CartKey) -> usize {
+    (xxhash_rust::xxh3::xxh3_64(key) % STRIPES as u64) as usize
+}
