@@ -64,6 +64,8 @@ enum Command {
         #[arg(long, default_value = "../shared/data/chorus-icecat")]
         chorus: PathBuf,
     },
+    /// Prints the OpenAPI document (the one `/openapi.json` serves) to stdout.
+    Openapi,
     /// Imports a catalog file while the server is stopped.
     Import {
         #[command(flatten)]
@@ -85,6 +87,12 @@ impl Cli {
         match self.command {
             Command::Serve { common, listen, demo } => serve::run(load_config(&common)?, listen, demo),
             Command::Reindex { common } => reindex::run(load_config(&common)?),
+            Command::Openapi => {
+                let mut doc = crate::http::routes().into_openapi();
+                crate::http::openapi::finish(&mut doc);
+                println!("{}", doc.to_pretty_json()?);
+                Ok(())
+            }
             Command::EvalSearch { common, chorus } => {
                 eval::run(load_config(&common)?, common.data_dir.is_none(), &chorus)
             }

@@ -39,6 +39,24 @@ pub enum MergeStrategy {
     Replace,
 }
 
+/// Body of `POST /cart/items`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CartItemInput {
+    /// The SKU to add (required); adding a SKU already in the cart grows its line.
+    pub sku: Option<String>,
+    /// Units to add (required), 1 to `[cart] max_line_quantity`.
+    pub quantity: Option<i64>,
+}
+
+/// Body of `PATCH /cart/items/{item_id}`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuantityInput {
+    /// The line's new quantity (required), 1 to `[cart] max_line_quantity`.
+    pub quantity: Option<i64>,
+}
+
 /// Size limits of a cart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CartLimits {

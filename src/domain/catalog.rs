@@ -1,4 +1,5 @@
-//! Catalog inputs and their validation rules.
+//! Catalog request bodies (products, variants, categories, sellers, stock) and their
+//! validation rules.
 //!
 //! Inputs are plain serde structs with every field optional, so a missing field is reported as
 //! a 422 `required` error alongside every other invalid field instead of failing fast on the
@@ -79,7 +80,7 @@ pub struct Attribute {
 }
 
 /// A validated image.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Image {
     /// http(s) URL.
@@ -95,7 +96,7 @@ pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Re
 }
 
 /// Body of `POST /products` and one line of a JSON Lines import.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductInput {
     /// Title (required).
@@ -117,6 +118,7 @@ pub struct ProductInput {
     /// Images.
     pub images: Option<Vec<Image>>,
     /// Attributes as a JSON object of scalars.
+    #[schema(value_type = Option<Object>)]
     pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
     /// Variants (at least one).
     pub variants: Option<Vec<VariantInput>>,
@@ -125,7 +127,7 @@ pub struct ProductInput {
 }
 
 /// A variant in a product body, or the body of `POST /products/{id}/variants`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VariantInput {
     /// SKU (required, unique).
@@ -137,13 +139,14 @@ pub struct VariantInput {
     /// "Was" price.
     pub compare_at_price: Option<Money>,
     /// Variant attributes.
+    #[schema(value_type = Option<Object>)]
     pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
     /// Initial on-hand stock for a new SKU (default 0).
     pub stock: Option<i64>,
 }
 
 /// Body of `PATCH /products/{id}`: absent fields stay unchanged; `null` clears nullable ones.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductPatch {
     /// New title.
@@ -154,23 +157,27 @@ pub struct ProductPatch {
     pub description: Option<String>,
     /// New brand, or `null` to clear.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
     pub brand: Option<Option<String>>,
     /// New category, or `null` to clear.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
     pub category: Option<Option<String>>,
     /// New seller, or `null` to clear.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
     pub seller: Option<Option<String>>,
     /// New status.
     pub status: Option<String>,
     /// Replacement images.
     pub images: Option<Vec<Image>>,
     /// Replacement attributes.
+    #[schema(value_type = Option<Object>)]
     pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Body of `PATCH /variants/{sku}`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VariantPatch {
     /// New title.
@@ -179,9 +186,57 @@ pub struct VariantPatch {
     pub price: Option<Money>,
     /// New "was" price, or `null` to clear.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Money>)]
     pub compare_at_price: Option<Option<Money>>,
     /// Replacement attributes.
+    #[schema(value_type = Option<Object>)]
     pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Body of `POST /categories` and `PATCH /categories/{id}`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryInput {
+    /// Name (required on create).
+    pub name: Option<String>,
+    /// Slug (derived from the name when absent on create).
+    pub slug: Option<String>,
+    /// Parent id or slug; `null` on PATCH makes it a root.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub parent: Option<Option<String>>,
+    /// Sort position among siblings.
+    pub position: Option<i32>,
+}
+
+/// Body of `POST /sellers`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SellerInput {
+    /// Name (required).
+    pub name: Option<String>,
+    /// Slug (derived from the name when absent).
+    pub slug: Option<String>,
+}
+
+/// Body of `PUT /inventory/{sku}`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryInput {
+    /// Units on hand (required), 0 to 10⁹.
+    pub on_hand: Option<i64>,
+    /// Low-stock threshold (0 turns low-stock events off).
+    pub low_stock_threshold: Option<i64>,
+}
+
+/// Body of `POST /inventory/{sku}/adjust`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustInput {
+    /// Units to add (negative to remove), e.g. a delivery or a stock count correction.
+    pub delta: Option<i64>,
+    /// Low-stock threshold (0 turns low-stock events off).
+    pub low_stock_threshold: Option<i64>,
 }
 
 /// A validated variant.

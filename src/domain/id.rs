@@ -38,6 +38,19 @@ impl Id {
     }
 }
 
+impl utoipa::PartialSchema for Id {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+            .description(Some("A UUIDv7: opaque, and sorts by creation time"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Id {}
+
 impl Default for Id {
     fn default() -> Self {
         Id::new()

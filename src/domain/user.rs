@@ -144,8 +144,64 @@ impl Role {
     }
 }
 
+/// Body of `POST /auth/register`.
+#[derive(Deserialize, Debug, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterInput {
+    /// Email (required); stored normalised to lowercase.
+    pub email: Option<String>,
+    /// Password (required), at least `[auth] password_min_length` characters.
+    #[schema(value_type = Option<String>, format = Password)]
+    pub password: Option<Password>,
+    /// Display name.
+    pub name: Option<String>,
+}
+
+/// Body of `POST /auth/login`.
+#[derive(Deserialize, Debug, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginInput {
+    /// Email.
+    pub email: String,
+    /// Password.
+    #[schema(value_type = String, format = Password)]
+    pub password: Password,
+}
+
+/// Body of `POST /auth/refresh` and `POST /auth/logout`.
+#[derive(Deserialize, Debug, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshInput {
+    /// The refresh token of the session.
+    pub refresh_token: String,
+}
+
+/// Body of `PATCH /me`.
+#[derive(Deserialize, Debug, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfilePatch {
+    /// New display name.
+    pub name: Option<String>,
+    /// New password (requires `current_password`).
+    #[schema(value_type = Option<String>, format = Password)]
+    pub new_password: Option<Password>,
+    /// Current password.
+    #[schema(value_type = Option<String>, format = Password)]
+    pub current_password: Option<Password>,
+}
+
+/// Body of `POST /admin/users/{id}/role`.
+#[derive(Deserialize, Debug, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleInput {
+    /// `customer`, `seller` or `admin`.
+    pub role: String,
+    /// The seller (id or slug) a seller user manages; required for `seller`.
+    pub seller: Option<String>,
+}
+
 /// Body of `POST /me/addresses` (all fields) and `PATCH /me/addresses/{id}` (any subset).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressInput {
     /// Recipient.
@@ -169,7 +225,7 @@ pub struct AddressInput {
 }
 
 /// A validated address.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct Address {
     /// Recipient.
     pub name: String,

@@ -4,37 +4,41 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post};
-use axum::Router;
-use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::cart::cart_token;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, ClientAddr, Json};
 use super::{private_json, AppState};
-use crate::domain::user::{AddressInput, Password, Role};
+use crate::domain::user::{AddressInput, LoginInput, ProfilePatch, RefreshInput, RegisterInput, Role, RoleInput};
 use crate::domain::Id;
-use crate::service::auth::{ProfilePatch, RegisterInput, Tokens};
+use crate::service::view::{AddressView, Items, Registered, RevokedSessions, Session, Tokens, UserView};
 use crate::service::ServiceError;
 
 /// Routes under `/api/v1`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/register", post(register))
-        .route("/auth/login", post(login))
-        .route("/auth/refresh", post(refresh))
-        .route("/auth/logout", post(logout))
-        .route("/me", get(get_me).patch(update_me))
-        .route("/me/addresses", get(list_addresses).post(create_address))
-        .route("/me/addresses/{id}", patch(update_address).delete(delete_address))
-        .route("/admin/users/{id}/role", post(set_role))
-        .route("/admin/users/{id}/sessions", delete(revoke_sessions))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(get_me, update_me))
+        .routes(routes!(list_addresses, create_address))
+        .routes(routes!(update_address, delete_address))
+        .routes(routes!(set_role))
+        .routes(routes!(revoke_sessions))
 }
 
 fn parse_id(raw: &str, kind: &'static str) -> Result<Id, ApiError> {
     Id::parse(raw).ok_or(ApiError::NotFound(kind))
 }
 
+/// Register a customer account and sign it in.
+#[utoipa::path(post, path = "/auth/register", tag = "accounts", request_body = RegisterInput,
+    responses((status = 201, description = "The account and its first session", body = Registered),
+               (status = 409, description = "`email_taken`", body = ErrorBody),
+               (status = 422, description = "Invalid fields (password policy included)", body = ErrorBody)))]
 async fn register(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
@@ -42,19 +46,16 @@ async fn register(
 ) -> Result<Response, ApiError> {
     state.limits.check_auth_ip(ip)?;
     let (user, tokens) = state.accounts.register(input).await?;
-    Ok(private_json(
-        StatusCode::CREATED,
-        &serde_json::json!({ "user": user, "tokens": tokens }),
-    ))
+    Ok(private_json(StatusCode::CREATED, &Registered { user, tokens }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LoginInput {
-    email: String,
-    password: Password,
-}
-
+/// Sign in. Unknown emails and wrong passwords get the same error after the same work.
+///
+/// An `X-Cart-Token` header merges that guest cart into the user's (`[cart] merge`).
+#[utoipa::path(post, path = "/auth/login", tag = "accounts", request_body = LoginInput,
+    params(("X-Cart-Token" = Option<String>, Header, description = "A guest cart to merge into the user's")),
+    responses((status = 200, description = "A new session", body = Session),
+               (status = 401, description = "`invalid_credentials`", body = ErrorBody)))]
 async fn login(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
@@ -72,39 +73,41 @@ async fn login(
         })),
         None => None,
     };
-    Ok(private_json(StatusCode::OK, &LoginOutput { tokens, cart_merged }))
+    Ok(private_json(StatusCode::OK, &Session { tokens, cart_merged }))
 }
 
-#[derive(serde::Serialize)]
-struct LoginOutput {
-    #[serde(flatten)]
-    tokens: Tokens,
-    /// Present when the request carried `X-Cart-Token`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cart_merged: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RefreshInput {
-    refresh_token: String,
-}
-
+/// Rotate a refresh token; reusing a rotated token revokes its whole session.
+#[utoipa::path(post, path = "/auth/refresh", tag = "accounts", request_body = RefreshInput,
+    responses((status = 200, description = "A new token pair", body = Tokens),
+               (status = 401, description = "`invalid_refresh_token` or `refresh_token_reused`", body = ErrorBody)))]
 async fn refresh(State(state): State<AppState>, Json(input): Json<RefreshInput>) -> Result<Response, ApiError> {
     let tokens = state.accounts.refresh(input.refresh_token).await?;
     Ok(private_json(StatusCode::OK, &tokens))
 }
 
+/// Revoke the session of a refresh token (its access tokens live until they expire).
+#[utoipa::path(post, path = "/auth/logout", tag = "accounts", request_body = RefreshInput,
+    responses((status = 204, description = "Revoked"),
+               (status = 401, description = "`invalid_refresh_token`", body = ErrorBody)))]
 async fn logout(State(state): State<AppState>, Json(input): Json<RefreshInput>) -> Result<Response, ApiError> {
     state.accounts.logout(input.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// The caller's profile.
+#[utoipa::path(get, path = "/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, description = "The profile", body = UserView),
+               (status = 401, description = "Sign in first", body = ErrorBody)))]
 async fn get_me(State(state): State<AppState>, Caller(actor): Caller) -> Result<Response, ApiError> {
     let user = state.accounts.me(actor).await?;
     Ok(private_json(StatusCode::OK, &user))
 }
 
+/// Change the caller's name or password (a new password needs the current one).
+#[utoipa::path(patch, path = "/me", tag = "accounts", request_body = ProfilePatch, security(("bearer" = [])),
+    responses((status = 200, description = "The profile after the change", body = UserView),
+               (status = 401, description = "Sign in first, or a wrong current password", body = ErrorBody),
+               (status = 422, description = "Invalid fields", body = ErrorBody)))]
 async fn update_me(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -114,11 +117,20 @@ async fn update_me(
     Ok(private_json(StatusCode::OK, &user))
 }
 
+/// The caller's addresses.
+#[utoipa::path(get, path = "/me/addresses", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, description = "The address book", body = Items<AddressView>),
+               (status = 401, description = "Sign in first", body = ErrorBody)))]
 async fn list_addresses(State(state): State<AppState>, Caller(actor): Caller) -> Result<Response, ApiError> {
     let items = state.accounts.addresses(actor).await?;
-    Ok(private_json(StatusCode::OK, &serde_json::json!({ "items": items })))
+    Ok(private_json(StatusCode::OK, &Items { items }))
 }
 
+/// Add an address; the first one becomes the default.
+#[utoipa::path(post, path = "/me/addresses", tag = "accounts", request_body = AddressInput, security(("bearer" = [])),
+    responses((status = 201, description = "The new address", body = AddressView),
+               (status = 401, description = "Sign in first", body = ErrorBody),
+               (status = 422, description = "Invalid fields, or the address book is full", body = ErrorBody)))]
 async fn create_address(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -128,6 +140,13 @@ async fn create_address(
     Ok(private_json(StatusCode::CREATED, &address))
 }
 
+/// Change one of the caller's addresses.
+#[utoipa::path(patch, path = "/me/addresses/{id}", tag = "accounts", request_body = AddressInput,
+    security(("bearer" = [])), params(("id" = String, Path, description = "Address id")),
+    responses((status = 200, description = "The address after the change", body = AddressView),
+               (status = 401, description = "Sign in first", body = ErrorBody),
+               (status = 404, description = "No such address of the caller", body = ErrorBody),
+               (status = 422, description = "Invalid fields", body = ErrorBody)))]
 async fn update_address(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -142,6 +161,12 @@ async fn update_address(
     Ok(private_json(StatusCode::OK, &address))
 }
 
+/// Delete one of the caller's addresses.
+#[utoipa::path(delete, path = "/me/addresses/{id}", tag = "accounts", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Address id")),
+    responses((status = 204, description = "Deleted"),
+               (status = 401, description = "Sign in first", body = ErrorBody),
+               (status = 404, description = "No such address of the caller", body = ErrorBody)))]
 async fn delete_address(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -152,13 +177,15 @@ async fn delete_address(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RoleInput {
-    role: String,
-    seller: Option<String>,
-}
-
+/// Change a user's role (admin). A seller role needs the seller it manages; it takes effect
+/// with the user's next access token.
+#[utoipa::path(post, path = "/admin/users/{id}/role", tag = "accounts", request_body = RoleInput,
+    security(("bearer" = [])), params(("id" = String, Path, description = "User id")),
+    responses((status = 200, description = "The user after the change", body = UserView),
+               (status = 401, description = "No or bad credentials", body = ErrorBody),
+               (status = 403, description = "Admins only", body = ErrorBody),
+               (status = 404, description = "No such user", body = ErrorBody),
+               (status = 422, description = "Unknown role or seller", body = ErrorBody)))]
 async fn set_role(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -182,6 +209,13 @@ async fn set_role(
     Ok(private_json(StatusCode::OK, &view))
 }
 
+/// Revoke every session of a user (admin).
+#[utoipa::path(delete, path = "/admin/users/{id}/sessions", tag = "accounts", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 200, description = "How many sessions were revoked", body = RevokedSessions),
+               (status = 401, description = "No or bad credentials", body = ErrorBody),
+               (status = 403, description = "Admins only", body = ErrorBody),
+               (status = 404, description = "No such user", body = ErrorBody)))]
 async fn revoke_sessions(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -194,6 +228,8 @@ async fn revoke_sessions(
         .await?;
     Ok(private_json(
         StatusCode::OK,
-        &serde_json::json!({ "revoked_sessions": revoked }),
+        &RevokedSessions {
+            revoked_sessions: revoked,
+        },
     ))
 }

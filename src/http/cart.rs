@@ -4,13 +4,14 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
-use axum::routing::{delete, get, patch, post};
-use axum::Router;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, IfMatch, Json, Query};
 use super::{private_json, AppState};
+use crate::domain::cart::{CartItemInput, QuantityInput};
 use crate::domain::pricing::TaxLocation;
 use crate::service::auth::Actor;
 use crate::service::cart::{CartOp, CartOwner};
@@ -20,13 +21,12 @@ use crate::service::view::CartView;
 pub static CART_TOKEN: HeaderName = HeaderName::from_static("x-cart-token");
 
 /// Routes under `/api/v1`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/cart", get(get_cart).delete(clear_cart))
-        .route("/cart/items", post(add_item))
-        .route("/cart/reserve", post(reserve_cart))
-        .route("/cart/items/{item_id}", patch(update_item))
-        .route("/cart/items/{item_id}", delete(remove_item))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_cart, clear_cart))
+        .routes(routes!(add_item))
+        .routes(routes!(reserve_cart))
+        .routes(routes!(update_item, remove_item))
 }
 
 /// The guest cart token of a request, if any.
@@ -47,10 +47,13 @@ fn owner(actor: &Actor, headers: &HeaderMap) -> CartOwner {
 
 /// `?country=US&region=CA`: where the order ships, for tax (defaults to the user's default
 /// address).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct LocationQuery {
+    /// ISO country for the tax estimate (defaults to the user's default address).
     country: Option<String>,
+    /// Region or state for the tax estimate.
     region: Option<String>,
 }
 
@@ -75,6 +78,12 @@ fn respond(cart: &CartView, token: Option<&str>) -> Response {
     response
 }
 
+/// The caller's cart with its price breakdown (empty for a guest without a token).
+#[utoipa::path(get, path = "/cart", tag = "cart",
+    params(("X-Cart-Token" = Option<String>, Header, description = "Guest cart token"), LocationQuery),
+    responses((status = 200, description = "The cart; `ETag` is its version", body = CartView),
+               (status = 401, description = "A bad access token", body = ErrorBody),
+               (status = 404, description = "`cart_not_found` or `cart_expired`", body = ErrorBody)))]
 async fn get_cart(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -107,20 +116,28 @@ fn guest_token(owner: &CartOwner) -> Option<&str> {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddItem {
-    sku: Option<String>,
-    quantity: Option<i64>,
-}
-
+/// Add a SKU; adding one already in the cart grows its line.
+///
+/// With `[inventory] reserve_on = "cart"` the units are held for `hold_ttl_secs`, extended by
+/// every cart write. The first write of a guest creates the cart and returns its token in
+/// `X-Cart-Token`.
+#[utoipa::path(post, path = "/cart/items", tag = "cart", request_body = CartItemInput,
+    params(("X-Cart-Token" = Option<String>, Header, description = "Guest cart token (43 URL-safe characters), issued by the first cart write and echoed on every response; ignored for signed-in users"),
+           ("If-Match" = Option<String>, Header, description = "Quoted cart version, e.g. \"3\"; a mismatch gives 412 instead of a lost update"),
+           LocationQuery),
+    responses((status = 200, description = "The cart after the change", body = CartView),
+               (status = 400, description = "Malformed JSON", body = ErrorBody),
+               (status = 404, description = "`cart_not_found` or `cart_expired`", body = ErrorBody),
+               (status = 409, description = "`insufficient_stock`", body = ErrorBody),
+               (status = 412, description = "`If-Match` names another version", body = ErrorBody),
+               (status = 422, description = "Unknown or unpublished SKU, bad quantity, cart limits", body = ErrorBody)))]
 async fn add_item(
     State(state): State<AppState>,
     Caller(actor): Caller,
     headers: HeaderMap,
     IfMatch(if_match): IfMatch,
     Query(query): Query<LocationQuery>,
-    Json(body): Json<AddItem>,
+    Json(body): Json<CartItemInput>,
 ) -> Result<Response, ApiError> {
     let op = CartOp::Add {
         sku: body.sku,
@@ -129,12 +146,17 @@ async fn add_item(
     write(state, actor, headers, op, if_match, query).await
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UpdateItem {
-    quantity: Option<i64>,
-}
-
+/// Set a line's quantity.
+#[utoipa::path(patch, path = "/cart/items/{item_id}", tag = "cart", request_body = QuantityInput,
+    params(("item_id" = String, Path, description = "Line id"),
+           ("X-Cart-Token" = Option<String>, Header, description = "Guest cart token"),
+           ("If-Match" = Option<String>, Header, description = "Quoted cart version"),
+           LocationQuery),
+    responses((status = 200, description = "The cart after the change", body = CartView),
+               (status = 404, description = "No such line or cart", body = ErrorBody),
+               (status = 409, description = "`insufficient_stock`", body = ErrorBody),
+               (status = 412, description = "`If-Match` names another version", body = ErrorBody),
+               (status = 422, description = "Bad quantity or cart limits", body = ErrorBody)))]
 async fn update_item(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -142,7 +164,7 @@ async fn update_item(
     Path(item_id): Path<String>,
     IfMatch(if_match): IfMatch,
     Query(query): Query<LocationQuery>,
-    Json(body): Json<UpdateItem>,
+    Json(body): Json<QuantityInput>,
 ) -> Result<Response, ApiError> {
     let op = CartOp::SetQuantity {
         item_id,
@@ -151,6 +173,15 @@ async fn update_item(
     write(state, actor, headers, op, if_match, query).await
 }
 
+/// Remove a line; its hold is released.
+#[utoipa::path(delete, path = "/cart/items/{item_id}", tag = "cart",
+    params(("item_id" = String, Path, description = "Line id"),
+           ("X-Cart-Token" = Option<String>, Header, description = "Guest cart token"),
+           ("If-Match" = Option<String>, Header, description = "Quoted cart version"),
+           LocationQuery),
+    responses((status = 200, description = "The cart after the change", body = CartView),
+               (status = 404, description = "No such line or cart", body = ErrorBody),
+               (status = 412, description = "`If-Match` names another version", body = ErrorBody)))]
 async fn remove_item(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -162,6 +193,13 @@ async fn remove_item(
     write(state, actor, headers, CartOp::Remove { item_id }, if_match, query).await
 }
 
+/// Empty the cart and release its holds.
+#[utoipa::path(delete, path = "/cart", tag = "cart", params(("X-Cart-Token" = Option<String>, Header, description = "Guest cart token (43 URL-safe characters), issued by the first cart write and echoed on every response; ignored for signed-in users"),
+           ("If-Match" = Option<String>, Header, description = "Quoted cart version, e.g. \"3\"; a mismatch gives 412 instead of a lost update"),
+           LocationQuery),
+    responses((status = 200, description = "The empty cart", body = CartView),
+               (status = 404, description = "`cart_not_found` or `cart_expired`", body = ErrorBody),
+               (status = 412, description = "`If-Match` names another version", body = ErrorBody)))]
 async fn clear_cart(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -172,6 +210,17 @@ async fn clear_cart(
     write(state, actor, headers, CartOp::Clear, if_match, query).await
 }
 
+/// Hold stock for every line now, all or nothing.
+///
+/// The first step of checkout; with `reserve_on = "checkout"` the only hold before the order.
+/// Holds lapse after `hold_ttl_secs` without cart activity.
+#[utoipa::path(post, path = "/cart/reserve", tag = "cart", params(("X-Cart-Token" = Option<String>, Header, description = "Guest cart token (43 URL-safe characters), issued by the first cart write and echoed on every response; ignored for signed-in users"),
+           ("If-Match" = Option<String>, Header, description = "Quoted cart version, e.g. \"3\"; a mismatch gives 412 instead of a lost update"),
+           LocationQuery),
+    responses((status = 200, description = "The cart with every line held", body = CartView),
+               (status = 404, description = "`cart_not_found` or `cart_expired`", body = ErrorBody),
+               (status = 409, description = "`insufficient_stock` or `cart_empty`", body = ErrorBody),
+               (status = 412, description = "`If-Match` names another version", body = ErrorBody)))]
 async fn reserve_cart(
     State(state): State<AppState>,
     Caller(actor): Caller,

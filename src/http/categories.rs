@@ -3,27 +3,40 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::cdn;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, IfMatch, Json};
 use super::AppState;
-use crate::service::catalog::CategoryInput;
+use crate::domain::catalog::CategoryInput;
+use crate::service::view::CategoryTreeView;
 
 /// Routes under `/api/v1`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/categories", get(list_categories).post(create_category))
-        .route("/categories/{key}", get(get_category).patch(update_category))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_categories, create_category))
+        .routes(routes!(get_category, update_category))
 }
 
+/// The whole category tree (CDN-cacheable).
+#[utoipa::path(get, path = "/categories", tag = "catalog",
+    params(("If-None-Match" = Option<String>, Header, description = "ETag of a cached copy")),
+    responses((status = 200, description = "The roots with their children", body = CategoryTreeView),
+               (status = 304, description = "The cached copy is current")))]
 async fn list_categories(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let repr = state.catalog.category_tree()?;
     Ok(cdn::public(&headers, &repr, &state.cache_control))
 }
 
+/// One category with its subtree and breadcrumb path (CDN-cacheable).
+#[utoipa::path(get, path = "/categories/{key}", tag = "catalog",
+    params(("key" = String, Path, description = "Category id or slug"),
+           ("If-None-Match" = Option<String>, Header, description = "ETag of a cached copy")),
+    responses((status = 200, description = "The category", body = CategoryTreeView),
+               (status = 304, description = "The cached copy is current"),
+               (status = 404, description = "No such category", body = ErrorBody)))]
 async fn get_category(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -33,6 +46,14 @@ async fn get_category(
     Ok(cdn::public(&headers, &repr, &state.cache_control))
 }
 
+/// Create a category (admin).
+#[utoipa::path(post, path = "/categories", tag = "catalog", request_body = CategoryInput,
+    security(("bearer" = [])),
+    responses((status = 201, description = "The new category", body = CategoryTreeView),
+               (status = 401, description = "No or bad credentials", body = ErrorBody),
+               (status = 403, description = "Admins only", body = ErrorBody),
+               (status = 409, description = "`slug_taken`", body = ErrorBody),
+               (status = 422, description = "Invalid fields", body = ErrorBody)))]
 async fn create_category(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -43,6 +64,18 @@ async fn create_category(
     Ok(cdn::private(StatusCode::CREATED, &repr))
 }
 
+/// Rename or move a category (admin); moving re-lists every product below it.
+#[utoipa::path(patch, path = "/categories/{key}", tag = "catalog", request_body = CategoryInput,
+    security(("bearer" = [])),
+    params(("key" = String, Path, description = "Category id or slug"),
+           ("If-Match" = Option<String>, Header, description = "The category version")),
+    responses((status = 200, description = "The category after the change", body = CategoryTreeView),
+               (status = 401, description = "No or bad credentials", body = ErrorBody),
+               (status = 403, description = "Admins only", body = ErrorBody),
+               (status = 404, description = "No such category", body = ErrorBody),
+               (status = 409, description = "`slug_taken`", body = ErrorBody),
+               (status = 412, description = "`If-Match` names another version", body = ErrorBody),
+               (status = 422, description = "Invalid fields, or a move below itself", body = ErrorBody)))]
 async fn update_category(
     State(state): State<AppState>,
     Caller(actor): Caller,

@@ -3,22 +3,22 @@
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, IfMatch, Json, Query};
 use super::{private_json, AppState};
-use crate::service::inventory::{AdjustInput, InventoryInput};
-use crate::service::view::InventoryView;
+use crate::domain::catalog::{AdjustInput, InventoryInput};
+use crate::service::view::{HoldView, InventoryView, Items, OutboxEventView};
 
 /// Routes under `/api/v1`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/inventory/{sku}", get(get_inventory).put(put_inventory))
-        .route("/inventory/{sku}/adjust", post(adjust_inventory))
-        .route("/inventory/{sku}/reservations", get(list_reservations))
-        .route("/admin/outbox", get(list_outbox))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_inventory, put_inventory))
+        .routes(routes!(adjust_inventory))
+        .routes(routes!(list_reservations))
+        .routes(routes!(list_outbox))
 }
 
 fn respond(view: InventoryView) -> Response {
@@ -34,10 +34,29 @@ fn respond(view: InventoryView) -> Response {
     response
 }
 
+/// Stock of a SKU: on hand, reserved by carts and orders, and available.
+#[utoipa::path(get, path = "/inventory/{sku}", tag = "inventory",
+    params(("sku" = String, Path, description = "The SKU")),
+    responses((status = 200, description = "The stock; `ETag` is its version", body = InventoryView),
+               (status = 404, description = "No such SKU", body = ErrorBody)))]
 async fn get_inventory(State(state): State<AppState>, Path(sku): Path<String>) -> Result<Response, ApiError> {
     Ok(respond(state.inventory.get(sku).await?))
 }
 
+/// Set on-hand stock (admin, or the owning seller); atomic with concurrent reservations.
+///
+/// Crossing the SKU's low-stock threshold writes a `low_stock` outbox event in the same batch.
+#[utoipa::path(put, path = "/inventory/{sku}", tag = "inventory", request_body = InventoryInput,
+    security(("bearer" = [])),
+    params(("sku" = String, Path, description = "The SKU"),
+           ("If-Match" = Option<String>, Header, description = "Quoted stock version")),
+    responses((status = 200, description = "The stock after the change", body = InventoryView),
+               (status = 401, description = "No or bad credentials", body = ErrorBody),
+               (status = 403, description = "Not this seller's SKU", body = ErrorBody),
+               (status = 404, description = "No such SKU", body = ErrorBody),
+               (status = 409, description = "`below_reserved`: on hand would fall below what is held", body = ErrorBody),
+               (status = 412, description = "`If-Match` names another version", body = ErrorBody),
+               (status = 422, description = "Out of range", body = ErrorBody)))]
 async fn put_inventory(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -50,6 +69,18 @@ async fn put_inventory(
     ))
 }
 
+/// Add or remove on-hand units relative to the current count (admin, or the owning seller).
+#[utoipa::path(post, path = "/inventory/{sku}/adjust", tag = "inventory", request_body = AdjustInput,
+    security(("bearer" = [])),
+    params(("sku" = String, Path, description = "The SKU"),
+           ("If-Match" = Option<String>, Header, description = "Quoted stock version")),
+    responses((status = 200, description = "The stock after the change", body = InventoryView),
+               (status = 401, description = "No or bad credentials", body = ErrorBody),
+               (status = 403, description = "Not this seller's SKU", body = ErrorBody),
+               (status = 404, description = "No such SKU", body = ErrorBody),
+               (status = 409, description = "`below_reserved`", body = ErrorBody),
+               (status = 412, description = "`If-Match` names another version", body = ErrorBody),
+               (status = 422, description = "Out of range", body = ErrorBody)))]
 async fn adjust_inventory(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -62,23 +93,38 @@ async fn adjust_inventory(
     ))
 }
 
+/// Who holds this SKU's stock: every hold with its cart (admin).
+#[utoipa::path(get, path = "/inventory/{sku}/reservations", tag = "inventory", security(("bearer" = [])),
+    params(("sku" = String, Path, description = "The SKU")),
+    responses((status = 200, description = "The holds", body = Items<HoldView>),
+               (status = 401, description = "No or bad credentials", body = ErrorBody),
+               (status = 403, description = "Admins only", body = ErrorBody),
+               (status = 404, description = "No such SKU", body = ErrorBody)))]
 async fn list_reservations(
     State(state): State<AppState>,
     Caller(actor): Caller,
     Path(sku): Path<String>,
 ) -> Result<Response, ApiError> {
-    let holds = state.inventory.holds_of(actor, sku).await?;
-    Ok(private_json(StatusCode::OK, &serde_json::json!({ "items": holds })))
+    let items = state.inventory.holds_of(actor, sku).await?;
+    Ok(private_json(StatusCode::OK, &Items { items }))
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
+/// Filters of `GET /admin/outbox`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct OutboxQuery {
+    /// Only events of this topic, e.g. `low_stock`.
     topic: Option<String>,
+    /// Most events returned, 1 to 1000 (default 100).
     limit: Option<usize>,
 }
 
-/// Events waiting for delivery (e.g. `low_stock`); admin only.
+/// Events waiting for delivery (e.g. `low_stock`), oldest first (admin).
+#[utoipa::path(get, path = "/admin/outbox", tag = "inventory", security(("bearer" = [])), params(OutboxQuery),
+    responses((status = 200, description = "The events", body = Items<OutboxEventView>),
+               (status = 401, description = "No or bad credentials", body = ErrorBody),
+               (status = 403, description = "Admins only", body = ErrorBody)))]
 async fn list_outbox(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -88,5 +134,5 @@ async fn list_outbox(
         .outbox
         .pending(actor, query.topic, query.limit.unwrap_or(100))
         .await?;
-    Ok(private_json(StatusCode::OK, &serde_json::json!({ "items": events })))
+    Ok(private_json(StatusCode::OK, &Items { items: events }))
 }

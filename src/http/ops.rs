@@ -1,57 +1,101 @@
-//! Operations endpoints (no `/api/v1` prefix): health, readiness, metrics and API docs.
+//! Operations endpoints (no `/api/v1` prefix): health, readiness, metrics and the API document.
 
-use std::sync::OnceLock;
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::openapi::ApiDocs;
 use super::AppState;
 
-/// The OpenAPI document served at `/openapi.json`.
-pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
-
 /// Routes at the root.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
-        .route("/docs", get(docs))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi))
+        .routes(routes!(docs))
 }
 
+fn no_store() -> [(header::HeaderName, HeaderValue); 1] {
+    [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))]
+}
+
+/// `/healthz` and `/readyz` answers.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Health {
+    /// `ok`, `ready` or `unavailable`.
+    status: &'static str,
+    /// `ok` or `error` (readiness only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage: Option<&'static str>,
+    /// The search index (readiness only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<IndexHealth>,
+}
+
+/// The search index's state.
+#[derive(Serialize, utoipa::ToSchema)]
+struct IndexHealth {
+    /// Searchable documents.
+    documents: u64,
+    /// Changelog entries not applied yet.
+    changelog_lag: u64,
+}
+
+/// The process is alive.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Alive", body = Health)))]
 async fn healthz() -> impl IntoResponse {
-    (
-        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        axum::Json(serde_json::json!({ "status": "ok" })),
-    )
+    let body = Health {
+        status: "ok",
+        storage: None,
+        index: None,
+    };
+    (no_store(), axum::Json(body))
 }
 
+/// Storage answers and the search index is open.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "Ready", body = Health),
+               (status = 503, description = "Storage does not answer", body = Health)))]
 async fn readyz(State(state): State<AppState>) -> Response {
     let (status, body) = match state.health.readiness().await {
         Ok(r) => (
             StatusCode::OK,
-            serde_json::json!({ "status": "ready", "storage": "ok", "index": { "documents": r.documents, "changelog_lag": r.changelog_lag } }),
+            Health {
+                status: "ready",
+                storage: Some("ok"),
+                index: Some(IndexHealth {
+                    documents: r.documents,
+                    changelog_lag: r.changelog_lag,
+                }),
+            },
         ),
         Err(e) => {
             tracing::warn!(error = %e, "readiness probe failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({ "status": "unavailable", "storage": "error" }),
+                Health {
+                    status: "unavailable",
+                    storage: Some("error"),
+                    index: None,
+                },
             )
         }
     };
-    (
-        status,
-        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        axum::Json(body),
-    )
-        .into_response()
+    (status, no_store(), axum::Json(body)).into_response()
 }
 
+/// Prometheus metrics: per-route counts and latency, RocksDB and cache statistics.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> Response {
     let (health, metrics) = (state.health.clone(), state.metrics.clone());
     let text = tokio::task::spawn_blocking(move || metrics.render(&health))
@@ -67,51 +111,27 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn openapi() -> Response {
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
+async fn openapi(Extension(docs): Extension<Arc<ApiDocs>>) -> Response {
     (
         [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-        OPENAPI,
+        docs.json.clone(),
     )
         .into_response()
 }
 
-/// Renders a self-contained HTML reference from the OpenAPI document (no external assets).
-fn docs_html() -> &'static str {
-    static HTML: OnceLock<String> = OnceLock::new();
-    HTML.get_or_init(|| {
-        let spec: serde_json::Value = serde_json::from_str(OPENAPI).unwrap_or_default();
-        let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-        let mut html = String::from(
-            "<!doctype html><html><head><meta charset=utf-8><title>storefront API</title>\
-             <style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}\
-             code{background:#f3f3f3;padding:0 .2rem}.m{display:inline-block;width:4.5rem;font-weight:bold}\
-             li{margin:.3rem 0}</style></head><body>",
-        );
-        let title = spec["info"]["title"].as_str().unwrap_or("API");
-        let description = spec["info"]["description"].as_str().unwrap_or("");
-        html.push_str(&format!(
-            "<h1>{}</h1><p>{}</p><p>Machine-readable: <a href=/openapi.json>/openapi.json</a></p><ul>",
-            esc(title),
-            esc(description)
-        ));
-        if let Some(paths) = spec["paths"].as_object() {
-            for (path, ops) in paths {
-                for (method, op) in ops.as_object().into_iter().flatten() {
-                    let summary = op["summary"].as_str().unwrap_or("");
-                    html.push_str(&format!(
-                        "<li><span class=m>{}</span><code>{}</code> {}</li>",
-                        method.to_uppercase(),
-                        esc(path),
-                        esc(summary)
-                    ));
-                }
-            }
-        }
-        html.push_str("</ul></body></html>");
-        html
-    })
-}
-
-async fn docs() -> Html<&'static str> {
-    Html(docs_html())
+/// A human-readable page rendered from this document (self-contained).
+#[utoipa::path(get, path = "/docs", tag = "operations",
+    responses((status = 200, description = "HTML", content_type = "text/html")))]
+async fn docs(Extension(docs): Extension<Arc<ApiDocs>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
+        docs.html.clone(),
+    )
+        .into_response()
 }

@@ -3,29 +3,37 @@
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::cdn;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, IfMatch, Json, Query};
 use super::AppState;
 use crate::domain::catalog::{ProductInput, ProductPatch, VariantInput, VariantPatch};
 use crate::domain::Id;
 use crate::service::catalog::ListingParams;
+use crate::service::view::{ListingPage, ProductView};
 
 /// Routes under `/api/v1`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/products", get(list_products).post(create_product))
-        .route(
-            "/products/{key}",
-            get(get_product).patch(update_product).delete(delete_product),
-        )
-        .route("/products/{key}/variants", post(create_variant))
-        .route("/variants/{sku}", patch(update_variant))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_products, create_product))
+        .routes(routes!(get_product, update_product, delete_product))
+        .routes(routes!(create_variant))
+        .routes(routes!(update_variant))
 }
 
+/// Get a product with its variants, live stock, category path and seller.
+///
+/// The id or the slug works. CDN-cacheable: `ETag` (answered 304 on `If-None-Match`),
+/// `Cache-Control` from `[http_cache]`, and `Surrogate-Key`/`xkey` tags for purges.
+#[utoipa::path(get, path = "/products/{key}", tag = "catalog",
+    params(("key" = String, Path, description = "Product id or slug"),
+           ("If-None-Match" = Option<String>, Header, description = "ETag of a cached copy")),
+    responses((status = 200, description = "The product", body = ProductView),
+               (status = 304, description = "The cached copy is current"),
+               (status = 404, description = "No such published product", body = ErrorBody)))]
 async fn get_product(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -35,6 +43,15 @@ async fn get_product(
     Ok(cdn::public(&headers, &repr, &state.cache_control))
 }
 
+/// List products: filters, sorts and cursor pagination.
+///
+/// `category` includes its descendants. CDN-cacheable like a product page; a change purges
+/// exactly the listing scopes the product was or is in.
+#[utoipa::path(get, path = "/products", tag = "catalog", params(ListingParams),
+    responses((status = 200, description = "A page of products", body = ListingPage),
+               (status = 304, description = "The cached copy is current"),
+               (status = 400, description = "A cursor of another listing", body = ErrorBody),
+               (status = 422, description = "Invalid filters (each one listed)", body = ErrorBody)))]
 async fn list_products(
     State(state): State<AppState>,
     Query(params): Query<ListingParams>,
@@ -55,6 +72,17 @@ async fn written(state: &AppState, id: Id, status: StatusCode) -> Result<Respons
     Ok(response)
 }
 
+/// Create a product (admin, or a seller for their own seller).
+#[utoipa::path(post, path = "/products", tag = "catalog", request_body = ProductInput,
+    security(("bearer" = [])),
+    responses((status = 201, description = "Created; `Location` names it", body = ProductView),
+               (status = 400, description = "Malformed JSON", body = ErrorBody),
+               (status = 401, description = "No or bad credentials", body = ErrorBody),
+               (status = 403, description = "Not allowed to write this seller's catalog", body = ErrorBody),
+               (status = 409, description = "`slug_taken`, `sku_taken` or `external_id_taken`", body = ErrorBody),
+               (status = 413, description = "Body over `[server] body_limit_bytes`", body = ErrorBody),
+               (status = 415, description = "Not JSON", body = ErrorBody),
+               (status = 422, description = "Invalid fields (each one listed)", body = ErrorBody)))]
 async fn create_product(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -64,6 +92,18 @@ async fn create_product(
     written(&state, id, StatusCode::CREATED).await
 }
 
+/// Update a product; absent fields stay, `null` clears brand, category or seller.
+#[utoipa::path(patch, path = "/products/{key}", tag = "catalog", request_body = ProductPatch,
+    security(("bearer" = [])),
+    params(("key" = String, Path, description = "Product id or slug"),
+           ("If-Match" = Option<String>, Header, description = "The version the change is based on")),
+    responses((status = 200, description = "The product after the change", body = ProductView),
+               (status = 401, description = "No or bad credentials", body = ErrorBody),
+               (status = 403, description = "Not this seller's product", body = ErrorBody),
+               (status = 404, description = "No such product", body = ErrorBody),
+               (status = 409, description = "`slug_taken`", body = ErrorBody),
+               (status = 412, description = "`If-Match` names another version", body = ErrorBody),
+               (status = 422, description = "Invalid fields", body = ErrorBody)))]
 async fn update_product(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -75,6 +115,15 @@ async fn update_product(
     written(&state, id, StatusCode::OK).await
 }
 
+/// Delete a product with its SKUs and stock records.
+#[utoipa::path(delete, path = "/products/{key}", tag = "catalog", security(("bearer" = [])),
+    params(("key" = String, Path, description = "Product id or slug"),
+           ("If-Match" = Option<String>, Header, description = "The version being deleted")),
+    responses((status = 204, description = "Deleted"),
+               (status = 401, description = "No or bad credentials", body = ErrorBody),
+               (status = 403, description = "Not this seller's product", body = ErrorBody),
+               (status = 404, description = "No such product", body = ErrorBody),
+               (status = 412, description = "`If-Match` names another version", body = ErrorBody)))]
 async fn delete_product(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -85,6 +134,18 @@ async fn delete_product(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// Add a variant (SKU) to a product, with its initial stock.
+#[utoipa::path(post, path = "/products/{key}/variants", tag = "catalog", request_body = VariantInput,
+    security(("bearer" = [])),
+    params(("key" = String, Path, description = "Product id or slug"),
+           ("If-Match" = Option<String>, Header, description = "The product version")),
+    responses((status = 201, description = "The product with the new variant", body = ProductView),
+               (status = 401, description = "No or bad credentials", body = ErrorBody),
+               (status = 403, description = "Not this seller's product", body = ErrorBody),
+               (status = 404, description = "No such product", body = ErrorBody),
+               (status = 409, description = "`sku_taken`", body = ErrorBody),
+               (status = 412, description = "`If-Match` names another version", body = ErrorBody),
+               (status = 422, description = "Invalid fields", body = ErrorBody)))]
 async fn create_variant(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -96,6 +157,17 @@ async fn create_variant(
     written(&state, id, StatusCode::CREATED).await
 }
 
+/// Update a variant by SKU; `If-Match` is the owning product's version.
+#[utoipa::path(patch, path = "/variants/{sku}", tag = "catalog", request_body = VariantPatch,
+    security(("bearer" = [])),
+    params(("sku" = String, Path, description = "The SKU"),
+           ("If-Match" = Option<String>, Header, description = "The product version")),
+    responses((status = 200, description = "The product after the change", body = ProductView),
+               (status = 401, description = "No or bad credentials", body = ErrorBody),
+               (status = 403, description = "Not this seller's product", body = ErrorBody),
+               (status = 404, description = "No such SKU", body = ErrorBody),
+               (status = 412, description = "`If-Match` names another version", body = ErrorBody),
+               (status = 422, description = "Invalid fields", body = ErrorBody)))]
 async fn update_variant(
     State(state): State<AppState>,
     Caller(actor): Caller,

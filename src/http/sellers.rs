@@ -3,22 +3,30 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::cdn;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, Json};
 use super::AppState;
-use crate::service::catalog::SellerInput;
+use crate::domain::catalog::SellerInput;
+use crate::service::view::SellerView;
 
 /// Routes under `/api/v1`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/sellers", post(create_seller))
-        .route("/sellers/{key}", get(get_seller))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_seller))
+        .routes(routes!(get_seller))
 }
 
+/// A seller (CDN-cacheable).
+#[utoipa::path(get, path = "/sellers/{key}", tag = "catalog",
+    params(("key" = String, Path, description = "Seller id or slug"),
+           ("If-None-Match" = Option<String>, Header, description = "ETag of a cached copy")),
+    responses((status = 200, description = "The seller", body = SellerView),
+               (status = 304, description = "The cached copy is current"),
+               (status = 404, description = "No such seller", body = ErrorBody)))]
 async fn get_seller(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -28,6 +36,14 @@ async fn get_seller(
     Ok(cdn::public(&headers, &repr, &state.cache_control))
 }
 
+/// Create a seller (admin).
+#[utoipa::path(post, path = "/sellers", tag = "catalog", request_body = SellerInput,
+    security(("bearer" = [])),
+    responses((status = 201, description = "The new seller", body = SellerView),
+               (status = 401, description = "No or bad credentials", body = ErrorBody),
+               (status = 403, description = "Admins only", body = ErrorBody),
+               (status = 409, description = "`slug_taken`", body = ErrorBody),
+               (status = 422, description = "Invalid fields", body = ErrorBody)))]
 async fn create_seller(
     State(state): State<AppState>,
     Caller(actor): Caller,

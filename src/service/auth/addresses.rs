@@ -2,38 +2,13 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
 use storefront_storage::records::{AddressRecord, UserRecord};
 
 use super::{Accounts, Actor};
 use crate::domain::user::{check_address, Address, AddressInput, MAX_ADDRESSES};
 use crate::domain::{FieldErrors, Id};
+use crate::service::view::AddressView;
 use crate::service::{blocking, ServiceError};
-
-/// An address as shown to its owner.
-#[derive(Serialize, Debug, Clone)]
-pub struct AddressView {
-    /// Id.
-    pub id: Id,
-    /// Recipient.
-    pub name: String,
-    /// First line.
-    pub line1: String,
-    /// Second line.
-    pub line2: String,
-    /// City.
-    pub city: String,
-    /// Region.
-    pub region: String,
-    /// Postal code.
-    pub postal_code: String,
-    /// Country.
-    pub country: String,
-    /// Phone.
-    pub phone: String,
-    /// Whether this is the default address.
-    pub is_default: bool,
-}
 
 fn address_of(a: &AddressRecord) -> Address {
     Address {
@@ -53,14 +28,7 @@ fn address_views(u: &UserRecord) -> Vec<AddressView> {
         .iter()
         .map(|a| AddressView {
             id: Id::from_bytes(a.id),
-            name: a.name.clone(),
-            line1: a.line1.clone(),
-            line2: a.line2.clone(),
-            city: a.city.clone(),
-            region: a.region.clone(),
-            postal_code: a.postal_code.clone(),
-            country: a.country.clone(),
-            phone: a.phone.clone(),
+            address: address_of(a),
             is_default: u.default_address_id == Some(a.id),
         })
         .collect()

@@ -17,20 +17,18 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use jsonwebtoken::{DecodingKey, EncodingKey, Validation};
-use serde::{Deserialize, Serialize};
 use storefront_storage::cf::CF_USER_EMAILS;
 use storefront_storage::records::{RoleRecord, UserRecord};
 use storefront_storage::Store;
 use tokio::sync::Semaphore;
 
-pub use addresses::AddressView;
-pub use tokens::{persisted_jwt_secret, Tokens};
+pub use tokens::persisted_jwt_secret;
 
-use super::view::rfc3339;
+use super::view::{rfc3339, Tokens, UserView};
 use super::{blocking, ServiceError};
 use crate::clock::SharedClock;
 use crate::domain::error::{Code, DomainError};
-use crate::domain::user::{check_password, Email, Password, Role};
+use crate::domain::user::{check_password, Email, Password, ProfilePatch, RegisterInput, Role};
 use crate::domain::{FieldErrors, Id};
 use tokens::random_token;
 
@@ -167,51 +165,6 @@ impl std::fmt::Debug for AuthSettings {
             .field("signing_key", &(&self.signing_key.0, "<redacted>"))
             .finish_non_exhaustive()
     }
-}
-
-/// A user as shown to its owner.
-#[derive(Serialize, Debug, Clone)]
-pub struct UserView {
-    /// Id.
-    pub id: Id,
-    /// Email.
-    pub email: String,
-    /// Name.
-    pub name: String,
-    /// Role.
-    pub role: &'static str,
-    /// Managed seller.
-    pub seller_id: Option<Id>,
-    /// Default address.
-    pub default_address_id: Option<Id>,
-    /// Version.
-    pub version: u64,
-    /// Creation time.
-    pub created_at: String,
-}
-
-/// Body of `POST /auth/register`.
-#[derive(Deserialize, Debug)]
-#[serde(deny_unknown_fields)]
-pub struct RegisterInput {
-    /// Email.
-    pub email: Option<String>,
-    /// Password.
-    pub password: Option<Password>,
-    /// Display name.
-    pub name: Option<String>,
-}
-
-/// Body of `PATCH /me`.
-#[derive(Deserialize, Debug)]
-#[serde(deny_unknown_fields)]
-pub struct ProfilePatch {
-    /// New display name.
-    pub name: Option<String>,
-    /// New password (requires `current_password`).
-    pub new_password: Option<Password>,
-    /// Current password.
-    pub current_password: Option<Password>,
 }
 
 /// The account service.

@@ -22,6 +22,7 @@ use super::{role_of, Accounts, Actor};
 use crate::domain::error::Code;
 use crate::domain::user::Role;
 use crate::domain::Id;
+use crate::service::view::Tokens;
 use crate::service::{blocking, ServiceError};
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
@@ -39,25 +40,6 @@ struct Claims {
     iat: i64,
     nbf: i64,
     exp: i64,
-}
-
-/// Tokens handed to a client.
-#[derive(Serialize)]
-pub struct Tokens {
-    /// JWT access token.
-    pub access_token: String,
-    /// Opaque refresh token.
-    pub refresh_token: String,
-    /// Access token lifetime in seconds.
-    pub expires_in: u64,
-    /// Always `Bearer`.
-    pub token_type: &'static str,
-}
-
-impl std::fmt::Debug for Tokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Tokens(<redacted>)")
-    }
 }
 
 fn hash_token(token: &str) -> [u8; 32] {

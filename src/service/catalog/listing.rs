@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde::Serialize;
 use storefront_storage::keys;
 use storefront_storage::listing::{self, EntryValue, ListingFacts, Scope, SortKey};
 use storefront_storage::records::{InventoryRecord, ProductRecord};
@@ -21,7 +20,7 @@ use crate::domain::product::{self, RatingSummary};
 use crate::domain::{query, FieldErrors, Id};
 use crate::service::inventory::StockLedger;
 use crate::service::representation::Representation;
-use crate::service::view::{stored_status, ListingItem};
+use crate::service::view::{stored_status, ListingItem, ListingPage};
 use crate::service::{blocking, ServiceError};
 
 /// Raw listing query parameters, validated by [`Catalog::list_products`].
@@ -243,14 +242,7 @@ impl Catalog {
             page_tags.push(' ');
             page_tags.push_str(&tags::product_id(Id::from_bytes(*id)));
         }
-        #[derive(Serialize)]
-        struct Page<'a> {
-            items: Vec<ListingItem<'a>>,
-            next_cursor: Option<String>,
-            total: Option<u64>,
-            limit: usize,
-        }
-        let body = Page {
+        let body = ListingPage {
             items,
             next_cursor: page.next_cursor.map(|c| URL_SAFE_NO_PAD.encode(c)),
             total,

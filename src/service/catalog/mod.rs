@@ -41,7 +41,7 @@ use super::view::{product_status, CategoryTreeView, ProductView, SellerView};
 use super::{blocking, ServiceError};
 use crate::domain::{product, Currency, Id};
 pub use listing::ListingParams;
-pub use taxonomy::{CategoryInput, CategoryTree, SellerDirectory, SellerInput};
+pub use taxonomy::{CategoryTree, SellerDirectory};
 pub use write::{ResolvedProduct, Source, UpsertOutcome};
 
 /// Settings of the catalog service.

@@ -17,7 +17,7 @@ use storefront_storage::{Owned, Txn};
 
 use super::listing::facts;
 use super::{check_version, tags, Catalog, Invalidation};
-use crate::domain::catalog::{self as rules, double_option};
+use crate::domain::catalog::{self as rules, CategoryInput, SellerInput};
 use crate::domain::error::DomainError;
 use crate::domain::{FieldErrors, Id, Slug};
 use crate::service::auth::Actor;
@@ -239,32 +239,6 @@ impl SellerDirectory {
     pub fn get(&self, id: Id) -> Option<&SellerSummary> {
         self.by_id.get(&id)
     }
-}
-
-/// Body of `POST /categories` and `PATCH /categories/{id}`.
-#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CategoryInput {
-    /// Name (required on create).
-    pub name: Option<String>,
-    /// Slug (derived from the name when absent on create).
-    pub slug: Option<String>,
-    /// Parent id or slug; `null` on PATCH makes it a root.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
-    pub parent: Option<Option<String>>,
-    /// Sort position among siblings.
-    pub position: Option<i32>,
-}
-
-/// Body of `POST /sellers`.
-#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SellerInput {
-    /// Name (required).
-    pub name: Option<String>,
-    /// Slug (derived from the name when absent).
-    pub slug: Option<String>,
 }
 
 /// The slug namespace's wire name, for errors.

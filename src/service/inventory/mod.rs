@@ -31,30 +31,10 @@ use super::auth::Actor;
 use super::catalog::{check_version, tags, Catalog, Invalidation};
 use super::view::{rfc3339, HoldView, InventoryView};
 use super::{blocking, ServiceError};
-use crate::domain::catalog::MAX_STOCK;
+use crate::domain::catalog::{AdjustInput, InventoryInput, MAX_STOCK};
 use crate::domain::error::DomainError;
 use crate::domain::{FieldErrors, Id};
 use crate::worker::{Progress, Wake, Worker};
-
-/// Body of `PUT /inventory/{sku}`.
-#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct InventoryInput {
-    /// Units on hand (required), 0 to 10⁹.
-    pub on_hand: Option<i64>,
-    /// Low-stock threshold (0 turns low-stock events off).
-    pub low_stock_threshold: Option<i64>,
-}
-
-/// Body of `POST /inventory/{sku}/adjust`.
-#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AdjustInput {
-    /// Units to add (negative to remove), e.g. a delivery or a stock count correction.
-    pub delta: Option<i64>,
-    /// Low-stock threshold (0 turns low-stock events off).
-    pub low_stock_threshold: Option<i64>,
-}
 
 /// The on-hand change requested.
 #[derive(Debug, Clone, Copy)]

@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use quick_cache::sync::Cache;
-use serde::Serialize;
 use storefront_index::{ProductIndex, SearchRequest, SortOrder};
 use storefront_storage::listing::normalize_brand;
 use storefront_storage::records::ProductRecord;
@@ -32,11 +31,12 @@ use tokio::sync::Semaphore;
 use super::catalog::{tags, Catalog};
 use super::inventory::StockLedger;
 use super::representation::{ByteWeighter, Representation};
+use super::view::search::{CategoryFacet, Facets, PriceBucket, RatingBucket, SearchPage, Suggestions, ValueCount};
 use super::view::ListingItem;
 use super::{blocking, ServiceError};
 use crate::domain::{query, FieldErrors, Id, Money};
 pub use indexer::Indexer;
-use suggest::{Suggester, SuggestionView};
+use suggest::Suggester;
 
 /// Settings of the search service.
 #[derive(Debug, Clone)]
@@ -257,47 +257,6 @@ impl Search {
             })
             .collect();
         let tree = self.catalog.categories();
-        #[derive(Serialize)]
-        struct CategoryFacet {
-            value: String,
-            id: Option<Id>,
-            name: String,
-            count: u64,
-        }
-        #[derive(Serialize)]
-        struct ValueCount {
-            value: String,
-            count: u64,
-        }
-        #[derive(Serialize)]
-        struct PriceBucket {
-            from: Money,
-            to: Option<Money>,
-            count: usize,
-        }
-        #[derive(Serialize)]
-        struct RatingBucket {
-            min: f64,
-            count: usize,
-        }
-        #[derive(Serialize)]
-        struct Facets {
-            category: Vec<CategoryFacet>,
-            brand: Vec<ValueCount>,
-            price: Vec<PriceBucket>,
-            rating: Vec<RatingBucket>,
-            attributes: HashMap<String, Vec<ValueCount>>,
-        }
-        #[derive(Serialize)]
-        struct Page<'a> {
-            items: Vec<ListingItem<'a>>,
-            total: usize,
-            page: usize,
-            limit: usize,
-            next_page: Option<usize>,
-            facets: Facets,
-            took_ms: f64,
-        }
         let brand_names = self.brand_names.load();
         let facets = Facets {
             category: results
@@ -362,7 +321,7 @@ impl Search {
                 })
                 .collect(),
         };
-        let body = Page {
+        let body = SearchPage {
             next_page: (request.offset + items.len() < results.total && items.len() == limit).then_some(page + 1),
             items,
             total: results.total,
@@ -390,12 +349,7 @@ impl Search {
         let started = Instant::now();
         let suggestions = self.suggestions.load();
         let items = suggestions.lookup(&normalized, self.settings.suggest_limit.max(1));
-        #[derive(Serialize)]
-        struct Body<'a> {
-            items: Vec<SuggestionView<'a>>,
-            took_ms: f64,
-        }
-        let body = Body {
+        let body = Suggestions {
             items,
             took_ms: (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
         };

@@ -3,23 +3,13 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
 use storefront_storage::listing::normalize_brand;
 use storefront_storage::records::ArchivedProductRecord;
 
 use super::normalize_query;
 use crate::domain::Id;
 use crate::service::catalog::CategoryTree;
-
-#[derive(Serialize, Clone, Debug)]
-pub struct SuggestionView<'a> {
-    /// Text to show.
-    pub text: &'a str,
-    /// `product`, `brand` or `category`.
-    pub kind: &'static str,
-    /// Product or category slug (brands have none).
-    pub slug: Option<&'a str>,
-}
+use crate::service::view::search::SuggestionView;
 
 struct Entry {
     key: String,
