@@ -33,7 +33,7 @@ use crate::service::events::{Consumers, PersistedCursor};
 use crate::service::health::Health;
 use crate::service::inventory::{Inventory, StockLedger, StockSignals};
 use crate::service::search::{self, Indexer, Search, SearchSettings};
-use crate::worker::{Wake, Workers};
+use crate::worker::{Schedule, Wake, Workers};
 
 /// Every setting the services and the HTTP layer run with, derived from [`Config`].
 #[derive(Debug, Clone)]
@@ -239,13 +239,29 @@ impl Services {
         let consumers = Arc::new(Consumers::new());
         let mut workers = Workers::new();
         consumers.register(search.clone());
-        workers.add(Arc::new(Indexer::new(search.clone())), Wake::default());
-        workers.add(Arc::new(StockSignals::new(inventory.clone())), stock_signals);
-        workers.add(Arc::new(CartSweeper::new(carts.clone())), Wake::default());
+        let every = |name, interval| Schedule { name, interval };
+        workers.add(
+            every("search_indexer", settings.search.poll_interval),
+            Arc::new(Indexer::new(search.clone())),
+            Wake::default(),
+        );
+        // Stock signals are found at once through the wake-up; the interval only bounds how
+        // long a marker whose wake-up was lost waits.
+        workers.add(
+            every("stock_signals", Duration::from_secs(10)),
+            Arc::new(StockSignals::new(inventory.clone())),
+            stock_signals,
+        );
+        workers.add(
+            every("cart_sweeper", settings.carts.sweep_interval),
+            Arc::new(CartSweeper::new(carts.clone())),
+            Wake::default(),
+        );
         if let Some(purge) = &settings.purge {
             let cursor = Arc::new(PersistedCursor::new(store.clone(), purge::CONSUMER));
             consumers.register(cursor.clone());
             workers.add(
+                every("cdn_purger", purge.poll_interval),
                 Arc::new(Purger::new(store.clone(), cursor, purge.clone())),
                 Wake::default(),
             );
@@ -253,6 +269,7 @@ impl Services {
         }
         if let Some(retention) = settings.retention {
             workers.add(
+                every("changelog_retention", retention.interval),
                 Arc::new(Retention::new(store.clone(), consumers.clone(), retention)),
                 Wake::default(),
             );
@@ -302,6 +319,10 @@ impl App {
     pub async fn serve(mut services: Services, settings: &Settings) -> anyhow::Result<App> {
         let state = AppState::new(&services, &settings.http);
         services.workers.add(
+            Schedule {
+                name: "rate_limit_pruner",
+                interval: Duration::from_secs(60),
+            },
             Arc::new(http::rate_limit::Pruner::new(state.limits.clone())),
             Wake::default(),
         );

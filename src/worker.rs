@@ -2,8 +2,8 @@
 //!
 //! Every background loop (the search indexer, the CDN purger, changelog retention, the cart
 //! sweeper, stock signals, rate-limit pruning, and the wave-2 consumers after them) is a
-//! [`Worker`]: a name, an idle interval and one idempotent step, [`Worker::try_execute`],
-//! that reports whether it found work. [`Workers`] supervises them all the same way:
+//! [`Worker`] with a [`Schedule`] (a name and an idle interval): one idempotent step,
+//! [`Worker::try_execute`], that reports whether it found work. [`Workers`] supervises them all the same way:
 //! - a step that worked is followed at once by the next (a backlog drains without waiting);
 //! - an idle step waits for the interval, or until someone [`Wake`]s the worker;
 //! - a failed step is logged with the worker's name and retried after an exponential backoff
@@ -36,14 +36,17 @@ pub enum Progress {
 /// A unit of background work, run again and again by [`Workers`].
 #[async_trait::async_trait]
 pub trait Worker: Send + Sync + 'static {
-    /// A stable name, for logs, metrics and [`Workers::run_once`].
-    fn name(&self) -> &'static str;
-
-    /// The wait after an idle step.
-    fn interval(&self) -> Duration;
-
     /// Runs one step. It must be idempotent: a step that fails half way runs again.
     async fn try_execute(&self) -> Result<Progress, ServiceError>;
+}
+
+/// When a worker runs: its name and the wait after an idle step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// A stable name, for logs and [`Workers::run_once`].
+    pub name: &'static str,
+    /// The wait after an idle step.
+    pub interval: Duration,
 }
 
 /// A handle that wakes a worker before its interval is up (for example when a cart write
@@ -59,6 +62,7 @@ impl Wake {
 }
 
 struct Entry {
+    schedule: Schedule,
     worker: Arc<dyn Worker>,
     wake: Wake,
 }
@@ -80,22 +84,22 @@ impl Workers {
     }
 
     /// Registers a worker; `wake` is the handle its producers hold.
-    pub fn add(&mut self, worker: Arc<dyn Worker>, wake: Wake) {
+    pub fn add(&mut self, schedule: Schedule, worker: Arc<dyn Worker>, wake: Wake) {
         debug_assert!(
-            self.entries.iter().all(|e| e.worker.name() != worker.name()),
+            self.entries.iter().all(|e| e.schedule.name != schedule.name),
             "worker names are unique"
         );
-        self.entries.push(Entry { worker, wake });
+        self.entries.push(Entry { schedule, worker, wake });
     }
 
     /// Names of the registered workers.
     pub fn names(&self) -> Vec<&'static str> {
-        self.entries.iter().map(|e| e.worker.name()).collect()
+        self.entries.iter().map(|e| e.schedule.name).collect()
     }
 
     /// Runs one step of the named worker now (the test hook); `None` when no such worker.
     pub async fn run_once(&self, name: &str) -> Option<Result<Progress, ServiceError>> {
-        let entry = self.entries.iter().find(|e| e.worker.name() == name)?;
+        let entry = self.entries.iter().find(|e| e.schedule.name == name)?;
         Some(step(&entry.worker).await)
     }
 
@@ -103,7 +107,7 @@ impl Workers {
     pub fn spawn(&self, cancel: &CancellationToken) -> Vec<JoinHandle<()>> {
         self.entries
             .iter()
-            .map(|e| tokio::spawn(supervise(e.worker.clone(), e.wake.clone(), cancel.clone())))
+            .map(|e| tokio::spawn(supervise(e.schedule, e.worker.clone(), e.wake.clone(), cancel.clone())))
             .collect()
     }
 }
@@ -116,8 +120,8 @@ async fn step(worker: &Arc<dyn Worker>) -> Result<Progress, ServiceError> {
         .map_err(|e| ServiceError::internal_from("worker step panicked", e))?
 }
 
-async fn supervise(worker: Arc<dyn Worker>, wake: Wake, cancel: CancellationToken) {
-    let name = worker.name();
+async fn supervise(schedule: Schedule, worker: Arc<dyn Worker>, wake: Wake, cancel: CancellationToken) {
+    let Schedule { name, interval } = schedule;
     let mut backoff: Option<backon::ExponentialBackoff> = None;
     loop {
         if cancel.is_cancelled() {
@@ -131,13 +135,13 @@ async fn supervise(worker: Arc<dyn Worker>, wake: Wake, cancel: CancellationToke
             }
             Ok(Progress::Idle) => {
                 backoff = None;
-                worker.interval()
+                interval
             }
             Err(e) => {
                 let delay = backoff
                     .get_or_insert_with(|| {
                         backon::ExponentialBuilder::new()
-                            .with_min_delay(BACKOFF_MIN.max(worker.interval().min(BACKOFF_MAX)))
+                            .with_min_delay(BACKOFF_MIN.max(interval.min(BACKOFF_MAX)))
                             .with_max_delay(BACKOFF_MAX)
                             .with_jitter()
                             .without_max_times()
@@ -173,17 +177,10 @@ mod tests {
         steps: AtomicUsize,
         backlog: usize,
         fail_first: bool,
-        interval: Duration,
     }
 
     #[async_trait::async_trait]
     impl Worker for Counter {
-        fn name(&self) -> &'static str {
-            "counter"
-        }
-        fn interval(&self) -> Duration {
-            self.interval
-        }
         async fn try_execute(&self) -> Result<Progress, ServiceError> {
             let n = self.steps.fetch_add(1, Ordering::SeqCst);
             if self.fail_first && n == 0 {
@@ -200,13 +197,19 @@ mod tests {
         }
     }
 
-    fn counter(backlog: usize, fail_first: bool, interval: Duration) -> Arc<Counter> {
+    fn counter(backlog: usize, fail_first: bool) -> Arc<Counter> {
         Arc::new(Counter {
             steps: AtomicUsize::new(0),
             backlog,
             fail_first,
-            interval,
         })
+    }
+
+    fn every(interval: Duration) -> Schedule {
+        Schedule {
+            name: "counter",
+            interval,
+        }
     }
 
     const HOUR: Duration = Duration::from_secs(3600);
@@ -223,10 +226,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_backlog_drains_without_waiting_and_a_wake_ends_the_idle_wait() {
-        let worker = counter(3, false, HOUR);
+        let worker = counter(3, false);
         let wake = Wake::default();
         let mut workers = Workers::new();
-        workers.add(worker.clone(), wake.clone());
+        workers.add(every(HOUR), worker.clone(), wake.clone());
         let cancel = CancellationToken::new();
         let tasks = workers.spawn(&cancel);
         // Three working steps and one idle one, although the interval is an hour.
@@ -243,9 +246,9 @@ mod tests {
     async fn a_failed_step_is_retried_after_a_backoff() {
         // The first retry waits between the interval (here below the 100 ms floor) and twice
         // that, with jitter.
-        let worker = counter(0, true, Duration::from_millis(10));
+        let worker = counter(0, true);
         let mut workers = Workers::new();
-        workers.add(worker.clone(), Wake::default());
+        workers.add(every(Duration::from_millis(10)), worker.clone(), Wake::default());
         let cancel = CancellationToken::new();
         let tasks = workers.spawn(&cancel);
         until(|| worker.steps.load(Ordering::SeqCst) == 2).await;
@@ -257,9 +260,9 @@ mod tests {
 
     #[tokio::test]
     async fn run_once_runs_one_step_of_the_named_worker() {
-        let worker = counter(1, false, HOUR);
+        let worker = counter(1, false);
         let mut workers = Workers::new();
-        workers.add(worker.clone(), Wake::default());
+        workers.add(every(HOUR), worker.clone(), Wake::default());
         assert_eq!(workers.run_once("counter").await.unwrap().unwrap(), Progress::Worked);
         assert_eq!(workers.run_once("counter").await.unwrap().unwrap(), Progress::Idle);
         assert!(workers.run_once("nobody").await.is_none());

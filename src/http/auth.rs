@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 use super::cart::cart_token;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, ClientAddr, Json};
+use super::openapi::{AdminOnly, Invalid, SignedIn};
 use super::{private_json, AppState};
 use crate::domain::user::{AddressInput, LoginInput, ProfilePatch, RefreshInput, RegisterInput, Role, RoleInput};
 use crate::domain::Id;
@@ -97,7 +98,7 @@ async fn logout(State(state): State<AppState>, Json(input): Json<RefreshInput>) 
 /// The caller's profile.
 #[utoipa::path(get, path = "/me", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, description = "The profile", body = UserView),
-               (status = 401, description = "Sign in first", body = ErrorBody)))]
+               SignedIn))]
 async fn get_me(State(state): State<AppState>, Caller(actor): Caller) -> Result<Response, ApiError> {
     let user = state.accounts.me(actor).await?;
     Ok(private_json(StatusCode::OK, &user))
@@ -107,7 +108,7 @@ async fn get_me(State(state): State<AppState>, Caller(actor): Caller) -> Result<
 #[utoipa::path(patch, path = "/me", tag = "accounts", request_body = ProfilePatch, security(("bearer" = [])),
     responses((status = 200, description = "The profile after the change", body = UserView),
                (status = 401, description = "Sign in first, or a wrong current password", body = ErrorBody),
-               (status = 422, description = "Invalid fields", body = ErrorBody)))]
+               Invalid))]
 async fn update_me(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -120,7 +121,7 @@ async fn update_me(
 /// The caller's addresses.
 #[utoipa::path(get, path = "/me/addresses", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, description = "The address book", body = Items<AddressView>),
-               (status = 401, description = "Sign in first", body = ErrorBody)))]
+               SignedIn))]
 async fn list_addresses(State(state): State<AppState>, Caller(actor): Caller) -> Result<Response, ApiError> {
     let items = state.accounts.addresses(actor).await?;
     Ok(private_json(StatusCode::OK, &Items { items }))
@@ -129,7 +130,7 @@ async fn list_addresses(State(state): State<AppState>, Caller(actor): Caller) ->
 /// Add an address; the first one becomes the default.
 #[utoipa::path(post, path = "/me/addresses", tag = "accounts", request_body = AddressInput, security(("bearer" = [])),
     responses((status = 201, description = "The new address", body = AddressView),
-               (status = 401, description = "Sign in first", body = ErrorBody),
+               SignedIn,
                (status = 422, description = "Invalid fields, or the address book is full", body = ErrorBody)))]
 async fn create_address(
     State(state): State<AppState>,
@@ -144,9 +145,9 @@ async fn create_address(
 #[utoipa::path(patch, path = "/me/addresses/{id}", tag = "accounts", request_body = AddressInput,
     security(("bearer" = [])), params(("id" = String, Path, description = "Address id")),
     responses((status = 200, description = "The address after the change", body = AddressView),
-               (status = 401, description = "Sign in first", body = ErrorBody),
+               SignedIn,
                (status = 404, description = "No such address of the caller", body = ErrorBody),
-               (status = 422, description = "Invalid fields", body = ErrorBody)))]
+               Invalid))]
 async fn update_address(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -165,7 +166,7 @@ async fn update_address(
 #[utoipa::path(delete, path = "/me/addresses/{id}", tag = "accounts", security(("bearer" = [])),
     params(("id" = String, Path, description = "Address id")),
     responses((status = 204, description = "Deleted"),
-               (status = 401, description = "Sign in first", body = ErrorBody),
+               SignedIn,
                (status = 404, description = "No such address of the caller", body = ErrorBody)))]
 async fn delete_address(
     State(state): State<AppState>,
@@ -182,8 +183,7 @@ async fn delete_address(
 #[utoipa::path(post, path = "/admin/users/{id}/role", tag = "accounts", request_body = RoleInput,
     security(("bearer" = [])), params(("id" = String, Path, description = "User id")),
     responses((status = 200, description = "The user after the change", body = UserView),
-               (status = 401, description = "No or bad credentials", body = ErrorBody),
-               (status = 403, description = "Admins only", body = ErrorBody),
+               AdminOnly,
                (status = 404, description = "No such user", body = ErrorBody),
                (status = 422, description = "Unknown role or seller", body = ErrorBody)))]
 async fn set_role(
@@ -213,8 +213,7 @@ async fn set_role(
 #[utoipa::path(delete, path = "/admin/users/{id}/sessions", tag = "accounts", security(("bearer" = [])),
     params(("id" = String, Path, description = "User id")),
     responses((status = 200, description = "How many sessions were revoked", body = RevokedSessions),
-               (status = 401, description = "No or bad credentials", body = ErrorBody),
-               (status = 403, description = "Admins only", body = ErrorBody),
+               AdminOnly,
                (status = 404, description = "No such user", body = ErrorBody)))]
 async fn revoke_sessions(
     State(state): State<AppState>,

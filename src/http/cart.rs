@@ -1,7 +1,8 @@
 //! Cart routes. The cart is the caller's: a signed-in user's own cart, or the guest cart named
 //! by `X-Cart-Token` (issued on the first write and echoed on every response).
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
@@ -10,6 +11,7 @@ use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, IfMatch, Json, Query};
+use super::openapi::{BadBody, Versioned};
 use super::{private_json, AppState};
 use crate::domain::cart::{CartItemInput, QuantityInput};
 use crate::domain::pricing::TaxLocation;
@@ -43,6 +45,21 @@ fn owner(actor: &Actor, headers: &HeaderMap) -> CartOwner {
         Actor::User { id, .. } => CartOwner::User(*id),
         _ => cart_token(headers).map(CartOwner::Guest).unwrap_or(CartOwner::NewGuest),
     }
+}
+
+/// The headers of a cart request (read by the handlers through `HeaderMap` and `IfMatch`; this
+/// type documents them).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct CartHeaders {
+    /// Guest cart token (43 URL-safe characters), issued by the first cart write and echoed on
+    /// every response; ignored for signed-in users.
+    #[param(rename = "X-Cart-Token")]
+    cart_token: Option<String>,
+    /// Quoted cart version, e.g. `"3"`; a mismatch gives 412 instead of a lost update.
+    #[param(rename = "If-Match")]
+    if_match: Option<String>,
 }
 
 /// `?country=US&region=CA`: where the order ships, for tax (defaults to the user's default
@@ -80,32 +97,44 @@ fn respond(cart: &CartView, token: Option<&str>) -> Response {
 
 /// The caller's cart with its price breakdown (empty for a guest without a token).
 #[utoipa::path(get, path = "/cart", tag = "cart",
-    params(("X-Cart-Token" = Option<String>, Header, description = "Guest cart token"), LocationQuery),
+    params(CartHeaders, LocationQuery),
     responses((status = 200, description = "The cart; `ETag` is its version", body = CartView),
                (status = 401, description = "A bad access token", body = ErrorBody),
                (status = 404, description = "`cart_not_found` or `cart_expired`", body = ErrorBody)))]
-async fn get_cart(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    headers: HeaderMap,
-    Query(query): Query<LocationQuery>,
-) -> Result<Response, ApiError> {
-    let owner = owner(&actor, &headers);
-    let cart = state.carts.get(owner.clone(), query.location()).await?;
-    Ok(respond(&cart, guest_token(&owner)))
+async fn get_cart(State(state): State<AppState>, req: CartRequest) -> Result<Response, ApiError> {
+    let cart = state.carts.get(req.owner.clone(), req.location).await?;
+    Ok(respond(&cart, guest_token(&req.owner)))
 }
 
-async fn write(
-    state: AppState,
-    actor: Actor,
-    headers: HeaderMap,
-    op: CartOp,
+/// What every cart request carries: whose cart, the version it is based on, and where it
+/// ships (for tax).
+struct CartRequest {
+    owner: CartOwner,
     if_match: Option<u64>,
-    query: LocationQuery,
-) -> Result<Response, ApiError> {
-    let owner = owner(&actor, &headers);
-    let done = state.carts.write(owner.clone(), op, if_match, query.location()).await?;
-    let token = done.new_token.as_deref().or(guest_token(&owner));
+    location: Option<TaxLocation>,
+}
+
+impl FromRequestParts<AppState> for CartRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Caller(actor) = Caller::from_request_parts(parts, state).await?;
+        let IfMatch(if_match) = IfMatch::from_request_parts(parts, state).await?;
+        let Query(query) = Query::<LocationQuery>::from_request_parts(parts, state).await?;
+        Ok(CartRequest {
+            owner: owner(&actor, &parts.headers),
+            if_match,
+            location: query.location(),
+        })
+    }
+}
+
+async fn write(state: AppState, req: CartRequest, op: CartOp) -> Result<Response, ApiError> {
+    let done = state
+        .carts
+        .write(req.owner.clone(), op, req.if_match, req.location)
+        .await?;
+    let token = done.new_token.as_deref().or(guest_token(&req.owner));
     Ok(respond(&done.cart, token))
 }
 
@@ -122,111 +151,80 @@ fn guest_token(owner: &CartOwner) -> Option<&str> {
 /// every cart write. The first write of a guest creates the cart and returns its token in
 /// `X-Cart-Token`.
 #[utoipa::path(post, path = "/cart/items", tag = "cart", request_body = CartItemInput,
-    params(("X-Cart-Token" = Option<String>, Header, description = "Guest cart token (43 URL-safe characters), issued by the first cart write and echoed on every response; ignored for signed-in users"),
-           ("If-Match" = Option<String>, Header, description = "Quoted cart version, e.g. \"3\"; a mismatch gives 412 instead of a lost update"),
-           LocationQuery),
+    params(CartHeaders, LocationQuery),
     responses((status = 200, description = "The cart after the change", body = CartView),
-               (status = 400, description = "Malformed JSON", body = ErrorBody),
+               BadBody,
                (status = 404, description = "`cart_not_found` or `cart_expired`", body = ErrorBody),
                (status = 409, description = "`insufficient_stock`", body = ErrorBody),
-               (status = 412, description = "`If-Match` names another version", body = ErrorBody),
+               Versioned,
                (status = 422, description = "Unknown or unpublished SKU, bad quantity, cart limits", body = ErrorBody)))]
 async fn add_item(
     State(state): State<AppState>,
-    Caller(actor): Caller,
-    headers: HeaderMap,
-    IfMatch(if_match): IfMatch,
-    Query(query): Query<LocationQuery>,
+    req: CartRequest,
     Json(body): Json<CartItemInput>,
 ) -> Result<Response, ApiError> {
     let op = CartOp::Add {
         sku: body.sku,
         quantity: body.quantity,
     };
-    write(state, actor, headers, op, if_match, query).await
+    write(state, req, op).await
 }
 
 /// Set a line's quantity.
 #[utoipa::path(patch, path = "/cart/items/{item_id}", tag = "cart", request_body = QuantityInput,
     params(("item_id" = String, Path, description = "Line id"),
-           ("X-Cart-Token" = Option<String>, Header, description = "Guest cart token"),
-           ("If-Match" = Option<String>, Header, description = "Quoted cart version"),
-           LocationQuery),
+           CartHeaders, LocationQuery),
     responses((status = 200, description = "The cart after the change", body = CartView),
                (status = 404, description = "No such line or cart", body = ErrorBody),
                (status = 409, description = "`insufficient_stock`", body = ErrorBody),
-               (status = 412, description = "`If-Match` names another version", body = ErrorBody),
+               Versioned,
                (status = 422, description = "Bad quantity or cart limits", body = ErrorBody)))]
 async fn update_item(
     State(state): State<AppState>,
-    Caller(actor): Caller,
-    headers: HeaderMap,
     Path(item_id): Path<String>,
-    IfMatch(if_match): IfMatch,
-    Query(query): Query<LocationQuery>,
+    req: CartRequest,
     Json(body): Json<QuantityInput>,
 ) -> Result<Response, ApiError> {
     let op = CartOp::SetQuantity {
         item_id,
         quantity: body.quantity,
     };
-    write(state, actor, headers, op, if_match, query).await
+    write(state, req, op).await
 }
 
 /// Remove a line; its hold is released.
 #[utoipa::path(delete, path = "/cart/items/{item_id}", tag = "cart",
     params(("item_id" = String, Path, description = "Line id"),
-           ("X-Cart-Token" = Option<String>, Header, description = "Guest cart token"),
-           ("If-Match" = Option<String>, Header, description = "Quoted cart version"),
-           LocationQuery),
+           CartHeaders, LocationQuery),
     responses((status = 200, description = "The cart after the change", body = CartView),
                (status = 404, description = "No such line or cart", body = ErrorBody),
-               (status = 412, description = "`If-Match` names another version", body = ErrorBody)))]
+               Versioned))]
 async fn remove_item(
     State(state): State<AppState>,
-    Caller(actor): Caller,
-    headers: HeaderMap,
     Path(item_id): Path<String>,
-    IfMatch(if_match): IfMatch,
-    Query(query): Query<LocationQuery>,
+    req: CartRequest,
 ) -> Result<Response, ApiError> {
-    write(state, actor, headers, CartOp::Remove { item_id }, if_match, query).await
+    write(state, req, CartOp::Remove { item_id }).await
 }
 
 /// Empty the cart and release its holds.
-#[utoipa::path(delete, path = "/cart", tag = "cart", params(("X-Cart-Token" = Option<String>, Header, description = "Guest cart token (43 URL-safe characters), issued by the first cart write and echoed on every response; ignored for signed-in users"),
-           ("If-Match" = Option<String>, Header, description = "Quoted cart version, e.g. \"3\"; a mismatch gives 412 instead of a lost update"),
-           LocationQuery),
+#[utoipa::path(delete, path = "/cart", tag = "cart", params(CartHeaders, LocationQuery),
     responses((status = 200, description = "The empty cart", body = CartView),
                (status = 404, description = "`cart_not_found` or `cart_expired`", body = ErrorBody),
-               (status = 412, description = "`If-Match` names another version", body = ErrorBody)))]
-async fn clear_cart(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    headers: HeaderMap,
-    IfMatch(if_match): IfMatch,
-    Query(query): Query<LocationQuery>,
-) -> Result<Response, ApiError> {
-    write(state, actor, headers, CartOp::Clear, if_match, query).await
+               Versioned))]
+async fn clear_cart(State(state): State<AppState>, req: CartRequest) -> Result<Response, ApiError> {
+    write(state, req, CartOp::Clear).await
 }
 
 /// Hold stock for every line now, all or nothing.
 ///
 /// The first step of checkout; with `reserve_on = "checkout"` the only hold before the order.
 /// Holds lapse after `hold_ttl_secs` without cart activity.
-#[utoipa::path(post, path = "/cart/reserve", tag = "cart", params(("X-Cart-Token" = Option<String>, Header, description = "Guest cart token (43 URL-safe characters), issued by the first cart write and echoed on every response; ignored for signed-in users"),
-           ("If-Match" = Option<String>, Header, description = "Quoted cart version, e.g. \"3\"; a mismatch gives 412 instead of a lost update"),
-           LocationQuery),
+#[utoipa::path(post, path = "/cart/reserve", tag = "cart", params(CartHeaders, LocationQuery),
     responses((status = 200, description = "The cart with every line held", body = CartView),
                (status = 404, description = "`cart_not_found` or `cart_expired`", body = ErrorBody),
                (status = 409, description = "`insufficient_stock` or `cart_empty`", body = ErrorBody),
-               (status = 412, description = "`If-Match` names another version", body = ErrorBody)))]
-async fn reserve_cart(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    headers: HeaderMap,
-    IfMatch(if_match): IfMatch,
-    Query(query): Query<LocationQuery>,
-) -> Result<Response, ApiError> {
-    write(state, actor, headers, CartOp::HoldAll, if_match, query).await
+               Versioned))]
+async fn reserve_cart(State(state): State<AppState>, req: CartRequest) -> Result<Response, ApiError> {
+    write(state, req, CartOp::HoldAll).await
 }

@@ -9,6 +9,7 @@ use utoipa_axum::routes;
 use super::cdn;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, IfMatch, Json};
+use super::openapi::{AdminOnly, Invalid, Versioned};
 use super::AppState;
 use crate::domain::catalog::CategoryInput;
 use crate::service::view::CategoryTreeView;
@@ -50,10 +51,9 @@ async fn get_category(
 #[utoipa::path(post, path = "/categories", tag = "catalog", request_body = CategoryInput,
     security(("bearer" = [])),
     responses((status = 201, description = "The new category", body = CategoryTreeView),
-               (status = 401, description = "No or bad credentials", body = ErrorBody),
-               (status = 403, description = "Admins only", body = ErrorBody),
+               AdminOnly,
                (status = 409, description = "`slug_taken`", body = ErrorBody),
-               (status = 422, description = "Invalid fields", body = ErrorBody)))]
+               Invalid))]
 async fn create_category(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -70,11 +70,10 @@ async fn create_category(
     params(("key" = String, Path, description = "Category id or slug"),
            ("If-Match" = Option<String>, Header, description = "The category version")),
     responses((status = 200, description = "The category after the change", body = CategoryTreeView),
-               (status = 401, description = "No or bad credentials", body = ErrorBody),
-               (status = 403, description = "Admins only", body = ErrorBody),
+               AdminOnly,
                (status = 404, description = "No such category", body = ErrorBody),
                (status = 409, description = "`slug_taken`", body = ErrorBody),
-               (status = 412, description = "`If-Match` names another version", body = ErrorBody),
+               Versioned,
                (status = 422, description = "Invalid fields, or a move below itself", body = ErrorBody)))]
 async fn update_category(
     State(state): State<AppState>,

@@ -8,6 +8,7 @@ use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, IfMatch, Json, Query};
+use super::openapi::{AdminOnly, StockWrite};
 use super::{private_json, AppState};
 use crate::domain::catalog::{AdjustInput, InventoryInput};
 use crate::service::view::{HoldView, InventoryView, Items, OutboxEventView};
@@ -51,12 +52,7 @@ async fn get_inventory(State(state): State<AppState>, Path(sku): Path<String>) -
     params(("sku" = String, Path, description = "The SKU"),
            ("If-Match" = Option<String>, Header, description = "Quoted stock version")),
     responses((status = 200, description = "The stock after the change", body = InventoryView),
-               (status = 401, description = "No or bad credentials", body = ErrorBody),
-               (status = 403, description = "Not this seller's SKU", body = ErrorBody),
-               (status = 404, description = "No such SKU", body = ErrorBody),
-               (status = 409, description = "`below_reserved`: on hand would fall below what is held", body = ErrorBody),
-               (status = 412, description = "`If-Match` names another version", body = ErrorBody),
-               (status = 422, description = "Out of range", body = ErrorBody)))]
+               StockWrite))]
 async fn put_inventory(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -75,12 +71,7 @@ async fn put_inventory(
     params(("sku" = String, Path, description = "The SKU"),
            ("If-Match" = Option<String>, Header, description = "Quoted stock version")),
     responses((status = 200, description = "The stock after the change", body = InventoryView),
-               (status = 401, description = "No or bad credentials", body = ErrorBody),
-               (status = 403, description = "Not this seller's SKU", body = ErrorBody),
-               (status = 404, description = "No such SKU", body = ErrorBody),
-               (status = 409, description = "`below_reserved`", body = ErrorBody),
-               (status = 412, description = "`If-Match` names another version", body = ErrorBody),
-               (status = 422, description = "Out of range", body = ErrorBody)))]
+               StockWrite))]
 async fn adjust_inventory(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -97,8 +88,7 @@ async fn adjust_inventory(
 #[utoipa::path(get, path = "/inventory/{sku}/reservations", tag = "inventory", security(("bearer" = [])),
     params(("sku" = String, Path, description = "The SKU")),
     responses((status = 200, description = "The holds", body = Items<HoldView>),
-               (status = 401, description = "No or bad credentials", body = ErrorBody),
-               (status = 403, description = "Admins only", body = ErrorBody),
+               AdminOnly,
                (status = 404, description = "No such SKU", body = ErrorBody)))]
 async fn list_reservations(
     State(state): State<AppState>,
@@ -123,8 +113,7 @@ struct OutboxQuery {
 /// Events waiting for delivery (e.g. `low_stock`), oldest first (admin).
 #[utoipa::path(get, path = "/admin/outbox", tag = "inventory", security(("bearer" = [])), params(OutboxQuery),
     responses((status = 200, description = "The events", body = Items<OutboxEventView>),
-               (status = 401, description = "No or bad credentials", body = ErrorBody),
-               (status = 403, description = "Admins only", body = ErrorBody)))]
+               AdminOnly))]
 async fn list_outbox(
     State(state): State<AppState>,
     Caller(actor): Caller,

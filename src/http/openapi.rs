@@ -75,19 +75,7 @@ impl Modify for Conventions {
         {
             error.description = Some(codes);
         }
-        let error = |description: &str| {
-            RefOr::T(
-                ResponseBuilder::new()
-                    .description(description)
-                    .content(
-                        "application/json",
-                        utoipa::openapi::ContentBuilder::new()
-                            .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("ErrorBody"))))
-                            .build(),
-                    )
-                    .build(),
-            )
-        };
+        let error = error_response;
         for item in doc.paths.paths.values_mut() {
             let operations: [&mut Option<Operation>; 5] = [
                 &mut item.get,
@@ -109,6 +97,68 @@ impl Modify for Conventions {
                     .or_insert_with(|| error("Overloaded or timed out; see `Retry-After`"));
             }
         }
+    }
+}
+
+/// An error response of the standard shape.
+fn error_response(description: &str) -> RefOr<utoipa::openapi::response::Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                utoipa::openapi::ContentBuilder::new()
+                    .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("ErrorBody"))))
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+/// Declares a set of error responses shared by many operations, for `responses(...)`.
+macro_rules! error_responses {
+    ($($(#[$doc:meta])* $name:ident { $($status:literal => $description:literal),+ $(,)? })*) => {
+        $(
+            $(#[$doc])*
+            pub struct $name;
+
+            impl utoipa::IntoResponses for $name {
+                fn responses() -> std::collections::BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
+                    [$(($status.to_string(), error_response($description))),+].into_iter().collect()
+                }
+            }
+        )*
+    };
+}
+
+error_responses! {
+    /// A signed-in caller is required.
+    SignedIn { "401" => "No, bad or expired credentials" }
+    /// Admins only.
+    AdminOnly { "401" => "No, bad or expired credentials", "403" => "Admins only" }
+    /// Admins, or the seller that owns the data.
+    CatalogWriter {
+        "401" => "No, bad or expired credentials",
+        "403" => "Admins, or the owning seller, only",
+    }
+    /// `If-Match` was given and names another version.
+    Versioned { "412" => "`If-Match` names another version; `details.current_version` is the current one" }
+    /// Invalid fields.
+    Invalid { "422" => "Invalid fields: `details` lists each with its reason" }
+    /// The refusals of a stock change.
+    StockWrite {
+        "401" => "No, bad or expired credentials",
+        "403" => "Admins, or the owning seller, only",
+        "404" => "No such SKU",
+        "409" => "`below_reserved`: on hand would fall below what carts and orders hold",
+        "412" => "`If-Match` names another version; `details.current_version` is the current one",
+        "422" => "Out of range",
+    }
+    /// The body could not be read.
+    BadBody {
+        "400" => "Malformed JSON",
+        "413" => "Body over `[server] body_limit_bytes`",
+        "415" => "Not `application/json`",
     }
 }
 

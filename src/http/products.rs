@@ -9,6 +9,7 @@ use utoipa_axum::routes;
 use super::cdn;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, IfMatch, Json, Query};
+use super::openapi::{BadBody, CatalogWriter, Invalid, Versioned};
 use super::AppState;
 use crate::domain::catalog::{ProductInput, ProductPatch, VariantInput, VariantPatch};
 use crate::domain::Id;
@@ -76,13 +77,10 @@ async fn written(state: &AppState, id: Id, status: StatusCode) -> Result<Respons
 #[utoipa::path(post, path = "/products", tag = "catalog", request_body = ProductInput,
     security(("bearer" = [])),
     responses((status = 201, description = "Created; `Location` names it", body = ProductView),
-               (status = 400, description = "Malformed JSON", body = ErrorBody),
-               (status = 401, description = "No or bad credentials", body = ErrorBody),
-               (status = 403, description = "Not allowed to write this seller's catalog", body = ErrorBody),
+               BadBody,
+               CatalogWriter,
                (status = 409, description = "`slug_taken`, `sku_taken` or `external_id_taken`", body = ErrorBody),
-               (status = 413, description = "Body over `[server] body_limit_bytes`", body = ErrorBody),
-               (status = 415, description = "Not JSON", body = ErrorBody),
-               (status = 422, description = "Invalid fields (each one listed)", body = ErrorBody)))]
+               Invalid))]
 async fn create_product(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -98,12 +96,11 @@ async fn create_product(
     params(("key" = String, Path, description = "Product id or slug"),
            ("If-Match" = Option<String>, Header, description = "The version the change is based on")),
     responses((status = 200, description = "The product after the change", body = ProductView),
-               (status = 401, description = "No or bad credentials", body = ErrorBody),
-               (status = 403, description = "Not this seller's product", body = ErrorBody),
+               CatalogWriter,
                (status = 404, description = "No such product", body = ErrorBody),
                (status = 409, description = "`slug_taken`", body = ErrorBody),
-               (status = 412, description = "`If-Match` names another version", body = ErrorBody),
-               (status = 422, description = "Invalid fields", body = ErrorBody)))]
+               Versioned,
+               Invalid))]
 async fn update_product(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -120,10 +117,9 @@ async fn update_product(
     params(("key" = String, Path, description = "Product id or slug"),
            ("If-Match" = Option<String>, Header, description = "The version being deleted")),
     responses((status = 204, description = "Deleted"),
-               (status = 401, description = "No or bad credentials", body = ErrorBody),
-               (status = 403, description = "Not this seller's product", body = ErrorBody),
+               CatalogWriter,
                (status = 404, description = "No such product", body = ErrorBody),
-               (status = 412, description = "`If-Match` names another version", body = ErrorBody)))]
+               Versioned))]
 async fn delete_product(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -140,12 +136,11 @@ async fn delete_product(
     params(("key" = String, Path, description = "Product id or slug"),
            ("If-Match" = Option<String>, Header, description = "The product version")),
     responses((status = 201, description = "The product with the new variant", body = ProductView),
-               (status = 401, description = "No or bad credentials", body = ErrorBody),
-               (status = 403, description = "Not this seller's product", body = ErrorBody),
+               CatalogWriter,
                (status = 404, description = "No such product", body = ErrorBody),
                (status = 409, description = "`sku_taken`", body = ErrorBody),
-               (status = 412, description = "`If-Match` names another version", body = ErrorBody),
-               (status = 422, description = "Invalid fields", body = ErrorBody)))]
+               Versioned,
+               Invalid))]
 async fn create_variant(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -163,11 +158,10 @@ async fn create_variant(
     params(("sku" = String, Path, description = "The SKU"),
            ("If-Match" = Option<String>, Header, description = "The product version")),
     responses((status = 200, description = "The product after the change", body = ProductView),
-               (status = 401, description = "No or bad credentials", body = ErrorBody),
-               (status = 403, description = "Not this seller's product", body = ErrorBody),
+               CatalogWriter,
                (status = 404, description = "No such SKU", body = ErrorBody),
-               (status = 412, description = "`If-Match` names another version", body = ErrorBody),
-               (status = 422, description = "Invalid fields", body = ErrorBody)))]
+               Versioned,
+               Invalid))]
 async fn update_variant(
     State(state): State<AppState>,
     Caller(actor): Caller,

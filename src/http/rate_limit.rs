@@ -7,7 +7,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
@@ -142,14 +141,6 @@ impl Pruner {
 
 #[async_trait::async_trait]
 impl Worker for Pruner {
-    fn name(&self) -> &'static str {
-        "rate_limit_pruner"
-    }
-
-    fn interval(&self) -> Duration {
-        Duration::from_secs(60)
-    }
-
     async fn try_execute(&self) -> Result<Progress, ServiceError> {
         self.limits.prune();
         Ok(Progress::Idle)

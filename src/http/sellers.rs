@@ -9,6 +9,7 @@ use utoipa_axum::routes;
 use super::cdn;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, Json};
+use super::openapi::{AdminOnly, Invalid};
 use super::AppState;
 use crate::domain::catalog::SellerInput;
 use crate::service::view::SellerView;
@@ -40,10 +41,9 @@ async fn get_seller(
 #[utoipa::path(post, path = "/sellers", tag = "catalog", request_body = SellerInput,
     security(("bearer" = [])),
     responses((status = 201, description = "The new seller", body = SellerView),
-               (status = 401, description = "No or bad credentials", body = ErrorBody),
-               (status = 403, description = "Admins only", body = ErrorBody),
+               AdminOnly,
                (status = 409, description = "`slug_taken`", body = ErrorBody),
-               (status = 422, description = "Invalid fields", body = ErrorBody)))]
+               Invalid))]
 async fn create_seller(
     State(state): State<AppState>,
     Caller(actor): Caller,

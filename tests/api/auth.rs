@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use reqwest::{header, Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, spawn_with};
+use crate::helpers::{error_fields, spawn_app, spawn_with};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef-test";
 
@@ -20,14 +20,7 @@ async fn register_refresh_rotation_reuse_and_logout() {
     assert!(me.get("password_hash").is_none());
 
     // Rotation: each refresh returns a new refresh token.
-    let (status, t1) = app
-        .call(
-            Method::POST,
-            "/api/v1/auth/refresh",
-            None,
-            Some(json!({ "refresh_token": s.refresh })),
-        )
-        .await;
+    let (status, t1) = app.refresh_session(&s.refresh).await;
     assert_eq!(status, StatusCode::OK, "{t1}");
     let r1 = t1["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(r1, s.refresh);
@@ -43,56 +36,21 @@ async fn register_refresh_rotation_reuse_and_logout() {
     assert_eq!(status, StatusCode::OK);
 
     // Reusing the rotated token is treated as theft: the whole family dies.
-    let (status, body) = app
-        .call(
-            Method::POST,
-            "/api/v1/auth/refresh",
-            None,
-            Some(json!({ "refresh_token": s.refresh })),
-        )
-        .await;
+    let (status, body) = app.refresh_session(&s.refresh).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"]["code"], "refresh_token_reused");
-    let (status, body) = app
-        .call(
-            Method::POST,
-            "/api/v1/auth/refresh",
-            None,
-            Some(json!({ "refresh_token": r1 })),
-        )
-        .await;
+    let (status, body) = app.refresh_session(&r1).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"]["code"], "invalid_refresh_token");
 
     // Logout revokes the session; other sessions live on.
     let a = app.login("alice@example.com").await;
     let b = app.login("ALICE@example.com").await;
-    let (status, _) = app
-        .call(
-            Method::POST,
-            "/api/v1/auth/logout",
-            None,
-            Some(json!({ "refresh_token": a.refresh })),
-        )
-        .await;
+    let (status, _) = app.logout_session(&a.refresh).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = app
-        .call(
-            Method::POST,
-            "/api/v1/auth/refresh",
-            None,
-            Some(json!({ "refresh_token": a.refresh })),
-        )
-        .await;
+    let (status, _) = app.refresh_session(&a.refresh).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = app
-        .call(
-            Method::POST,
-            "/api/v1/auth/refresh",
-            None,
-            Some(json!({ "refresh_token": b.refresh })),
-        )
-        .await;
+    let (status, _) = app.refresh_session(&b.refresh).await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -108,12 +66,7 @@ async fn registration_is_validated_and_emails_are_unique_under_races() {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let fields: Vec<&str> = body["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
+    let fields = error_fields(&body);
     assert_eq!(fields, vec!["email", "name", "password"]);
     let (status, body) = app
         .call(
@@ -303,14 +256,7 @@ async fn admins_change_roles_and_revoke_sessions() {
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.json::<Value>().await.unwrap()["revoked_sessions"].as_u64().unwrap() >= 2);
     for refresh in [&erin.refresh, &other.refresh] {
-        let (status, _) = app
-            .call(
-                Method::POST,
-                "/api/v1/auth/refresh",
-                None,
-                Some(json!({ "refresh_token": refresh })),
-            )
-            .await;
+        let (status, _) = app.refresh_session(&refresh).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
 }
@@ -554,22 +500,10 @@ async fn access_and_refresh_tokens_expire_on_the_server_clock() {
         (StatusCode::UNAUTHORIZED, Some("token_expired"))
     );
     // The refresh token still works until its week is up, then it is refused.
-    let refresh = |token: String| {
-        let app = &app;
-        async move {
-            app.call(
-                Method::POST,
-                "/api/v1/auth/refresh",
-                None,
-                Some(json!({ "refresh_token": token })),
-            )
-            .await
-        }
-    };
-    let (status, pair) = refresh(s.refresh.clone()).await;
+    let (status, pair) = app.refresh_session(&s.refresh).await;
     assert_eq!(status, StatusCode::OK, "{pair}");
     app.advance(std::time::Duration::from_secs(7 * 24 * 3600 + 1));
-    let (status, body) = refresh(pair["refresh_token"].as_str().unwrap().to_owned()).await;
+    let (status, body) = app.refresh_session(pair["refresh_token"].as_str().unwrap()).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("invalid_refresh_token"))

@@ -3,7 +3,7 @@
 use reqwest::{header, Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{product, spawn_app};
+use crate::helpers::{error_fields, product, spawn_app};
 
 #[tokio::test]
 async fn the_tree_nests_categories_at_any_depth() {
@@ -86,12 +86,7 @@ async fn category_slugs_are_unique_and_names_required() {
         .admin_json(Method::POST, "/api/v1/categories", json!({ "parent": "missing" }))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let fields: Vec<&str> = body["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
+    let fields = error_fields(&body);
     assert_eq!(fields, vec!["name", "parent"]);
 }
 

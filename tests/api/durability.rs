@@ -36,6 +36,21 @@ async fn data_survives_a_graceful_restart() {
 }
 
 /// A server child process; killed with SIGKILL on drop.
+/// A JSON GET from a server process.
+async fn get_json(client: &reqwest::Client, url: String) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// Creates a product on a server process with the admin key.
+async fn post_product(client: &reqwest::Client, base: &str, body: &Value) -> reqwest::Result<reqwest::Response> {
+    client
+        .post(format!("{base}/api/v1/products"))
+        .bearer_auth(ADMIN_KEY)
+        .json(body)
+        .send()
+        .await
+}
+
 struct ServerProcess {
     child: Child,
     base: String,
@@ -98,12 +113,7 @@ async fn acknowledged_writes_survive_kill_9_during_concurrent_writes() {
         writers.push(tokio::spawn(async move {
             for i in 0..1000 {
                 let body = product(&format!("Crash {w}-{i}"), &format!("CR-{w}-{i}"), 100 + i);
-                let res = client
-                    .post(format!("{base}/api/v1/products"))
-                    .bearer_auth(ADMIN_KEY)
-                    .json(&body)
-                    .send()
-                    .await;
+                let res = post_product(&client, &base, &body).await;
                 match res {
                     Ok(r) if r.status() == StatusCode::CREATED => {
                         let doc: Value = match r.json().await {
@@ -139,14 +149,7 @@ async fn acknowledged_writes_survive_kill_9_during_concurrent_writes() {
         assert_eq!(res.status(), StatusCode::OK, "acknowledged product {id} was lost");
     }
     // Listing index and counters are consistent with the records (same batch, same fate).
-    let page: Value = client
-        .get(format!("{}/api/v1/products?limit=1", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = get_json(&client, format!("{}/api/v1/products?limit=1", server.base)).await;
     let total = page["total"].as_u64().unwrap() as usize;
     assert!(total >= acked.len(), "total {total} < acked {}", acked.len());
     let mut listed = 0usize;
@@ -177,12 +180,7 @@ async fn the_search_index_is_consistent_with_storage_after_kill_9_during_indexin
         writers.push(tokio::spawn(async move {
             for i in 0..40 {
                 let body = product(&format!("Indexed gadget {w}-{i}"), &format!("IX-{w}-{i}"), 100 + i);
-                let res = client
-                    .post(format!("{base}/api/v1/products"))
-                    .bearer_auth(ADMIN_KEY)
-                    .json(&body)
-                    .send()
-                    .await;
+                let res = post_product(&client, &base, &body).await;
                 if !matches!(res, Ok(ref r) if r.status() == StatusCode::CREATED) {
                     return;
                 }
@@ -196,38 +194,21 @@ async fn the_search_index_is_consistent_with_storage_after_kill_9_during_indexin
     server.kill9();
 
     let server = ServerProcess::start(dir.path());
-    let listing: Value = client
-        .get(format!("{}/api/v1/products?limit=1", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listing = get_json(&client, format!("{}/api/v1/products?limit=1", server.base)).await;
     let stored = listing["total"].as_u64().unwrap();
     assert_eq!(stored, 160, "every acknowledged product is stored");
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let body: Value = client
-            .get(format!("{}/api/v1/search?q=gadget&limit=100", server.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = get_json(&client, format!("{}/api/v1/search?q=gadget&limit=100", server.base)).await;
         if body["total"].as_u64() == Some(stored) {
             // No duplicates: every page holds distinct products.
             let mut ids = std::collections::HashSet::new();
             for page in 1..=2 {
-                let body: Value = client
-                    .get(format!("{}/api/v1/search?q=gadget&limit=100&page={page}", server.base))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let body = get_json(
+                    &client,
+                    format!("{}/api/v1/search?q=gadget&limit=100&page={page}", server.base),
+                )
+                .await;
                 for item in body["items"].as_array().unwrap() {
                     assert!(ids.insert(item["id"].as_str().unwrap().to_owned()), "duplicate {item}");
                 }

@@ -118,6 +118,16 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.expect("request")
     }
 
+    /// A conditional GET.
+    pub async fn get_if_none_match(&self, path: &str, etag: impl AsRef<str>) -> Response {
+        self.client
+            .get(self.url(path))
+            .header(reqwest::header::IF_NONE_MATCH, etag.as_ref())
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn get_json(&self, path: &str) -> (StatusCode, Value) {
         let res = self.get(path).await;
         let status = res.status();
@@ -258,6 +268,30 @@ impl TestApp {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         self.login(&user.email).await
+    }
+}
+
+/// The fields a 422 response lists, in order.
+pub fn error_fields(body: &Value) -> Vec<&str> {
+    body["error"]["details"]
+        .as_array()
+        .expect("a 422 lists its fields")
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect()
+}
+
+impl TestApp {
+    /// `POST /auth/refresh` with a refresh token.
+    pub async fn refresh_session(&self, refresh_token: impl AsRef<str>) -> (StatusCode, Value) {
+        let body = json!({ "refresh_token": refresh_token.as_ref() });
+        self.call(Method::POST, "/api/v1/auth/refresh", None, Some(body)).await
+    }
+
+    /// `POST /auth/logout` with a refresh token.
+    pub async fn logout_session(&self, refresh_token: impl AsRef<str>) -> (StatusCode, Value) {
+        let body = json!({ "refresh_token": refresh_token.as_ref() });
+        self.call(Method::POST, "/api/v1/auth/logout", None, Some(body)).await
     }
 }
 

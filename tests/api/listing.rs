@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use reqwest::{header, Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{product, spawn_app, TestApp};
+use crate::helpers::{error_fields, product, spawn_app, TestApp};
 
 /// Builds: Electronics > Audio > Headphones, Electronics > Cameras; 12 products.
 async fn seed(app: &TestApp) -> (Value, Value, Value) {
@@ -149,12 +149,7 @@ async fn bad_listing_parameters_are_rejected() {
         .get_json("/api/v1/products?limit=500&sort=cheapest&min_price=9&max_price=1")
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let fields: Vec<&str> = body["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
+    let fields = error_fields(&body);
     assert_eq!(fields, vec!["limit", "min_price", "sort"]);
     let (status, body) = app.get_json("/api/v1/products?category=nowhere").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -180,13 +175,7 @@ async fn listings_are_cdn_cacheable_and_invalidated_by_writes() {
     let keys = res.headers()["surrogate-key"].to_str().unwrap().to_owned();
     assert!(keys.starts_with("category-"), "{keys}");
     assert!(keys.contains(" products "), "{keys}");
-    let res = app
-        .client
-        .get(app.url("/api/v1/products?category=cameras"))
-        .header(header::IF_NONE_MATCH, &etag)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_if_none_match("/api/v1/products?category=cameras", &etag).await;
     assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
 
     // A write in another scope leaves this page cached (same ETag)...
@@ -195,13 +184,7 @@ async fn listings_are_cdn_cacheable_and_invalidated_by_writes() {
     app.create_product(other).await;
     let (_, page) = app.get_json("/api/v1/products?category=cameras").await;
     assert_eq!(page["total"], 6);
-    let res = app
-        .client
-        .get(app.url("/api/v1/products?category=cameras"))
-        .header(header::IF_NONE_MATCH, &etag)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_if_none_match("/api/v1/products?category=cameras", &etag).await;
     assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
 
     // ...while a write inside it is visible at once.

@@ -209,13 +209,7 @@ async fn product_reads_carry_cdn_headers_and_answer_304() {
     assert!(keys.split(' ').any(|k| k == "brand-acme"), "{keys}");
     assert_eq!(h["xkey"], h["surrogate-key"]);
 
-    let res = app
-        .client
-        .get(app.url(&format!("/api/v1/products/{id}")))
-        .header(header::IF_NONE_MATCH, &etag)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_if_none_match(&format!("/api/v1/products/{id}"), &etag).await;
     assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(res.headers()[header::ETAG].to_str().unwrap(), etag);
     assert!(res.bytes().await.unwrap().is_empty());
@@ -249,13 +243,7 @@ async fn a_write_invalidates_the_cached_product_and_its_etag() {
         StatusCode::NOT_FOUND
     );
     assert_eq!(app.get("/api/v1/products/new-title").await.status(), StatusCode::OK);
-    let res = app
-        .client
-        .get(app.url(&path))
-        .header(header::IF_NONE_MATCH, &old_etag)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_if_none_match(&path, &old_etag).await;
     assert_eq!(res.status(), StatusCode::OK, "the old ETag no longer matches");
     assert!(res.headers()[header::ETAG].to_str().unwrap().starts_with("\"v2-"));
 }

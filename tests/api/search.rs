@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{product, search_until, spawn_app, spawn_with, TestApp};
+use crate::helpers::{error_fields, product, search_until, spawn_app, spawn_with, TestApp};
 
 fn titles(body: &Value) -> Vec<String> {
     body["items"]
@@ -123,12 +123,7 @@ async fn search_ranks_filters_facets_and_tolerates_typos() {
         .get_json("/api/v1/search?q=x&limit=0&sort=cheap&category=nowhere")
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let fields: Vec<&str> = body["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
+    let fields = error_fields(&body);
     assert_eq!(fields, vec!["limit", "sort", "category"]);
 }
 

@@ -50,13 +50,8 @@ impl Accounts {
         input: AddressInput,
     ) -> Result<AddressView, ServiceError> {
         let id = actor.user_id()?;
-        let this = self.clone();
-        blocking(move || {
-            let user = this.store.transact(|txn| -> Result<_, ServiceError> {
-                let mut user = txn
-                    .get::<UserRecord>(&id.to_bytes())?
-                    .ok_or(ServiceError::NotFound { kind: "user" })?
-                    .to_native();
+        let (user, address_id) = self
+            .edit_user(id, move |user| {
                 let existing = match address {
                     Some(a) => Some(
                         user.addresses
@@ -103,43 +98,30 @@ impl Accounts {
                 } else if input.is_default == Some(false) && user.default_address_id == Some(address_id.to_bytes()) {
                     user.default_address_id = None;
                 }
-                user.version += 1;
-                user.updated_at_ms = txn.now_ms();
-                txn.put(&user.id, &user)?;
-                Ok((user, address_id))
-            })?;
-            let (user, address_id) = user;
-            address_views(&user)
-                .into_iter()
-                .find(|a| a.id == address_id)
-                .ok_or(ServiceError::NotFound { kind: "address" })
-        })
-        .await
+                Ok(address_id)
+            })
+            .await?;
+        address_views(&user)
+            .into_iter()
+            .find(|a| a.id == address_id)
+            .ok_or(ServiceError::NotFound { kind: "address" })
     }
 
     /// Deletes an address of the caller.
     pub async fn delete_address(self: &Arc<Self>, actor: Actor, address: Id) -> Result<(), ServiceError> {
         let id = actor.user_id()?;
-        let this = self.clone();
-        blocking(move || {
-            this.store.transact(|txn| -> Result<_, ServiceError> {
-                let mut user = txn
-                    .get::<UserRecord>(&id.to_bytes())?
-                    .ok_or(ServiceError::NotFound { kind: "user" })?
-                    .to_native();
-                let before = user.addresses.len();
-                user.addresses.retain(|a| a.id != address.to_bytes());
-                if user.addresses.len() == before {
-                    return Err(ServiceError::NotFound { kind: "address" });
-                }
-                if user.default_address_id == Some(address.to_bytes()) {
-                    user.default_address_id = user.addresses.first().map(|a| a.id);
-                }
-                user.version += 1;
-                txn.put(&user.id, &user)?;
-                Ok(())
-            })
+        self.edit_user(id, move |user| {
+            let before = user.addresses.len();
+            user.addresses.retain(|a| a.id != address.to_bytes());
+            if user.addresses.len() == before {
+                return Err(ServiceError::NotFound { kind: "address" });
+            }
+            if user.default_address_id == Some(address.to_bytes()) {
+                user.default_address_id = user.addresses.first().map(|a| a.id);
+            }
+            Ok(())
         })
-        .await
+        .await?;
+        Ok(())
     }
 }

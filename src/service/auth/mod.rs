@@ -470,28 +470,44 @@ impl Accounts {
         if !errors.is_empty() {
             return Err(ServiceError::Validation(errors.into_vec()));
         }
+        let (user, ()) = self
+            .edit_user(id, move |user| {
+                if let Some(name) = &patch.name {
+                    user.name = name.trim().to_owned();
+                }
+                if let Some(hash) = new_hash {
+                    user.password_hash = hash;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(user_view(&user))
+    }
+
+    /// The one path of every account edit: loads the user, lets `edit` change it inside the
+    /// transaction, bumps the version and writes it.
+    pub(super) async fn edit_user<T: Send + 'static>(
+        self: &Arc<Self>,
+        id: Id,
+        edit: impl FnOnce(&mut UserRecord) -> Result<T, ServiceError> + Send + 'static,
+    ) -> Result<(UserRecord, T), ServiceError> {
         let this = self.clone();
         blocking(move || {
-            let user = this.store.transact(|txn| -> Result<_, ServiceError> {
+            this.store.transact(|txn| {
                 let mut user = txn
                     .get::<UserRecord>(&id.to_bytes())?
                     .ok_or(ServiceError::NotFound { kind: "user" })?
                     .to_native();
-                if let Some(name) = &patch.name {
-                    user.name = name.trim().to_owned();
-                }
-                if let Some(hash) = &new_hash {
-                    user.password_hash = hash.clone();
-                }
+                let out = edit(&mut user)?;
                 user.version += 1;
                 user.updated_at_ms = txn.now_ms();
                 txn.put(&user.id, &user)?;
-                Ok(user)
-            })?;
-            Ok(user_view(&user))
+                Ok((user, out))
+            })
         })
         .await
     }
+
     /// Changes a user's role (admin). A seller role needs the seller it manages.
     pub async fn set_role(
         self: &Arc<Self>,
@@ -508,27 +524,18 @@ impl Accounts {
                 "a seller role needs the seller it manages",
             ));
         }
-        let this = self.clone();
-        blocking(move || {
-            let user = this.store.transact(|txn| -> Result<_, ServiceError> {
-                let mut u = txn
-                    .get::<UserRecord>(&user.to_bytes())?
-                    .ok_or(ServiceError::NotFound { kind: "user" })?
-                    .to_native();
+        let (user, ()) = self
+            .edit_user(user, move |u| {
                 u.role = role_record(role);
                 u.seller_id = if role == Role::Seller {
                     seller.map(Id::to_bytes)
                 } else {
                     None
                 };
-                u.version += 1;
-                u.updated_at_ms = txn.now_ms();
-                txn.put(&u.id, &u)?;
-                Ok(u)
-            })?;
-            Ok(user_view(&user))
-        })
-        .await
+                Ok(())
+            })
+            .await?;
+        Ok(user_view(&user))
     }
 }
 

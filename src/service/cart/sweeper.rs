@@ -3,7 +3,6 @@
 //! index. [`CartSweeper`] runs it as a worker; deadlines are read from the service's clock.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use storefront_storage::cf::CF_CART_EXPIRY;
 use storefront_storage::keys::{self, CartKey, ExpiryKind};
@@ -122,14 +121,6 @@ impl CartSweeper {
 
 #[async_trait::async_trait]
 impl Worker for CartSweeper {
-    fn name(&self) -> &'static str {
-        "cart_sweeper"
-    }
-
-    fn interval(&self) -> Duration {
-        self.carts.settings.sweep_interval
-    }
-
     async fn try_execute(&self) -> Result<Progress, ServiceError> {
         let carts = self.carts.clone();
         let report = blocking(move || carts.sweep_once(carts.clock.now_ms())).await?;

@@ -129,14 +129,6 @@ fn chunks(tags: &BTreeSet<&str>) -> Vec<String> {
 
 #[async_trait::async_trait]
 impl Worker for Purger {
-    fn name(&self) -> &'static str {
-        "cdn_purger"
-    }
-
-    fn interval(&self) -> Duration {
-        self.settings.poll_interval
-    }
-
     async fn try_execute(&self) -> Result<Progress, ServiceError> {
         let mut from = self.position.load(Ordering::Acquire);
         if from == u64::MAX {

@@ -51,14 +51,6 @@ impl Retention {
 
 #[async_trait::async_trait]
 impl Worker for Retention {
-    fn name(&self) -> &'static str {
-        "changelog_retention"
-    }
-
-    fn interval(&self) -> Duration {
-        self.settings.interval
-    }
-
     async fn try_execute(&self) -> Result<Progress, ServiceError> {
         let (store, consumers, retain) = (self.store.clone(), self.consumers.clone(), self.settings.retain_entries);
         let through = blocking(move || truncate_applied(&store, &consumers, retain)).await?;

@@ -15,7 +15,6 @@
 pub mod ledger;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use storefront_storage::cf::{CF_META, CF_RESERVATIONS};
 use storefront_storage::keys;
@@ -385,16 +384,6 @@ impl StockSignals {
 
 #[async_trait::async_trait]
 impl Worker for StockSignals {
-    fn name(&self) -> &'static str {
-        "stock_signals"
-    }
-
-    fn interval(&self) -> Duration {
-        // Markers are found at once through the wake-up; the interval only bounds how long a
-        // marker whose wake-up was lost waits.
-        Duration::from_secs(10)
-    }
-
     async fn try_execute(&self) -> Result<Progress, ServiceError> {
         let inventory = self.inventory.clone();
         blocking(move || {

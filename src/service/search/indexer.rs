@@ -287,14 +287,6 @@ impl Indexer {
 
 #[async_trait::async_trait]
 impl Worker for Indexer {
-    fn name(&self) -> &'static str {
-        "search_indexer"
-    }
-
-    fn interval(&self) -> Duration {
-        self.search.settings.poll_interval
-    }
-
     async fn try_execute(&self) -> Result<Progress, ServiceError> {
         let resynced = self.state.lock().unwrap_or_else(|p| p.into_inner()).resynced;
         let search = self.search.clone();
