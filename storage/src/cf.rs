@@ -46,6 +46,12 @@ pub const CF_RESERVATIONS: &str = "reservations";
 /// sweeper in time order.
 pub const CF_CART_EXPIRY: &str = "cart_expiry";
 
+/// Secondary indexes of orders: by customer, by seller, by number, and the orders awaiting
+/// their payment (see [`crate::keys::OrderIndex`]); values are order ids.
+pub const CF_ORDER_INDEX: &str = "order_index";
+/// Order timelines: `order id ‖ sequence` → one append-only event.
+pub const CF_ORDER_EVENTS: &str = "order_events";
+
 /// Every column family, in creation order.
 pub const ALL_CFS: &[&str] = &[
     CF_META,
@@ -68,6 +74,8 @@ pub const ALL_CFS: &[&str] = &[
     CF_OUTBOX,
     CF_RESERVATIONS,
     CF_CART_EXPIRY,
+    CF_ORDER_INDEX,
+    CF_ORDER_EVENTS,
 ];
 
 /// Column families read mostly by exact key, which get bloom filters.
@@ -86,4 +94,5 @@ pub const POINT_LOOKUP_CFS: &[&str] = &[
     CF_CARTS,
     CF_ORDERS,
     CF_IDEMPOTENCY,
+    CF_ORDER_EVENTS,
 ];

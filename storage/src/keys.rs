@@ -147,6 +147,49 @@ pub fn cart_expiry_parts(key: &[u8]) -> Option<(i64, CartKey)> {
     Some((at, key[9..].try_into().ok()?))
 }
 
+/// The indexes in [`crate::cf::CF_ORDER_INDEX`], each a key prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum OrderIndex {
+    /// `u ‖ user id ‖ order id`: a customer's orders, oldest first.
+    User = b'u',
+    /// `s ‖ seller id ‖ order id`: the orders holding a seller's lines.
+    Seller = b's',
+    /// `n ‖ number (u64 BE)` → order id: lookup by number, and the highest number in use.
+    Number = b'n',
+    /// `p ‖ order id`: orders waiting for their payment to be settled (the recovery worker's
+    /// queue).
+    Pending = b'p',
+}
+
+/// Key of an order index entry: the index, an owner (empty for `Pending`), then the tail (the
+/// order id, or the number).
+pub fn order_index(index: OrderIndex, owner: &[u8], tail: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + owner.len() + tail.len());
+    key.push(index as u8);
+    key.extend_from_slice(owner);
+    key.extend_from_slice(tail);
+    key
+}
+
+/// Key of one timeline event of an order.
+pub fn order_event(order: &Id, seq: u32) -> [u8; 20] {
+    let mut key = [0u8; 20];
+    key[..16].copy_from_slice(order);
+    key[16..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// Key of an idempotency record: the caller's scope (a user id or a guest's cart digest,
+/// 17 bytes) and the client's key.
+pub fn idempotency(scope: &[u8], key: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(scope.len() + 1 + key.len());
+    out.extend_from_slice(scope);
+    out.push(0);
+    out.extend_from_slice(key.as_bytes());
+    out
+}
+
 /// Key of an outbox event.
 pub fn outbox(id: &Id) -> Id {
     *id
@@ -239,6 +282,18 @@ mod tests {
             let (ka, kb) = (cart_expiry(ExpiryKind::Hold, a, &cart), cart_expiry(ExpiryKind::Hold, b, &cart));
             prop_assert_eq!(a.cmp(&b), ka.cmp(&kb));
             prop_assert_eq!(cart_expiry_parts(&ka), Some((a, cart)));
+        }
+
+        #[test]
+        fn order_events_sort_by_sequence_within_an_order(a: u32, b: u32, order: [u8; 16]) {
+            prop_assert_eq!(a.cmp(&b), order_event(&order, a).cmp(&order_event(&order, b)));
+            prop_assert!(order_event(&order, a).starts_with(&order));
+        }
+
+        #[test]
+        fn order_numbers_sort_numerically(a: u64, b: u64) {
+            let (ka, kb) = (order_index(OrderIndex::Number, &[], &a.to_be_bytes()), order_index(OrderIndex::Number, &[], &b.to_be_bytes()));
+            prop_assert_eq!(a.cmp(&b), ka.cmp(&kb));
         }
 
         #[test]

@@ -12,6 +12,7 @@ pub mod cf;
 pub mod error;
 pub mod keys;
 pub mod listing;
+pub mod orders;
 pub mod records;
 pub mod store;
 

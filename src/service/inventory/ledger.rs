@@ -281,6 +281,30 @@ impl StockLedger {
         })
     }
 
+    /// Sells `quantity` held units: on-hand and reserved both drop, in one step, so
+    /// availability does not move. Fails without changing anything when fewer are held.
+    pub fn sell(&self, sku: &str, quantity: i64) -> Result<StockChange, StockError> {
+        self.update(sku, |l| {
+            if quantity < 0 || l.reserved < quantity || l.on_hand < quantity {
+                return Err(StockError::Insufficient { available: l.reserved });
+            }
+            Ok(StockLevel {
+                on_hand: l.on_hand - quantity,
+                reserved: l.reserved - quantity,
+            })
+        })
+    }
+
+    /// Undoes [`StockLedger::sell`] (the sale's batch failed).
+    pub fn unsell(&self, sku: &str, quantity: i64) -> Result<StockChange, StockError> {
+        self.update(sku, |l| {
+            Ok(StockLevel {
+                on_hand: (l.on_hand + quantity).min(HALF_MAX),
+                reserved: (l.reserved + quantity).min(HALF_MAX),
+            })
+        })
+    }
+
     /// Forgets a SKU (its variant was removed).
     pub fn remove(&self, sku: &str) {
         self.cells.pin().remove(sku);
@@ -398,6 +422,31 @@ mod tests {
                 }
             );
         }
+    }
+
+    #[test]
+    fn a_sale_lowers_on_hand_and_reserved_together() {
+        let ledger = StockLedger::new();
+        ledger.insert("A", [0; 16], 5, 0);
+        ledger.reserve("A", 3).unwrap();
+        let sale = ledger.sell("A", 2).unwrap();
+        assert_eq!(
+            sale.after,
+            StockLevel {
+                on_hand: 3,
+                reserved: 1
+            }
+        );
+        assert_eq!(sale.after.available(), sale.before.available());
+        assert!(ledger.sell("A", 2).is_err(), "only one unit is still held");
+        ledger.unsell("A", 2).unwrap();
+        assert_eq!(
+            ledger.level("A").unwrap(),
+            StockLevel {
+                on_hand: 5,
+                reserved: 3
+            }
+        );
     }
 
     #[test]

@@ -12,9 +12,10 @@
 //! entries and records a changelog entry (so search and the CDN follow). A crash between the
 //! two is caught when the worker's first step finds the marker.
 
+pub mod holds;
 pub mod ledger;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use storefront_storage::cf::{CF_META, CF_RESERVATIONS};
 use storefront_storage::keys;
@@ -24,6 +25,7 @@ use storefront_storage::records::{
 };
 use storefront_storage::{Owned, Store};
 
+pub use holds::{HoldChanges, Restock, Sale, Taken};
 pub use ledger::{StockChange, StockError, StockLedger, StockLevel};
 
 use super::auth::Actor;
@@ -77,7 +79,12 @@ pub struct Inventory {
     catalog: Arc<Catalog>,
     stock: Arc<StockLedger>,
     signals: Wake,
+    /// Striped by SKU: every write of a stock record holds its SKU's stripe, so a sale and a
+    /// stock change never interleave their read-modify-writes.
+    stripes: Box<[Mutex<()>]>,
 }
+
+const STRIPES: usize = 256;
 
 /// Stock signals handled per worker step.
 const SIGNAL_BATCH: usize = 512;
@@ -90,7 +97,22 @@ impl Inventory {
             catalog,
             stock,
             signals,
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
         }
+    }
+
+    /// Locks the stripes of `skus`, in a fixed order so two lockers never deadlock.
+    pub(crate) fn lock_skus(&self, skus: &[&str]) -> Vec<MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = skus
+            .iter()
+            .map(|s| (xxhash_rust::xxh3::xxh3_64(s.as_bytes()) % STRIPES as u64) as usize)
+            .collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        stripes
+            .into_iter()
+            .map(|i| self.stripes[i].lock().unwrap_or_else(|p| p.into_inner()))
+            .collect()
     }
 
     /// Returns the live counters.
@@ -159,6 +181,7 @@ impl Inventory {
         }
         let this = self.clone();
         blocking(move || {
+            let _stripe = this.lock_skus(&[&sku]);
             // Units taken off the live counter before the write; given back if it fails.
             let mut lowered = 0i64;
             let result = this.store.transact(|txn| {

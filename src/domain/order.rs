@@ -1,0 +1,283 @@
+//! Orders: the states an order and its fulfilments go through, the one table of transitions,
+//! how the order's status follows from its fulfilments and refunds, and how a total is split
+//! across lines without losing a cent.
+//!
+//! An order lives in one of four phases: waiting for its payment (`pending_payment`), failed
+//! (`payment_failed`), cancelled, or placed. A placed order has one fulfilment per seller, each
+//! moving `pending → processing → shipped → delivered`; the order shows the least advanced of
+//! them (`confirmed` while none has started), unless refunds say otherwise.
+
+use serde::{Deserialize, Serialize};
+
+/// The status an order shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    /// Created, stock held, the payment not settled yet.
+    PendingPayment,
+    /// The payment was declined or never completed; the stock was released.
+    PaymentFailed,
+    /// Placed and paid (or, for manual payments, awaiting the payment); nothing shipped yet.
+    Confirmed,
+    /// A seller is preparing a fulfilment.
+    Processing,
+    /// Every fulfilment is on its way.
+    Shipped,
+    /// Every fulfilment arrived.
+    Delivered,
+    /// Cancelled before shipment: stock restocked or released, payment voided or refunded.
+    Cancelled,
+    /// Part of the captured amount was refunded.
+    PartiallyRefunded,
+    /// The whole captured amount was refunded.
+    Refunded,
+}
+
+impl OrderStatus {
+    /// Every status, in the order of the lifecycle.
+    pub const ALL: [OrderStatus; 9] = [
+        OrderStatus::PendingPayment,
+        OrderStatus::PaymentFailed,
+        OrderStatus::Confirmed,
+        OrderStatus::Processing,
+        OrderStatus::Shipped,
+        OrderStatus::Delivered,
+        OrderStatus::Cancelled,
+        OrderStatus::PartiallyRefunded,
+        OrderStatus::Refunded,
+    ];
+
+    /// Returns the wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::PendingPayment => "pending_payment",
+            OrderStatus::PaymentFailed => "payment_failed",
+            OrderStatus::Confirmed => "confirmed",
+            OrderStatus::Processing => "processing",
+            OrderStatus::Shipped => "shipped",
+            OrderStatus::Delivered => "delivered",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::PartiallyRefunded => "partially_refunded",
+            OrderStatus::Refunded => "refunded",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<OrderStatus> {
+        OrderStatus::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+/// The phase of an order, kept in its record; the status shown derives from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for the payment.
+    PendingPayment,
+    /// The payment failed.
+    PaymentFailed,
+    /// Cancelled.
+    Cancelled,
+    /// Placed; its fulfilments and refunds say the rest.
+    Placed,
+}
+
+/// The state of one seller's part of an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FulfilmentStatus {
+    /// Not started.
+    Pending,
+    /// Being prepared.
+    Processing,
+    /// Handed to the carrier.
+    Shipped,
+    /// Arrived.
+    Delivered,
+    /// Cancelled with the order.
+    Cancelled,
+}
+
+impl FulfilmentStatus {
+    /// Returns the wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FulfilmentStatus::Pending => "pending",
+            FulfilmentStatus::Processing => "processing",
+            FulfilmentStatus::Shipped => "shipped",
+            FulfilmentStatus::Delivered => "delivered",
+            FulfilmentStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// The states a fulfilment may move to from this one.
+    pub fn next(self) -> &'static [FulfilmentStatus] {
+        use FulfilmentStatus::*;
+        match self {
+            Pending => &[Processing, Shipped, Cancelled],
+            Processing => &[Shipped, Cancelled],
+            Shipped => &[Delivered],
+            Delivered | Cancelled => &[],
+        }
+    }
+}
+
+/// What an order's status can be changed to by hand (`PATCH /orders/{id}/status`), from a
+/// status: the one transition table. Fulfilment steps (`processing`, `shipped`, `delivered`)
+/// apply to one fulfilment; `cancelled` to the whole order, before anything shipped. Payment
+/// results and refunds move the status on their own and are not in the table.
+pub fn allowed_transitions(from: OrderStatus) -> &'static [OrderStatus] {
+    use OrderStatus::*;
+    match from {
+        PendingPayment => &[Cancelled],
+        Confirmed => &[Processing, Shipped, Cancelled],
+        Processing => &[Processing, Shipped, Cancelled],
+        Shipped => &[Shipped, Delivered],
+        PartiallyRefunded => &[Processing, Shipped, Delivered],
+        PaymentFailed | Delivered | Cancelled | Refunded => &[],
+    }
+}
+
+/// Whether a status change by hand is allowed.
+pub fn may_transition(from: OrderStatus, to: OrderStatus) -> bool {
+    allowed_transitions(from).contains(&to)
+}
+
+/// The status an order shows, from its phase, its fulfilments and its money.
+///
+/// A placed order shows its refunds first (`refunded` once everything captured came back,
+/// `partially_refunded` while some did), then the least advanced live fulfilment.
+pub fn derive_status(phase: Phase, fulfilments: &[FulfilmentStatus], captured: i64, refunded: i64) -> OrderStatus {
+    match phase {
+        Phase::PendingPayment => return OrderStatus::PendingPayment,
+        Phase::PaymentFailed => return OrderStatus::PaymentFailed,
+        Phase::Cancelled => return OrderStatus::Cancelled,
+        Phase::Placed => {}
+    }
+    if refunded > 0 && refunded >= captured {
+        return OrderStatus::Refunded;
+    }
+    if refunded > 0 {
+        return OrderStatus::PartiallyRefunded;
+    }
+    let live = fulfilments.iter().filter(|f| **f != FulfilmentStatus::Cancelled);
+    match live.min() {
+        None | Some(FulfilmentStatus::Pending) => {
+            if fulfilments.iter().any(|f| *f > FulfilmentStatus::Pending && *f != FulfilmentStatus::Cancelled) {
+                OrderStatus::Processing
+            } else {
+                OrderStatus::Confirmed
+            }
+        }
+        Some(FulfilmentStatus::Processing) => OrderStatus::Processing,
+        Some(FulfilmentStatus::Shipped) => OrderStatus::Shipped,
+        Some(FulfilmentStatus::Delivered) => OrderStatus::Delivered,
+        Some(FulfilmentStatus::Cancelled) => OrderStatus::Cancelled,
+    }
+}
+
+/// Whether an order may still be cancelled: nothing of it has shipped.
+pub fn cancellable(status: OrderStatus, fulfilments: &[FulfilmentStatus]) -> bool {
+    matches!(
+        status,
+        OrderStatus::PendingPayment | OrderStatus::Confirmed | OrderStatus::Processing
+    ) && fulfilments
+        .iter()
+        .all(|f| matches!(f, FulfilmentStatus::Pending | FulfilmentStatus::Processing))
+}
+
+/// Splits `total` across lines in proportion to `weights`, in integer minor units, so the parts
+/// add up to `total` exactly (largest remainder: the cents left after flooring go to the lines
+/// with the largest fractions, earlier lines first on ties).
+pub fn allocate(total: i64, weights: &[i64]) -> Vec<i64> {
+    let sum: i128 = weights.iter().map(|w| (*w).max(0) as i128).sum();
+    if sum == 0 || total == 0 {
+        return vec![0; weights.len()];
+    }
+    let mut parts = Vec::with_capacity(weights.len());
+    let mut fractions = Vec::with_capacity(weights.len());
+    let mut given = 0i64;
+    for (i, w) in weights.iter().enumerate() {
+        let exact = total as i128 * (*w).max(0) as i128;
+        let part = (exact / sum) as i64;
+        parts.push(part);
+        fractions.push((exact % sum, i));
+        given += part;
+    }
+    fractions.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (_, i) in fractions.into_iter().take((total - given) as usize) {
+        parts[i] += 1;
+    }
+    parts
+}
+
+/// A human-readable order number: `SF-` and the store's sequence.
+pub fn order_number(seq: u64) -> String {
+    format!("SF-{seq}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use FulfilmentStatus as F;
+
+    #[test]
+    fn a_placed_order_shows_its_least_advanced_fulfilment() {
+        let placed = |fs: &[F]| derive_status(Phase::Placed, fs, 1000, 0);
+        assert_eq!(placed(&[F::Pending, F::Pending]), OrderStatus::Confirmed);
+        assert_eq!(placed(&[F::Shipped, F::Pending]), OrderStatus::Processing);
+        assert_eq!(placed(&[F::Processing, F::Shipped]), OrderStatus::Processing);
+        assert_eq!(placed(&[F::Shipped, F::Delivered]), OrderStatus::Shipped);
+        assert_eq!(placed(&[F::Delivered, F::Delivered]), OrderStatus::Delivered);
+    }
+
+    #[test]
+    fn refunds_and_phases_come_before_fulfilments() {
+        assert_eq!(derive_status(Phase::Placed, &[F::Delivered], 1000, 400), OrderStatus::PartiallyRefunded);
+        assert_eq!(derive_status(Phase::Placed, &[F::Delivered], 1000, 1000), OrderStatus::Refunded);
+        assert_eq!(derive_status(Phase::Cancelled, &[F::Cancelled], 1000, 1000), OrderStatus::Cancelled);
+        assert_eq!(derive_status(Phase::PendingPayment, &[F::Pending], 0, 0), OrderStatus::PendingPayment);
+    }
+
+    #[test]
+    fn illegal_transitions_are_refused_and_the_allowed_ones_listed() {
+        assert!(may_transition(OrderStatus::Confirmed, OrderStatus::Shipped));
+        assert!(!may_transition(OrderStatus::Shipped, OrderStatus::Cancelled));
+        assert!(!may_transition(OrderStatus::Delivered, OrderStatus::Processing));
+        assert!(allowed_transitions(OrderStatus::Refunded).is_empty());
+        assert!(F::Shipped.next().contains(&F::Delivered) && !F::Shipped.next().contains(&F::Cancelled));
+    }
+
+    #[test]
+    fn only_orders_with_nothing_shipped_can_be_cancelled() {
+        assert!(cancellable(OrderStatus::Confirmed, &[F::Pending, F::Processing]));
+        assert!(!cancellable(OrderStatus::Processing, &[F::Shipped, F::Processing]));
+        assert!(!cancellable(OrderStatus::PaymentFailed, &[F::Pending]));
+    }
+
+    #[test]
+    fn every_status_round_trips_its_wire_name() {
+        for s in OrderStatus::ALL {
+            assert_eq!(OrderStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(order_number(100042), "SF-100042");
+    }
+
+    #[test]
+    fn allocation_hands_out_the_remainder_by_largest_fraction() {
+        assert_eq!(allocate(100, &[1, 1, 1]), vec![34, 33, 33]);
+        assert_eq!(allocate(7, &[0, 0]), vec![0, 0]);
+        assert_eq!(allocate(10, &[3, 1]), vec![8, 2]);
+    }
+
+    proptest! {
+        #[test]
+        fn allocated_parts_always_add_up(total in 0i64..10_000_000, weights in proptest::collection::vec(0i64..1_000_000, 1..20)) {
+            let parts = allocate(total, &weights);
+            if weights.iter().sum::<i64>() > 0 {
+                prop_assert_eq!(parts.iter().sum::<i64>(), total);
+            }
+            prop_assert!(parts.iter().all(|p| *p >= 0));
+        }
+    }
+}
