@@ -26,12 +26,21 @@ use crate::service::auth::{persisted_jwt_secret, Accounts, AuthSettings};
 use crate::service::cart::sweeper::CartSweeper;
 use crate::service::cart::{CartSettings, Carts};
 use crate::service::catalog::{Catalog, CatalogSettings};
+use crate::service::checkout::recovery::Recovery;
+use crate::service::checkout::Checkout;
 use crate::service::events::outbox::Outbox;
 use crate::service::events::purge::{self, PurgeSettings, Purger};
 use crate::service::events::retention::{Retention, RetentionSettings};
 use crate::service::events::{Consumers, PersistedCursor};
 use crate::service::health::Health;
+use crate::service::idempotency::{Idempotency, IdempotencySweeper};
 use crate::service::inventory::{Inventory, StockLedger, StockSignals};
+use crate::service::order::{OrderSettings, Orders};
+use crate::service::payment::breaker::BreakerSettings;
+use crate::service::payment::manual::Manual;
+use crate::service::payment::stripe::{Stripe, StripeSettings};
+use crate::service::payment::test::{TestGateway, TestGatewaySettings};
+use crate::service::payment::Payments;
 use crate::service::search::{self, Indexer, Search, SearchSettings};
 use crate::worker::{Schedule, Wake, Workers};
 
@@ -58,8 +67,27 @@ pub struct Settings {
     pub purge: Option<PurgeSettings>,
     /// Changelog retention, unless turned off.
     pub retention: Option<RetentionSettings>,
+    /// Orders and checkout.
+    pub orders: OrderSettings,
+    /// Payment providers.
+    pub payments: PaymentSettings,
+    /// How often checkout recovery runs.
+    pub recovery_interval: Duration,
     /// The HTTP layer.
     pub http: HttpSettings,
+}
+
+/// Which payment providers are offered, and how.
+#[derive(Debug, Clone)]
+pub struct PaymentSettings {
+    /// The test gateway, when offered.
+    pub test: Option<TestGatewaySettings>,
+    /// Whether manual payments are offered.
+    pub manual: bool,
+    /// Stripe, when configured.
+    pub stripe: Option<StripeSettings>,
+    /// The circuit breaker of each provider.
+    pub breaker: BreakerSettings,
 }
 
 impl TryFrom<&Config> for Settings {
@@ -158,6 +186,41 @@ impl TryFrom<&Config> for Settings {
                 retain_entries: config.storage.changelog_retain_entries,
                 interval: Duration::from_millis(config.storage.changelog_retention_interval_ms),
             }),
+            orders: OrderSettings {
+                currency,
+                capture: config.checkout.capture,
+                recovery_after: Duration::from_secs(config.checkout.recovery_after_secs),
+                idempotency_ttl: secs(config.checkout.idempotency_ttl_secs),
+            },
+            recovery_interval: Duration::from_millis(config.checkout.recovery_interval_ms.max(10)),
+            payments: {
+                let p = &config.payments;
+                anyhow::ensure!(
+                    (0.0..=1.0).contains(&p.test_failure_rate),
+                    "[payments] test_failure_rate must be between 0 and 1"
+                );
+                PaymentSettings {
+                    test: p.test_enabled.then(|| TestGatewaySettings {
+                        latency: Duration::from_millis(p.test_latency_ms),
+                        failure_rate: p.test_failure_rate,
+                    }),
+                    manual: p.manual_enabled,
+                    stripe: (!p.stripe_secret_key.is_empty()).then(|| StripeSettings {
+                        api_base: p.stripe_api_base.clone(),
+                        secret_key: p.stripe_secret_key.clone(),
+                        webhook_secret: p.stripe_webhook_secret.clone(),
+                        timeout: Duration::from_millis(p.stripe_timeout_ms.max(1)),
+                        webhook_tolerance: Duration::from_secs(p.stripe_webhook_tolerance_secs),
+                    }),
+                    breaker: BreakerSettings {
+                        consecutive_failures: p.breaker_consecutive_failures,
+                        min_success_rate: p.breaker_min_success_rate,
+                        min_calls: p.breaker_min_calls,
+                        window: Duration::from_secs(p.breaker_window_secs),
+                        cooldown: Duration::from_millis(p.breaker_cooldown_ms),
+                    },
+                }
+            },
             http: HttpSettings::try_from(config)?,
         })
     }
@@ -185,6 +248,14 @@ pub struct Services {
     pub outbox: Arc<Outbox>,
     /// Readiness and statistics.
     pub health: Arc<Health>,
+    /// Orders.
+    pub orders: Arc<Orders>,
+    /// Checkout.
+    pub checkout: Arc<Checkout>,
+    /// Payment providers.
+    pub payments: Arc<Payments>,
+    /// Idempotency keys.
+    pub idempotency: Arc<Idempotency>,
     /// Changelog consumers that retention waits for.
     pub consumers: Arc<Consumers>,
     /// Background workers (started by [`App`]).
@@ -236,6 +307,23 @@ impl Services {
             settings.search.clone(),
         )?);
 
+        let (payments, stripe) = open_payments(&store, &settings.payments);
+        let idempotency = Arc::new(Idempotency::new(
+            store.clone(),
+            clock.clone(),
+            settings.orders.idempotency_ttl,
+        ));
+        let orders = Arc::new(Orders::new(
+            store.clone(),
+            clock.clone(),
+            inventory.clone(),
+            carts.clone(),
+            payments.clone(),
+            idempotency.clone(),
+            settings.orders.clone(),
+        )?);
+        let checkout = Arc::new(Checkout::new(orders.clone(), stock.clone(), stripe));
+
         let consumers = Arc::new(Consumers::new());
         let mut workers = Workers::new();
         consumers.register(search.clone());
@@ -255,6 +343,16 @@ impl Services {
         workers.add(
             every("cart_sweeper", settings.carts.sweep_interval),
             Arc::new(CartSweeper::new(carts.clone())),
+            Wake::default(),
+        );
+        workers.add(
+            every("order_recovery", settings.recovery_interval),
+            Arc::new(Recovery::new(orders.clone())),
+            Wake::default(),
+        );
+        workers.add(
+            every("idempotency_sweeper", Duration::from_secs(600)),
+            Arc::new(IdempotencySweeper::new(idempotency.clone())),
             Wake::default(),
         );
         if let Some(purge) = &settings.purge {
@@ -285,10 +383,35 @@ impl Services {
             carts,
             accounts,
             search,
+            orders,
+            checkout,
+            payments,
+            idempotency,
             consumers,
             workers,
         })
     }
+}
+
+/// The offered payment providers, each behind its breaker, and Stripe for its webhooks.
+fn open_payments(store: &Store, settings: &PaymentSettings) -> (Arc<Payments>, Option<Arc<Stripe>>) {
+    let mut payments = Payments::new();
+    if let Some(test) = settings.test {
+        tracing::warn!("[payments] test_enabled: the test provider accepts test cards; turn it off in a shop that takes real money");
+        payments.add(
+            "test",
+            Arc::new(TestGateway::new(store.clone(), test)),
+            settings.breaker,
+        );
+    }
+    if settings.manual {
+        payments.add("manual", Arc::new(Manual), settings.breaker);
+    }
+    let stripe = settings.stripe.clone().map(|s| Arc::new(Stripe::new(s)));
+    if let Some(stripe) = &stripe {
+        payments.add("stripe", stripe.clone(), settings.breaker);
+    }
+    (Arc::new(payments), stripe)
 }
 
 /// A built, bound, not yet running server.

@@ -10,6 +10,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 pub use crate::domain::cart::{MergeStrategy, ReserveOn};
+pub use crate::domain::order::CaptureMode;
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -39,6 +40,10 @@ pub struct Config {
     pub inventory: InventoryConfig,
     /// Shipping and tax.
     pub pricing: PricingConfig,
+    /// Checkout and orders.
+    pub checkout: CheckoutConfig,
+    /// Payment providers.
+    pub payments: PaymentsConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -358,6 +363,96 @@ impl Default for PricingConfig {
             default_tax_bps: 0,
             tax_bps: std::collections::BTreeMap::new(),
         }
+    }
+}
+
+/// `[checkout]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckoutConfig {
+    /// When payments are captured: `immediate` or `on_shipment`.
+    pub capture: CaptureMode,
+    /// How long an order may wait for its payment before recovery asks the provider.
+    pub recovery_after_secs: u64,
+    /// How often recovery looks for such orders.
+    pub recovery_interval_ms: u64,
+    /// How long idempotency keys are kept.
+    pub idempotency_ttl_secs: u64,
+}
+
+impl Default for CheckoutConfig {
+    fn default() -> Self {
+        CheckoutConfig {
+            capture: CaptureMode::Immediate,
+            recovery_after_secs: 300,
+            recovery_interval_ms: 10_000,
+            idempotency_ttl_secs: 24 * 3600,
+        }
+    }
+}
+
+/// `[payments]`
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentsConfig {
+    /// Offer the `test` provider (test cards; never in a real shop).
+    pub test_enabled: bool,
+    /// Delay of every call of the test provider.
+    pub test_latency_ms: u64,
+    /// Share of test-provider calls (0–1) that fail with a processor error.
+    pub test_failure_rate: f64,
+    /// Offer the `manual` provider (cash on delivery, bank transfer).
+    pub manual_enabled: bool,
+    /// Stripe secret key; empty turns the `stripe` provider off.
+    pub stripe_secret_key: String,
+    /// Stripe webhook signing secret.
+    pub stripe_webhook_secret: String,
+    /// Stripe API base.
+    pub stripe_api_base: String,
+    /// Timeout of one Stripe call.
+    pub stripe_timeout_ms: u64,
+    /// Accepted age of a Stripe webhook signature.
+    pub stripe_webhook_tolerance_secs: u64,
+    /// Consecutive provider failures that open its circuit breaker.
+    pub breaker_consecutive_failures: u32,
+    /// Success rate (0–1) under which, over the window, the breaker opens.
+    pub breaker_min_success_rate: f64,
+    /// Calls in the window before the rate counts.
+    pub breaker_min_calls: u32,
+    /// The window of the rate.
+    pub breaker_window_secs: u64,
+    /// How long an open breaker refuses calls before a trial.
+    pub breaker_cooldown_ms: u64,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        PaymentsConfig {
+            test_enabled: true,
+            test_latency_ms: 0,
+            test_failure_rate: 0.0,
+            manual_enabled: true,
+            stripe_secret_key: String::new(),
+            stripe_webhook_secret: String::new(),
+            stripe_api_base: "https://api.stripe.com".into(),
+            stripe_timeout_ms: 10_000,
+            stripe_webhook_tolerance_secs: 300,
+            breaker_consecutive_failures: 5,
+            breaker_min_success_rate: 0.5,
+            breaker_min_calls: 20,
+            breaker_window_secs: 30,
+            breaker_cooldown_ms: 10_000,
+        }
+    }
+}
+
+impl std::fmt::Debug for PaymentsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentsConfig")
+            .field("test_enabled", &self.test_enabled)
+            .field("manual_enabled", &self.manual_enabled)
+            .field("stripe", &!self.stripe_secret_key.is_empty())
+            .finish_non_exhaustive()
     }
 }
 

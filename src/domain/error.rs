@@ -84,6 +84,26 @@ codes! {
     CartEmpty = ("cart_empty", 409),
     /// Fewer units are available than asked for.
     InsufficientStock = ("insufficient_stock", 409),
+    /// The cart changed while checkout read it; read it again.
+    CartChanged = ("cart_changed", 409),
+    /// Some cart lines can no longer be bought (unpublished or removed).
+    ItemsUnavailable = ("items_unavailable", 409),
+    /// The total differs from the `expected_total` the shopper saw.
+    PriceChanged = ("price_changed", 409),
+    /// The order cannot go to that status from its current one.
+    InvalidTransition = ("invalid_transition", 409),
+    /// The `Idempotency-Key` is used by a request that is still running.
+    IdempotencyKeyInUse = ("idempotency_key_in_use", 409),
+    /// The `Idempotency-Key` was used with another request.
+    IdempotencyKeyReused = ("idempotency_key_reused", 422),
+    /// The request needs an `Idempotency-Key` header.
+    IdempotencyKeyRequired = ("idempotency_key_required", 400),
+    /// A refund over what was captured and not refunded yet.
+    RefundTooLarge = ("refund_exceeds_captured", 422),
+    /// The payment was declined.
+    PaymentDeclined = ("payment_declined", 402),
+    /// The payment provider is failing; retry after `Retry-After`.
+    PaymentUnavailable = ("payment_unavailable", 503),
     /// `If-Match` names another version.
     PreconditionFailed = ("precondition_failed", 412),
     /// The body is larger than the limit.
@@ -100,6 +120,19 @@ codes! {
     Overloaded = ("overloaded", 503),
     /// The request took longer than the timeout.
     Timeout = ("timeout", 503),
+}
+
+/// The body of every error answer: `{"error":{"code","message","details"}}` (`details`
+/// only when there are some).
+pub fn envelope(code: Code, message: &str, details: Option<&Value>) -> Vec<u8> {
+    let mut error = serde_json::Map::new();
+    error.insert("code".into(), Value::from(code.as_str()));
+    error.insert("message".into(), Value::from(message));
+    if let Some(details) = details {
+        error.insert("details".into(), details.clone());
+    }
+    serde_json::to_vec(&json!({ "error": error }))
+        .unwrap_or_else(|_| br#"{"error":{"code":"internal","message":"internal error"}}"#.to_vec())
 }
 
 /// What the domain refuses to do.
@@ -149,6 +182,70 @@ pub enum DomainError {
     /// An email address has an account.
     #[error("an account with this email already exists")]
     EmailTaken,
+    /// Lines short of stock, each with what is available.
+    #[error("{} line(s) of the cart are short of stock", lines.len())]
+    Shortfall {
+        /// (sku, requested, available) per line that falls short.
+        lines: Vec<(String, i64, i64)>,
+    },
+    /// The cart changed while checkout read it.
+    #[error("the cart changed during checkout; review it and check out again")]
+    CartChanged,
+    /// Cart lines that can no longer be bought.
+    #[error("some items can no longer be bought")]
+    ItemsUnavailable {
+        /// Their SKUs.
+        skus: Vec<String>,
+    },
+    /// The total is not the one the shopper saw.
+    #[error("the total is now {actual}, not the expected {expected}")]
+    PriceChanged {
+        /// The total the shopper saw.
+        expected: i64,
+        /// The total now.
+        actual: i64,
+        /// The breakdown now.
+        breakdown: Value,
+    },
+    /// A status change the order's state does not allow.
+    #[error("an order that is {from} cannot become {to}")]
+    InvalidTransition {
+        /// Current status.
+        from: &'static str,
+        /// Asked status.
+        to: String,
+        /// What it may become.
+        allowed: Vec<&'static str>,
+    },
+    /// The `Idempotency-Key` is in use by a running request.
+    #[error("a request with this Idempotency-Key is still running")]
+    IdempotencyKeyInUse,
+    /// The `Idempotency-Key` was used for another request.
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyKeyReused,
+    /// The request needs an `Idempotency-Key`.
+    #[error("this request needs an Idempotency-Key header")]
+    IdempotencyKeyRequired,
+    /// A refund over what is left to refund.
+    #[error("at most {refundable} can be refunded")]
+    RefundTooLarge {
+        /// What is left to refund.
+        refundable: i64,
+    },
+    /// The payment was declined.
+    #[error("the payment was declined ({reason})")]
+    PaymentDeclined {
+        /// The provider's reason.
+        reason: String,
+        /// The order, which stays as `payment_failed`.
+        order: Value,
+    },
+    /// The provider is failing.
+    #[error("the payment provider is unavailable; retry in {retry_after_secs} s")]
+    PaymentUnavailable {
+        /// Seconds until a retry may succeed.
+        retry_after_secs: u64,
+    },
 }
 
 impl DomainError {
@@ -162,7 +259,23 @@ impl DomainError {
             DomainError::SkuTaken { .. } => Code::SkuTaken,
             DomainError::ExternalIdTaken { .. } => Code::ExternalIdTaken,
             DomainError::EmailTaken => Code::EmailTaken,
+            DomainError::Shortfall { .. } => Code::InsufficientStock,
+            DomainError::CartChanged => Code::CartChanged,
+            DomainError::ItemsUnavailable { .. } => Code::ItemsUnavailable,
+            DomainError::PriceChanged { .. } => Code::PriceChanged,
+            DomainError::InvalidTransition { .. } => Code::InvalidTransition,
+            DomainError::IdempotencyKeyInUse => Code::IdempotencyKeyInUse,
+            DomainError::IdempotencyKeyReused => Code::IdempotencyKeyReused,
+            DomainError::IdempotencyKeyRequired => Code::IdempotencyKeyRequired,
+            DomainError::RefundTooLarge { .. } => Code::RefundTooLarge,
+            DomainError::PaymentDeclined { .. } => Code::PaymentDeclined,
+            DomainError::PaymentUnavailable { .. } => Code::PaymentUnavailable,
         }
+    }
+
+    /// The error's answer body.
+    pub fn body(&self) -> Vec<u8> {
+        envelope(self.code(), &self.to_string(), Some(&self.details()))
     }
 
     /// Returns the machine-readable facts of the error.
@@ -178,7 +291,29 @@ impl DomainError {
             DomainError::SkuTaken { sku } => json!({ "sku": sku }),
             DomainError::ExternalIdTaken { external_id } => json!({ "external_id": external_id }),
             DomainError::EmailTaken => json!({ "field": "email" }),
-            DomainError::CartEmpty => Value::Null,
+            DomainError::Shortfall { lines } => json!({
+                "lines": lines
+                    .iter()
+                    .map(|(sku, requested, available)| json!({ "sku": sku, "requested": requested, "available": available }))
+                    .collect::<Vec<_>>()
+            }),
+            DomainError::ItemsUnavailable { skus } => json!({ "skus": skus }),
+            DomainError::PriceChanged {
+                expected,
+                actual,
+                breakdown,
+            } => json!({ "expected": expected, "actual": actual, "breakdown": breakdown }),
+            DomainError::InvalidTransition { from, to, allowed } => {
+                json!({ "from": from, "to": to, "allowed": allowed })
+            }
+            DomainError::RefundTooLarge { refundable } => json!({ "refundable": refundable }),
+            DomainError::PaymentDeclined { reason, order } => json!({ "reason": reason, "order": order }),
+            DomainError::PaymentUnavailable { retry_after_secs } => json!({ "retry_after_secs": retry_after_secs }),
+            DomainError::CartEmpty
+            | DomainError::CartChanged
+            | DomainError::IdempotencyKeyInUse
+            | DomainError::IdempotencyKeyReused
+            | DomainError::IdempotencyKeyRequired => Value::Null,
         }
     }
 }

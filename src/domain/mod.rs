@@ -10,6 +10,7 @@ pub mod category_rules;
 pub mod error;
 pub mod id;
 pub mod money;
+pub mod order;
 pub mod pricing;
 pub mod product;
 pub mod query;

@@ -162,7 +162,10 @@ pub fn derive_status(phase: Phase, fulfilments: &[FulfilmentStatus], captured: i
     let live = fulfilments.iter().filter(|f| **f != FulfilmentStatus::Cancelled);
     match live.min() {
         None | Some(FulfilmentStatus::Pending) => {
-            if fulfilments.iter().any(|f| *f > FulfilmentStatus::Pending && *f != FulfilmentStatus::Cancelled) {
+            if fulfilments
+                .iter()
+                .any(|f| *f > FulfilmentStatus::Pending && *f != FulfilmentStatus::Cancelled)
+            {
                 OrderStatus::Processing
             } else {
                 OrderStatus::Confirmed
@@ -233,10 +236,22 @@ mod tests {
 
     #[test]
     fn refunds_and_phases_come_before_fulfilments() {
-        assert_eq!(derive_status(Phase::Placed, &[F::Delivered], 1000, 400), OrderStatus::PartiallyRefunded);
-        assert_eq!(derive_status(Phase::Placed, &[F::Delivered], 1000, 1000), OrderStatus::Refunded);
-        assert_eq!(derive_status(Phase::Cancelled, &[F::Cancelled], 1000, 1000), OrderStatus::Cancelled);
-        assert_eq!(derive_status(Phase::PendingPayment, &[F::Pending], 0, 0), OrderStatus::PendingPayment);
+        assert_eq!(
+            derive_status(Phase::Placed, &[F::Delivered], 1000, 400),
+            OrderStatus::PartiallyRefunded
+        );
+        assert_eq!(
+            derive_status(Phase::Placed, &[F::Delivered], 1000, 1000),
+            OrderStatus::Refunded
+        );
+        assert_eq!(
+            derive_status(Phase::Cancelled, &[F::Cancelled], 1000, 1000),
+            OrderStatus::Cancelled
+        );
+        assert_eq!(
+            derive_status(Phase::PendingPayment, &[F::Pending], 0, 0),
+            OrderStatus::PendingPayment
+        );
     }
 
     #[test]
@@ -280,4 +295,83 @@ mod tests {
             prop_assert!(parts.iter().all(|p| *p >= 0));
         }
     }
+}
+
+/// When a payment is captured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureMode {
+    /// With the authorization, at checkout.
+    Immediate,
+    /// When the order (its first fulfilment) ships.
+    OnShipment,
+}
+
+/// Body of `POST /checkout`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutInput {
+    /// Where the order ships (or `address_id`).
+    pub shipping_address: Option<super::user::AddressInput>,
+    /// A saved address of the signed-in customer to ship to.
+    pub address_id: Option<String>,
+    /// Where it is billed (default: the shipping address).
+    pub billing_address: Option<super::user::AddressInput>,
+    /// Contact email; required for guests (customers default to their account's).
+    pub email: Option<String>,
+    /// A shipping method id (the store's single method when absent).
+    pub shipping_method: Option<String>,
+    /// The payment: `{"provider": "test" | "manual" | "stripe", ...provider fields}`.
+    pub payment: Option<PaymentInput>,
+    /// The total the shopper saw; a different total answers 409 `price_changed`.
+    pub expected_total: Option<super::Money>,
+}
+
+/// The payment of a checkout.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+pub struct PaymentInput {
+    /// `test`, `manual` or `stripe`.
+    pub provider: Option<String>,
+    /// Provider fields: `card` for `test` (`4242424242424242` succeeds, `4000000000000002` is
+    /// declined, `4000000000000119` fails at the processor), `method` for `manual`
+    /// (`cash_on_delivery` or `bank_transfer`), `payment_method` (`pm_...`) for `stripe`.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Body of `PATCH /orders/{id}/status`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusChangeInput {
+    /// `processing`, `shipped`, `delivered` (a fulfilment) or `cancelled` (the order).
+    pub status: Option<String>,
+    /// The fulfilment to move (default: the caller's, or the only one).
+    pub fulfilment_id: Option<String>,
+    /// Carrier, when shipping.
+    pub carrier: Option<String>,
+    /// Tracking number, when shipping.
+    pub tracking_number: Option<String>,
+}
+
+/// Units of one SKU to refund.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundLineInput {
+    /// The SKU.
+    pub sku: String,
+    /// Units.
+    pub quantity: i64,
+}
+
+/// Body of `POST /orders/{id}/refunds`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundInput {
+    /// Amount in minor units (default: the lines' value with their tax, or everything left).
+    pub amount: Option<i64>,
+    /// Lines refunded.
+    pub lines: Option<Vec<RefundLineInput>>,
+    /// Put the refunded units back into stock.
+    pub restock: Option<bool>,
 }

@@ -37,6 +37,15 @@ impl FieldErrors {
         }
     }
 
+    /// Records `other`'s errors under `prefix` (`shipping_address` + `line1` →
+    /// `shipping_address.line1`).
+    pub fn nest(&mut self, prefix: &str, other: FieldErrors) {
+        for mut e in other.0 {
+            e.field = format!("{prefix}.{}", e.field);
+            self.0.push(e);
+        }
+    }
+
     /// Returns whether no error was recorded.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

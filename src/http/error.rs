@@ -7,7 +7,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::domain::error::{Code, DomainError};
+use crate::domain::error::{envelope, Code, DomainError};
 use crate::domain::FieldError;
 use crate::service::error::Cause;
 use crate::service::ServiceError;
@@ -140,8 +140,9 @@ impl ApiError {
     }
 }
 
-/// The body of every error response.
+/// The body of every error response (documentation of what [`envelope`] writes).
 #[derive(Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
 pub struct ErrorBody<'a> {
     /// What went wrong.
     pub error: ErrorDetail<'a>,
@@ -149,6 +150,7 @@ pub struct ErrorBody<'a> {
 
 /// What went wrong.
 #[derive(Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
 pub struct ErrorDetail<'a> {
     /// Stable snake_case code (see the table above).
     pub code: &'a str,
@@ -176,15 +178,7 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code().as_str(),
-                message: self.to_string(),
-                details: self.details(),
-            },
-        };
-        let bytes = serde_json::to_vec(&body)
-            .unwrap_or_else(|_| br#"{"error":{"code":"internal","message":"internal error"}}"#.to_vec());
+        let bytes = envelope(self.code(), &self.to_string(), self.details().as_ref());
         let mut response = (status, bytes).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -192,6 +186,9 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::Overloaded | ApiError::Timeout => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::Domain(DomainError::PaymentUnavailable { retry_after_secs }) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from((*retry_after_secs).max(1)));
             }
             ApiError::Unauthorized(_) | ApiError::InvalidCredentials { .. } => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -37,6 +37,41 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     }
 }
 
+/// A JSON body with the bytes it was read from (money-moving requests hash them for their
+/// `Idempotency-Key`); rejections as for [`Json`].
+pub struct JsonBytes<T>(pub T, pub bytes::Bytes);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBytes<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json") || v.contains("+json"));
+        if !json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = bytes::Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest(e.body_text())
+            }
+        })?;
+        let value = axum::Json::<T>::from_bytes(&bytes).map_err(|e| match e {
+            JsonRejection::JsonDataError(e) => ApiError::Validation(vec![FieldError {
+                field: "body".into(),
+                code: "invalid_type",
+                message: e.body_text(),
+            }]),
+            other => ApiError::MalformedJson(other.body_text()),
+        })?;
+        Ok(JsonBytes(value.0, bytes))
+    }
+}
+
 /// Query parameters; rejections become 400.
 pub struct Query<T>(pub T);
 

@@ -13,6 +13,7 @@ pub mod inventory;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
+pub mod orders;
 pub mod products;
 pub mod rate_limit;
 pub mod search;
@@ -38,9 +39,12 @@ use crate::app::Services;
 use crate::config::{Config, RateLimitConfig, ServerConfig};
 use crate::service::auth::Accounts;
 use crate::service::cart::Carts;
+use crate::service::checkout::Checkout;
 use crate::service::events::outbox::Outbox;
 use crate::service::health::Health;
+use crate::service::idempotency::Idempotency;
 use crate::service::inventory::Inventory;
+use crate::service::order::Orders;
 use crate::service::search::Search;
 use crate::service::Catalog;
 use error::ApiError;
@@ -100,6 +104,12 @@ pub struct AppState {
     pub carts: Arc<Carts>,
     /// The outbox.
     pub outbox: Arc<Outbox>,
+    /// Orders.
+    pub orders: Arc<Orders>,
+    /// Checkout.
+    pub checkout: Arc<Checkout>,
+    /// Idempotency keys.
+    pub idempotency: Arc<Idempotency>,
     /// Readiness and statistics.
     pub health: Arc<Health>,
     /// Metrics registry.
@@ -122,6 +132,9 @@ impl AppState {
             search: services.search.clone(),
             carts: services.carts.clone(),
             outbox: services.outbox.clone(),
+            orders: services.orders.clone(),
+            checkout: services.checkout.clone(),
+            idempotency: services.idempotency.clone(),
             health: services.health.clone(),
             metrics: Arc::new(Metrics::new()),
             limits: Arc::new(RateLimits::new(&settings.rate_limit)),
@@ -164,7 +177,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(inventory::router())
         .merge(auth::router())
         .merge(cart::router())
-        .merge(search::router());
+        .merge(search::router())
+        .merge(orders::router());
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", api)
         .merge(ops::router())

@@ -40,6 +40,7 @@ use crate::domain::error::Code;
         (name = "search", description = "Full-text search and autocomplete"),
         (name = "accounts", description = "Registration, sessions, profile, addresses and roles"),
         (name = "cart", description = "Guest and user carts with stock holds"),
+        (name = "orders", description = "Checkout, orders, fulfilment, refunds and payment webhooks"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]

@@ -5,6 +5,10 @@
 //! - [`catalog`]: products, listings, categories and sellers;
 //! - [`inventory`]: every stock change and the live counters;
 //! - [`cart`]: carts, holds, merge and expiry;
+//! - [`checkout`]: the saga from a cart to a paid order, and its recovery;
+//! - [`order`]: orders, fulfilments, cancellations and refunds;
+//! - [`payment`]: the payment providers behind one trait, each behind a circuit breaker;
+//! - [`idempotency`]: idempotency keys of money-moving requests;
 //! - [`auth`]: accounts, sessions, addresses;
 //! - [`search`]: the search index, queries and autocomplete;
 //! - [`events`]: changelog consumers (CDN purge, retention) and the outbox;
@@ -15,12 +19,16 @@
 pub mod auth;
 pub mod cart;
 pub mod catalog;
+pub mod checkout;
 pub mod error;
 pub mod eval;
 pub mod events;
 pub mod health;
+pub mod idempotency;
 pub mod import;
 pub mod inventory;
+pub mod order;
+pub mod payment;
 pub mod representation;
 pub mod search;
 pub mod view;

@@ -32,17 +32,18 @@ use sha2::{Digest, Sha256};
 use storefront_storage::cf::CF_VARIANTS;
 use storefront_storage::keys::{self, CartKey};
 use storefront_storage::records::{CartLineRecord, CartRecord, CartStatus, ProductRecord, UserRecord};
-use storefront_storage::Store;
+use storefront_storage::{Batch, Store};
 
-use super::inventory::{Inventory, StockLedger};
+use super::inventory::{HoldChanges, Inventory, StockLedger};
 use super::view::{product_status, rfc3339, CartLineView, CartView};
 use super::{blocking, ServiceError};
 use crate::clock::SharedClock;
 use crate::domain::cart::{self, CartLimits, HoldRequest, MergeStrategy, ReserveOn};
 use crate::domain::error::{Code, DomainError};
-use crate::domain::pricing::{PricingRules, TaxLocation};
+use crate::domain::pricing::{Breakdown, PricingRules, TaxLocation};
 use crate::domain::{product, Currency, FieldErrors, Id, Money};
-use commit::{CartChange, ExpiryBuckets};
+pub(crate) use commit::CartChange;
+use commit::ExpiryBuckets;
 
 /// Cart rules from `[cart]` and `[inventory]`.
 #[derive(Debug, Clone)]
@@ -504,6 +505,70 @@ impl Carts {
             }))
     }
 
+    /// Prices lines from the catalog as it is now.
+    pub(crate) fn price_lines(&self, lines: &[CartLineRecord]) -> Result<Vec<PricedLine>, ServiceError> {
+        let mut ids: Vec<[u8; 16]> = lines.iter().map(|l| l.product_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let products = self.store.multi_get::<ProductRecord, _>(&ids)?;
+        Ok(lines
+            .iter()
+            .map(|line| {
+                let product = ids
+                    .binary_search(&line.product_id)
+                    .ok()
+                    .and_then(|i| products[i].as_ref())
+                    .map(|p| p.archived())
+                    .filter(|p| product::is_visible(product_status(&p.status)));
+                let variant = product.and_then(|p| p.variants.iter().find(|v| v.sku == line.sku));
+                PricedLine {
+                    item_id: line.item_id,
+                    sku: line.sku.clone(),
+                    product_id: line.product_id,
+                    seller_id: product.and_then(|p| p.seller_id.as_ref().copied()),
+                    slug: product.map(|p| p.slug.to_string()),
+                    title: product.map(|p| p.title.to_string()).unwrap_or_default(),
+                    variant_title: variant.map(|v| v.title.to_string()).unwrap_or_default(),
+                    image: product.and_then(|p| p.images.first()).map(|i| i.url.to_string()),
+                    quantity: line.quantity,
+                    held: line.held,
+                    unit_price: variant
+                        .map(|v| v.price_cents.to_native())
+                        .unwrap_or(line.unit_price_cents_at_add),
+                    unit_price_at_add: line.unit_price_cents_at_add,
+                    purchasable: variant.is_some(),
+                }
+            })
+            .collect())
+    }
+
+    /// The price breakdown of priced lines shipped to `location` (the user's default address
+    /// when none is given).
+    pub(crate) fn breakdown(
+        &self,
+        lines: &[PricedLine],
+        owner: &CartOwner,
+        location: Option<TaxLocation>,
+    ) -> Result<(Breakdown, Option<String>), ServiceError> {
+        let subtotal = lines
+            .iter()
+            .filter(|l| l.purchasable)
+            .map(|l| l.unit_price * l.quantity)
+            .sum();
+        let location = match (location, owner) {
+            (Some(l), _) => Some(l),
+            (None, CartOwner::User(id)) => self.default_location(*id)?,
+            _ => None,
+        };
+        let (rate, region) = self.pricing.tax_rate(location.as_ref());
+        // Coupons land with promotions: this is where a discount policy plugs in.
+        let discount = 0;
+        Ok((
+            self.pricing.breakdown(subtotal, discount, !lines.is_empty(), rate),
+            region,
+        ))
+    }
+
     /// Reprices every line from the catalog and computes the breakdown.
     fn view(
         &self,
@@ -513,71 +578,46 @@ impl Carts {
     ) -> Result<CartView, ServiceError> {
         let currency = self.settings.currency;
         let money = |amount| Money { amount, currency };
-        let lines = cart.map(|c| c.lines.as_slice()).unwrap_or_default();
-        let mut ids: Vec<[u8; 16]> = lines.iter().map(|l| l.product_id).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let products = self.store.multi_get::<ProductRecord, _>(&ids)?;
-        let mut items = Vec::with_capacity(lines.len());
-        let mut subtotal = 0i64;
-        for line in lines {
-            let product = ids
-                .binary_search(&line.product_id)
-                .ok()
-                .and_then(|i| products[i].as_ref())
-                .map(|p| p.archived())
-                .filter(|p| product::is_visible(product_status(&p.status)));
-            let variant = product.and_then(|p| p.variants.iter().find(|v| v.sku == line.sku));
-            let available = self.stock.available(&line.sku);
-            let unit = variant
-                .map(|v| v.price_cents.to_native())
-                .unwrap_or(line.unit_price_cents_at_add);
-            let purchasable = variant.is_some();
-            let line_total = unit * line.quantity;
-            if purchasable {
-                subtotal += line_total;
-            }
-            let enough = match self.settings.reserve_on {
-                ReserveOn::Cart => line.held >= line.quantity || available + line.held >= line.quantity,
-                ReserveOn::Checkout => available >= line.quantity,
-            };
-            items.push(CartLineView {
-                item_id: Id::from_bytes(line.item_id).to_string(),
-                sku: line.sku.clone(),
-                product_id: Id::from_bytes(line.product_id).to_string(),
-                slug: product.map(|p| p.slug.to_string()),
-                title: product.map(|p| p.title.to_string()).unwrap_or_default(),
-                variant_title: variant.map(|v| v.title.to_string()).unwrap_or_default(),
-                image: product.and_then(|p| p.images.first()).map(|i| i.url.to_string()),
-                quantity: line.quantity,
-                unit_price: money(unit),
-                unit_price_at_add: money(line.unit_price_cents_at_add),
-                price_changed: purchasable && unit != line.unit_price_cents_at_add,
-                line_total: money(line_total),
-                held: line.held,
-                available,
-                status: if !purchasable {
-                    "unavailable"
-                } else if !enough {
-                    "insufficient_stock"
-                } else {
-                    "ok"
-                },
-            });
-        }
-        let location = match (location, owner) {
-            (Some(l), _) => Some(l),
-            (None, CartOwner::User(id)) => self.default_location(*id)?,
-            _ => None,
-        };
-        let (rate, region) = self.pricing.tax_rate(location.as_ref());
-        // Coupons land with checkout: this is where a discount policy plugs in.
-        let discount = 0;
-        let b = self.pricing.breakdown(subtotal, discount, !items.is_empty(), rate);
+        let records = cart.map(|c| c.lines.as_slice()).unwrap_or_default();
+        let lines = self.price_lines(records)?;
+        let (b, region) = self.breakdown(&lines, owner, location)?;
+        let items = lines
+            .iter()
+            .map(|line| {
+                let available = self.stock.available(&line.sku);
+                let enough = match self.settings.reserve_on {
+                    ReserveOn::Cart => line.held >= line.quantity || available + line.held >= line.quantity,
+                    ReserveOn::Checkout => available >= line.quantity,
+                };
+                CartLineView {
+                    item_id: Id::from_bytes(line.item_id).to_string(),
+                    sku: line.sku.clone(),
+                    product_id: Id::from_bytes(line.product_id).to_string(),
+                    slug: line.slug.clone(),
+                    title: line.title.clone(),
+                    variant_title: line.variant_title.clone(),
+                    image: line.image.clone(),
+                    quantity: line.quantity,
+                    unit_price: money(line.unit_price),
+                    unit_price_at_add: money(line.unit_price_at_add),
+                    price_changed: line.purchasable && line.unit_price != line.unit_price_at_add,
+                    line_total: money(line.unit_price * line.quantity),
+                    held: line.held,
+                    available,
+                    status: if !line.purchasable {
+                        "unavailable"
+                    } else if !enough {
+                        "insufficient_stock"
+                    } else {
+                        "ok"
+                    },
+                }
+            })
+            .collect();
         Ok(CartView {
             id: cart.map(|c| Id::from_bytes(c.id).to_string()),
             version: cart.map(|c| c.version).unwrap_or(0),
-            item_count: lines.iter().map(|l| l.quantity).sum(),
+            item_count: records.iter().map(|l| l.quantity).sum(),
             items,
             subtotal: money(b.subtotal),
             discount: money(b.discount),
@@ -594,6 +634,117 @@ impl Carts {
                 .map(|c| rfc3339(c.holds_expire_at_ms)),
         })
     }
+
+    // --------------------------------------------------------------- checkout
+
+    /// The storage key of an owner's cart (`None` for a guest without a token).
+    pub(crate) fn key_of(owner: &CartOwner) -> Result<Option<CartKey>, ServiceError> {
+        Ok(match owner {
+            CartOwner::NewGuest => None,
+            CartOwner::Guest(token) => Some(guest_key(token)?),
+            CartOwner::User(id) => Some(keys::user_cart(&id.to_bytes())),
+        })
+    }
+
+    /// The live cart of an owner, priced, for checkout (404 `cart_not_found` without one).
+    pub(crate) fn snapshot(
+        &self,
+        owner: &CartOwner,
+    ) -> Result<(CartKey, Arc<CartRecord>, Vec<PricedLine>), ServiceError> {
+        let key = Self::key_of(owner)?.ok_or(CART_NOT_FOUND)?;
+        let cart = self.load(&key)?.ok_or(CART_NOT_FOUND)?;
+        check_live(&cart, self.clock.now_ms())?;
+        let lines = self.price_lines(&cart.lines)?;
+        Ok((key, cart, lines))
+    }
+
+    /// Hands a cart's holds over to an order: under the cart's lock, checks that the cart is
+    /// still at `version`, moves every line's units to `holder` (taking what the cart did not
+    /// hold yet, all or nothing) and commits that with what `stage` adds, in one batch. The
+    /// cart keeps its lines.
+    pub(crate) fn hand_over<T>(
+        &self,
+        key: CartKey,
+        version: u64,
+        holder: &[u8],
+        stage: impl FnOnce(&mut Batch<'_>) -> Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        let _guard = self.lock(&[key]);
+        let old = self.load(&key)?.ok_or(CART_NOT_FOUND)?;
+        if old.version != version {
+            return Err(DomainError::CartChanged.into());
+        }
+        let mut new = (*old).clone();
+        let mut holds = HoldChanges::new();
+        for line in &mut new.lines {
+            holds.add(&line.sku, holder, 0, line.quantity);
+            line.held = 0;
+        }
+        new.holds_expire_at_ms = 0;
+        self.commit_with(
+            vec![CartChange {
+                key,
+                old: Some(old),
+                new: Some(new),
+            }],
+            holds,
+            stage,
+        )
+    }
+
+    /// Takes what an order bought out of its cart (the quantities ordered, line by line) and
+    /// commits that with what `stage` adds, in one batch. A cart that is gone changes nothing.
+    pub(crate) fn remove_ordered<T>(
+        &self,
+        key: CartKey,
+        ordered: &[(String, i64)],
+        stage: impl FnOnce(&mut Batch<'_>) -> Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        let _guard = self.lock(&[key]);
+        let now = self.clock.now_ms();
+        let changes = match self.load(&key)?.filter(|c| is_live(c, now)) {
+            Some(old) => {
+                let mut new = (*old).clone();
+                for (sku, quantity) in ordered {
+                    if let Some(line) = new.lines.iter_mut().find(|l| &l.sku == sku) {
+                        line.quantity -= quantity;
+                        line.held = line.held.min(line.quantity.max(0));
+                    }
+                }
+                new.lines.retain(|l| l.quantity > 0);
+                new.version += 1;
+                new.updated_at_ms = now;
+                if new.lines.iter().all(|l| l.held == 0) {
+                    new.holds_expire_at_ms = 0;
+                }
+                vec![CartChange {
+                    key,
+                    old: Some(old),
+                    new: Some(new),
+                }]
+            }
+            None => Vec::new(),
+        };
+        self.commit_with(changes, HoldChanges::new(), stage)
+    }
+}
+
+/// A cart line priced from the catalog as it is now.
+#[derive(Debug, Clone)]
+pub(crate) struct PricedLine {
+    pub(crate) item_id: [u8; 16],
+    pub(crate) sku: String,
+    pub(crate) product_id: [u8; 16],
+    pub(crate) seller_id: Option<[u8; 16]>,
+    pub(crate) slug: Option<String>,
+    pub(crate) title: String,
+    pub(crate) variant_title: String,
+    pub(crate) image: Option<String>,
+    pub(crate) quantity: i64,
+    pub(crate) held: i64,
+    pub(crate) unit_price: i64,
+    pub(crate) unit_price_at_add: i64,
+    pub(crate) purchasable: bool,
 }
 
 /// Which lines a change must hold in full.

@@ -75,23 +75,29 @@ impl Taken<'_> {
 }
 
 /// A sale prepared by [`Inventory::sell`]: the counters are lowered, the stock records staged.
-#[must_use = "undo the sale if the batch fails"]
+/// Dropped without [`Sale::done`] (the batch failed), it puts the units back.
+#[must_use = "call done() once the batch is durable"]
 pub struct Sale<'a> {
     inventory: &'a Inventory,
     sold: Vec<(String, i64)>,
+    committed: bool,
     _stripes: Vec<MutexGuard<'a, ()>>,
 }
 
-impl Sale<'_> {
-    /// The batch failed: puts the units back on hand and on hold.
-    pub fn undo(self) {
-        for (sku, quantity) in &self.sold {
-            let _ = self.inventory.stock.unsell(sku, *quantity);
+impl Drop for Sale<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            for (sku, quantity) in &self.sold {
+                let _ = self.inventory.stock.unsell(sku, *quantity);
+            }
         }
     }
+}
 
+impl Sale<'_> {
     /// The batch is durable; drops the product pages that show the old counts.
-    pub fn done(self) {
+    pub fn done(mut self) {
+        self.committed = true;
         let products: Vec<[u8; 16]> = self
             .sold
             .iter()
@@ -234,6 +240,7 @@ impl Inventory {
         let mut sale = Sale {
             inventory: self,
             sold: Vec::new(),
+            committed: false,
             _stripes: self.lock_skus(&skus),
         };
         let mut per_sku: BTreeMap<&str, i64> = BTreeMap::new();
@@ -247,7 +254,6 @@ impl Inventory {
                 continue;
             };
             if let Err(e) = self.stock.sell(sku, quantity) {
-                sale.undo();
                 return Err(ServiceError::internal(format!(
                     "stock counter refused a sale of {sku}: {e:?}"
                 )));

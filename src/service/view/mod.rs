@@ -6,11 +6,13 @@
 //! - [`search`]: search result pages and suggestions;
 //! - [`cart`](mod@cart): carts;
 //! - [`account`]: users and addresses;
-//! - [`inventory`]: stock, holds and outbox events.
+//! - [`inventory`]: stock, holds and outbox events;
+//! - [`order`]: orders and their timelines.
 
 pub mod account;
 pub mod cart;
 pub mod inventory;
+pub mod order;
 pub mod product;
 pub mod search;
 

@@ -1,0 +1,364 @@
+//! Checkout and order routes. Money-moving requests take an `Idempotency-Key`; their answers
+//! are replayed with `Idempotent-Replayed: true`. Order answers are `private, no-store`; a
+//! guest reads, follows and cancels their order with its `order_token` (`?token=` or
+//! `X-Order-Token`).
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::cart::cart_token;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Caller, IfMatch, JsonBytes, Query};
+use super::openapi::{AdminOnly, BadBody, Invalid, SignedIn, Versioned};
+use super::{private_json, AppState};
+use crate::domain::order::{CheckoutInput, RefundInput, StatusChangeInput};
+use crate::domain::Id;
+use crate::service::auth::Actor;
+use crate::service::cart::CartOwner;
+use crate::service::idempotency::{Answer, Idempotency};
+use crate::service::order::ListFilter;
+use crate::service::view::order::{OrderEventView, OrderPage, OrderView};
+use crate::service::view::Items;
+
+/// Header naming a money-moving request.
+pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// Header marking a replayed answer.
+pub static IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+/// Header carrying a guest's order token.
+pub static ORDER_TOKEN: HeaderName = HeaderName::from_static("x-order-token");
+
+/// Routes under `/api/v1`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(checkout))
+        .routes(routes!(list_orders))
+        .routes(routes!(get_order))
+        .routes(routes!(get_timeline))
+        .routes(routes!(cancel_order))
+        .routes(routes!(change_status))
+        .routes(routes!(create_refund))
+        .routes(routes!(record_payment))
+        .routes(routes!(stripe_webhook))
+}
+
+/// The headers of a money-moving request (documentation; the handlers read `HeaderMap`).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct MoneyHeaders {
+    /// A key unique to this request (e.g. a UUID). A repeat with the same key and body gets the
+    /// first answer again, with `Idempotent-Replayed: true`; with another body, 422
+    /// `idempotency_key_reused`; while the first still runs, 409 `idempotency_key_in_use`.
+    /// Kept for `[checkout] idempotency_ttl_secs`.
+    #[param(rename = "Idempotency-Key")]
+    idempotency_key: Option<String>,
+}
+
+/// `?token=` of a guest's order.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct TokenQuery {
+    /// The guest's `order_token` from the checkout answer (or the `X-Order-Token` header).
+    token: Option<String>,
+}
+
+fn order_token(query: TokenQuery, headers: &HeaderMap) -> Option<String> {
+    query.token.or_else(|| {
+        headers
+            .get(&ORDER_TOKEN)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    })
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(&IDEMPOTENCY_KEY)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn parse_id(raw: &str) -> Result<Id, ApiError> {
+    Id::parse(raw).ok_or(ApiError::NotFound("order"))
+}
+
+/// Answers a stored or fresh answer of a money-moving request.
+fn answer(answer: Answer) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let location = (status == StatusCode::CREATED)
+        .then(|| serde_json::from_slice::<serde_json::Value>(&answer.body).ok())
+        .flatten()
+        .and_then(|v| v["id"].as_str().map(|id| format!("/api/v1/orders/{id}")))
+        .and_then(|l| HeaderValue::from_str(&l).ok());
+    let mut response = (status, answer.body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    if answer.replayed {
+        headers.insert(IDEMPOTENT_REPLAYED.clone(), HeaderValue::from_static("true"));
+    }
+    if let Some(location) = location {
+        headers.insert(header::LOCATION, location);
+    }
+    response
+}
+
+/// Runs a one-record change under the caller's `Idempotency-Key`, when one is given.
+async fn keyed(
+    state: &AppState,
+    actor: &Actor,
+    headers: &HeaderMap,
+    what: &[u8],
+    f: impl std::future::Future<Output = Result<OrderView, crate::service::ServiceError>>,
+) -> Result<Response, ApiError> {
+    let run = || async {
+        let view = f.await?;
+        Ok(Answer {
+            status: 200,
+            body: serde_json::to_vec(&view)
+                .map_err(|e| crate::service::ServiceError::internal_from("order view", e))?,
+            replayed: false,
+        })
+    };
+    match idempotency_key(headers) {
+        None => Ok(answer(run().await?)),
+        Some(key) => {
+            let key = Idempotency::check_key(Some(&key))?;
+            let scope = match actor {
+                Actor::User { id, .. } => id.to_bytes().to_vec(),
+                Actor::System => b"admin-api-key".to_vec(),
+                Actor::Anonymous => b"guest".to_vec(),
+            };
+            let hash = Idempotency::hash(&[what]);
+            Ok(answer(state.idempotency.run(scope, key, hash, run).await?))
+        }
+    }
+}
+
+/// Check out the caller's cart: a guest's (`X-Cart-Token`) or a signed-in customer's.
+///
+/// The saga: the cart is priced on the server (every line current, purchasable and in
+/// stock), its stock is handed over to a `pending_payment` order, the payment is authorized
+/// (outside every lock), then the order is confirmed (stock sold, cart emptied, `order_placed`
+/// in the outbox) or fails (holds released, cart kept). `Idempotency-Key` is required. A guest's
+/// answer carries the `order_token` that reads and cancels the order.
+#[utoipa::path(post, path = "/checkout", tag = "orders", request_body = CheckoutInput,
+    params(MoneyHeaders, ("X-Cart-Token" = Option<String>, Header, description = "A guest's cart token")),
+    responses((status = 201, description = "The order, confirmed; `Location` names it", body = OrderView),
+               (status = 400, description = "No `Idempotency-Key`, or malformed JSON", body = ErrorBody),
+               (status = 402, description = "`payment_declined`: the order stays `payment_failed`, the cart is kept; `details.order` is the order", body = ErrorBody),
+               (status = 404, description = "`cart_not_found` or `cart_expired`", body = ErrorBody),
+               (status = 409, description = "`insufficient_stock` (`details.lines`), `price_changed` (`details.breakdown`), `cart_empty`, `items_unavailable`, `cart_changed` or `idempotency_key_in_use`", body = ErrorBody),
+               Invalid,
+               (status = 503, description = "`payment_unavailable`: the provider is failing (breaker open); holds released; see `Retry-After`", body = ErrorBody)))]
+async fn checkout(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    headers: HeaderMap,
+    JsonBytes(input, raw): JsonBytes<CheckoutInput>,
+) -> Result<Response, ApiError> {
+    let owner = match actor {
+        Actor::User { id, .. } => CartOwner::User(id),
+        _ => cart_token(&headers)
+            .map(CartOwner::Guest)
+            .unwrap_or(CartOwner::NewGuest),
+    };
+    let done = state
+        .checkout
+        .checkout(actor, owner, idempotency_key(&headers), raw.to_vec(), input)
+        .await?;
+    Ok(answer(done))
+}
+
+/// List orders: a customer's own, a seller's (orders holding their lines, showing only
+/// those), or for admins all orders, filtered by status, seller and date. Newest first.
+#[utoipa::path(get, path = "/orders", tag = "orders", security(("bearer" = [])), params(ListFilter),
+    responses((status = 200, description = "A page of orders", body = OrderPage),
+               (status = 400, description = "A cursor of another list", body = ErrorBody),
+               SignedIn, Invalid))]
+async fn list_orders(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Query(filter): Query<ListFilter>,
+) -> Result<Response, ApiError> {
+    let page = state.orders.list(actor, filter).await?;
+    Ok(private_json(StatusCode::OK, &page))
+}
+
+/// An order: for its customer, its guest (with the token), its sellers (their lines) and
+/// admins. Anyone else gets 404.
+#[utoipa::path(get, path = "/orders/{id}", tag = "orders",
+    params(("id" = String, Path, description = "Order id"), TokenQuery,
+           ("X-Order-Token" = Option<String>, Header, description = "A guest's order token")),
+    responses((status = 200, description = "The order", body = OrderView),
+               (status = 404, description = "No such order of the caller's", body = ErrorBody)))]
+async fn get_order(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let view = state
+        .orders
+        .get(actor, parse_id(&id)?, order_token(query, &headers))
+        .await?;
+    Ok(private_json(StatusCode::OK, &view))
+}
+
+/// An order's timeline: every state change, payment event, refund and note, with its actor
+/// and time, oldest first.
+#[utoipa::path(get, path = "/orders/{id}/timeline", tag = "orders",
+    params(("id" = String, Path, description = "Order id"), TokenQuery,
+           ("X-Order-Token" = Option<String>, Header, description = "A guest's order token")),
+    responses((status = 200, description = "The events", body = Items<OrderEventView>),
+               (status = 404, description = "No such order of the caller's", body = ErrorBody)))]
+async fn get_timeline(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let items = state
+        .orders
+        .timeline(actor, parse_id(&id)?, order_token(query, &headers))
+        .await?;
+    Ok(private_json(StatusCode::OK, &Items { items }))
+}
+
+/// Cancel an order before anything of it shipped (its customer, its guest, admins): held or
+/// sold stock comes back, an authorized payment is voided, a captured one refunded.
+#[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders",
+    params(("id" = String, Path, description = "Order id"), TokenQuery, MoneyHeaders,
+           ("If-Match" = Option<String>, Header, description = "The order version")),
+    responses((status = 200, description = "The cancelled order", body = OrderView),
+               (status = 403, description = "Sellers cannot cancel orders", body = ErrorBody),
+               (status = 404, description = "No such order of the caller's", body = ErrorBody),
+               (status = 409, description = "`invalid_transition` (something shipped); `details.allowed`", body = ErrorBody),
+               Versioned,
+               (status = 503, description = "`payment_unavailable`: the refund or void could not be made", body = ErrorBody)))]
+async fn cancel_order(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Query(query): Query<TokenQuery>,
+    IfMatch(version): IfMatch,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let token = order_token(query, &headers);
+    let what = [b"cancel".as_slice(), &id.to_bytes()].concat();
+    keyed(
+        &state,
+        &actor,
+        &headers,
+        &what,
+        state.orders.cancel(actor, id, token, version),
+    )
+    .await
+}
+
+/// Move an order: a fulfilment to `processing`, `shipped` (with carrier and tracking) or
+/// `delivered` (the fulfilment's seller, or admins), or the order to `cancelled` (admins).
+///
+/// The order's status follows from its fulfilments. An illegal step answers 409
+/// `invalid_transition` with the allowed ones in `details.allowed`. With `[checkout] capture =
+/// "on_shipment"`, the first shipment captures the payment.
+#[utoipa::path(patch, path = "/orders/{id}/status", tag = "orders", request_body = StatusChangeInput,
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Order id"), MoneyHeaders,
+           ("If-Match" = Option<String>, Header, description = "The order version")),
+    responses((status = 200, description = "The order after the change", body = OrderView),
+               SignedIn,
+               (status = 403, description = "Not this seller's fulfilment, or not a seller or admin", body = ErrorBody),
+               (status = 404, description = "No such order or fulfilment of the caller's", body = ErrorBody),
+               (status = 409, description = "`invalid_transition`; `details.allowed`", body = ErrorBody),
+               Versioned, Invalid))]
+async fn change_status(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    IfMatch(version): IfMatch,
+    headers: HeaderMap,
+    JsonBytes(input, raw): JsonBytes<StatusChangeInput>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let what = [b"status".as_slice(), &id.to_bytes(), &raw].concat();
+    keyed(
+        &state,
+        &actor,
+        &headers,
+        &what,
+        state.orders.change_status(actor, id, input, version),
+    )
+    .await
+}
+
+/// Refund an order (admins): an amount, lines (their price and tax share), or everything left;
+/// never more than was captured and not refunded yet. `restock` puts the units back.
+#[utoipa::path(post, path = "/orders/{id}/refunds", tag = "orders", request_body = RefundInput,
+    security(("bearer" = [])), params(("id" = String, Path, description = "Order id"), MoneyHeaders),
+    responses((status = 201, description = "The order with the refund", body = OrderView),
+               AdminOnly, BadBody,
+               (status = 404, description = "No such order", body = ErrorBody),
+               (status = 409, description = "`invalid_transition`: the order is not placed", body = ErrorBody),
+               (status = 422, description = "`refund_exceeds_captured` (`details.refundable`), or invalid lines", body = ErrorBody)))]
+async fn create_refund(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBytes(input, raw): JsonBytes<RefundInput>,
+) -> Result<Response, ApiError> {
+    let done = state
+        .orders
+        .refund(actor, parse_id(&id)?, input, idempotency_key(&headers), raw.to_vec())
+        .await?;
+    Ok(answer(done))
+}
+
+/// Record the manual payment (cash, bank transfer) of an order that waits for it (admins).
+#[utoipa::path(post, path = "/orders/{id}/payment", tag = "orders", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Order id"), MoneyHeaders),
+    responses((status = 200, description = "The order, paid", body = OrderView),
+               AdminOnly,
+               (status = 404, description = "No such order", body = ErrorBody),
+               (status = 409, description = "`invalid_transition`: the order does not wait for a manual payment", body = ErrorBody)))]
+async fn record_payment(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let what = [b"payment".as_slice(), &id.to_bytes()].concat();
+    keyed(&state, &actor, &headers, &what, state.orders.record_payment(actor, id)).await
+}
+
+/// Stripe's webhook: verified by `Stripe-Signature`, applied once per event id.
+#[utoipa::path(post, path = "/payments/stripe/webhook", tag = "orders",
+    params(("Stripe-Signature" = String, Header, description = "t=<unix seconds>,v1=<HMAC-SHA256 hex>")),
+    responses((status = 200, description = "Received (a repeated event changes nothing)"),
+               (status = 401, description = "The signature does not verify", body = ErrorBody),
+               (status = 404, description = "Stripe is not configured", body = ErrorBody)))]
+async fn stripe_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> Result<Response, ApiError> {
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let result = state.checkout.stripe_webhook(signature, body.to_vec()).await?;
+    Ok(private_json(
+        StatusCode::OK,
+        &serde_json::json!({ "received": true, "result": result }),
+    ))
+}
