@@ -14,11 +14,11 @@ run: setup
 	cargo run --release --bin storefront -- serve --demo
 
 test: setup
-	cargo test --workspace --all-targets
+	cargo test --workspace --all-targets --features storefront/failpoints
 
 lint: setup
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --features storefront/failpoints -- -D warnings
 
 bench: setup
 	cargo bench --workspace

@@ -8,5 +8,9 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
+    // With the `failpoints` feature (tests only), `FAILPOINTS=name=action;...` arms the fail
+    // points of the checkout saga for the whole run.
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     storefront::cli::Cli::parse().run()
 }

@@ -5,6 +5,7 @@ mod access;
 mod auth;
 mod cart;
 mod categories;
+mod checkout;
 mod durability;
 mod helpers;
 mod import;
