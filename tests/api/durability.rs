@@ -37,12 +37,12 @@ async fn data_survives_a_graceful_restart() {
 
 /// A server child process; killed with SIGKILL on drop.
 /// A JSON GET from a server process.
-async fn get_json(client: &reqwest::Client, url: String) -> Value {
+pub async fn get_json(client: &reqwest::Client, url: String) -> Value {
     client.get(url).send().await.unwrap().json().await.unwrap()
 }
 
 /// Creates a product on a server process with the admin key.
-async fn post_product(client: &reqwest::Client, base: &str, body: &Value) -> reqwest::Result<reqwest::Response> {
+pub async fn post_product(client: &reqwest::Client, base: &str, body: &Value) -> reqwest::Result<reqwest::Response> {
     client
         .post(format!("{base}/api/v1/products"))
         .bearer_auth(ADMIN_KEY)
@@ -51,16 +51,26 @@ async fn post_product(client: &reqwest::Client, base: &str, body: &Value) -> req
         .await
 }
 
-struct ServerProcess {
+pub struct ServerProcess {
     child: Child,
-    base: String,
+    pub base: String,
 }
 
 impl ServerProcess {
-    fn start(data_dir: &std::path::Path) -> ServerProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_storefront"))
+    pub fn start(data_dir: &std::path::Path) -> ServerProcess {
+        ServerProcess::start_with(data_dir, &[])
+    }
+
+    /// Starts the server with extra environment (config overrides, `FAILPOINTS`).
+    pub fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> ServerProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_storefront"));
+        child
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
+            .arg(data_dir);
+        for (k, v) in env {
+            child.env(k, v);
+        }
+        let mut child = child
             .env("STOREFRONT__AUTH__ADMIN_API_KEY", ADMIN_KEY)
             .env("STOREFRONT__LOG__FORMAT", "json")
             .env("STOREFRONT__LOG__LEVEL", "info")
@@ -87,7 +97,12 @@ impl ServerProcess {
         ServerProcess { child, base }
     }
 
-    fn kill9(mut self) {
+    /// Waits for the process to end by itself (an armed fail point aborts it).
+    pub fn wait_exit(mut self) {
+        self.child.wait().expect("reap");
+    }
+
+    pub fn kill9(mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("reap");
     }
