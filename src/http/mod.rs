@@ -28,7 +28,7 @@ use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request};
 use axum::response::{IntoResponse, Response};
-use axum::{middleware, BoxError, Extension, Router};
+use axum::{middleware, BoxError, Router};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
@@ -120,6 +120,8 @@ pub struct AppState {
     pub admin_api_key: Option<Arc<str>>,
     /// `Cache-Control` of public reads, rendered once.
     pub cache_control: HeaderValue,
+    /// The API document and its page, set when the router is built.
+    pub docs: Arc<std::sync::OnceLock<Arc<openapi::ApiDocs>>>,
 }
 
 impl AppState {
@@ -140,6 +142,7 @@ impl AppState {
             limits: Arc::new(RateLimits::new(&settings.rate_limit)),
             admin_api_key: settings.admin_api_key.clone(),
             cache_control: settings.cache_control.clone(),
+            docs: Arc::default(),
         }
     }
 }
@@ -188,8 +191,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub fn router(state: AppState, settings: &HttpSettings) -> Router {
     let (routes, mut doc) = routes().split_for_parts();
     openapi::finish(&mut doc);
+    // PERF(http/cached_product_get): kept in the state, not an `Extension` layer, which would
+    // insert into every request's extensions (an allocation per request).
+    let _ = state.docs.set(openapi::ApiDocs::new(&doc));
     let app = routes
-        .layer(Extension(openapi::ApiDocs::new(&doc)))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .route_layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::track))

@@ -1,16 +1,13 @@
 //! Operations endpoints (no `/api/v1` prefix): health, readiness, metrics and the API document.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::openapi::ApiDocs;
+use super::error::ApiError;
 use super::AppState;
 
 /// Routes at the root.
@@ -114,7 +111,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
-async fn openapi(Extension(docs): Extension<Arc<ApiDocs>>) -> Response {
+async fn openapi(State(state): State<AppState>) -> Response {
+    let Some(docs) = state.docs.get() else {
+        return ApiError::RouteNotFound.into_response();
+    };
     (
         [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
         docs.json.clone(),
@@ -125,7 +125,10 @@ async fn openapi(Extension(docs): Extension<Arc<ApiDocs>>) -> Response {
 /// A human-readable page rendered from this document (self-contained).
 #[utoipa::path(get, path = "/docs", tag = "operations",
     responses((status = 200, description = "HTML", content_type = "text/html")))]
-async fn docs(Extension(docs): Extension<Arc<ApiDocs>>) -> Response {
+async fn docs(State(state): State<AppState>) -> Response {
+    let Some(docs) = state.docs.get() else {
+        return ApiError::RouteNotFound.into_response();
+    };
     (
         [(
             header::CONTENT_TYPE,

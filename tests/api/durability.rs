@@ -98,6 +98,7 @@ impl ServerProcess {
     }
 
     /// Waits for the process to end by itself (an armed fail point aborts it).
+    #[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
     pub fn wait_exit(mut self) {
         self.child.wait().expect("reap");
     }
