@@ -89,9 +89,23 @@ impl TryFrom<&Config> for HttpSettings {
     }
 }
 
-/// State shared by all handlers.
+/// State shared by all handlers: one `Arc`, so the per-request clones axum makes of it are a
+/// single reference-count increment.
+// PERF(http/cached_product_get): a struct of ~16 `Arc`s cloned and dropped per request cost
+// about a tenth of a cached product GET.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Shared {
     /// The catalog service.
     pub catalog: Arc<Catalog>,
     /// Stock.
@@ -121,13 +135,13 @@ pub struct AppState {
     /// `Cache-Control` of public reads, rendered once.
     pub cache_control: HeaderValue,
     /// The API document and its page, set when the router is built.
-    pub docs: Arc<std::sync::OnceLock<Arc<openapi::ApiDocs>>>,
+    pub docs: std::sync::OnceLock<Arc<openapi::ApiDocs>>,
 }
 
 impl AppState {
     /// The state over `services`.
     pub fn new(services: &Services, settings: &HttpSettings) -> AppState {
-        AppState {
+        AppState(Arc::new(Shared {
             catalog: services.catalog.clone(),
             inventory: services.inventory.clone(),
             accounts: services.accounts.clone(),
@@ -142,8 +156,8 @@ impl AppState {
             limits: Arc::new(RateLimits::new(&settings.rate_limit)),
             admin_api_key: settings.admin_api_key.clone(),
             cache_control: settings.cache_control.clone(),
-            docs: Arc::default(),
-        }
+            docs: std::sync::OnceLock::new(),
+        }))
     }
 }
 
