@@ -155,7 +155,7 @@ async fn keyed(
                (status = 404, description = "`cart_not_found` or `cart_expired`", body = ErrorBody),
                (status = 409, description = "`insufficient_stock` (`details.lines`), `price_changed` (`details.breakdown`), `cart_empty`, `items_unavailable`, `cart_changed` or `idempotency_key_in_use`", body = ErrorBody),
                Invalid,
-               (status = 503, description = "`payment_unavailable`: the provider is failing (breaker open); holds released; see `Retry-After`", body = ErrorBody)))]
+               (status = 503, description = "`payment_unavailable`: the provider is failing (breaker open) or refused the call, and the holds are released; or its answer was lost (a timeout, a 5xx), and the order keeps waiting for recovery or a webhook: retry with the same `Idempotency-Key` after `Retry-After`", body = ErrorBody)))]
 async fn checkout(
     State(state): State<AppState>,
     Caller(actor): Caller,

@@ -89,6 +89,12 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("worker {name} failed: {e}"))
     }
 
+    /// The server's clock, in Unix seconds.
+    pub fn clock_secs(&self) -> i64 {
+        use storefront::clock::Clock;
+        self.clock.now_ms() / 1000
+    }
+
     /// Moves the server's clock forward.
     pub fn advance(&self, by: Duration) {
         self.clock.advance(by);

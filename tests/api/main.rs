@@ -16,3 +16,4 @@ mod ops;
 mod products;
 mod purge;
 mod search;
+mod stripe;

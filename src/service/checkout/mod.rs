@@ -230,6 +230,13 @@ impl Checkout {
                     replayed: false,
                 })
             }
+            Err(e @ PaymentError::Indeterminate { .. }) => {
+                // The provider may have taken the money: the order keeps waiting with its
+                // stock held, recovery (or a webhook) settles it, and a repeat with the key
+                // asks the provider again under the same payment key.
+                tracing::warn!(order = %id, error = %e, "payment outcome unknown; left for recovery");
+                Err(payment_error(e))
+            }
             Err(e @ PaymentError::Unavailable { .. }) => {
                 // The provider failed: the order fails and releases its stock; the key is
                 // forgotten so the shopper can simply try again.

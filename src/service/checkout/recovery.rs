@@ -56,7 +56,11 @@ impl Worker for Recovery {
                 Ok(PaymentState::Unknown) => {
                     blocking(move || orders.fail(id, "payment_not_completed", None)).await?;
                 }
-                Err(e @ PaymentError::Unavailable { .. }) | Err(e @ PaymentError::Declined { .. }) => {
+                Err(
+                    e @ (PaymentError::Unavailable { .. }
+                    | PaymentError::Indeterminate { .. }
+                    | PaymentError::Declined { .. }),
+                ) => {
                     tracing::warn!(order = %id, error = %e, "recovery could not ask the payment provider; retrying");
                     failure = Some(e);
                     continue;

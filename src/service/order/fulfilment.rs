@@ -43,6 +43,9 @@ pub(crate) fn payment_error(e: PaymentError) -> ServiceError {
         PaymentError::Unavailable { retry_after, .. } => ServiceError::Domain(DomainError::PaymentUnavailable {
             retry_after_secs: retry_after.map(|d| d.as_secs().max(1)).unwrap_or(5),
         }),
+        PaymentError::Indeterminate { .. } => {
+            ServiceError::Domain(DomainError::PaymentUnavailable { retry_after_secs: 5 })
+        }
     }
 }
 

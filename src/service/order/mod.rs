@@ -118,6 +118,10 @@ pub(crate) fn new_token() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
 }
 
+/// The answer a failed checkout stores under its key: the slot, the status, and the body
+/// made from the failed order.
+pub(crate) type FailedAnswer<'a> = (&'a Slot, u16, &'a dyn Fn(&OrderView) -> Vec<u8>);
+
 impl Orders {
     /// The service; reads the highest order number in use.
     #[allow(clippy::too_many_arguments)]
@@ -579,7 +583,7 @@ impl Orders {
         &self,
         id: Id,
         reason: &str,
-        answer: Option<(&Slot, u16, &dyn Fn(&OrderView) -> Vec<u8>)>,
+        answer: Option<FailedAnswer<'_>>,
     ) -> Result<OrderRecord, ServiceError> {
         let _guard = self.lock(id);
         let mut order = self.load_or_404(id)?;

@@ -86,6 +86,14 @@ pub enum PaymentError {
         /// When to retry, when known (an open breaker).
         retry_after: Option<Duration>,
     },
+    /// The call reached the provider, or may have, and no answer says what it did (a timeout,
+    /// a 5xx): the payment may have gone through. The order waits for recovery, which asks
+    /// again with the same idempotency key, instead of being failed with its money taken.
+    #[error("the payment provider did not say what became of the payment: {message}")]
+    Indeterminate {
+        /// What happened.
+        message: String,
+    },
 }
 
 impl PaymentError {
@@ -93,6 +101,12 @@ impl PaymentError {
         PaymentError::Unavailable {
             message: message.into(),
             retry_after: None,
+        }
+    }
+
+    fn indeterminate(message: impl Into<String>) -> PaymentError {
+        PaymentError::Indeterminate {
+            message: message.into(),
         }
     }
 }
@@ -237,7 +251,7 @@ impl Payments {
         }
         let outcome = call(entry.provider.clone()).await;
         match &outcome {
-            Err(PaymentError::Unavailable { .. }) => entry.breaker.failed(),
+            Err(PaymentError::Unavailable { .. } | PaymentError::Indeterminate { .. }) => entry.breaker.failed(),
             _ => entry.breaker.succeeded(),
         }
         outcome

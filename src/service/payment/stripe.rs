@@ -70,12 +70,11 @@ impl Stripe {
         }
     }
 
+    /// POSTs a form. A call that may have reached Stripe without an answer (a timeout, a lost
+    /// connection, a 5xx, which Stripe documents as indeterminate) is `Indeterminate`; one that
+    /// surely did not (no connection, a 429) is `Unavailable`.
     async fn post(&self, path: &str, form: &BTreeMap<&str, String>, key: &str) -> Result<Answer, PaymentError> {
-        let body = form
-            .iter()
-            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
+        let body = serde_urlencoded::to_string(form).map_err(|e| PaymentError::unavailable(e.to_string()))?;
         let request = http::Request::post(format!("{}{path}", self.settings.api_base.trim_end_matches('/')))
             .header("authorization", format!("Bearer {}", self.settings.secret_key))
             .header("content-type", "application/x-www-form-urlencoded")
@@ -84,20 +83,26 @@ impl Stripe {
             .map_err(|e| PaymentError::unavailable(e.to_string()))?;
         let response = tokio::time::timeout(self.settings.timeout, self.client.request(request))
             .await
-            .map_err(|_| PaymentError::unavailable("stripe timed out"))?
-            .map_err(|e| PaymentError::unavailable(format!("stripe unreachable: {e}")))?;
+            .map_err(|_| PaymentError::indeterminate("stripe timed out"))?
+            .map_err(|e| {
+                if e.is_connect() {
+                    PaymentError::unavailable(format!("stripe unreachable: {e}"))
+                } else {
+                    PaymentError::indeterminate(format!("stripe connection lost: {e}"))
+                }
+            })?;
         let status = response.status().as_u16();
-        let bytes = response
-            .into_body()
-            .collect()
+        let bytes = tokio::time::timeout(self.settings.timeout, response.into_body().collect())
             .await
-            .map_err(|e| PaymentError::unavailable(e.to_string()))?
+            .map_err(|_| PaymentError::indeterminate("stripe timed out"))?
+            .map_err(|e| PaymentError::indeterminate(e.to_string()))?
             .to_bytes();
         let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-        if status >= 500 || status == 429 {
-            return Err(PaymentError::unavailable(format!("stripe answered {status}")));
+        match status {
+            429 => Err(PaymentError::unavailable("stripe is rate limiting")),
+            500.. => Err(PaymentError::indeterminate(format!("stripe answered {status}"))),
+            _ => Ok(Answer { status, body }),
         }
-        Ok(Answer { status, body })
     }
 
     /// Turns a 4xx into a decline with Stripe's code.
@@ -147,7 +152,7 @@ impl Stripe {
             Some(other) => Err(PaymentError::Declined {
                 reason: format!("payment_intent_{other}"),
             }),
-            None => Err(PaymentError::unavailable("stripe answered without a status")),
+            None => Err(PaymentError::indeterminate("stripe answered without a status")),
         }
     }
 
@@ -182,17 +187,6 @@ impl Stripe {
         }
         Err("no signature matches")
     }
-}
-
-fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 #[async_trait::async_trait]
@@ -308,11 +302,5 @@ mod tests {
             "tampered"
         );
         assert!(s.verify_webhook("v1=00", body, 1100).is_err());
-    }
-
-    #[test]
-    fn form_values_are_url_encoded() {
-        assert_eq!(urlencode("a b&c=d"), "a%20b%26c%3Dd");
-        assert_eq!(urlencode("payment_method_types[]"), "payment_method_types%5B%5D");
     }
 }
