@@ -28,18 +28,7 @@ for SYNC in true false; do
   trap 'kill $SERVER 2>/dev/null || true' EXIT
   sleep 3
   # Ample stock, so holds never run a SKU dry during the run.
-  python3 - "$BASE" "$KEY" <<'PY'
-import json, sys, urllib.request
-base, key = sys.argv[1], sys.argv[2]
-page = json.load(urllib.request.urlopen(f"{base}/api/v1/products?limit=100"))
-for item in page["items"]:
-    product = json.load(urllib.request.urlopen(f"{base}/api/v1/products/{item['slug']}"))
-    for v in product["variants"]:
-        req = urllib.request.Request(f"{base}/api/v1/inventory/{v['sku']}", method="PUT",
-            data=json.dumps({"on_hand": 1000000000}).encode(),
-            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
-        urllib.request.urlopen(req).read()
-PY
+  python3 loadtest/stock.py "$BASE" "$KEY"
   max=$(run cart "cart-max-sync-$SYNC" --server-pid "$SERVER")
   half=$(python3 -c "print(round($(rps "$max") / 2))")
   echo "sync_writes=$SYNC: cart max $(rps "$max") rps; open loop at $half rps:"

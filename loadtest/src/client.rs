@@ -46,6 +46,17 @@ impl Target {
     }
 }
 
+/// The optional headers of a request.
+#[derive(Default, Clone, Copy)]
+pub struct Headers<'a> {
+    /// `If-None-Match`.
+    pub etag: Option<&'a HeaderValue>,
+    /// `X-Cart-Token`.
+    pub cart_token: Option<&'a HeaderValue>,
+    /// `Idempotency-Key`.
+    pub idempotency_key: Option<&'a str>,
+}
+
 /// One keep-alive connection.
 pub struct Connection {
     sender: SendRequest<Full<Bytes>>,
@@ -81,7 +92,11 @@ impl Connection {
 
     /// Sends a GET and drains the body.
     pub async fn get(&mut self, path: &str, etag: Option<&HeaderValue>) -> anyhow::Result<Reply> {
-        self.send(&Method::GET, path, etag, None, None).await
+        let headers = Headers {
+            etag,
+            ..Headers::default()
+        };
+        self.send(&Method::GET, path, headers, None).await
     }
 
     /// Sends a request (a JSON body when given) and drains the response body.
@@ -89,8 +104,7 @@ impl Connection {
         &mut self,
         method: &Method,
         path: &str,
-        etag: Option<&HeaderValue>,
-        cart_token: Option<&HeaderValue>,
+        headers: Headers<'_>,
         body: Option<Bytes>,
     ) -> anyhow::Result<Reply> {
         self.sender.ready().await?;
@@ -98,11 +112,14 @@ impl Connection {
             .method(method.clone())
             .uri(path)
             .header(HOST, self.host.clone());
-        if let Some(etag) = etag {
+        if let Some(etag) = headers.etag {
             request = request.header(IF_NONE_MATCH, etag.clone());
         }
-        if let Some(token) = cart_token {
+        if let Some(token) = headers.cart_token {
             request = request.header(CART_TOKEN.clone(), token.clone());
+        }
+        if let Some(key) = headers.idempotency_key {
+            request = request.header(IDEMPOTENCY_KEY.clone(), HeaderValue::from_str(key)?);
         }
         if body.is_some() {
             request = request.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -126,3 +143,6 @@ impl Connection {
 
 /// Header of a guest cart token.
 pub static CART_TOKEN: HeaderName = HeaderName::from_static("x-cart-token");
+
+/// Header of a money-moving request's key.
+pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");

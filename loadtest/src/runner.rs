@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use tokio::time::Instant as TokioInstant;
 
 use crate::catalog::CatalogSample;
-use crate::client::{Connection, Target};
+use crate::client::{Connection, Headers, Target};
 use crate::scenario::Scenario;
 use bytes::Bytes;
 use hyper::Method;
@@ -209,6 +209,9 @@ async fn worker(
     let mut i = 0u64;
     let mut previous_done = start;
     let mut cart_token: Option<hyper::header::HeaderValue> = None;
+    let mut plan: Vec<usize> = Vec::new();
+    // Random, not seeded: a second run against the same server must not replay the first's keys.
+    let key_prefix: u64 = rand::random();
     loop {
         let intended = match interval {
             Some(iv) => start + offset + iv.mul_f64(i as f64),
@@ -220,19 +223,31 @@ async fn worker(
         i += 1;
         tokio::time::sleep_until(intended).await;
 
-        let mut pick = rng.gen_range(0..total_weight);
-        let step_index = scenario
-            .steps
-            .iter()
-            .position(|s| {
-                if pick < s.weight {
-                    true
-                } else {
-                    pick -= s.weight;
-                    false
+        let step_index = if scenario.sequence {
+            if plan.is_empty() {
+                // A new shopper: a new cart and a fresh journey (reversed: popped from the end).
+                cart_token = None;
+                for (index, step) in scenario.steps.iter().enumerate().rev() {
+                    let [min, max] = step.repeat.unwrap_or([1, 1]);
+                    plan.extend(std::iter::repeat_n(index, rng.gen_range(min..=max) as usize));
                 }
-            })
-            .unwrap_or(0);
+            }
+            plan.pop().unwrap_or(0)
+        } else {
+            let mut pick = rng.gen_range(0..total_weight);
+            scenario
+                .steps
+                .iter()
+                .position(|s| {
+                    if pick < s.weight {
+                        true
+                    } else {
+                        pick -= s.weight;
+                        false
+                    }
+                })
+                .unwrap_or(0)
+        };
         let step = &scenario.steps[step_index];
         let mut path = step.path.clone();
         if path.contains("{product}") {
@@ -265,12 +280,18 @@ async fn worker(
             Bytes::from(b)
         });
         let method = Method::from_bytes(step.method.as_bytes())?;
-        if scenario.requests_per_shopper > 0 && i % scenario.requests_per_shopper as u64 == 1 {
+        if !scenario.sequence && scenario.requests_per_shopper > 0 && i % scenario.requests_per_shopper as u64 == 1 {
             cart_token = None;
         }
+        let key = step.idempotency_key.then(|| format!("lt-{key_prefix:016x}-{i}"));
+        let headers = Headers {
+            etag,
+            cart_token: cart_token.as_ref(),
+            idempotency_key: key.as_deref(),
+        };
 
         let sent = TokioInstant::now();
-        let result = conn.send(&method, &path, etag, cart_token.as_ref(), body).await;
+        let result = conn.send(&method, &path, headers, body).await;
         if let Ok(reply) = &result {
             if reply.cart_token.is_some() {
                 cart_token.clone_from(&reply.cart_token);

@@ -15,7 +15,12 @@ pub struct Scenario {
     /// distinct carts.
     #[serde(default)]
     pub requests_per_shopper: u32,
-    /// Steps, picked at random by weight.
+    /// When true, each connection is a line of guest shoppers who each run the steps in order
+    /// (a journey: add to cart, then check out), every step `repeat` times; a new shopper (a
+    /// new cart) starts after the last step. Weights and `requests_per_shopper` are unused.
+    #[serde(default)]
+    pub sequence: bool,
+    /// Steps, picked at random by weight (or run in order, see `sequence`).
     pub steps: Vec<Step>,
 }
 
@@ -26,7 +31,15 @@ pub struct Step {
     /// Step name (a histogram per step).
     pub name: String,
     /// Relative frequency.
+    #[serde(default = "one")]
     pub weight: u32,
+    /// In a `sequence`, how many times a shopper runs this step: `[min, max]`, picked at
+    /// random (default once).
+    #[serde(default)]
+    pub repeat: Option<[u32; 2]>,
+    /// Send an `Idempotency-Key` unique to this request (checkout requires one).
+    #[serde(default)]
+    pub idempotency_key: bool,
     /// Path and query; `{product}`, `{category}`, `{word}` (a title word) and `{prefix}` (its
     /// first three letters) are filled from the catalog.
     pub path: String,
@@ -48,10 +61,20 @@ impl Scenario {
         let scenario: Scenario = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         anyhow::ensure!(!scenario.steps.is_empty(), "{}: no steps", path.display());
         anyhow::ensure!(
-            scenario.steps.iter().any(|s| s.weight > 0),
+            scenario.sequence || scenario.steps.iter().any(|s| s.weight > 0),
             "{}: all weights are 0",
             path.display()
         );
+        for step in &scenario.steps {
+            if let Some([min, max]) = step.repeat {
+                anyhow::ensure!(
+                    scenario.sequence && min <= max && max > 0,
+                    "{}: step {}: repeat needs `sequence = true` and 0 <= min <= max, max > 0",
+                    path.display(),
+                    step.name
+                );
+            }
+        }
         Ok(scenario)
     }
 
@@ -61,6 +84,10 @@ impl Scenario {
             .iter()
             .any(|s| s.path.contains(placeholder) || s.body.as_deref().is_some_and(|b| b.contains(placeholder)))
     }
+}
+
+fn one() -> u32 {
+    1
 }
 
 fn get() -> String {

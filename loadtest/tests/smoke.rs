@@ -71,3 +71,51 @@ async fn remote_targets_are_refused_without_the_flag() {
     assert!(err.to_string().contains("not a loopback address"), "{err}");
     assert!(Target::resolve("http://127.0.0.1:9", false).await.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkout_shoppers_add_lines_then_place_orders() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = storefront::config::Config::default();
+    config.server.listen = "127.0.0.1:0".into();
+    config.storage.data_dir = dir.path().join("data");
+    let app = storefront::demo::app(config).await.unwrap();
+    let url = format!("http://{}", app.local_addr());
+    let server = tokio::spawn(app.run_until(std::future::pending()));
+
+    let scenario = Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/checkout.toml")).unwrap();
+    assert!(scenario.sequence);
+    let target = Target::resolve(&url, false).await.unwrap();
+    let sample = catalog::discover(&target, &scenario, 100).await.unwrap();
+    let settings = RunSettings {
+        mode: Mode::Open { rate: 60.0 },
+        connections: 2,
+        duration: Duration::from_secs(2),
+        warmup: Duration::from_millis(200),
+        max_requests: Some(1_000),
+        seed: 11,
+    };
+    let outcome = run(&target, &scenario, &sample, &settings).await.unwrap();
+    let report = report::build(
+        "smoke",
+        &url,
+        &scenario,
+        &settings,
+        &outcome,
+        sample.products.len(),
+        vec![],
+        0,
+    );
+    let step = |name: &str| report.steps.iter().find(|s| s.name == name).unwrap().clone();
+    let (adds, checkouts) = (step("add_to_cart"), step("checkout"));
+    assert_eq!(
+        checkouts.statuses.keys().collect::<Vec<_>>(),
+        ["201"],
+        "{}",
+        report::summary(&report)
+    );
+    // Every shopper adds one to three lines before checking out.
+    let ratio = adds.latency.count as f64 / checkouts.latency.count as f64;
+    assert!((1.0..=3.0).contains(&ratio), "{ratio}: {}", report::summary(&report));
+    assert!(checkouts.latency.count >= 10, "{}", report::summary(&report));
+    server.abort();
+}
