@@ -307,6 +307,9 @@ pub enum CaptureMode {
     OnShipment,
 }
 
+/// The longest refund reason kept.
+pub const MAX_REFUND_REASON_CHARS: usize = 500;
+
 /// Body of `POST /checkout`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -374,4 +377,7 @@ pub struct RefundInput {
     pub lines: Option<Vec<RefundLineInput>>,
     /// Put the refunded units back into stock.
     pub restock: Option<bool>,
+    /// Why (a damaged parcel, a goodwill gesture...): kept with the refund and on the
+    /// timeline; at most 500 characters.
+    pub reason: Option<String>,
 }

@@ -117,6 +117,8 @@ pub struct RefundRecord {
     pub lines: Vec<(String, i64)>,
     /// Whether the refunded units went back into stock.
     pub restocked: bool,
+    /// Why, as the admin gave it.
+    pub reason: Option<String>,
     /// When, Unix milliseconds.
     pub created_at_ms: i64,
 }

@@ -669,10 +669,11 @@ async fn refunds_are_idempotent_bounded_by_the_capture_and_can_restock() {
     // One book back, restocked.
     let (status, replayed, after) = refund(
         "r1",
-        json!({ "lines": [{ "sku": "BOOK-1", "quantity": 1 }], "restock": true }),
+        json!({ "lines": [{ "sku": "BOOK-1", "quantity": 1 }], "restock": true, "reason": "torn cover" }),
     )
     .await;
     assert_eq!((status, replayed), (StatusCode::CREATED, false), "{after}");
+    assert_eq!(after["refunds"][0]["reason"], "torn cover");
     assert_eq!(after["status"], "partially_refunded");
     assert_eq!(after["payment"]["refunded"]["amount"], 1000);
     assert_eq!(after["items"][0]["refunded_quantity"], 1);
@@ -680,7 +681,7 @@ async fn refunds_are_idempotent_bounded_by_the_capture_and_can_restock() {
     // The same request again refunds nothing more.
     let (status, replayed, again) = refund(
         "r1",
-        json!({ "lines": [{ "sku": "BOOK-1", "quantity": 1 }], "restock": true }),
+        json!({ "lines": [{ "sku": "BOOK-1", "quantity": 1 }], "restock": true, "reason": "torn cover" }),
     )
     .await;
     assert_eq!((status, replayed), (StatusCode::CREATED, true));
@@ -693,6 +694,9 @@ async fn refunds_are_idempotent_bounded_by_the_capture_and_can_restock() {
     assert_eq!(err["error"]["details"]["refundable"], total - 1000);
     let (status, _, err) = refund("r3", json!({ "lines": [{ "sku": "BOOK-1", "quantity": 3 }] })).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    let (status, _, err) = refund("r5", json!({ "amount": 100, "reason": "x".repeat(501) })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert_eq!(crate::helpers::error_fields(&err), ["reason"]);
     // The rest, without restocking.
     let (status, _, rest) = refund("r4", json!({})).await;
     assert_eq!(status, StatusCode::CREATED, "{rest}");

@@ -328,6 +328,7 @@ impl Orders {
                             .map(|l| (l.sku.clone(), l.quantity - l.refunded_quantity))
                             .collect(),
                         restocked: true,
+                        reason: Some("cancelled".into()),
                         created_at_ms: now,
                     });
                     for line in &mut order.lines {

@@ -8,7 +8,7 @@ use storefront_storage::orders::{OrderPhaseRecord, PaymentStatusRecord, RefundRe
 use super::fulfilment::payment_error;
 use super::{Event, Orders};
 use crate::domain::error::DomainError;
-use crate::domain::order::RefundInput;
+use crate::domain::order::{RefundInput, MAX_REFUND_REASON_CHARS};
 use crate::domain::{FieldErrors, Id};
 use crate::service::auth::Actor;
 use crate::service::idempotency::{Answer, Begin, Idempotency};
@@ -20,6 +20,7 @@ struct Plan {
     amount: i64,
     lines: Vec<(String, i64)>,
     restock: bool,
+    reason: Option<String>,
 }
 
 impl Orders {
@@ -117,6 +118,7 @@ impl Orders {
                 reference: provider_reference.clone(),
                 lines: plan.lines.clone(),
                 restocked: plan.restock,
+                reason: plan.reason.clone(),
                 created_at_ms: now,
             });
             let restock_lines: Vec<(String, i64)> = if plan.restock { plan.lines.clone() } else { Vec::new() };
@@ -127,6 +129,7 @@ impl Orders {
                 "amount": plan.amount,
                 "lines": plan.lines.iter().map(|(sku, q)| serde_json::json!({ "sku": sku, "quantity": q })).collect::<Vec<_>>(),
                 "restocked": plan.restock,
+                "reason": plan.reason,
                 "reference": provider_reference,
             });
             this.stage_event(&mut batch, &Event {
@@ -189,6 +192,15 @@ impl Orders {
         if input.amount.is_some_and(|a| a <= 0) {
             errors.add("amount", "out_of_range", "must be positive");
         }
+        let reason = input.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+        if reason.is_some_and(|r| r.chars().count() > MAX_REFUND_REASON_CHARS) {
+            errors.add(
+                "reason",
+                "too_long",
+                format!("at most {MAX_REFUND_REASON_CHARS} characters"),
+            );
+        }
+        let reason = reason.map(str::to_owned);
         if !errors.is_empty() {
             return Err(ServiceError::Validation(errors.into_vec()));
         }
@@ -202,6 +214,7 @@ impl Orders {
             amount,
             lines,
             restock: input.restock.unwrap_or(false),
+            reason,
         })
     }
 

@@ -83,6 +83,8 @@ pub struct RefundView {
     pub lines: Vec<RefundLineView>,
     /// Whether the units went back into stock.
     pub restocked: bool,
+    /// Why, as the admin gave it (`cancelled` for the refund of a cancellation).
+    pub reason: Option<String>,
     /// When.
     pub created_at: String,
 }
@@ -284,6 +286,7 @@ impl OrderView {
                         })
                         .collect(),
                     restocked: r.restocked,
+                    reason: r.reason.clone(),
                     created_at: rfc3339(r.created_at_ms),
                 })
                 .collect(),
