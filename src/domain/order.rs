@@ -343,6 +343,19 @@ pub struct PaymentInput {
     pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The longest order note kept.
+pub const MAX_NOTE_CHARS: usize = 2000;
+
+/// Body of `POST /orders/{id}/notes`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteInput {
+    /// The note, 1 to 2000 characters.
+    pub text: Option<String>,
+    /// Shown to the customer too (default false: staff and the order's sellers only).
+    pub customer_visible: Option<bool>,
+}
+
 /// Body of `PATCH /orders/{id}/status`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

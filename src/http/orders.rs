@@ -12,10 +12,10 @@ use utoipa_axum::routes;
 
 use super::cart::cart_token;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, IfMatch, JsonBytes, Query};
+use super::extract::{Caller, IfMatch, Json, JsonBytes, Query};
 use super::openapi::{AdminOnly, BadBody, Invalid, SignedIn, Versioned};
 use super::{private_json, AppState};
-use crate::domain::order::{CheckoutInput, RefundInput, StatusChangeInput};
+use crate::domain::order::{CheckoutInput, NoteInput, RefundInput, StatusChangeInput};
 use crate::domain::Id;
 use crate::service::auth::Actor;
 use crate::service::cart::CartOwner;
@@ -38,6 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_orders))
         .routes(routes!(get_order))
         .routes(routes!(get_timeline))
+        .routes(routes!(add_note))
         .routes(routes!(cancel_order))
         .routes(routes!(change_status))
         .routes(routes!(create_refund))
@@ -270,6 +271,28 @@ async fn cancel_order(
 /// The order's status follows from its fulfilments. An illegal step answers 409
 /// `invalid_transition` with the allowed ones in `details.allowed`. With `[checkout] capture =
 /// "on_shipment"`, the first shipment captures the payment.
+/// Adds a note to the order's timeline (admins, and the sellers with lines in the order).
+///
+/// Notes are internal (staff and the order's sellers) unless `customer_visible`; the timeline
+/// shows a customer or guest only the notes meant for them.
+#[utoipa::path(post, path = "/orders/{id}/notes", tag = "orders", request_body = NoteInput,
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Order id")),
+    responses((status = 201, description = "The note, as it stands on the timeline", body = OrderEventView),
+               SignedIn,
+               (status = 403, description = "Not staff, nor a seller of this order", body = ErrorBody),
+               (status = 404, description = "No such order of the caller's", body = ErrorBody),
+               Invalid))]
+async fn add_note(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Json(input): Json<NoteInput>,
+) -> Result<Response, ApiError> {
+    let note = state.orders.add_note(actor, parse_id(&id)?, input).await?;
+    Ok(private_json(StatusCode::CREATED, &note))
+}
+
 #[utoipa::path(patch, path = "/orders/{id}/status", tag = "orders", request_body = StatusChangeInput,
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Order id"), MoneyHeaders,

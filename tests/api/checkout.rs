@@ -769,3 +769,68 @@ async fn a_changed_price_or_short_stock_stops_checkout_with_the_facts() {
     assert_eq!(short.len(), 2, "every short line is listed: {short:?}");
     assert_eq!(app.stock_of("HEAT-1").await, (1, 0, 1), "nothing held");
 }
+
+#[tokio::test]
+async fn staff_and_sellers_write_notes_and_customers_see_only_theirs() {
+    let app = spawn_app().await;
+    let (order, north, _south, customer) = two_seller_order(&app).await;
+    let id = order["id"].as_str().unwrap();
+    let path = format!("/api/v1/orders/{id}/notes");
+    let (status, note) = app
+        .admin_json(
+            Method::POST,
+            &path,
+            json!({ "text": "Called the customer about the colour" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{note}");
+    assert_eq!((&note["kind"], &note["actor"]), (&json!("note"), &json!("admin")));
+    let (status, note) = app
+        .call(
+            Method::POST,
+            &path,
+            Some(&north.access),
+            Some(json!({ "text": "  Ships Monday from the north warehouse ", "customer_visible": true })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{note}");
+    assert_eq!(note["data"]["text"], "Ships Monday from the north warehouse");
+    assert!(note["actor"].as_str().unwrap().starts_with("seller:"));
+
+    // The customer reads their timeline but writes no notes; bad notes change nothing.
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &path,
+            Some(&customer.access),
+            Some(json!({ "text": "hi" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for bad in [json!({ "text": "   " }), json!({ "text": "x".repeat(2001) })] {
+        let (status, err) = app.admin_json(Method::POST, &path, bad).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+        assert_eq!(crate::helpers::error_fields(&err), ["text"]);
+    }
+    let timeline = format!("/api/v1/orders/{id}/timeline");
+    let (_, staff) = app.admin_json(Method::GET, &timeline, Value::Null).await;
+    assert_eq!(kinds(&staff).iter().filter(|k| *k == "note").count(), 2);
+    let (_, theirs) = app.call(Method::GET, &timeline, Some(&customer.access), None).await;
+    let notes: Vec<&Value> = theirs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "note")
+        .collect();
+    assert_eq!(notes.len(), 1, "{theirs}");
+    assert_eq!(notes[0]["data"]["text"], "Ships Monday from the north warehouse");
+    // Unknown orders are 404 to everyone.
+    let (status, _) = app
+        .admin_json(
+            Method::POST,
+            "/api/v1/orders/01a2319b-937d-7766-99dd-016272492286/notes",
+            json!({ "text": "x" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

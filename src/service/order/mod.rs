@@ -2,13 +2,15 @@
 //! confirmed (stock sold, cart emptied) or failed (stock released, cart kept).
 //!
 //! - [`fulfilment`]: sellers moving their fulfilments, and cancellation;
-//! - [`refund`]: refunds and manual payments.
+//! - [`refund`]: refunds and manual payments;
+//! - [`notes`]: notes on the timeline.
 //!
 //! Every change to an order runs under the order's stripe lock and commits the order, its
 //! index entries, its timeline event, its outbox events and (for money-moving requests) the
 //! stored idempotent answer in one batch. Provider calls happen before the lock is taken.
 
 pub mod fulfilment;
+pub mod notes;
 pub mod refund;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -239,7 +241,7 @@ impl Orders {
         let this = self.clone();
         blocking(move || {
             let order = this.load_or_404(id)?;
-            this.viewer(&actor, token.as_deref(), &order)?;
+            let viewer = this.viewer(&actor, token.as_deref(), &order)?;
             let prefix = id.to_bytes();
             let mut raw = Vec::new();
             this.store.for_each_raw(
@@ -254,7 +256,9 @@ impl Orders {
             let mut events = Vec::with_capacity(raw.len());
             for (key, value) in raw {
                 let record = Owned::<OrderEventRecord>::from_slice(&key, &value)?.to_native();
-                events.push(OrderEventView::from(&record));
+                if notes::shown_to(&record, &viewer) {
+                    events.push(OrderEventView::from(&record));
+                }
             }
             Ok(events)
         })
@@ -401,7 +405,7 @@ impl Orders {
         batch: &mut Batch<'_>,
         event: &Event<'_>,
         order: &mut OrderRecord,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<OrderEventRecord, ServiceError> {
         let to = status_of(order);
         let record = OrderEventRecord {
             at_ms: self.clock.now_ms(),
@@ -413,7 +417,7 @@ impl Orders {
         };
         batch.put(&keys::order_event(&order.id, order.next_event), &record)?;
         order.next_event += 1;
-        Ok(())
+        Ok(record)
     }
 
     /// Stages an outbox event about `order`.

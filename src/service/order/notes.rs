@@ -1,0 +1,79 @@
+//! Notes on an order's timeline: staff and the order's sellers write them (a call with the
+//! customer, a parcel re-sent); each is internal unless marked for the customer, and the
+//! timeline shows a customer or guest only the notes meant for them.
+
+use std::sync::Arc;
+
+use storefront_storage::orders::OrderEventRecord;
+
+use super::{Event, Orders, Viewer};
+use crate::domain::order::{NoteInput, MAX_NOTE_CHARS};
+use crate::domain::{FieldErrors, Id};
+use crate::service::auth::Actor;
+use crate::service::view::order::OrderEventView;
+use crate::service::{blocking, ServiceError};
+
+/// The timeline kind of a note.
+const NOTE: &str = "note";
+
+/// Whether `viewer` may see `event` on the timeline.
+pub(crate) fn shown_to(event: &OrderEventRecord, viewer: &Viewer) -> bool {
+    match viewer {
+        Viewer::Admin | Viewer::Seller(_) => true,
+        Viewer::Customer | Viewer::Guest => {
+            event.kind != NOTE
+                || serde_json::from_str::<serde_json::Value>(&event.data)
+                    .is_ok_and(|data| data["customer_visible"] == serde_json::Value::Bool(true))
+        }
+    }
+}
+
+impl Orders {
+    /// `POST /orders/{id}/notes` (admins, and the sellers with lines in the order).
+    pub async fn add_note(
+        self: &Arc<Self>,
+        actor: Actor,
+        id: Id,
+        input: NoteInput,
+    ) -> Result<OrderEventView, ServiceError> {
+        actor.require_signed_in()?;
+        let mut errors = FieldErrors::default();
+        let text = input.text.as_deref().map(str::trim).unwrap_or_default().to_owned();
+        if text.is_empty() {
+            errors.add("text", "required", "must be given");
+        } else if text.chars().count() > MAX_NOTE_CHARS {
+            errors.add("text", "too_long", format!("at most {MAX_NOTE_CHARS} characters"));
+        }
+        if !errors.is_empty() {
+            return Err(ServiceError::Validation(errors.into_vec()));
+        }
+        let this = self.clone();
+        blocking(move || {
+            let _guard = this.lock(id);
+            let (mut order, viewer) = this.load_for(&actor, None, id)?;
+            if !matches!(viewer, Viewer::Admin | Viewer::Seller(_)) {
+                return Err(ServiceError::Forbidden(
+                    "only staff and the order's sellers write notes",
+                ));
+            }
+            let mut batch = this.store.batch();
+            let record = this.stage_event(
+                &mut batch,
+                &Event {
+                    actor: &viewer.actor(),
+                    kind: NOTE,
+                    from: None,
+                    data: serde_json::json!({
+                        "text": text,
+                        "customer_visible": input.customer_visible.unwrap_or(false),
+                    }),
+                },
+                &mut order,
+            )?;
+            this.stage_order(&mut batch, &mut order)?;
+            batch.commit()?;
+            Ok(OrderEventView::from(&record))
+        })
+        .await
+    }
+}
