@@ -680,6 +680,20 @@ impl Batch<'_> {
         }
         self.store.write(self.inner)
     }
+
+    /// Writes everything atomically to the WAL without waiting for an fsync: the batch becomes
+    /// durable with the next synced write (the WAL is one sequence) and may be lost with a
+    /// crash before it. Only for records whose loss together with everything after them is
+    /// harmless (a simulated provider's bookkeeping, settled by a synced batch that follows).
+    pub fn commit_unsynced(self) -> Result<()> {
+        if self.inner.is_empty() {
+            return Ok(());
+        }
+        let mut opts = WriteOptions::default();
+        opts.set_sync(false);
+        self.store.inner.db.write_opt(self.inner, &opts)?;
+        Ok(())
+    }
 }
 
 /// A write transaction. Reads see the committed database plus this transaction's own writes.

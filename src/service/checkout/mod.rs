@@ -125,21 +125,22 @@ impl Checkout {
     ) -> Result<Answer, ServiceError> {
         let key = Idempotency::check_key(key.as_deref())?;
         let this = self.clone();
-        let (checked, scope) = {
-            let owner = owner.clone();
+        let hash = Idempotency::hash(&[b"POST /checkout", &raw_body]);
+        // One trip to the blocking pool for the checks and the key (each trip is a hand-off
+        // between threads on the checkout hot path).
+        let (checked, begin) = {
+            let (owner, actor) = (owner.clone(), actor.clone());
             blocking(move || {
                 let checked = this.check(&actor, &input)?;
                 let scope = Carts::key_of(&owner)?.ok_or(ServiceError::Missing {
                     code: crate::domain::error::Code::CartNotFound,
                     message: "no cart to check out: add items first",
                 })?;
-                Ok((checked, scope))
+                let begin = this.idempotency.begin(&scope, &key, hash)?;
+                Ok((checked, begin))
             })
             .await?
         };
-        let hash = Idempotency::hash(&[b"POST /checkout", &raw_body]);
-        let idempotency = self.idempotency.clone();
-        let begin = blocking(move || idempotency.begin(&scope, &key, hash)).await?;
         let (slot, resume) = match begin {
             Begin::Replay { status, body } => {
                 return Ok(Answer {
@@ -155,8 +156,8 @@ impl Checkout {
             idempotency: &self.idempotency,
             slot,
         };
-        let (order, token) = match resume {
-            Some((order, token)) => (order, token.filter(|t| !t.is_empty())),
+        let (order, token, created) = match resume {
+            Some((order, token)) => (order, token.filter(|t| !t.is_empty()), None),
             None => {
                 if let Err(e) = self.payments.available(&checked.provider) {
                     self.forget(&running.slot).await?;
@@ -166,7 +167,7 @@ impl Checkout {
                 let slot = running.slot.clone();
                 let created = blocking(move || this.create(&actor, &owner, &checked, &slot)).await;
                 match created {
-                    Ok(created) => created,
+                    Ok((order, token)) => (Id::from_bytes(order.id), token, Some(order)),
                     Err(e) => {
                         // Nothing was written: a retry with the key starts afresh.
                         self.forget(&running.slot).await?;
@@ -176,7 +177,7 @@ impl Checkout {
             }
         };
         fail::fail_point!("checkout-after-reserve", |_| std::process::abort());
-        self.finish(&running.slot, order, token.as_deref()).await
+        self.finish(&running.slot, order, token.as_deref(), created).await
     }
 
     async fn forget(&self, slot: &Slot) -> Result<(), ServiceError> {
@@ -184,10 +185,22 @@ impl Checkout {
         blocking(move || idempotency.forget(&slot)).await
     }
 
-    /// Pays for a created order and settles it; also finishes an order a dead attempt left.
-    async fn finish(self: &Arc<Self>, slot: &Slot, id: Id, token: Option<&str>) -> Result<Answer, ServiceError> {
-        let orders = self.orders.clone();
-        let order = blocking(move || orders.load(id)?.ok_or(ServiceError::NotFound { kind: "order" })).await?;
+    /// Pays for a created order (`created`, as this request wrote it) and settles it; also
+    /// finishes an order a dead attempt left (read again here).
+    async fn finish(
+        self: &Arc<Self>,
+        slot: &Slot,
+        id: Id,
+        token: Option<&str>,
+        created: Option<OrderRecord>,
+    ) -> Result<Answer, ServiceError> {
+        let order = match created {
+            Some(order) => order,
+            None => {
+                let orders = self.orders.clone();
+                blocking(move || orders.load(id)?.ok_or(ServiceError::NotFound { kind: "order" })).await?
+            }
+        };
         if order.phase != OrderPhaseRecord::PendingPayment {
             // Settled since (by recovery): answer what it became, and store that answer.
             return self.answer_settled(slot, order, token).await;
@@ -394,7 +407,7 @@ impl Checkout {
         owner: &CartOwner,
         checked: &Checked,
         slot: &Slot,
-    ) -> Result<(Id, Option<String>), ServiceError> {
+    ) -> Result<(OrderRecord, Option<String>), ServiceError> {
         let (cart_key, cart, lines) = self.carts.snapshot(owner)?;
         if lines.is_empty() {
             return Err(DomainError::CartEmpty.into());
@@ -551,7 +564,7 @@ impl Checkout {
             self.idempotency
                 .stage_order(batch, slot, id, token.as_deref().unwrap_or("").as_bytes())
         })?;
-        Ok((id, token))
+        Ok((order, token))
     }
 }
 

@@ -66,26 +66,84 @@ impl TestGateway {
         [b"test_gateway/".as_slice(), idempotency_key.as_bytes()].concat()
     }
 
-    async fn load(&self, key: &str) -> Result<Option<Charge>, PaymentError> {
-        let store = self.store.clone();
-        let k = Self::key(key);
-        blocking(move || Ok(store.get_raw(CF_META, &k)?))
-            .await
+    fn load_sync(store: &Store, key: &str) -> Result<Option<Charge>, PaymentError> {
+        store
+            .get_raw(CF_META, &Self::key(key))
             .map_err(|e| PaymentError::unavailable(e.to_string()))?
             .map(|bytes| serde_json::from_slice(&bytes).map_err(|e| PaymentError::unavailable(e.to_string())))
             .transpose()
     }
 
-    async fn save(&self, key: &str, charge: &Charge) -> Result<(), PaymentError> {
-        let (store, k) = (self.store.clone(), Self::key(key));
+    fn save_sync(store: &Store, key: &str, charge: &Charge) -> Result<(), PaymentError> {
         let bytes = serde_json::to_vec(charge).map_err(|e| PaymentError::unavailable(e.to_string()))?;
-        blocking(move || {
-            let mut batch = store.batch();
-            batch.put_raw(CF_META, &k, &bytes);
-            Ok(batch.commit()?)
+        let mut batch = store.batch();
+        batch.put_raw(CF_META, &Self::key(key), &bytes);
+        // Unsynced: the order's own synced batch follows every call and makes this durable;
+        // a crash before it loses the charge and the order's settlement together, and
+        // recovery then finds no payment (as with a gateway that never saw it).
+        batch
+            .commit_unsynced()
+            .map_err(|e| PaymentError::unavailable(e.to_string()))
+    }
+
+    /// Runs `f` on the store in the blocking pool.
+    async fn with_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, PaymentError> + Send + 'static,
+    ) -> Result<T, PaymentError> {
+        let store = self.store.clone();
+        blocking(move || Ok(f(&store)))
+            .await
+            .map_err(|e| PaymentError::unavailable(e.to_string()))?
+    }
+
+    async fn load(&self, key: &str) -> Result<Option<Charge>, PaymentError> {
+        let key = key.to_owned();
+        self.with_store(move |store| Self::load_sync(store, &key)).await
+    }
+
+    async fn save(&self, key: &str, charge: &Charge) -> Result<(), PaymentError> {
+        let (key, charge) = (key.to_owned(), charge.clone());
+        self.with_store(move |store| Self::save_sync(store, &key, &charge))
+            .await
+    }
+
+    /// Authorizes once per idempotency key: a repeat answers what the first call got.
+    fn authorize_sync(store: &Store, request: &PaymentRequest) -> Result<Authorization, PaymentError> {
+        let declined = || PaymentError::Declined {
+            reason: "card_declined".into(),
+        };
+        if let Some(charge) = Self::load_sync(store, &request.idempotency_key)? {
+            return if charge.approved {
+                Ok(Authorization::Authorized {
+                    reference: charge.reference,
+                    captured: charge.captured > 0,
+                })
+            } else {
+                Err(declined())
+            };
+        }
+        let card = card(&request.method).unwrap_or("");
+        if card == CARD_PROCESSOR_ERROR {
+            return Err(PaymentError::unavailable("processing_error"));
+        }
+        let approved = card != CARD_DECLINED;
+        let charge = Charge {
+            reference: format!("tp_{}", request.idempotency_key),
+            amount: request.amount,
+            approved,
+            captured: if approved && request.capture { request.amount } else { 0 },
+            refunded: 0,
+            voided: false,
+        };
+        Self::save_sync(store, &request.idempotency_key, &charge)?;
+        if !approved {
+            return Err(declined());
+        }
+        Ok(Authorization::Authorized {
+            reference: charge.reference,
+            captured: request.capture,
         })
-        .await
-        .map_err(|e| PaymentError::unavailable(e.to_string()))
     }
 
     /// Waits the configured latency and fails at the configured rate.
@@ -130,42 +188,10 @@ impl PaymentProvider for TestGateway {
 
     async fn authorize(&self, request: &PaymentRequest) -> Result<Authorization, PaymentError> {
         self.network().await?;
-        if let Some(charge) = self.load(&request.idempotency_key).await? {
-            // A repeated request answers what the first one got.
-            return if charge.approved {
-                Ok(Authorization::Authorized {
-                    reference: charge.reference,
-                    captured: charge.captured > 0,
-                })
-            } else {
-                Err(PaymentError::Declined {
-                    reason: "card_declined".into(),
-                })
-            };
-        }
-        let card = card(&request.method).unwrap_or("");
-        if card == CARD_PROCESSOR_ERROR {
-            return Err(PaymentError::unavailable("processing_error"));
-        }
-        let approved = card != CARD_DECLINED;
-        let charge = Charge {
-            reference: format!("tp_{}", request.idempotency_key),
-            amount: request.amount,
-            approved,
-            captured: if approved && request.capture { request.amount } else { 0 },
-            refunded: 0,
-            voided: false,
-        };
-        self.save(&request.idempotency_key, &charge).await?;
-        if !approved {
-            return Err(PaymentError::Declined {
-                reason: "card_declined".into(),
-            });
-        }
-        Ok(Authorization::Authorized {
-            reference: charge.reference,
-            captured: request.capture,
-        })
+        let request = request.clone();
+        // One trip to the blocking pool for the lookup and the record.
+        self.with_store(move |store| Self::authorize_sync(store, &request))
+            .await
     }
 
     async fn capture(&self, reference: &str, amount: i64, _idempotency_key: &str) -> Result<(), PaymentError> {
