@@ -7,11 +7,9 @@
 # Everything runs on 127.0.0.1 and stops on its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN="${CARGO_TARGET_DIR:-$HOME/.cache/storefront-target}/release"
 DATA="$1"
 SECS="${2:-20}"
-OUT=loadtest/results
-CONNS="${CONNS:-64}"
+source loadtest/common.sh
 
 "$BIN/storefront-loadtest" hello --listen 127.0.0.1:18081 --threads 2 2>/dev/null &
 HELLO=$!
@@ -21,11 +19,7 @@ SERVER=$!
 trap 'kill $HELLO $SERVER 2>/dev/null || true' EXIT
 sleep 3
 
-run() { # target scenario label [extra args...]
-  "$BIN/storefront-loadtest" run --target "$1" --scenario "loadtest/scenarios/$2.toml" \
-    --duration "${SECS}s" --warmup 3s --connections "$CONNS" --label "$3" --out "$OUT" "${@:4}" | tail -1 | sed 's/^results: //; s/ and .*//'
-}
-rps() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['total']['rps'])" "$1"; }
+run() { run_scenario "$@"; }
 
 hello=$(run http://127.0.0.1:18081 hello hello-max)
 product=$(run http://127.0.0.1:18080 product product-max --server-pid "$SERVER")

@@ -6,18 +6,10 @@
 # Everything runs on 127.0.0.1 and stops on its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN="${CARGO_TARGET_DIR:-$HOME/.cache/storefront-target}/release"
 SECS="${1:-20}"
-OUT=loadtest/results
-CONNS="${CONNS:-64}"
-KEY=loadtest-admin-key
 BASE=http://127.0.0.1:18090
-
-rps() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['total']['rps'])" "$1"; }
-run() { # scenario label [extra args...]
-  "$BIN/storefront-loadtest" run --target "$BASE" --scenario "loadtest/scenarios/$1.toml" \
-    --duration "${SECS}s" --warmup 3s --connections "$CONNS" --label "$2" --out "$OUT" "${@:3}" | tail -1 | sed 's/^results: //; s/ and .*//'
-}
+source loadtest/common.sh
+run() { run_scenario "$BASE" "$@"; }
 
 for SYNC in true false; do
   DATA=$(mktemp -d)

@@ -6,17 +6,10 @@
 # Everything runs on 127.0.0.1 and stops on its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN="${CARGO_TARGET_DIR:-$HOME/.cache/storefront-target}/release"
 SECS="${1:-20}"
-OUT=loadtest/results
-CONNS="${CONNS:-64}"
-KEY=loadtest-admin-key
 BASE=http://127.0.0.1:18095
-
-run() { # label [extra args...]
-  "$BIN/storefront-loadtest" run --target "$BASE" --scenario loadtest/scenarios/checkout.toml \
-    --duration "${SECS}s" --warmup 3s --connections "$CONNS" --label "$1" --out "$OUT" "${@:2}" | tail -1 | sed 's/^results: //; s/ and .*//'
-}
+source loadtest/common.sh
+run() { run_scenario "$BASE" checkout "$@"; }
 # The checkout step of a result: "rps p50_ms p99_ms statuses", and the run's total rps.
 step() { python3 - "$1" <<'PY'
 import json, sys
@@ -25,7 +18,6 @@ c = next(s for s in r["steps"] if s["name"] == "checkout")
 print(f"{c['rps']:.0f} checkouts/s, p50 {c['p50_us']/1000:.2f} ms, p99 {c['p99_us']/1000:.2f} ms, statuses {c['statuses']}")
 PY
 }
-rps() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['total']['rps'])" "$1"; }
 
 DATA=$(mktemp -d)
 STOREFRONT__RATE_LIMIT__API_PER_SECOND=0 STOREFRONT__LOG__LEVEL=warn STOREFRONT__AUTH__ADMIN_API_KEY=$KEY \

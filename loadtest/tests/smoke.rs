@@ -7,8 +7,8 @@ use storefront_loadtest::client::Target;
 use storefront_loadtest::scenario::Scenario;
 use storefront_loadtest::{catalog, compare, plot, report, run, Mode, RunSettings};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn browse_runs_against_a_demo_server_and_writes_reports() {
+/// A demo server on an ephemeral port: its data dir (kept while it runs), URL and task.
+async fn demo_server() -> (tempfile::TempDir, String, tokio::task::JoinHandle<anyhow::Result<()>>) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = storefront::config::Config::default();
     config.server.listen = "127.0.0.1:0".into();
@@ -16,6 +16,12 @@ async fn browse_runs_against_a_demo_server_and_writes_reports() {
     let app = storefront::demo::app(config).await.unwrap();
     let url = format!("http://{}", app.local_addr());
     let server = tokio::spawn(app.run_until(std::future::pending()));
+    (dir, url, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browse_runs_against_a_demo_server_and_writes_reports() {
+    let (dir, url, server) = demo_server().await;
 
     let scenario = Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/browse.toml")).unwrap();
     let target = Target::resolve(&url, false).await.unwrap();
@@ -74,13 +80,7 @@ async fn remote_targets_are_refused_without_the_flag() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkout_shoppers_add_lines_then_place_orders() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = storefront::config::Config::default();
-    config.server.listen = "127.0.0.1:0".into();
-    config.storage.data_dir = dir.path().join("data");
-    let app = storefront::demo::app(config).await.unwrap();
-    let url = format!("http://{}", app.local_addr());
-    let server = tokio::spawn(app.run_until(std::future::pending()));
+    let (_dir, url, server) = demo_server().await;
 
     let scenario = Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/checkout.toml")).unwrap();
     assert!(scenario.sequence);

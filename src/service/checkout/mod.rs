@@ -129,7 +129,7 @@ impl Checkout {
         // One trip to the blocking pool for the checks and the key (each trip is a hand-off
         // between threads on the checkout hot path).
         let (checked, begin) = {
-            let (owner, actor) = (owner.clone(), actor.clone());
+            let owner = owner.clone();
             blocking(move || {
                 let checked = this.check(&actor, &input)?;
                 let scope = Carts::key_of(&owner)?.ok_or(ServiceError::Missing {
