@@ -60,6 +60,20 @@ pub struct Slot {
     key: Vec<u8>,
 }
 
+/// A running request's slot, released (a repeat is no longer "in use") when dropped: however
+/// the request ends, even when its future is dropped while the slot crosses a thread.
+pub struct Running {
+    idempotency: Arc<Idempotency>,
+    /// The slot.
+    pub slot: Slot,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.idempotency.release(&self.slot);
+    }
+}
+
 /// The idempotency service.
 pub struct Idempotency {
     store: Store,
@@ -151,7 +165,10 @@ impl Idempotency {
         };
         let mut batch = self.store.batch();
         batch.put(&record_key, &record)?;
-        batch.commit()?;
+        // Unsynced: a record of a request that has done nothing yet. Whatever the request then
+        // changes commits in a synced batch, which makes this durable with it; a crash before
+        // loses only a record of nothing.
+        batch.commit_unsynced()?;
         self.running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -182,6 +199,14 @@ impl Idempotency {
             batch.put(&slot.key, &record)?;
         }
         Ok(())
+    }
+
+    /// Holds a slot `begin` gave until the guard drops.
+    pub fn hold(self: &Arc<Self>, slot: Slot) -> Running {
+        Running {
+            idempotency: self.clone(),
+            slot,
+        }
     }
 
     /// The request finished (answered or not); a repeat is no longer "in use".

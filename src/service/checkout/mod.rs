@@ -29,7 +29,7 @@ use storefront_storage::Store;
 
 use super::auth::Actor;
 use super::cart::{CartOwner, Carts};
-use super::idempotency::{Answer, Begin, Idempotency, Slot};
+use super::idempotency::{Answer, Begin, Idempotency, Running, Slot};
 use super::inventory::StockLedger;
 use super::order::fulfilment::payment_error;
 use super::order::{new_token, token_hash, Event, Orders, Viewer};
@@ -72,16 +72,19 @@ pub struct Checkout {
     stripe: Option<Arc<Stripe>>,
 }
 
-/// Releases a running idempotency slot however the request ends.
-struct Running<'a> {
-    idempotency: &'a Idempotency,
-    slot: Slot,
-}
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        self.idempotency.release(&self.slot);
-    }
+/// How a checkout request starts.
+enum Start {
+    /// The key's answer is stored: replay it.
+    Replay(Answer),
+    /// The provider's breaker is open: nothing was reserved.
+    Unavailable(PaymentError),
+    /// An order waits for its payment: the one just created, or one a dead attempt left.
+    Pay {
+        running: Running,
+        order: Id,
+        token: Option<String>,
+        created: Option<OrderRecord>,
+    },
 }
 
 fn to_record(a: &Address) -> AddressRecord {
@@ -126,55 +129,64 @@ impl Checkout {
         let key = Idempotency::check_key(key.as_deref())?;
         let this = self.clone();
         let hash = Idempotency::hash(&[b"POST /checkout", &raw_body]);
-        // One trip to the blocking pool for the checks and the key (each trip is a hand-off
-        // between threads on the checkout hot path).
-        let (checked, begin) = {
-            let owner = owner.clone();
-            blocking(move || {
-                let checked = this.check(&actor, &input)?;
-                let scope = Carts::key_of(&owner)?.ok_or(ServiceError::Missing {
-                    code: crate::domain::error::Code::CartNotFound,
-                    message: "no cart to check out: add items first",
-                })?;
-                let begin = this.idempotency.begin(&scope, &key, hash)?;
-                Ok((checked, begin))
-            })
-            .await?
-        };
-        let (slot, resume) = match begin {
-            Begin::Replay { status, body } => {
-                return Ok(Answer {
-                    status,
-                    body,
-                    replayed: true,
-                })
-            }
-            Begin::Resume(slot, order, note) => (slot, Some((order, String::from_utf8(note).ok()))),
-            Begin::Run(slot) => (slot, None),
-        };
-        let running = Running {
-            idempotency: &self.idempotency,
-            slot,
-        };
-        let (order, token, created) = match resume {
-            Some((order, token)) => (order, token.filter(|t| !t.is_empty()), None),
-            None => {
-                if let Err(e) = self.payments.available(&checked.provider) {
-                    self.forget(&running.slot).await?;
-                    return Err(payment_error(e));
+        // One trip to the blocking pool for the checks, the key and the order (each trip is a
+        // hand-off between threads on the checkout hot path). The slot is held by a guard
+        // from the moment it is taken, so a request dropped mid-way never leaves it in use.
+        let start = blocking(move || {
+            let checked = this.check(&actor, &input)?;
+            let scope = Carts::key_of(&owner)?.ok_or(ServiceError::Missing {
+                code: crate::domain::error::Code::CartNotFound,
+                message: "no cart to check out: add items first",
+            })?;
+            let (slot, resume) = match this.idempotency.begin(&scope, &key, hash)? {
+                Begin::Replay { status, body } => {
+                    return Ok(Start::Replay(Answer {
+                        status,
+                        body,
+                        replayed: true,
+                    }))
                 }
-                let this = self.clone();
-                let slot = running.slot.clone();
-                let created = blocking(move || this.create(&actor, &owner, &checked, &slot)).await;
-                match created {
-                    Ok((order, token)) => (Id::from_bytes(order.id), token, Some(order)),
-                    Err(e) => {
-                        // Nothing was written: a retry with the key starts afresh.
-                        self.forget(&running.slot).await?;
-                        return Err(e);
-                    }
+                Begin::Resume(slot, order, note) => (slot, Some((order, note))),
+                Begin::Run(slot) => (slot, None),
+            };
+            let running = this.idempotency.hold(slot);
+            if let Some((order, note)) = resume {
+                let token = String::from_utf8(note).ok().filter(|t| !t.is_empty());
+                return Ok(Start::Pay {
+                    running,
+                    order,
+                    token,
+                    created: None,
+                });
+            }
+            if let Err(e) = this.payments.available(&checked.provider) {
+                this.idempotency.forget(&running.slot)?;
+                return Ok(Start::Unavailable(e));
+            }
+            match this.create(&actor, &owner, &checked, &running.slot) {
+                Ok((order, token)) => Ok(Start::Pay {
+                    running,
+                    order: Id::from_bytes(order.id),
+                    token,
+                    created: Some(order),
+                }),
+                Err(e) => {
+                    // Nothing was written: a retry with the key starts afresh.
+                    this.idempotency.forget(&running.slot)?;
+                    Err(e)
                 }
             }
+        })
+        .await?;
+        let (running, order, token, created) = match start {
+            Start::Replay(answer) => return Ok(answer),
+            Start::Unavailable(e) => return Err(payment_error(e)),
+            Start::Pay {
+                running,
+                order,
+                token,
+                created,
+            } => (running, order, token, created),
         };
         fail::fail_point!("checkout-after-reserve", |_| std::process::abort());
         self.finish(&running.slot, order, token.as_deref(), created).await
