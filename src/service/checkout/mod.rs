@@ -83,7 +83,7 @@ enum Start {
         running: Running,
         order: Id,
         token: Option<String>,
-        created: Option<OrderRecord>,
+        created: Option<Box<OrderRecord>>,
     },
 }
 
@@ -168,7 +168,7 @@ impl Checkout {
                     running,
                     order: Id::from_bytes(order.id),
                     token,
-                    created: Some(order),
+                    created: Some(Box::new(order)),
                 }),
                 Err(e) => {
                     // Nothing was written: a retry with the key starts afresh.
@@ -189,7 +189,8 @@ impl Checkout {
             } => (running, order, token, created),
         };
         fail::fail_point!("checkout-after-reserve", |_| std::process::abort());
-        self.finish(&running.slot, order, token.as_deref(), created).await
+        self.finish(&running.slot, order, token.as_deref(), created.map(|o| *o))
+            .await
     }
 
     async fn forget(&self, slot: &Slot) -> Result<(), ServiceError> {
