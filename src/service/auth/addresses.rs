@@ -10,7 +10,8 @@ use crate::domain::{FieldErrors, Id};
 use crate::service::view::AddressView;
 use crate::service::{blocking, ServiceError};
 
-fn address_of(a: &AddressRecord) -> Address {
+/// The address a stored record holds (of the address book, or of an order).
+pub(crate) fn address_of(a: &AddressRecord) -> Address {
     Address {
         name: a.name.clone(),
         line1: a.line1.clone(),
@@ -20,6 +21,21 @@ fn address_of(a: &AddressRecord) -> Address {
         postal_code: a.postal_code.clone(),
         country: a.country.clone(),
         phone: a.phone.clone(),
+    }
+}
+
+/// The record of `a`, under `id`.
+pub(crate) fn record_of(id: Id, a: Address) -> AddressRecord {
+    AddressRecord {
+        id: id.to_bytes(),
+        name: a.name,
+        line1: a.line1,
+        line2: a.line2,
+        city: a.city,
+        region: a.region,
+        postal_code: a.postal_code,
+        country: a.country,
+        phone: a.phone,
     }
 }
 
@@ -78,17 +94,7 @@ impl Accounts {
                     Some(i) => Id::from_bytes(user.addresses[i].id),
                     None => Id::new(),
                 };
-                let record = AddressRecord {
-                    id: address_id.to_bytes(),
-                    name: checked.name,
-                    line1: checked.line1,
-                    line2: checked.line2,
-                    city: checked.city,
-                    region: checked.region,
-                    postal_code: checked.postal_code,
-                    country: checked.country,
-                    phone: checked.phone,
-                };
+                let record = record_of(address_id, checked);
                 match existing {
                     Some(i) => user.addresses[i] = record,
                     None => user.addresses.push(record),

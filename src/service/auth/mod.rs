@@ -6,7 +6,7 @@
 //! Passwords are hashed with argon2id on blocking threads behind a semaphore, so a login flood
 //! can neither stall the async workers nor exhaust memory.
 
-mod addresses;
+pub(crate) mod addresses;
 mod tokens;
 
 use std::collections::HashMap;

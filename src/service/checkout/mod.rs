@@ -24,9 +24,10 @@ use storefront_storage::orders::{
     FulfilmentRecord, FulfilmentStatusRecord, OrderLineRecord, OrderPhaseRecord, OrderRecord, PaymentRecord,
     PaymentStatusRecord,
 };
-use storefront_storage::records::{AddressRecord, UserRecord};
+use storefront_storage::records::UserRecord;
 use storefront_storage::Store;
 
+use super::auth::addresses::{address_of, record_of};
 use super::auth::Actor;
 use super::cart::{CartOwner, Carts};
 use super::idempotency::{Answer, Begin, Idempotency, Running, Slot};
@@ -85,20 +86,6 @@ enum Start {
         token: Option<String>,
         created: Option<Box<OrderRecord>>,
     },
-}
-
-fn to_record(a: &Address) -> AddressRecord {
-    AddressRecord {
-        id: [0; 16],
-        name: a.name.clone(),
-        line1: a.line1.clone(),
-        line2: a.line2.clone(),
-        city: a.city.clone(),
-        region: a.region.clone(),
-        postal_code: a.postal_code.clone(),
-        country: a.country.clone(),
-        phone: a.phone.clone(),
-    }
 }
 
 impl Checkout {
@@ -314,7 +301,7 @@ impl Checkout {
             Actor::User { id, .. } => self.store.get::<UserRecord>(&id.to_bytes())?.map(|u| u.to_native()),
             _ => None,
         };
-        let address_of = |prefix: &str, input: &AddressInput, errors: &mut FieldErrors| {
+        let check_one = |prefix: &str, input: &AddressInput, errors: &mut FieldErrors| {
             let mut own = FieldErrors::default();
             let address = check_address(&Address::default(), input, &mut own);
             errors.nest(prefix, own);
@@ -329,14 +316,14 @@ impl Checkout {
                 );
                 None
             }
-            (Some(a), None) => Some(address_of("shipping_address", a, &mut errors)),
+            (Some(a), None) => Some(check_one("shipping_address", a, &mut errors)),
             (None, Some(id)) => {
                 let saved = Id::parse(id).and_then(|id| {
                     user.as_ref()?
                         .addresses
                         .iter()
                         .find(|a| a.id == id.to_bytes())
-                        .map(super::view::order::address)
+                        .map(address_of)
                 });
                 if saved.is_none() {
                     errors.add("address_id", "unknown", "not one of your saved addresses");
@@ -351,7 +338,7 @@ impl Checkout {
         let billing = input
             .billing_address
             .as_ref()
-            .map(|a| address_of("billing_address", a, &mut errors));
+            .map(|a| check_one("billing_address", a, &mut errors));
         let email = match (&input.email, &user) {
             (Some(raw), _) => match Email::parse(raw) {
                 Ok(e) => Some(e.as_str().to_owned()),
@@ -517,8 +504,8 @@ impl Checkout {
             tax_cents: b.tax,
             total_cents: b.total,
             tax_rate_bps: b.tax_rate_bps,
-            shipping_address: to_record(&checked.shipping),
-            billing_address: to_record(&checked.billing),
+            shipping_address: record_of(Id::from_bytes([0; 16]), checked.shipping.clone()),
+            billing_address: record_of(Id::from_bytes([0; 16]), checked.billing.clone()),
             payment: PaymentRecord {
                 provider: checked.provider.clone(),
                 status: PaymentStatusRecord::Pending,

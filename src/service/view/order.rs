@@ -4,12 +4,12 @@ use serde::Serialize;
 use storefront_storage::orders::{
     FulfilmentStatusRecord, OrderEventRecord, OrderPhaseRecord, OrderRecord, PaymentStatusRecord,
 };
-use storefront_storage::records::AddressRecord;
 
 use super::rfc3339;
 use crate::domain::order::{self, FulfilmentStatus, OrderStatus, Phase};
 use crate::domain::user::Address;
 use crate::domain::{Currency, Id, Money};
+use crate::service::auth::addresses::address_of;
 
 /// One line of an order.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -201,20 +201,6 @@ pub fn payment_status(s: PaymentStatusRecord) -> &'static str {
     }
 }
 
-/// An address of an order.
-pub fn address(a: &AddressRecord) -> Address {
-    Address {
-        name: a.name.clone(),
-        line1: a.line1.clone(),
-        line2: a.line2.clone(),
-        city: a.city.clone(),
-        region: a.region.clone(),
-        postal_code: a.postal_code.clone(),
-        country: a.country.clone(),
-        phone: a.phone.clone(),
-    }
-}
-
 impl OrderView {
     /// The view of `o`; `seller` limits lines and fulfilments to one seller's.
     pub fn new(o: &OrderRecord, currency: Currency, seller: Option<Id>) -> OrderView {
@@ -290,8 +276,8 @@ impl OrderView {
                     created_at: rfc3339(r.created_at_ms),
                 })
                 .collect(),
-            shipping_address: address(&o.shipping_address),
-            billing_address: address(&o.billing_address),
+            shipping_address: address_of(&o.shipping_address),
+            billing_address: address_of(&o.billing_address),
             version: o.version,
             created_at: rfc3339(o.created_at_ms),
             updated_at: rfc3339(o.updated_at_ms),
