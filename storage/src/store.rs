@@ -138,6 +138,9 @@ impl Store {
         db_opts.set_max_background_jobs(options.max_background_jobs);
         db_opts.set_bytes_per_sync(1 << 20);
         db_opts.set_keep_log_file_num(4);
+        // Writers waiting for a group commit spin and yield before they sleep. On a box with a
+        // core or two that spinning takes the CPU the group's leader needs to finish the fsync.
+        db_opts.set_enable_write_thread_adaptive_yield(false);
 
         let descriptors = ALL_CFS.iter().map(|name| {
             let mut table = BlockBasedOptions::default();
