@@ -213,7 +213,8 @@ async fn get_order(
 }
 
 /// An order's timeline: every state change, payment event, refund and note, with its actor
-/// and time, oldest first.
+/// and time, oldest first. Customers and guests do not see internal notes; a seller sees the
+/// events of their own fulfilments only, and of the notes their own and the customer's.
 #[utoipa::path(get, path = "/orders/{id}/timeline", tag = "orders",
     params(("id" = String, Path, description = "Order id"), TokenQuery,
            ("X-Order-Token" = Option<String>, Header, description = "A guest's order token")),
@@ -273,8 +274,8 @@ async fn cancel_order(
 /// "on_shipment"`, the first shipment captures the payment.
 /// Adds a note to the order's timeline (admins, and the sellers with lines in the order).
 ///
-/// Notes are internal (staff and the order's sellers) unless `customer_visible`; the timeline
-/// shows a customer or guest only the notes meant for them.
+/// Notes are internal unless `customer_visible`: the timeline shows a customer or guest only
+/// the notes meant for them, and a seller their own notes and those.
 #[utoipa::path(post, path = "/orders/{id}/notes", tag = "orders", request_body = NoteInput,
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Order id")),

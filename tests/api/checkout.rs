@@ -594,6 +594,26 @@ async fn sellers_move_only_their_fulfilments_and_the_order_follows() {
         .any(|e| e["actor"].as_str().unwrap().starts_with("seller:")));
     assert_eq!(app.outbox("order_shipped").await.len(), 2);
     assert_eq!(app.outbox("order_delivered").await.len(), 2);
+    // A seller's timeline holds the order's own events and only their fulfilment's.
+    let (_, theirs) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/orders/{id}/timeline"),
+            Some(&north.access),
+            None,
+        )
+        .await;
+    let fulfilment_events: Vec<&Value> = theirs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"].as_str().unwrap().starts_with("fulfilment_"))
+        .collect();
+    assert_eq!(fulfilment_events.len(), 2, "shipped and delivered: {theirs}");
+    assert!(fulfilment_events
+        .iter()
+        .all(|e| e["data"]["fulfilment_id"] == json!(north_f)));
+    assert!(kinds(&theirs).contains(&"order_placed".to_owned()));
 }
 
 #[tokio::test]
@@ -773,7 +793,7 @@ async fn a_changed_price_or_short_stock_stops_checkout_with_the_facts() {
 #[tokio::test]
 async fn staff_and_sellers_write_notes_and_customers_see_only_theirs() {
     let app = spawn_app().await;
-    let (order, north, _south, customer) = two_seller_order(&app).await;
+    let (order, north, south, customer) = two_seller_order(&app).await;
     let id = order["id"].as_str().unwrap();
     let path = format!("/api/v1/orders/{id}/notes");
     let (status, note) = app
@@ -824,6 +844,16 @@ async fn staff_and_sellers_write_notes_and_customers_see_only_theirs() {
         .collect();
     assert_eq!(notes.len(), 1, "{theirs}");
     assert_eq!(notes[0]["data"]["text"], "Ships Monday from the north warehouse");
+    // Another seller of the order sees the note for the customer, not the staff's internal one.
+    let (_, south_sees) = app.call(Method::GET, &timeline, Some(&south.access), None).await;
+    let texts: Vec<&Value> = south_sees["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "note")
+        .map(|e| &e["data"]["text"])
+        .collect();
+    assert_eq!(texts, [&json!("Ships Monday from the north warehouse")], "{south_sees}");
     // Unknown orders are 404 to everyone.
     let (status, _) = app
         .admin_json(

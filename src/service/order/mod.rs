@@ -3,7 +3,8 @@
 //!
 //! - [`fulfilment`]: sellers moving their fulfilments, and cancellation;
 //! - [`refund`]: refunds and manual payments;
-//! - [`notes`]: notes on the timeline.
+//! - [`notes`]: notes on the timeline;
+//! - [`timeline`]: the timeline, and who sees which of its events.
 //!
 //! Every change to an order runs under the order's stripe lock and commits the order, its
 //! index entries, its timeline event, its outbox events and (for money-moving requests) the
@@ -12,6 +13,7 @@
 pub mod fulfilment;
 pub mod notes;
 pub mod refund;
+pub mod timeline;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,11 +22,11 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
-use storefront_storage::cf::{CF_ORDERS, CF_ORDER_EVENTS, CF_ORDER_INDEX};
+use storefront_storage::cf::{CF_ORDERS, CF_ORDER_INDEX};
 use storefront_storage::keys::{self, CartKey, OrderIndex};
 use storefront_storage::orders::{OrderEventRecord, OrderPhaseRecord, OrderRecord, PaymentStatusRecord};
 use storefront_storage::records::OutboxRecord;
-use storefront_storage::{Batch, Owned, Store};
+use storefront_storage::{Batch, Store};
 use subtle::ConstantTimeEq;
 
 use super::auth::Actor;
@@ -32,7 +34,7 @@ use super::cart::Carts;
 use super::idempotency::{Idempotency, Slot};
 use super::inventory::{HoldChanges, Inventory};
 use super::payment::{Authorization, PaymentRequest, Payments};
-use super::view::order::{status_of, OrderEventView, OrderPage, OrderView};
+use super::view::order::{status_of, OrderPage, OrderView};
 use super::{blocking, ServiceError};
 use crate::clock::SharedClock;
 use crate::domain::order::{CaptureMode, OrderStatus};
@@ -227,40 +229,6 @@ impl Orders {
             let order = this.load_or_404(id)?;
             let viewer = this.viewer(&actor, token.as_deref(), &order)?;
             Ok(this.view(&order, viewer))
-        })
-        .await
-    }
-
-    /// `GET /orders/{id}/timeline`: every event, oldest first.
-    pub async fn timeline(
-        self: &Arc<Self>,
-        actor: Actor,
-        id: Id,
-        token: Option<String>,
-    ) -> Result<Vec<OrderEventView>, ServiceError> {
-        let this = self.clone();
-        blocking(move || {
-            let order = this.load_or_404(id)?;
-            let viewer = this.viewer(&actor, token.as_deref(), &order)?;
-            let prefix = id.to_bytes();
-            let mut raw = Vec::new();
-            this.store.for_each_raw(
-                CF_ORDER_EVENTS,
-                &prefix,
-                keys::prefix_successor(&prefix).as_deref(),
-                |key, value| {
-                    raw.push((key.to_vec(), value.to_vec()));
-                    true
-                },
-            )?;
-            let mut events = Vec::with_capacity(raw.len());
-            for (key, value) in raw {
-                let record = Owned::<OrderEventRecord>::from_slice(&key, &value)?.to_native();
-                if notes::shown_to(&record, &viewer) {
-                    events.push(OrderEventView::from(&record));
-                }
-            }
-            Ok(events)
         })
         .await
     }

@@ -1,10 +1,8 @@
 //! Notes on an order's timeline: staff and the order's sellers write them (a call with the
-//! customer, a parcel re-sent); each is internal unless marked for the customer, and the
-//! timeline shows a customer or guest only the notes meant for them.
+//! customer, a parcel re-sent); each is internal unless marked for the customer (see
+//! [`super::timeline`] for who reads which).
 
 use std::sync::Arc;
-
-use storefront_storage::orders::OrderEventRecord;
 
 use super::{Event, Orders, Viewer};
 use crate::domain::order::{NoteInput, MAX_NOTE_CHARS};
@@ -14,19 +12,7 @@ use crate::service::view::order::OrderEventView;
 use crate::service::{blocking, ServiceError};
 
 /// The timeline kind of a note.
-const NOTE: &str = "note";
-
-/// Whether `viewer` may see `event` on the timeline.
-pub(crate) fn shown_to(event: &OrderEventRecord, viewer: &Viewer) -> bool {
-    match viewer {
-        Viewer::Admin | Viewer::Seller(_) => true,
-        Viewer::Customer | Viewer::Guest => {
-            event.kind != NOTE
-                || serde_json::from_str::<serde_json::Value>(&event.data)
-                    .is_ok_and(|data| data["customer_visible"] == serde_json::Value::Bool(true))
-        }
-    }
-}
+pub(crate) const NOTE: &str = "note";
 
 impl Orders {
     /// `POST /orders/{id}/notes` (admins, and the sellers with lines in the order).
