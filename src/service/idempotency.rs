@@ -29,8 +29,9 @@ pub const MAX_KEY_LEN: usize = 255;
 /// Where a request with a key stands.
 #[derive(Debug)]
 pub enum Begin {
-    /// Run it (the record is written and marked running in this process).
-    Run(Slot),
+    /// Run it (the record is written and marked running in this process until the guard
+    /// drops).
+    Run(Running),
     /// It ran: answer what it answered.
     Replay {
         /// HTTP status.
@@ -40,7 +41,7 @@ pub enum Begin {
     },
     /// An earlier attempt died after creating this order: finish that one. The bytes are what
     /// the attempt noted with the order (a guest's order token).
-    Resume(Slot, Id, Vec<u8>),
+    Resume(Running, Id, Vec<u8>),
 }
 
 /// The answer of a money-moving request.
@@ -66,6 +67,12 @@ pub struct Running {
     idempotency: Arc<Idempotency>,
     /// The slot.
     pub slot: Slot,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running").field("slot", &self.slot).finish()
+    }
 }
 
 impl Drop for Running {
@@ -130,8 +137,10 @@ impl Idempotency {
         }
     }
 
-    /// Starts a request with `key` in `scope`.
-    pub fn begin(&self, scope: &[u8], key: &str, request_hash: [u8; 32]) -> Result<Begin, ServiceError> {
+    /// Starts a request with `key` in `scope`. The slot it gives is held from the moment it is
+    /// taken, so however the request ends (even dropped while it crosses threads) a repeat is
+    /// not refused as "in use" once it is over.
+    pub fn begin(self: &Arc<Self>, scope: &[u8], key: &str, request_hash: [u8; 32]) -> Result<Begin, ServiceError> {
         let record_key = keys::idempotency(scope, key);
         let stripe = (xxhash_rust::xxh3::xxh3_64(&record_key) % STRIPES as u64) as usize;
         let _guard = self.stripes[stripe].lock().unwrap_or_else(|p| p.into_inner());
@@ -173,7 +182,10 @@ impl Idempotency {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(record_key.clone());
-        let slot = Slot { key: record_key };
+        let slot = Running {
+            idempotency: self.clone(),
+            slot: Slot { key: record_key },
+        };
         Ok(match resume {
             Some((order, note)) => Begin::Resume(slot, order, note),
             None => Begin::Run(slot),
@@ -201,25 +213,18 @@ impl Idempotency {
         Ok(())
     }
 
-    /// Holds a slot `begin` gave until the guard drops.
-    pub fn hold(self: &Arc<Self>, slot: Slot) -> Running {
-        Running {
-            idempotency: self.clone(),
-            slot,
-        }
-    }
-
-    /// The request finished (answered or not); a repeat is no longer "in use".
-    pub fn release(&self, slot: &Slot) {
+    /// The request finished (answered or not); a repeat is no longer "in use". Only the
+    /// slot's guard calls it, once: a second release could free a newer request's slot.
+    fn release(&self, slot: &Slot) {
         self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&slot.key);
     }
 
-    /// Forgets a request that changed nothing, so a retry with the key starts afresh.
+    /// Forgets a request that changed nothing, so a retry with the key starts afresh (once
+    /// the slot's guard drops).
     pub fn forget(&self, slot: &Slot) -> Result<(), ServiceError> {
         let mut batch = self.store.batch();
         batch.delete(CF_IDEMPOTENCY, &slot.key);
         batch.commit()?;
-        self.release(slot);
         Ok(())
     }
 
@@ -239,7 +244,7 @@ impl Idempotency {
         Fut: std::future::Future<Output = Result<Answer, ServiceError>>,
     {
         let this = self.clone();
-        let slot = match blocking(move || this.begin(&scope, &key, hash)).await? {
+        let running = match blocking(move || this.begin(&scope, &key, hash)).await? {
             Begin::Replay { status, body } => {
                 return Ok(Answer {
                     status,
@@ -247,23 +252,22 @@ impl Idempotency {
                     replayed: true,
                 })
             }
-            Begin::Run(slot) | Begin::Resume(slot, _, _) => slot,
+            Begin::Run(running) | Begin::Resume(running, _, _) => running,
         };
         let outcome = f().await;
-        let (this, done) = (self.clone(), slot.clone());
+        let this = self.clone();
         match &outcome {
             Ok(answer) => {
                 let (status, body) = (answer.status, answer.body.clone());
                 blocking(move || {
                     let mut batch = this.store.batch();
-                    this.stage_done(&mut batch, &done, status, &body)?;
+                    this.stage_done(&mut batch, &running.slot, status, &body)?;
                     batch.commit()?;
-                    this.release(&done);
                     Ok(())
                 })
                 .await?
             }
-            Err(_) => blocking(move || this.forget(&done)).await?,
+            Err(_) => blocking(move || this.forget(&running.slot)).await?,
         }
         outcome
     }

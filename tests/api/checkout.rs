@@ -864,3 +864,33 @@ async fn staff_and_sellers_write_notes_and_customers_see_only_theirs() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_refund_dropped_mid_call_leaves_its_key_free_for_the_retry() {
+    let app = spawn_with(None, |c: &mut Config| c.payments.test_latency_ms = 800).await;
+    app.create_product(product("Lamp", "LAMP-1", 1500)).await;
+    let cart = app.guest_add(None, "LAMP-1", 1).await;
+    let r = app
+        .checkout(Some(&cart), None, Some("lamp"), &guest_body(CARD_OK))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let send = |timeout: Duration| {
+        app.client
+            .post(app.url(&format!("/api/v1/orders/{id}/refunds")))
+            .bearer_auth(crate::helpers::ADMIN_KEY)
+            .header("idempotency-key", "lamp-refund")
+            .timeout(timeout)
+            .json(&json!({ "amount": 500 }))
+            .send()
+    };
+    // The admin's client gives up while the provider is still answering; the server drops
+    // the request with it.
+    assert!(send(Duration::from_millis(200)).await.unwrap_err().is_timeout());
+    // The retry with the same key runs (it is not refused as still in use) and refunds once.
+    let res = send(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let after: Value = res.json().await.unwrap();
+    assert_eq!(after["refunds"].as_array().unwrap().len(), 1, "{after}");
+    assert_eq!(after["payment"]["refunded"]["amount"], 500);
+}

@@ -125,7 +125,7 @@ impl Checkout {
                 code: crate::domain::error::Code::CartNotFound,
                 message: "no cart to check out: add items first",
             })?;
-            let (slot, resume) = match this.idempotency.begin(&scope, &key, hash)? {
+            let (running, resume) = match this.idempotency.begin(&scope, &key, hash)? {
                 Begin::Replay { status, body } => {
                     return Ok(Start::Replay(Answer {
                         status,
@@ -133,10 +133,9 @@ impl Checkout {
                         replayed: true,
                     }))
                 }
-                Begin::Resume(slot, order, note) => (slot, Some((order, note))),
-                Begin::Run(slot) => (slot, None),
+                Begin::Resume(running, order, note) => (running, Some((order, note))),
+                Begin::Run(running) => (running, None),
             };
-            let running = this.idempotency.hold(slot);
             if let Some((order, note)) = resume {
                 let token = String::from_utf8(note).ok().filter(|t| !t.is_empty());
                 return Ok(Start::Pay {

@@ -41,9 +41,9 @@ impl Checkout {
         let order = object["metadata"]["order_id"].as_str().and_then(Id::parse);
         let idempotency = self.idempotency.clone();
         let hash = Idempotency::hash(&[&payload]);
-        let slot = match blocking(move || idempotency.begin(b"stripe-events", &event_id, hash)).await {
+        let running = match blocking(move || idempotency.begin(b"stripe-events", &event_id, hash)).await {
             Ok(Begin::Replay { .. }) => return Ok("duplicate"),
-            Ok(Begin::Run(slot) | Begin::Resume(slot, _, _)) => slot,
+            Ok(Begin::Run(running) | Begin::Resume(running, _, _)) => running,
             // The same event id with another payload, or the same event still being applied.
             Err(e) => return Err(e),
         };
@@ -82,14 +82,13 @@ impl Checkout {
                 let body = serde_json::json!({ "received": true, "result": done }).to_string();
                 blocking(move || {
                     let mut batch = store.batch();
-                    idempotency.stage_done(&mut batch, &slot, 200, body.as_bytes())?;
+                    idempotency.stage_done(&mut batch, &running.slot, 200, body.as_bytes())?;
                     batch.commit()?;
-                    idempotency.release(&slot);
                     Ok(())
                 })
                 .await?
             }
-            Err(_) => blocking(move || idempotency.forget(&slot)).await?,
+            Err(_) => blocking(move || idempotency.forget(&running.slot)).await?,
         }
         outcome
     }

@@ -54,20 +54,17 @@ impl Orders {
                         })
                     }
                     // A refund never creates an order: a takeover simply runs again.
-                    Begin::Run(slot) | Begin::Resume(slot, _, _) => Some(slot),
+                    Begin::Run(running) | Begin::Resume(running, _, _) => Some(running),
                 }
             }
         };
-        let outcome = self.refund_run(actor, id, input, key.clone(), slot.as_ref()).await;
-        if let Some(slot) = &slot {
-            match &outcome {
-                Ok(_) => self.idempotency.release(slot),
-                // Nothing moved: a retry with the key starts afresh.
-                Err(_) => {
-                    let (idempotency, slot) = (self.idempotency.clone(), slot.clone());
-                    blocking(move || idempotency.forget(&slot)).await?;
-                }
-            }
+        let outcome = self
+            .refund_run(actor, id, input, key.clone(), slot.as_ref().map(|r| &r.slot))
+            .await;
+        if let (Some(running), Err(_)) = (slot, &outcome) {
+            // Nothing moved: a retry with the key starts afresh.
+            let idempotency = self.idempotency.clone();
+            blocking(move || idempotency.forget(&running.slot)).await?;
         }
         outcome
     }
