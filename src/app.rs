@@ -28,6 +28,7 @@ use crate::service::cart::{CartSettings, Carts};
 use crate::service::catalog::{Catalog, CatalogSettings};
 use crate::service::checkout::recovery::Recovery;
 use crate::service::checkout::Checkout;
+use crate::service::coupon::Coupons;
 use crate::service::events::outbox::Outbox;
 use crate::service::events::purge::{self, PurgeSettings, Purger};
 use crate::service::events::retention::{Retention, RetentionSettings};
@@ -252,6 +253,8 @@ pub struct Services {
     pub orders: Arc<Orders>,
     /// Checkout.
     pub checkout: Arc<Checkout>,
+    /// Coupons.
+    pub coupons: Arc<Coupons>,
     /// Payment providers.
     pub payments: Arc<Payments>,
     /// Idempotency keys.
@@ -285,12 +288,14 @@ impl Services {
             stock.clone(),
             stock_signals.clone(),
         ));
+        let coupons = Arc::new(Coupons::new(store.clone(), clock.clone(), catalog.clone()));
         let carts = Arc::new(Carts::new(
             store.clone(),
             inventory.clone(),
             clock.clone(),
             settings.carts.clone(),
             settings.pricing.clone(),
+            coupons.clone(),
         ));
         let mut auth = settings.auth.clone();
         if auth.signing_key.1.is_empty() {
@@ -318,6 +323,7 @@ impl Services {
             clock.clone(),
             inventory.clone(),
             carts.clone(),
+            coupons.clone(),
             payments.clone(),
             idempotency.clone(),
             settings.orders.clone(),
@@ -385,6 +391,7 @@ impl Services {
             search,
             orders,
             checkout,
+            coupons,
             payments,
             idempotency,
             consumers,

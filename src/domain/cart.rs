@@ -49,6 +49,14 @@ pub struct CartItemInput {
     pub quantity: Option<i64>,
 }
 
+/// Body of `POST /cart/coupon`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CouponCodeInput {
+    /// The code (any case).
+    pub code: Option<String>,
+}
+
 /// Body of `PATCH /cart/items/{item_id}`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -92,6 +92,10 @@ codes! {
     PriceChanged = ("price_changed", 409),
     /// The order cannot go to that status from its current one.
     InvalidTransition = ("invalid_transition", 409),
+    /// A coupon with this code exists.
+    CouponTaken = ("coupon_taken", 409),
+    /// The coupon's last use went to another order while this one was placed.
+    CouponExhausted = ("coupon_exhausted", 409),
     /// The `Idempotency-Key` is used by a request that is still running.
     IdempotencyKeyInUse = ("idempotency_key_in_use", 409),
     /// The `Idempotency-Key` was used with another request.
@@ -217,6 +221,18 @@ pub enum DomainError {
         /// What it may become.
         allowed: Vec<&'static str>,
     },
+    /// A coupon with this code exists.
+    #[error("a coupon with the code {code} exists")]
+    CouponTaken {
+        /// The code.
+        code: String,
+    },
+    /// Every use of the coupon is taken, or the customer's are.
+    #[error("the coupon {code} has been used up")]
+    CouponExhausted {
+        /// The code.
+        code: String,
+    },
     /// The `Idempotency-Key` is in use by a running request.
     #[error("a request with this Idempotency-Key is still running")]
     IdempotencyKeyInUse,
@@ -264,6 +280,8 @@ impl DomainError {
             DomainError::ItemsUnavailable { .. } => Code::ItemsUnavailable,
             DomainError::PriceChanged { .. } => Code::PriceChanged,
             DomainError::InvalidTransition { .. } => Code::InvalidTransition,
+            DomainError::CouponTaken { .. } => Code::CouponTaken,
+            DomainError::CouponExhausted { .. } => Code::CouponExhausted,
             DomainError::IdempotencyKeyInUse => Code::IdempotencyKeyInUse,
             DomainError::IdempotencyKeyReused => Code::IdempotencyKeyReused,
             DomainError::IdempotencyKeyRequired => Code::IdempotencyKeyRequired,
@@ -307,6 +325,7 @@ impl DomainError {
                 json!({ "from": from, "to": to, "allowed": allowed })
             }
             DomainError::RefundTooLarge { refundable } => json!({ "refundable": refundable }),
+            DomainError::CouponTaken { code } | DomainError::CouponExhausted { code } => json!({ "code": code }),
             DomainError::PaymentDeclined { reason, order } => json!({ "reason": reason, "order": order }),
             DomainError::PaymentUnavailable { retry_after_secs } => json!({ "retry_after_secs": retry_after_secs }),
             DomainError::CartEmpty

@@ -7,6 +7,7 @@
 pub mod cart;
 pub mod catalog;
 pub mod category_rules;
+pub mod coupon;
 pub mod error;
 pub mod id;
 pub mod money;

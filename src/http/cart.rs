@@ -13,7 +13,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, IfMatch, Json, Query};
 use super::openapi::{BadBody, Versioned};
 use super::{private_json, AppState};
-use crate::domain::cart::{CartItemInput, QuantityInput};
+use crate::domain::cart::{CartItemInput, CouponCodeInput, QuantityInput};
 use crate::domain::pricing::TaxLocation;
 use crate::service::auth::Actor;
 use crate::service::cart::{CartOp, CartOwner};
@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_cart, clear_cart))
         .routes(routes!(add_item))
         .routes(routes!(reserve_cart))
+        .routes(routes!(apply_coupon, remove_coupon))
         .routes(routes!(update_item, remove_item))
 }
 
@@ -227,4 +228,37 @@ async fn clear_cart(State(state): State<AppState>, req: CartRequest) -> Result<R
                Versioned))]
 async fn reserve_cart(State(state): State<AppState>, req: CartRequest) -> Result<Response, ApiError> {
     write(state, req, CartOp::HoldAll).await
+}
+
+/// Put a coupon on the cart.
+///
+/// The code is checked against the cart as it is: an unknown code, or one that does not apply
+/// (expired, not yet valid, under its minimum, no eligible line, used up), answers 422 with
+/// the reason as the `code` field's error code (`coupon_not_found`, `coupon_expired`,
+/// `coupon_not_started`, `coupon_min_subtotal`, `coupon_not_applicable`, `coupon_exhausted`,
+/// `coupon_customer_limit`, `coupon_first_order_only`). The cart then keeps the code; each
+/// pricing shows the discount per line, or in `coupon_problem` why it takes nothing off now.
+#[utoipa::path(post, path = "/cart/coupon", tag = "cart", request_body = CouponCodeInput,
+    params(CartHeaders, LocationQuery),
+    responses((status = 200, description = "The cart with the coupon", body = CartView),
+               BadBody,
+               (status = 404, description = "`cart_not_found` or `cart_expired`", body = ErrorBody),
+               Versioned,
+               (status = 422, description = "The code is unknown or does not apply; the reason is the field's code", body = ErrorBody)))]
+async fn apply_coupon(
+    State(state): State<AppState>,
+    req: CartRequest,
+    Json(body): Json<CouponCodeInput>,
+) -> Result<Response, ApiError> {
+    let code = body.code.unwrap_or_default();
+    write(state, req, CartOp::SetCoupon { code: Some(code) }).await
+}
+
+/// Take the coupon off the cart.
+#[utoipa::path(delete, path = "/cart/coupon", tag = "cart", params(CartHeaders, LocationQuery),
+    responses((status = 200, description = "The cart without a coupon", body = CartView),
+               (status = 404, description = "`cart_not_found` or `cart_expired`", body = ErrorBody),
+               Versioned))]
+async fn remove_coupon(State(state): State<AppState>, req: CartRequest) -> Result<Response, ApiError> {
+    write(state, req, CartOp::SetCoupon { code: None }).await
 }

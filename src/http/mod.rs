@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cart;
 pub mod categories;
 pub mod cdn;
+pub mod coupons;
 pub mod error;
 pub mod extract;
 pub mod inventory;
@@ -120,6 +121,8 @@ pub struct Shared {
     pub outbox: Arc<Outbox>,
     /// Orders.
     pub orders: Arc<Orders>,
+    /// Coupons.
+    pub coupons: Arc<crate::service::coupon::Coupons>,
     /// Checkout.
     pub checkout: Arc<Checkout>,
     /// Idempotency keys.
@@ -149,6 +152,7 @@ impl AppState {
             carts: services.carts.clone(),
             outbox: services.outbox.clone(),
             orders: services.orders.clone(),
+            coupons: services.coupons.clone(),
             checkout: services.checkout.clone(),
             idempotency: services.idempotency.clone(),
             health: services.health.clone(),
@@ -195,7 +199,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(cart::router())
         .merge(search::router())
-        .merge(orders::router());
+        .merge(orders::router())
+        .merge(coupons::router());
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", api)
         .merge(ops::router())

@@ -41,6 +41,7 @@ use crate::domain::error::Code;
         (name = "accounts", description = "Registration, sessions, profile, addresses and roles"),
         (name = "cart", description = "Guest and user carts with stock holds"),
         (name = "orders", description = "Checkout, orders, fulfilment, refunds and payment webhooks"),
+        (name = "promotions", description = "Coupons: codes with a percentage or amount off, limits and a scope"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]

@@ -20,6 +20,7 @@ pub mod auth;
 pub mod cart;
 pub mod catalog;
 pub mod checkout;
+pub mod coupon;
 pub mod error;
 pub mod eval;
 pub mod events;

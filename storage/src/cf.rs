@@ -51,6 +51,9 @@ pub const CF_CART_EXPIRY: &str = "cart_expiry";
 pub const CF_ORDER_INDEX: &str = "order_index";
 /// Order timelines: `order id ‖ sequence` → one append-only event.
 pub const CF_ORDER_EVENTS: &str = "order_events";
+/// Coupons by code, with their redemptions: per customer, and per order (so a failed or
+/// cancelled order gives its use back).
+pub const CF_COUPONS: &str = "coupons";
 
 /// Every column family, in creation order.
 pub const ALL_CFS: &[&str] = &[
@@ -76,6 +79,7 @@ pub const ALL_CFS: &[&str] = &[
     CF_CART_EXPIRY,
     CF_ORDER_INDEX,
     CF_ORDER_EVENTS,
+    CF_COUPONS,
 ];
 
 /// Column families read mostly by exact key, which get bloom filters.
@@ -95,4 +99,5 @@ pub const POINT_LOOKUP_CFS: &[&str] = &[
     CF_ORDERS,
     CF_IDEMPOTENCY,
     CF_ORDER_EVENTS,
+    CF_COUPONS,
 ];

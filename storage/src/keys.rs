@@ -238,6 +238,25 @@ pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// Key of a coupon (its code, upper case).
+pub fn coupon(code: &str) -> Vec<u8> {
+    [b"c/".as_slice(), code.as_bytes()].concat()
+}
+
+/// Prefix of every coupon's key.
+pub const COUPON_PREFIX: &[u8] = b"c/";
+
+/// Key of a customer's redemptions of a coupon (an `i64`, big-endian); `customer` is a user id
+/// or a guest's normalized email.
+pub fn coupon_use(code: &str, customer: &[u8]) -> Vec<u8> {
+    [b"u/".as_slice(), code.as_bytes(), &[0], customer].concat()
+}
+
+/// Key of an order's redemption: its value is the coupon's code and the customer key.
+pub fn coupon_order(order: &Id) -> Vec<u8> {
+    [b"o/".as_slice(), order].concat()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod cf;
+pub mod coupons;
 pub mod error;
 pub mod keys;
 pub mod listing;

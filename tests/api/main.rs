@@ -6,6 +6,7 @@ mod auth;
 mod cart;
 mod categories;
 mod checkout;
+mod coupons;
 mod crash;
 mod durability;
 mod helpers;

@@ -34,6 +34,7 @@ use storefront_storage::keys::{self, CartKey};
 use storefront_storage::records::{CartLineRecord, CartRecord, CartStatus, ProductRecord, UserRecord};
 use storefront_storage::{Batch, Store};
 
+use super::coupon::{Applied, Coupons, Customer, NotApplied};
 use super::inventory::{HoldChanges, Inventory, StockLedger};
 use super::view::{product_status, rfc3339, CartLineView, CartView};
 use super::{blocking, ServiceError};
@@ -108,6 +109,11 @@ pub enum CartOp {
     /// `POST /cart/reserve`: hold every line now, all or nothing (the first step of
     /// checkout; with `reserve_on = "checkout"` the only time stock is held before the order).
     HoldAll,
+    /// `POST /cart/coupon` (a code) and `DELETE /cart/coupon` (none).
+    SetCoupon {
+        /// The code, or none to remove the coupon.
+        code: Option<String>,
+    },
 }
 
 /// What a cart write returns: the cart and, for a new guest cart, its token.
@@ -132,6 +138,7 @@ pub struct Carts {
     cache: moka::sync::Cache<CartKey, Arc<CartRecord>>,
     stripes: Box<[Mutex<()>]>,
     buckets: ExpiryBuckets,
+    coupons: Arc<Coupons>,
 }
 
 impl Carts {
@@ -142,8 +149,10 @@ impl Carts {
         clock: SharedClock,
         settings: CartSettings,
         pricing: PricingRules,
+        coupons: Arc<Coupons>,
     ) -> Carts {
         Carts {
+            coupons,
             store,
             stock: inventory.ledger().clone(),
             inventory,
@@ -265,7 +274,7 @@ impl Carts {
             _ => None,
         };
         let mut cart = current.as_deref().cloned().unwrap_or_else(|| new_cart(user, now));
-        let touched = self.apply_op(&mut cart, op, now)?;
+        let touched = self.apply_op(&mut cart, op, now, user)?;
         self.plan_holds(&mut cart, current.as_deref(), &touched)?;
         self.record_activity(&mut cart, &owner, now);
         self.commit(vec![CartChange {
@@ -324,6 +333,14 @@ impl Carts {
             },
             CartOp::Clear => ValidOp::Clear,
             CartOp::HoldAll => ValidOp::HoldAll,
+            CartOp::SetCoupon { code: None } => ValidOp::SetCoupon(None),
+            CartOp::SetCoupon { code: Some(code) } => {
+                let code = crate::domain::coupon::normalize_code(&code, &mut errors);
+                if !errors.is_empty() {
+                    return Err(ServiceError::Validation(errors.into_vec()));
+                }
+                ValidOp::SetCoupon(Some(code))
+            }
         };
         Ok(op)
     }
@@ -352,7 +369,13 @@ impl Carts {
     }
 
     /// Applies the change to the lines; returns which lines must be fully held.
-    fn apply_op(&self, cart: &mut CartRecord, op: ValidOp, now: i64) -> Result<Touched, ServiceError> {
+    fn apply_op(
+        &self,
+        cart: &mut CartRecord,
+        op: ValidOp,
+        now: i64,
+        user: Option<Id>,
+    ) -> Result<Touched, ServiceError> {
         let limits = &self.settings.limits;
         let touched = match op {
             ValidOp::Add {
@@ -405,6 +428,18 @@ impl Carts {
                     return Err(DomainError::CartEmpty.into());
                 }
                 return Ok(Touched::All);
+            }
+            ValidOp::SetCoupon(code) => {
+                // A code is checked against the cart as it is; the cart keeps it afterwards,
+                // and each pricing says whether it still applies.
+                if let Some(code) = &code {
+                    let lines = self.price_lines(&cart.lines)?;
+                    if let Err(why) = self.coupons.evaluate(code, &lines, &customer_of(user))? {
+                        return Err(why.invalid("code"));
+                    }
+                }
+                cart.coupon = code;
+                return Ok(Touched::None);
             }
         };
         limits
@@ -526,6 +561,7 @@ impl Carts {
                     sku: line.sku.clone(),
                     product_id: line.product_id,
                     seller_id: product.and_then(|p| p.seller_id.as_ref().copied()),
+                    category_id: product.and_then(|p| p.category_id.as_ref().copied()),
                     slug: product.map(|p| p.slug.to_string()),
                     title: product.map(|p| p.title.to_string()).unwrap_or_default(),
                     variant_title: variant.map(|v| v.title.to_string()).unwrap_or_default(),
@@ -549,7 +585,8 @@ impl Carts {
         lines: &[PricedLine],
         owner: &CartOwner,
         location: Option<TaxLocation>,
-    ) -> Result<(Breakdown, Option<String>), ServiceError> {
+        coupon: Option<(&str, &Customer)>,
+    ) -> Result<Priced, ServiceError> {
         let subtotal = lines
             .iter()
             .filter(|l| l.purchasable)
@@ -561,12 +598,19 @@ impl Carts {
             _ => None,
         };
         let (rate, region) = self.pricing.tax_rate(location.as_ref());
-        // Coupons land with promotions: this is where a discount policy plugs in.
-        let discount = 0;
-        Ok((
-            self.pricing.breakdown(subtotal, discount, !lines.is_empty(), rate),
+        let coupon = match coupon {
+            Some((code, customer)) => Some(self.coupons.evaluate(code, lines, customer)?),
+            None => None,
+        };
+        let discount = match &coupon {
+            Some(Ok(applied)) => applied.lines.iter().sum(),
+            _ => 0,
+        };
+        Ok(Priced {
+            breakdown: self.pricing.breakdown(subtotal, discount, !lines.is_empty(), rate),
             region,
-        ))
+            coupon,
+        })
     }
 
     /// Reprices every line from the catalog and computes the breakdown.
@@ -580,10 +624,24 @@ impl Carts {
         let money = |amount| Money { amount, currency };
         let records = cart.map(|c| c.lines.as_slice()).unwrap_or_default();
         let lines = self.price_lines(records)?;
-        let (b, region) = self.breakdown(&lines, owner, location)?;
+        let customer = customer_of(match owner {
+            CartOwner::User(id) => Some(*id),
+            _ => None,
+        });
+        let coupon = cart.and_then(|c| c.coupon.as_deref()).map(|code| (code, &customer));
+        let Priced {
+            breakdown: b,
+            region,
+            coupon,
+        } = self.breakdown(&lines, owner, location, coupon)?;
+        let line_discounts = match &coupon {
+            Some(Ok(applied)) => applied.lines.clone(),
+            _ => vec![0; lines.len()],
+        };
         let items = lines
             .iter()
-            .map(|line| {
+            .zip(&line_discounts)
+            .map(|(line, discount)| {
                 let available = self.stock.available(&line.sku);
                 let enough = match self.settings.reserve_on {
                     ReserveOn::Cart => line.held >= line.quantity || available + line.held >= line.quantity,
@@ -602,6 +660,7 @@ impl Carts {
                     unit_price_at_add: money(line.unit_price_at_add),
                     price_changed: line.purchasable && line.unit_price != line.unit_price_at_add,
                     line_total: money(line.unit_price * line.quantity),
+                    discount: money(*discount),
                     held: line.held,
                     available,
                     status: if !line.purchasable {
@@ -627,6 +686,10 @@ impl Carts {
             tax_rate_bps: b.tax_rate_bps,
             tax_region: region,
             coupon: cart.and_then(|c| c.coupon.clone()),
+            coupon_problem: match &coupon {
+                Some(Err(why)) => Some(why.code()),
+                _ => None,
+            },
             reserve_on: self.settings.reserve_on.as_str(),
             expires_at: cart.map(|c| rfc3339(c.expires_at_ms)),
             holds_expire_at: cart
@@ -736,6 +799,7 @@ pub(crate) struct PricedLine {
     pub(crate) sku: String,
     pub(crate) product_id: [u8; 16],
     pub(crate) seller_id: Option<[u8; 16]>,
+    pub(crate) category_id: Option<[u8; 16]>,
     pub(crate) slug: Option<String>,
     pub(crate) title: String,
     pub(crate) variant_title: String,
@@ -745,6 +809,22 @@ pub(crate) struct PricedLine {
     pub(crate) unit_price: i64,
     pub(crate) unit_price_at_add: i64,
     pub(crate) purchasable: bool,
+}
+
+/// Lines priced for a cart: the breakdown, the tax region, and the coupon's outcome (when
+/// the cart has one).
+pub(crate) struct Priced {
+    pub(crate) breakdown: Breakdown,
+    pub(crate) region: Option<String>,
+    pub(crate) coupon: Option<Result<Applied, NotApplied>>,
+}
+
+/// The coupon customer of a cart: its user, or a guest not known yet.
+fn customer_of(user: Option<Id>) -> Customer {
+    match user {
+        Some(id) => Customer::User(id),
+        None => Customer::Guest(None),
+    }
 }
 
 /// Which lines a change must hold in full.
@@ -774,6 +854,7 @@ enum ValidOp {
     },
     Clear,
     HoldAll,
+    SetCoupon(Option<String>),
 }
 
 const CART_NOT_FOUND: ServiceError = ServiceError::Missing {

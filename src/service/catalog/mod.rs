@@ -148,6 +148,11 @@ impl Catalog {
         self.categories.load_full()
     }
 
+    /// Returns the current seller directory snapshot.
+    pub fn sellers(&self) -> Arc<SellerDirectory> {
+        self.sellers.load_full()
+    }
+
     /// Returns the store currency.
     pub fn currency(&self) -> Currency {
         self.settings.currency

@@ -25,11 +25,12 @@ use storefront_storage::orders::{
     PaymentStatusRecord,
 };
 use storefront_storage::records::UserRecord;
-use storefront_storage::Store;
+use storefront_storage::{Batch, Store};
 
 use super::auth::addresses::{address_of, record_of};
 use super::auth::Actor;
 use super::cart::{CartOwner, Carts};
+use super::coupon::{Coupons, Customer, NotApplied};
 use super::idempotency::{Answer, Begin, Idempotency, Running, Slot};
 use super::inventory::StockLedger;
 use super::order::fulfilment::payment_error;
@@ -39,6 +40,7 @@ use super::payment::{Authorization, PaymentError, Payments};
 use super::view::order::OrderView;
 use super::{blocking, ServiceError};
 use crate::clock::SharedClock;
+use crate::domain::coupon::Rejection;
 use crate::domain::error::DomainError;
 use crate::domain::order::{allocate, CheckoutInput};
 use crate::domain::pricing::TaxLocation;
@@ -65,6 +67,7 @@ pub struct Checkout {
     clock: SharedClock,
     orders: Arc<Orders>,
     carts: Arc<Carts>,
+    coupons: Arc<Coupons>,
     stock: Arc<StockLedger>,
     payments: Arc<Payments>,
     idempotency: Arc<Idempotency>,
@@ -95,6 +98,7 @@ impl Checkout {
             store: orders.store.clone(),
             clock: orders.clock.clone(),
             carts: orders.carts.clone(),
+            coupons: orders.coupons.clone(),
             payments: orders.payments.clone(),
             idempotency: orders.idempotency.clone(),
             currency: orders.settings.currency,
@@ -429,7 +433,28 @@ impl Checkout {
             country: checked.shipping.country.clone(),
             region: checked.shipping.region.clone(),
         };
-        let (b, _) = self.carts.breakdown(&lines, owner, Some(location))?;
+        let customer = match actor {
+            Actor::User { id, .. } => Customer::User(*id),
+            _ => Customer::Guest(Some(checked.email.clone())),
+        };
+        let priced = self.carts.breakdown(
+            &lines,
+            owner,
+            Some(location),
+            cart.coupon.as_deref().map(|c| (c, &customer)),
+        )?;
+        let applied = match priced.coupon {
+            None => None,
+            Some(Ok(applied)) => Some(applied),
+            Some(Err(NotApplied::Rejected(Rejection::Exhausted | Rejection::CustomerLimit))) => {
+                return Err(DomainError::CouponExhausted {
+                    code: cart.coupon.clone().unwrap_or_default(),
+                }
+                .into())
+            }
+            Some(Err(why)) => return Err(why.invalid("coupon")),
+        };
+        let b = priced.breakdown;
         if let Some(expected) = checked.expected_total.filter(|e| *e != b.total) {
             let money = |amount| Money::new(amount, self.currency);
             return Err(DomainError::PriceChanged {
@@ -447,12 +472,21 @@ impl Checkout {
         }
         let id = Id::new();
         let now = self.clock.now_ms();
-        let totals: Vec<i64> = lines.iter().map(|l| l.unit_price * l.quantity).collect();
-        let taxes = allocate(b.tax, &totals);
+        let discounts = match &applied {
+            Some(a) => a.lines.clone(),
+            None => vec![0; lines.len()],
+        };
+        let nets: Vec<i64> = lines
+            .iter()
+            .zip(&discounts)
+            .map(|(l, d)| l.unit_price * l.quantity - d)
+            .collect();
+        let taxes = allocate(b.tax, &nets);
         let order_lines: Vec<OrderLineRecord> = lines
             .iter()
             .zip(&taxes)
-            .map(|(l, tax)| OrderLineRecord {
+            .zip(&discounts)
+            .map(|((l, tax), discount)| OrderLineRecord {
                 sku: l.sku.clone(),
                 product_id: l.product_id,
                 seller_id: l.seller_id,
@@ -461,7 +495,7 @@ impl Checkout {
                 unit_price_cents: l.unit_price,
                 quantity: l.quantity,
                 line_total_cents: l.unit_price * l.quantity,
-                discount_cents: 0,
+                discount_cents: *discount,
                 tax_cents: *tax,
                 refunded_quantity: 0,
                 restocked_quantity: 0,
@@ -524,45 +558,53 @@ impl Checkout {
         };
         let holder = Orders::holder(order.id);
         let actor_name = if user.is_some() { "customer" } else { "guest" };
-        self.carts.hand_over(cart_key, cart.version, &holder, |batch| {
-            if let Some(user) = user {
+        let order_id = order.id;
+        let mut place = |coupon: &mut dyn FnMut(&mut Batch<'_>) -> Result<(), ServiceError>| {
+            self.carts.hand_over(cart_key, cart.version, &holder, |batch| {
+                coupon(batch)?;
+                if let Some(user) = user {
+                    batch.put_raw(
+                        CF_ORDER_INDEX,
+                        &keys::order_index(OrderIndex::User, &user.to_bytes(), &order.id),
+                        &[],
+                    );
+                }
+                for seller in sellers.iter().flatten() {
+                    batch.put_raw(
+                        CF_ORDER_INDEX,
+                        &keys::order_index(OrderIndex::Seller, seller, &order.id),
+                        &[],
+                    );
+                }
                 batch.put_raw(
                     CF_ORDER_INDEX,
-                    &keys::order_index(OrderIndex::User, &user.to_bytes(), &order.id),
-                    &[],
+                    &keys::order_index(OrderIndex::Number, &[], &order.number.to_be_bytes()),
+                    &order.id,
                 );
-            }
-            for seller in sellers.iter().flatten() {
                 batch.put_raw(
                     CF_ORDER_INDEX,
-                    &keys::order_index(OrderIndex::Seller, seller, &order.id),
+                    &keys::order_index(OrderIndex::Pending, &[], &order.id),
                     &[],
                 );
-            }
-            batch.put_raw(
-                CF_ORDER_INDEX,
-                &keys::order_index(OrderIndex::Number, &[], &order.number.to_be_bytes()),
-                &order.id,
-            );
-            batch.put_raw(
-                CF_ORDER_INDEX,
-                &keys::order_index(OrderIndex::Pending, &[], &order.id),
-                &[],
-            );
-            self.orders.stage_event(
-                batch,
-                &Event {
-                    actor: actor_name,
-                    kind: "order_created",
-                    from: None,
-                    data: serde_json::json!({ "total": order.total_cents, "provider": order.payment.provider }),
-                },
-                &mut order,
-            )?;
-            self.orders.stage_order(batch, &mut order)?;
-            self.idempotency
-                .stage_order(batch, slot, id, token.as_deref().unwrap_or("").as_bytes())
-        })?;
+                self.orders.stage_event(
+                    batch,
+                    &Event {
+                        actor: actor_name,
+                        kind: "order_created",
+                        from: None,
+                        data: serde_json::json!({ "total": order.total_cents, "provider": order.payment.provider }),
+                    },
+                    &mut order,
+                )?;
+                self.orders.stage_order(batch, &mut order)?;
+                self.idempotency
+                    .stage_order(batch, slot, id, token.as_deref().unwrap_or("").as_bytes())
+            })
+        };
+        match &applied {
+            Some(a) => self.coupons.redeem(a, &lines, &customer, order_id, "coupon", place)?,
+            None => place(&mut |_| Ok(()))?,
+        }
         Ok((order, token))
     }
 }

@@ -31,6 +31,7 @@ use subtle::ConstantTimeEq;
 
 use super::auth::Actor;
 use super::cart::Carts;
+use super::coupon::Coupons;
 use super::idempotency::{Idempotency, Slot};
 use super::inventory::{HoldChanges, Inventory};
 use super::payment::{Authorization, PaymentRequest, Payments};
@@ -100,6 +101,7 @@ pub struct Orders {
     pub(crate) clock: SharedClock,
     pub(crate) inventory: Arc<Inventory>,
     pub(crate) carts: Arc<Carts>,
+    pub(crate) coupons: Arc<Coupons>,
     pub(crate) payments: Arc<Payments>,
     pub(crate) idempotency: Arc<Idempotency>,
     pub(crate) settings: OrderSettings,
@@ -134,6 +136,7 @@ impl Orders {
         clock: SharedClock,
         inventory: Arc<Inventory>,
         carts: Arc<Carts>,
+        coupons: Arc<Coupons>,
         payments: Arc<Payments>,
         idempotency: Arc<Idempotency>,
         settings: OrderSettings,
@@ -156,6 +159,7 @@ impl Orders {
             clock,
             inventory,
             carts,
+            coupons,
             payments,
             idempotency,
             settings,
@@ -589,7 +593,8 @@ impl Orders {
         Ok(order)
     }
 
-    /// Releases the stock an order still holds, committing it with what `stage` adds.
+    /// Releases the stock an order still holds and gives back the coupon use it took (it
+    /// failed, or is cancelled), committing that with what `stage` adds.
     pub(crate) fn release_holds(
         &self,
         order: &mut OrderRecord,
@@ -609,7 +614,11 @@ impl Orders {
             .inventory
             .stage_holds(&mut batch, &holds, &taken, self.clock.now_ms())
             .and_then(|()| stage(self, &mut batch, order))
-            .and_then(|()| Ok(batch.commit()?));
+            .and_then(|()| {
+                // The coupon stays locked until its use is given back in storage.
+                let _coupon = self.coupons.stage_give_back(&mut batch, order.id)?;
+                Ok(batch.commit()?)
+            });
         if let Err(e) = staged {
             taken.give_back();
             return Err(e);

@@ -31,6 +31,8 @@ pub struct CartLineView {
     pub price_changed: bool,
     /// Unit price × quantity.
     pub line_total: Money,
+    /// The line's share of the coupon's discount.
+    pub discount: Money,
     /// Units held for this cart (`reserve_on = "cart"`).
     pub held: i64,
     /// Units anyone can still reserve.
@@ -65,8 +67,11 @@ pub struct CartView {
     pub tax_rate_bps: u32,
     /// `COUNTRY` or `COUNTRY-REGION` rate that matched (absent: the default rate).
     pub tax_region: Option<String>,
-    /// Applied coupon.
+    /// The coupon code on the cart.
     pub coupon: Option<String>,
+    /// Why the cart's coupon takes nothing off now (`coupon_expired`, `coupon_min_subtotal`,
+    /// `coupon_not_applicable`...); absent when it applies.
+    pub coupon_problem: Option<&'static str>,
     /// Reservation policy in force.
     pub reserve_on: &'static str,
     /// When the cart expires without further writes.

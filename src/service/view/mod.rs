@@ -11,6 +11,7 @@
 
 pub mod account;
 pub mod cart;
+pub mod coupon;
 pub mod inventory;
 pub mod order;
 pub mod product;
