@@ -290,6 +290,20 @@ async fn a_discounted_order_takes_a_use_and_a_failed_one_gives_it_back() {
     let r = app.checkout(Some(&again), None, Some("k4"), &other).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(app.coupon_uses("TENNER").await, 2);
+    // Cancelling an order gives its use back too.
+    let (status, cancelled) = app
+        .admin_json(
+            Method::POST,
+            &format!("/api/v1/orders/{}/cancel", r.body["id"].as_str().unwrap()),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(
+        (status, &cancelled["status"]),
+        (StatusCode::OK, &json!("cancelled")),
+        "{cancelled}"
+    );
+    assert_eq!(app.coupon_uses("TENNER").await, 1);
 }
 
 #[tokio::test]
