@@ -4,8 +4,9 @@
 #   librocksdb-dev  RocksDB 7.8.3, linked dynamically (see .cargo/config.toml)
 #   libclang-dev    bindgen for librocksdb-sys
 #   clang, pkg-config
+#   poppler-utils   pdftotext, which the tests read invoices with
 set -euo pipefail
-packages=(librocksdb-dev libclang-dev clang pkg-config)
+packages=(librocksdb-dev libclang-dev clang pkg-config poppler-utils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -36,6 +36,7 @@ use crate::service::events::{Consumers, PersistedCursor};
 use crate::service::health::Health;
 use crate::service::idempotency::{Idempotency, IdempotencySweeper};
 use crate::service::inventory::{Inventory, StockLedger, StockSignals};
+use crate::service::order::invoice::InvoiceNumbering;
 use crate::service::order::{OrderSettings, Orders};
 use crate::service::payment::breaker::BreakerSettings;
 use crate::service::payment::manual::Manual;
@@ -74,6 +75,8 @@ pub struct Settings {
     pub payments: PaymentSettings,
     /// How often checkout recovery runs.
     pub recovery_interval: Duration,
+    /// How often confirmed orders get invoice numbers.
+    pub invoice_interval: Duration,
     /// The HTTP layer.
     pub http: HttpSettings,
 }
@@ -192,7 +195,9 @@ impl TryFrom<&Config> for Settings {
                 capture: config.checkout.capture,
                 recovery_after: Duration::from_secs(config.checkout.recovery_after_secs),
                 idempotency_ttl: secs(config.checkout.idempotency_ttl_secs),
+                store_name: config.checkout.store_name.clone(),
             },
+            invoice_interval: Duration::from_millis(config.checkout.invoice_interval_ms.max(10)),
             recovery_interval: Duration::from_millis(config.checkout.recovery_interval_ms.max(10)),
             payments: {
                 let p = &config.payments;
@@ -354,6 +359,11 @@ impl Services {
         workers.add(
             every("order_recovery", settings.recovery_interval),
             Arc::new(Recovery::new(orders.clone())),
+            Wake::default(),
+        );
+        workers.add(
+            every("invoice_numbering", settings.invoice_interval),
+            Arc::new(InvoiceNumbering::new(orders.clone())),
             Wake::default(),
         );
         workers.add(

@@ -378,6 +378,11 @@ pub struct CheckoutConfig {
     pub recovery_interval_ms: u64,
     /// How long idempotency keys are kept.
     pub idempotency_ttl_secs: u64,
+    /// The store's name, printed on invoices (as the seller of lines without a seller).
+    pub store_name: String,
+    /// How often confirmed orders get their invoice numbers (an invoice asked for earlier
+    /// gets its number at once).
+    pub invoice_interval_ms: u64,
 }
 
 impl Default for CheckoutConfig {
@@ -387,6 +392,8 @@ impl Default for CheckoutConfig {
             recovery_after_secs: 300,
             recovery_interval_ms: 10_000,
             idempotency_ttl_secs: 24 * 3600,
+            store_name: "Storefront".into(),
+            invoice_interval_ms: 1000,
         }
     }
 }

@@ -94,6 +94,8 @@ codes! {
     InvalidTransition = ("invalid_transition", 409),
     /// A coupon with this code exists.
     CouponTaken = ("coupon_taken", 409),
+    /// The order has no invoice: it was never confirmed.
+    InvoiceUnavailable = ("invoice_unavailable", 409),
     /// The coupon's last use went to another order while this one was placed.
     CouponExhausted = ("coupon_exhausted", 409),
     /// The `Idempotency-Key` is used by a request that is still running.

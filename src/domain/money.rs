@@ -29,6 +29,36 @@ impl Currency {
     }
 }
 
+impl Currency {
+    /// The digits after the decimal point of the currency's minor unit (ISO 4217: 0 for JPY,
+    /// 3 for KWD, 2 for most).
+    pub fn minor_digits(&self) -> u32 {
+        match self.as_str() {
+            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
+            | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+            "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+            _ => 2,
+        }
+    }
+
+    /// `amount` minor units as text: `1234` USD is `12.34 USD`.
+    pub fn format(&self, amount: i64) -> String {
+        let digits = self.minor_digits();
+        let sign = if amount < 0 { "-" } else { "" };
+        let abs = amount.unsigned_abs();
+        if digits == 0 {
+            return format!("{sign}{abs} {self}");
+        }
+        let unit = 10u64.pow(digits);
+        format!(
+            "{sign}{}.{:0width$} {self}",
+            abs / unit,
+            abs % unit,
+            width = digits as usize
+        )
+    }
+}
+
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -93,6 +123,16 @@ impl Money {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_print_with_their_currency_minor_digits() {
+        let usd = Currency::parse("USD").unwrap();
+        assert_eq!(usd.format(1234), "12.34 USD");
+        assert_eq!(usd.format(5), "0.05 USD");
+        assert_eq!(usd.format(-250), "-2.50 USD");
+        assert_eq!(Currency::parse("JPY").unwrap().format(1234), "1234 JPY");
+        assert_eq!(Currency::parse("KWD").unwrap().format(1234), "1.234 KWD");
+    }
     use proptest::prelude::*;
 
     fn usd(amount: i64) -> Money {

@@ -38,6 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_orders))
         .routes(routes!(get_order))
         .routes(routes!(get_timeline))
+        .routes(routes!(get_invoice))
         .routes(routes!(add_note))
         .routes(routes!(cancel_order))
         .routes(routes!(change_status))
@@ -232,6 +233,38 @@ async fn get_timeline(
         .timeline(actor, parse_id(&id)?, order_token(query, &headers))
         .await?;
     Ok(private_json(StatusCode::OK, &Items { items }))
+}
+
+/// An order's invoice as a PDF (its customer, its guest with the token, admins): the
+/// sellers, the buyer, the lines with their discounts, tax at the order's rate, shipping and
+/// totals. Every confirmed order has an invoice number, sequential and gap-free
+/// (`INV-000001`...), given in the order of confirmation.
+#[utoipa::path(get, path = "/orders/{id}/invoice", tag = "orders",
+    params(("id" = String, Path, description = "Order id"), TokenQuery,
+           ("X-Order-Token" = Option<String>, Header, description = "A guest's order token")),
+    responses((status = 200, description = "The PDF (`Content-Disposition` names it by its number)", content_type = "application/pdf"),
+               (status = 403, description = "Sellers: invoices go to the buyer and the staff", body = ErrorBody),
+               (status = 404, description = "No such order of the caller's", body = ErrorBody),
+               (status = 409, description = "`invoice_unavailable`: the order was never confirmed", body = ErrorBody)))]
+async fn get_invoice(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (label, pdf) = state
+        .orders
+        .invoice(actor, parse_id(&id)?, order_token(query, &headers))
+        .await?;
+    let mut response = (StatusCode::OK, pdf).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{label}.pdf\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
 }
 
 /// Cancel an order before anything of it shipped (its customer, its guest, admins): held or

@@ -160,6 +160,13 @@ pub enum OrderIndex {
     /// `p ‖ order id`: orders waiting for their payment to be settled (the recovery worker's
     /// queue).
     Pending = b'p',
+    /// `v ‖ order id`: confirmed orders waiting for their invoice number (the numbering
+    /// worker's queue).
+    Uninvoiced = b'v',
+    /// `i ‖ order id` → invoice number (u64 BE).
+    Invoice = b'i',
+    /// `j ‖ invoice number (u64 BE)` → order id: the highest invoice number in use.
+    InvoiceNumber = b'j',
 }
 
 /// Key of an order index entry: the index, an owner (empty for `Pending`), then the tail (the

@@ -12,6 +12,7 @@ mod durability;
 mod helpers;
 mod import;
 mod inventory;
+mod invoices;
 mod listing;
 mod ops;
 mod products;

@@ -3,6 +3,7 @@
 //!
 //! - [`fulfilment`]: sellers moving their fulfilments, and cancellation;
 //! - [`refund`]: refunds and manual payments;
+//! - [`invoice`]: invoice numbers and the PDF;
 //! - [`notes`]: notes on the timeline;
 //! - [`timeline`]: the timeline, and who sees which of its events.
 //!
@@ -11,6 +12,7 @@
 //! stored idempotent answer in one batch. Provider calls happen before the lock is taken.
 
 pub mod fulfilment;
+pub mod invoice;
 pub mod notes;
 pub mod refund;
 pub mod timeline;
@@ -53,6 +55,8 @@ pub struct OrderSettings {
     pub recovery_after: Duration,
     /// How long idempotency keys are kept.
     pub idempotency_ttl: Duration,
+    /// The store's name on invoices.
+    pub store_name: String,
 }
 
 /// Who is looking at an order.
@@ -108,6 +112,8 @@ pub struct Orders {
     stripes: Box<[Mutex<()>]>,
     /// The last order number handed out.
     numbers: AtomicU64,
+    /// The last invoice number given; held while numbering.
+    invoice_numbers: Mutex<u64>,
 }
 
 const STRIPES: usize = 256;
@@ -155,7 +161,6 @@ impl Orders {
             },
         )?;
         Ok(Orders {
-            store,
             clock,
             inventory,
             carts,
@@ -165,6 +170,8 @@ impl Orders {
             settings,
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             numbers: AtomicU64::new(last),
+            invoice_numbers: Mutex::new(Self::last_invoice_number(&store)?),
+            store,
         })
     }
 
@@ -530,6 +537,11 @@ impl Orders {
             self.stage_outbox(batch, "order_placed", &order, serde_json::Value::Null)?;
             self.stage_outbox(batch, topic, &order, serde_json::Value::Null)?;
             batch.delete(CF_ORDER_INDEX, &keys::order_index(OrderIndex::Pending, &[], &order.id));
+            batch.put_raw(
+                CF_ORDER_INDEX,
+                &keys::order_index(OrderIndex::Uninvoiced, &[], &order.id),
+                &[],
+            );
             self.stage_order(batch, &mut order)?;
             if let Some((slot, token)) = answer {
                 let mut view = self.view(&order, Viewer::Admin);

@@ -13,6 +13,7 @@ pub mod account;
 pub mod cart;
 pub mod coupon;
 pub mod inventory;
+pub mod invoice;
 pub mod order;
 pub mod product;
 pub mod search;
