@@ -238,7 +238,7 @@ async fn get_timeline(
 /// An order's invoice as a PDF (its customer, its guest with the token, admins): the
 /// sellers, the buyer, the lines with their discounts, tax at the order's rate, shipping and
 /// totals. Every confirmed order has an invoice number, sequential and gap-free
-/// (`INV-000001`...), given in the order of confirmation.
+/// (`INV-000001`...), given shortly after confirmation (at once when asked for first).
 #[utoipa::path(get, path = "/orders/{id}/invoice", tag = "orders",
     params(("id" = String, Path, description = "Order id"), TokenQuery,
            ("X-Order-Token" = Option<String>, Header, description = "A guest's order token")),

@@ -33,24 +33,6 @@ pub fn invoice_label(number: u64) -> String {
 }
 
 impl Orders {
-    /// The highest invoice number in use (0 before the first).
-    pub(crate) fn last_invoice_number(store: &storefront_storage::Store) -> Result<u64, ServiceError> {
-        let prefix = keys::order_index(OrderIndex::InvoiceNumber, &[], &[]);
-        let mut last = 0;
-        store.for_each_raw(
-            CF_ORDER_INDEX,
-            &prefix,
-            keys::prefix_successor(&prefix).as_deref(),
-            |key, _| {
-                if let Ok(n) = <[u8; 8]>::try_from(&key[1..]) {
-                    last = last.max(u64::from_be_bytes(n));
-                }
-                true
-            },
-        )?;
-        Ok(last)
-    }
-
     /// Numbers up to `limit` queued orders; returns how many.
     pub(crate) fn number_invoices(&self, limit: usize) -> Result<usize, ServiceError> {
         let mut last = self.invoice_numbers.lock().unwrap_or_else(|p| p.into_inner());

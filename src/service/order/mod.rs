@@ -120,6 +120,24 @@ const STRIPES: usize = 256;
 /// Order numbers start after this, so the first order is `SF-100001`.
 const FIRST_NUMBER: u64 = 100_000;
 
+/// The highest number in a number index (`Number`, `InvoiceNumber`), 0 when it is empty.
+fn highest_number(store: &Store, index: OrderIndex) -> Result<u64, ServiceError> {
+    let prefix = keys::order_index(index, &[], &[]);
+    let mut last = 0;
+    store.for_each_raw(
+        CF_ORDER_INDEX,
+        &prefix,
+        keys::prefix_successor(&prefix).as_deref(),
+        |key, _| {
+            if let Ok(n) = <[u8; 8]>::try_from(&key[1..]) {
+                last = last.max(u64::from_be_bytes(n));
+            }
+            true
+        },
+    )?;
+    Ok(last)
+}
+
 /// The SHA-256 of a guest's order token.
 pub(crate) fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
@@ -147,19 +165,8 @@ impl Orders {
         idempotency: Arc<Idempotency>,
         settings: OrderSettings,
     ) -> Result<Orders, ServiceError> {
-        let prefix = keys::order_index(OrderIndex::Number, &[], &[]);
-        let mut last = FIRST_NUMBER;
-        store.for_each_raw(
-            CF_ORDER_INDEX,
-            &prefix,
-            keys::prefix_successor(&prefix).as_deref(),
-            |key, _| {
-                if let Ok(n) = <[u8; 8]>::try_from(&key[1..]) {
-                    last = last.max(u64::from_be_bytes(n));
-                }
-                true
-            },
-        )?;
+        let last = highest_number(&store, OrderIndex::Number)?.max(FIRST_NUMBER);
+        let last_invoice = highest_number(&store, OrderIndex::InvoiceNumber)?;
         Ok(Orders {
             clock,
             inventory,
@@ -170,7 +177,7 @@ impl Orders {
             settings,
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             numbers: AtomicU64::new(last),
-            invoice_numbers: Mutex::new(Self::last_invoice_number(&store)?),
+            invoice_numbers: Mutex::new(last_invoice),
             store,
         })
     }
