@@ -20,6 +20,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::domain::cart::CartLimits;
 use crate::domain::pricing::PricingRules;
+use crate::domain::promotion::Stacking;
 use crate::domain::Currency;
 use crate::http::{self, AppState, HttpSettings};
 use crate::service::auth::{persisted_jwt_secret, Accounts, AuthSettings};
@@ -43,6 +44,7 @@ use crate::service::payment::manual::Manual;
 use crate::service::payment::stripe::{Stripe, StripeSettings};
 use crate::service::payment::test::{TestGateway, TestGatewaySettings};
 use crate::service::payment::Payments;
+use crate::service::promotion::Promotions;
 use crate::service::search::{self, Indexer, Search, SearchSettings};
 use crate::worker::{Schedule, Wake, Workers};
 
@@ -63,6 +65,8 @@ pub struct Settings {
     pub carts: CartSettings,
     /// Shipping and tax.
     pub pricing: PricingRules,
+    /// How automatic promotions and a coupon combine.
+    pub promotion_stacking: Stacking,
     /// Search.
     pub search: SearchSettings,
     /// The CDN purger, when a purge URL is set.
@@ -161,6 +165,7 @@ impl TryFrom<&Config> for Settings {
                 cache_entries: config.cart.cache_entries,
                 currency,
             },
+            promotion_stacking: config.pricing.promotion_stacking,
             pricing: PricingRules {
                 shipping_flat_cents: config.pricing.shipping_flat_cents,
                 free_shipping_over_cents: config.pricing.free_shipping_over_cents,
@@ -260,6 +265,8 @@ pub struct Services {
     pub checkout: Arc<Checkout>,
     /// Coupons.
     pub coupons: Arc<Coupons>,
+    /// Automatic promotions.
+    pub promotions: Arc<Promotions>,
     /// Payment providers.
     pub payments: Arc<Payments>,
     /// Idempotency keys.
@@ -293,7 +300,14 @@ impl Services {
             stock.clone(),
             stock_signals.clone(),
         ));
-        let coupons = Arc::new(Coupons::new(store.clone(), clock.clone(), catalog.clone()));
+        let promotions = Arc::new(Promotions::new(store.clone(), clock.clone(), catalog.clone())?);
+        let coupons = Arc::new(Coupons::new(
+            store.clone(),
+            clock.clone(),
+            catalog.clone(),
+            promotions.clone(),
+            settings.promotion_stacking,
+        ));
         let carts = Arc::new(Carts::new(
             store.clone(),
             inventory.clone(),
@@ -402,6 +416,7 @@ impl Services {
             orders,
             checkout,
             coupons,
+            promotions,
             payments,
             idempotency,
             consumers,

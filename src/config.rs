@@ -352,6 +352,9 @@ pub struct PricingConfig {
     pub default_tax_bps: u32,
     /// Tax rates by `COUNTRY` or `COUNTRY-REGION`, basis points.
     pub tax_bps: std::collections::BTreeMap<String, u32>,
+    /// How automatic promotions and a coupon combine: `combine` (each line's best promotion,
+    /// then the coupon on what is left) or `exclusive` (a coupon that applies replaces them).
+    pub promotion_stacking: crate::domain::promotion::Stacking,
 }
 
 impl Default for PricingConfig {
@@ -362,6 +365,7 @@ impl Default for PricingConfig {
             shipping_taxable: false,
             default_tax_bps: 0,
             tax_bps: std::collections::BTreeMap::new(),
+            promotion_stacking: crate::domain::promotion::Stacking::Combine,
         }
     }
 }

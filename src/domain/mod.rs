@@ -14,6 +14,7 @@ pub mod money;
 pub mod order;
 pub mod pricing;
 pub mod product;
+pub mod promotion;
 pub mod query;
 pub mod slug;
 pub mod user;

@@ -11,9 +11,8 @@ use super::cart::cart_token;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, ClientAddr, Json};
 use super::openapi::{AdminOnly, Invalid, SignedIn};
-use super::{private_json, AppState};
+use super::{parse_id, private_json, AppState};
 use crate::domain::user::{AddressInput, LoginInput, ProfilePatch, RefreshInput, RegisterInput, Role, RoleInput};
-use crate::domain::Id;
 use crate::service::view::{AddressView, Items, Registered, RevokedSessions, Session, Tokens, UserView};
 use crate::service::ServiceError;
 
@@ -29,10 +28,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(update_address, delete_address))
         .routes(routes!(set_role))
         .routes(routes!(revoke_sessions))
-}
-
-fn parse_id(raw: &str, kind: &'static str) -> Result<Id, ApiError> {
-    Id::parse(raw).ok_or(ApiError::NotFound(kind))
 }
 
 /// Register a customer account and sign it in.

@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod ops;
 pub mod orders;
 pub mod products;
+pub mod promotions;
 pub mod rate_limit;
 pub mod search;
 pub mod security;
@@ -123,6 +124,8 @@ pub struct Shared {
     pub orders: Arc<Orders>,
     /// Coupons.
     pub coupons: Arc<crate::service::coupon::Coupons>,
+    /// Automatic promotions.
+    pub promotions: Arc<crate::service::promotion::Promotions>,
     /// Checkout.
     pub checkout: Arc<Checkout>,
     /// Idempotency keys.
@@ -153,6 +156,7 @@ impl AppState {
             outbox: services.outbox.clone(),
             orders: services.orders.clone(),
             coupons: services.coupons.clone(),
+            promotions: services.promotions.clone(),
             checkout: services.checkout.clone(),
             idempotency: services.idempotency.clone(),
             health: services.health.clone(),
@@ -166,6 +170,11 @@ impl AppState {
 }
 
 /// A JSON response about one user or cart: never stored by shared caches.
+/// An id from a path, or 404 for `kind` (a malformed id names nothing).
+pub(crate) fn parse_id(raw: &str, kind: &'static str) -> Result<crate::domain::Id, error::ApiError> {
+    crate::domain::Id::parse(raw).ok_or(error::ApiError::NotFound(kind))
+}
+
 pub(crate) fn private_json<T: serde::Serialize>(status: axum::http::StatusCode, body: &T) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
     response.headers_mut().insert(
@@ -200,7 +209,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(cart::router())
         .merge(search::router())
         .merge(orders::router())
-        .merge(coupons::router());
+        .merge(coupons::router())
+        .merge(promotions::router());
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", api)
         .merge(ops::router())

@@ -14,9 +14,8 @@ use super::cart::cart_token;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, IfMatch, Json, JsonBytes, Query};
 use super::openapi::{AdminOnly, BadBody, Invalid, SignedIn, Versioned};
-use super::{private_json, AppState};
+use super::{parse_id, private_json, AppState};
 use crate::domain::order::{CheckoutInput, NoteInput, RefundInput, StatusChangeInput};
-use crate::domain::Id;
 use crate::service::auth::Actor;
 use crate::service::cart::CartOwner;
 use crate::service::idempotency::{Answer, Idempotency};
@@ -83,10 +82,6 @@ fn idempotency_key(headers: &HeaderMap) -> Option<String> {
         .get(&IDEMPOTENCY_KEY)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-}
-
-fn parse_id(raw: &str) -> Result<Id, ApiError> {
-    Id::parse(raw).ok_or(ApiError::NotFound("order"))
 }
 
 /// Answers a stored or fresh answer of a money-moving request.
@@ -208,7 +203,7 @@ async fn get_order(
 ) -> Result<Response, ApiError> {
     let view = state
         .orders
-        .get(actor, parse_id(&id)?, order_token(query, &headers))
+        .get(actor, parse_id(&id, "order")?, order_token(query, &headers))
         .await?;
     Ok(private_json(StatusCode::OK, &view))
 }
@@ -230,7 +225,7 @@ async fn get_timeline(
 ) -> Result<Response, ApiError> {
     let items = state
         .orders
-        .timeline(actor, parse_id(&id)?, order_token(query, &headers))
+        .timeline(actor, parse_id(&id, "order")?, order_token(query, &headers))
         .await?;
     Ok(private_json(StatusCode::OK, &Items { items }))
 }
@@ -255,7 +250,7 @@ async fn get_invoice(
 ) -> Result<Response, ApiError> {
     let (label, pdf) = state
         .orders
-        .invoice(actor, parse_id(&id)?, order_token(query, &headers))
+        .invoice(actor, parse_id(&id, "order")?, order_token(query, &headers))
         .await?;
     let mut response = (StatusCode::OK, pdf).into_response();
     let h = response.headers_mut();
@@ -286,7 +281,7 @@ async fn cancel_order(
     IfMatch(version): IfMatch,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&id, "order")?;
     let token = order_token(query, &headers);
     let what = [b"cancel".as_slice(), &id.to_bytes()].concat();
     keyed(
@@ -323,7 +318,7 @@ async fn add_note(
     Path(id): Path<String>,
     Json(input): Json<NoteInput>,
 ) -> Result<Response, ApiError> {
-    let note = state.orders.add_note(actor, parse_id(&id)?, input).await?;
+    let note = state.orders.add_note(actor, parse_id(&id, "order")?, input).await?;
     Ok(private_json(StatusCode::CREATED, &note))
 }
 
@@ -345,7 +340,7 @@ async fn change_status(
     headers: HeaderMap,
     JsonBytes(input, raw): JsonBytes<StatusChangeInput>,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&id, "order")?;
     let what = [b"status".as_slice(), &id.to_bytes(), &raw].concat();
     keyed(
         &state,
@@ -375,7 +370,13 @@ async fn create_refund(
 ) -> Result<Response, ApiError> {
     let done = state
         .orders
-        .refund(actor, parse_id(&id)?, input, idempotency_key(&headers), raw.to_vec())
+        .refund(
+            actor,
+            parse_id(&id, "order")?,
+            input,
+            idempotency_key(&headers),
+            raw.to_vec(),
+        )
         .await?;
     Ok(answer(done))
 }
@@ -393,7 +394,7 @@ async fn record_payment(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&id, "order")?;
     let what = [b"payment".as_slice(), &id.to_bytes()].concat();
     keyed(&state, &actor, &headers, &what, state.orders.record_payment(actor, id)).await
 }

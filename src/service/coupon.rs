@@ -16,12 +16,14 @@ use storefront_storage::{Batch, Store};
 
 use super::auth::Actor;
 use super::cart::PricedLine;
-use super::catalog::Catalog;
+use super::catalog::{Catalog, CategoryTree};
+use super::promotion::Promotions;
 use super::view::coupon::CouponView;
 use super::{blocking, ServiceError};
 use crate::clock::SharedClock;
 use crate::domain::coupon::{self, CouponInput, CouponKind, CouponTerms, Rejection, Usage};
 use crate::domain::error::DomainError;
+use crate::domain::promotion::Stacking;
 use crate::domain::user::Role;
 use crate::domain::{FieldErrors, Id};
 
@@ -89,21 +91,80 @@ pub struct Applied {
     pub lines: Vec<i64>,
 }
 
-/// The coupon service.
+/// What comes off a cart's lines.
+#[derive(Debug, Clone)]
+pub struct Discounts {
+    /// Each line's automatic promotion: what it takes off, and its name.
+    pub promotions: Vec<(i64, Option<String>)>,
+    /// Each line's cost after its promotion (what a coupon applies to).
+    pub nets: Vec<i64>,
+    /// The coupon's outcome, when the cart has one.
+    pub coupon: Option<Result<Applied, NotApplied>>,
+}
+
+impl Discounts {
+    /// Each line's whole discount.
+    pub fn per_line(&self) -> Vec<i64> {
+        let coupon = match &self.coupon {
+            Some(Ok(a)) => a.lines.as_slice(),
+            _ => &[],
+        };
+        self.promotions
+            .iter()
+            .enumerate()
+            .map(|(i, (p, _))| p + coupon.get(i).copied().unwrap_or(0))
+            .collect()
+    }
+}
+
+/// What a coupon or promotion covers: products, categories (and below) and sellers; an empty
+/// list covers any.
+pub(crate) struct Scope<'a> {
+    pub(crate) products: &'a [[u8; 16]],
+    pub(crate) categories: &'a [[u8; 16]],
+    pub(crate) sellers: &'a [[u8; 16]],
+}
+
+impl Scope<'_> {
+    /// Whether it covers `line` (a purchasable line only).
+    pub(crate) fn covers(&self, tree: &CategoryTree, line: &PricedLine) -> bool {
+        line.purchasable
+            && (self.products.is_empty() || self.products.contains(&line.product_id))
+            && (self.sellers.is_empty() || line.seller_id.is_some_and(|s| self.sellers.contains(&s)))
+            && (self.categories.is_empty()
+                || line.category_id.is_some_and(|c| {
+                    tree.path_up(Id::from_bytes(c))
+                        .iter()
+                        .any(|a| self.categories.contains(&a.to_bytes()))
+                }))
+    }
+}
+
+/// The coupon service (with the automatic promotions it stacks with).
 pub struct Coupons {
     store: Store,
     clock: SharedClock,
     catalog: Arc<Catalog>,
+    promotions: Arc<Promotions>,
+    stacking: Stacking,
     stripes: Box<[Mutex<()>]>,
 }
 
 impl Coupons {
     /// Builds the service.
-    pub fn new(store: Store, clock: SharedClock, catalog: Arc<Catalog>) -> Coupons {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        catalog: Arc<Catalog>,
+        promotions: Arc<Promotions>,
+        stacking: Stacking,
+    ) -> Coupons {
         Coupons {
             store,
             clock,
             catalog,
+            promotions,
+            stacking,
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
         }
     }
@@ -374,41 +435,82 @@ impl Coupons {
 
     // ------------------------------------------------------- carts and orders
 
-    /// The discount `code` gives `lines` bought by `customer`, or why it gives none.
-    pub(crate) fn evaluate(
+    /// The discount `code` gives `lines` (costing `nets` each after their promotions) bought
+    /// by `customer`, or why it gives none.
+    fn evaluate(
         &self,
         code: &str,
         lines: &[PricedLine],
+        nets: &[i64],
         customer: &Customer,
     ) -> Result<Result<Applied, NotApplied>, ServiceError> {
         let code = code.trim().to_ascii_uppercase();
         let Some(record) = self.load(&code)? else {
             return Ok(Err(NotApplied::Unknown));
         };
-        self.evaluate_record(&record, lines, customer)
+        self.evaluate_record(&record, lines, nets, customer)
+    }
+
+    /// What comes off each line: its best automatic promotion and (given `coupon`) the
+    /// coupon's share, stacked by the configured rule.
+    pub(crate) fn discounts(
+        &self,
+        lines: &[PricedLine],
+        coupon: Option<(&str, &Customer)>,
+    ) -> Result<Discounts, ServiceError> {
+        let gross: Vec<i64> = lines
+            .iter()
+            .map(|l| if l.purchasable { l.unit_price * l.quantity } else { 0 })
+            .collect();
+        let promotions = self.promotions.best_per_line(lines, self.clock.now_ms());
+        let nets: Vec<i64> = gross.iter().zip(&promotions).map(|(g, (d, _))| g - d).collect();
+        let Some((code, customer)) = coupon else {
+            return Ok(Discounts {
+                promotions,
+                nets,
+                coupon: None,
+            });
+        };
+        if self.stacking == Stacking::Exclusive {
+            let alone = self.evaluate(code, lines, &gross, customer)?;
+            if alone.is_ok() {
+                return Ok(Discounts {
+                    promotions: vec![(0, None); lines.len()],
+                    nets: gross,
+                    coupon: Some(alone),
+                });
+            }
+        }
+        let coupon = self.evaluate(code, lines, &nets, customer)?;
+        Ok(Discounts {
+            promotions,
+            nets,
+            coupon: Some(coupon),
+        })
     }
 
     fn evaluate_record(
         &self,
         record: &CouponRecord,
         lines: &[PricedLine],
+        nets: &[i64],
         customer: &Customer,
     ) -> Result<Result<Applied, NotApplied>, ServiceError> {
         let categories = self.catalog.categories();
-        let covers = |l: &PricedLine| {
-            l.purchasable
-                && record.owner_seller.is_none_or(|o| l.seller_id == Some(o))
-                && (record.products.is_empty() || record.products.contains(&l.product_id))
-                && (record.sellers.is_empty() || l.seller_id.is_some_and(|s| record.sellers.contains(&s)))
-                && (record.categories.is_empty()
-                    || l.category_id.is_some_and(|c| {
-                        categories
-                            .path_up(Id::from_bytes(c))
-                            .iter()
-                            .any(|a| record.categories.contains(&a.to_bytes()))
-                    }))
+        let scope = Scope {
+            products: &record.products,
+            categories: &record.categories,
+            sellers: &record.sellers,
         };
-        let weighted: Vec<(i64, bool)> = lines.iter().map(|l| (l.unit_price * l.quantity, covers(l))).collect();
+        let weighted: Vec<(i64, bool)> = lines
+            .iter()
+            .zip(nets)
+            .map(|(l, net)| {
+                let covered =
+                    scope.covers(&categories, l) && record.owner_seller.is_none_or(|o| l.seller_id == Some(o));
+                (*net, covered)
+            })
+            .collect();
         let customer_uses = match customer.key() {
             Some(k) => self.customer_uses(&record.code, &k)?,
             None => 0,
@@ -467,10 +569,12 @@ impl Coupons {
     /// creates the order to `write`, all under the coupon's lock; the last use taken by
     /// someone else meanwhile answers 409 `coupon_exhausted`, and a coupon that stopped
     /// applying 422 on `field`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn redeem<T>(
         &self,
         applied: &Applied,
         lines: &[PricedLine],
+        nets: &[i64],
         customer: &Customer,
         order: [u8; 16],
         field: &str,
@@ -480,7 +584,7 @@ impl Coupons {
         let mut record = self
             .load(&applied.code)?
             .ok_or_else(|| NotApplied::Unknown.invalid(field))?;
-        match self.evaluate_record(&record, lines, customer)? {
+        match self.evaluate_record(&record, lines, nets, customer)? {
             Ok(now) if now.lines == applied.lines => {}
             Ok(_) => return Err(NotApplied::Rejected(Rejection::NotApplicable).invalid(field)),
             Err(NotApplied::Rejected(Rejection::Exhausted | Rejection::CustomerLimit)) => {

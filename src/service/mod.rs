@@ -30,6 +30,7 @@ pub mod import;
 pub mod inventory;
 pub mod order;
 pub mod payment;
+pub mod promotion;
 pub mod representation;
 pub mod search;
 pub mod view;

@@ -61,3 +61,61 @@ pub struct CouponRecord {
 impl StoredRecord for CouponRecord {
     const CF: &'static str = crate::cf::CF_COUPONS;
 }
+
+pub use rule::PromotionRuleRecord;
+
+mod rule {
+    // The derive's resolver type has undocumented fields; the record itself is documented.
+    #![allow(missing_docs)]
+    use rkyv::{Archive, Deserialize, Serialize};
+
+    /// What an automatic promotion takes off.
+    #[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+    #[rkyv(derive(Debug), compare(PartialEq))]
+    pub enum PromotionRuleRecord {
+        /// A percentage of the line.
+        Percent {
+            /// 1–100.
+            percent: i64,
+        },
+        /// Of every `buy + get` units, `get` free.
+        BuyGet {
+            /// Units paid.
+            buy: i64,
+            /// Units free.
+            get: i64,
+        },
+    }
+}
+
+/// An automatic promotion (no code), keyed by [`crate::keys::promotion`] of its id.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[rkyv(derive(Debug))]
+pub struct PromotionRecord {
+    /// Id.
+    pub id: Id,
+    /// What shoppers see on a line.
+    pub name: String,
+    /// The rule.
+    pub rule: PromotionRuleRecord,
+    /// Only these products (empty: any).
+    pub products: Vec<Id>,
+    /// Only products in these categories or below (empty: any).
+    pub categories: Vec<Id>,
+    /// Only these sellers' products (empty: any).
+    pub sellers: Vec<Id>,
+    /// Valid from, Unix milliseconds.
+    pub starts_at_ms: Option<i64>,
+    /// Valid until (exclusive), Unix milliseconds.
+    pub ends_at_ms: Option<i64>,
+    /// Switched on.
+    pub active: bool,
+    /// Creation time, Unix milliseconds.
+    pub created_at_ms: i64,
+    /// Last change, Unix milliseconds.
+    pub updated_at_ms: i64,
+}
+
+impl StoredRecord for PromotionRecord {
+    const CF: &'static str = crate::cf::CF_COUPONS;
+}

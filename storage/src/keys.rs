@@ -259,6 +259,14 @@ pub fn coupon_use(code: &str, customer: &[u8]) -> Vec<u8> {
     [b"u/".as_slice(), code.as_bytes(), &[0], customer].concat()
 }
 
+/// Key of an automatic promotion.
+pub fn promotion(id: &Id) -> Vec<u8> {
+    [b"p/".as_slice(), id].concat()
+}
+
+/// Prefix of every promotion's key.
+pub const PROMOTION_PREFIX: &[u8] = b"p/";
+
 /// Key of an order's redemption: its value is the coupon's code and the customer key.
 pub fn coupon_order(order: &Id) -> Vec<u8> {
     [b"o/".as_slice(), order].concat()

@@ -16,6 +16,7 @@ mod invoices;
 mod listing;
 mod ops;
 mod products;
+mod promotions;
 mod purge;
 mod search;
 mod stripe;

@@ -34,7 +34,7 @@ use storefront_storage::keys::{self, CartKey};
 use storefront_storage::records::{CartLineRecord, CartRecord, CartStatus, ProductRecord, UserRecord};
 use storefront_storage::{Batch, Store};
 
-use super::coupon::{Applied, Coupons, Customer, NotApplied};
+use super::coupon::{Coupons, Customer, Discounts};
 use super::inventory::{HoldChanges, Inventory, StockLedger};
 use super::view::{product_status, rfc3339, CartLineView, CartView};
 use super::{blocking, ServiceError};
@@ -434,7 +434,8 @@ impl Carts {
                 // and each pricing says whether it still applies.
                 if let Some(code) = &code {
                     let lines = self.price_lines(&cart.lines)?;
-                    if let Err(why) = self.coupons.evaluate(code, &lines, &customer_of(user))? {
+                    let customer = customer_of(user);
+                    if let Some(Err(why)) = self.coupons.discounts(&lines, Some((code, &customer)))?.coupon {
                         return Err(why.invalid("code"));
                     }
                 }
@@ -598,18 +599,12 @@ impl Carts {
             _ => None,
         };
         let (rate, region) = self.pricing.tax_rate(location.as_ref());
-        let coupon = match coupon {
-            Some((code, customer)) => Some(self.coupons.evaluate(code, lines, customer)?),
-            None => None,
-        };
-        let discount = match &coupon {
-            Some(Ok(applied)) => applied.lines.iter().sum(),
-            _ => 0,
-        };
+        let discounts = self.coupons.discounts(lines, coupon)?;
+        let discount = discounts.per_line().iter().sum();
         Ok(Priced {
             breakdown: self.pricing.breakdown(subtotal, discount, !lines.is_empty(), rate),
             region,
-            coupon,
+            discounts,
         })
     }
 
@@ -632,16 +627,14 @@ impl Carts {
         let Priced {
             breakdown: b,
             region,
-            coupon,
+            discounts,
         } = self.breakdown(&lines, owner, location, coupon)?;
-        let line_discounts = match &coupon {
-            Some(Ok(applied)) => applied.lines.clone(),
-            _ => vec![0; lines.len()],
-        };
+        let line_discounts = discounts.per_line();
         let items = lines
             .iter()
             .zip(&line_discounts)
-            .map(|(line, discount)| {
+            .zip(&discounts.promotions)
+            .map(|((line, discount), (_, promotion))| {
                 let available = self.stock.available(&line.sku);
                 let enough = match self.settings.reserve_on {
                     ReserveOn::Cart => line.held >= line.quantity || available + line.held >= line.quantity,
@@ -661,6 +654,7 @@ impl Carts {
                     price_changed: line.purchasable && line.unit_price != line.unit_price_at_add,
                     line_total: money(line.unit_price * line.quantity),
                     discount: money(*discount),
+                    promotion: promotion.clone(),
                     held: line.held,
                     available,
                     status: if !line.purchasable {
@@ -686,7 +680,7 @@ impl Carts {
             tax_rate_bps: b.tax_rate_bps,
             tax_region: region,
             coupon: cart.and_then(|c| c.coupon.clone()),
-            coupon_problem: match &coupon {
+            coupon_problem: match &discounts.coupon {
                 Some(Err(why)) => Some(why.code()),
                 _ => None,
             },
@@ -811,12 +805,12 @@ pub(crate) struct PricedLine {
     pub(crate) purchasable: bool,
 }
 
-/// Lines priced for a cart: the breakdown, the tax region, and the coupon's outcome (when
-/// the cart has one).
+/// Lines priced for a cart: the breakdown, the tax region, and what comes off each line
+/// (promotions, and the coupon's outcome when the cart has one).
 pub(crate) struct Priced {
     pub(crate) breakdown: Breakdown,
     pub(crate) region: Option<String>,
-    pub(crate) coupon: Option<Result<Applied, NotApplied>>,
+    pub(crate) discounts: Discounts,
 }
 
 /// The coupon customer of a cart: its user, or a guest not known yet.

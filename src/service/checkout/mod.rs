@@ -443,7 +443,9 @@ impl Checkout {
             Some(location),
             cart.coupon.as_deref().map(|c| (c, &customer)),
         )?;
-        let applied = match priced.coupon {
+        let discounts = priced.discounts.per_line();
+        let nets = priced.discounts.nets.clone();
+        let applied = match priced.discounts.coupon {
             None => None,
             Some(Ok(applied)) => Some(applied),
             Some(Err(NotApplied::Rejected(Rejection::Exhausted | Rejection::CustomerLimit))) => {
@@ -472,16 +474,12 @@ impl Checkout {
         }
         let id = Id::new();
         let now = self.clock.now_ms();
-        let discounts = match &applied {
-            Some(a) => a.lines.clone(),
-            None => vec![0; lines.len()],
-        };
-        let nets: Vec<i64> = lines
+        let taxed: Vec<i64> = lines
             .iter()
             .zip(&discounts)
             .map(|(l, d)| l.unit_price * l.quantity - d)
             .collect();
-        let taxes = allocate(b.tax, &nets);
+        let taxes = allocate(b.tax, &taxed);
         let order_lines: Vec<OrderLineRecord> = lines
             .iter()
             .zip(&taxes)
@@ -602,7 +600,9 @@ impl Checkout {
             })
         };
         match &applied {
-            Some(a) => self.coupons.redeem(a, &lines, &customer, order_id, "coupon", place)?,
+            Some(a) => self
+                .coupons
+                .redeem(a, &lines, &nets, &customer, order_id, "coupon", place)?,
             None => place(&mut |_| Ok(()))?,
         }
         Ok((order, token))

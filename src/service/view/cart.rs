@@ -31,8 +31,10 @@ pub struct CartLineView {
     pub price_changed: bool,
     /// Unit price × quantity.
     pub line_total: Money,
-    /// The line's share of the coupon's discount.
+    /// What comes off the line: its automatic promotion and its share of the coupon.
     pub discount: Money,
+    /// The automatic promotion applied to the line, by name.
+    pub promotion: Option<String>,
     /// Units held for this cart (`reserve_on = "cart"`).
     pub held: i64,
     /// Units anyone can still reserve.

@@ -16,6 +16,7 @@ pub mod inventory;
 pub mod invoice;
 pub mod order;
 pub mod product;
+pub mod promotion;
 pub mod search;
 
 use std::time::{Duration, UNIX_EPOCH};

@@ -30,6 +30,8 @@ pub struct OrderLineView {
     pub quantity: i64,
     /// Unit price × quantity.
     pub line_total: Money,
+    /// What came off the line (its promotion and its share of the coupon).
+    pub discount: Money,
     /// The line's share of the tax.
     pub tax: Money,
     /// Units refunded.
@@ -225,6 +227,7 @@ impl OrderView {
                     unit_price: money(l.unit_price_cents),
                     quantity: l.quantity,
                     line_total: money(l.line_total_cents),
+                    discount: money(l.discount_cents),
                     tax: money(l.tax_cents),
                     refunded_quantity: l.refunded_quantity,
                 })
