@@ -397,7 +397,7 @@ impl Default for CheckoutConfig {
             recovery_interval_ms: 10_000,
             idempotency_ttl_secs: 24 * 3600,
             store_name: "Storefront".into(),
-            invoice_interval_ms: 1000,
+            invoice_interval_ms: 200,
         }
     }
 }

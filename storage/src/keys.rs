@@ -160,12 +160,12 @@ pub enum OrderIndex {
     /// `p ‖ order id`: orders waiting for their payment to be settled (the recovery worker's
     /// queue).
     Pending = b'p',
-    /// `v ‖ order id`: confirmed orders waiting for their invoice number (the numbering
-    /// worker's queue).
+    /// `v ‖ confirmed at (Unix ms, i64 BE) ‖ order id`: confirmed orders waiting for their
+    /// invoice number (the numbering worker's queue), oldest confirmation first.
     Uninvoiced = b'v',
     /// `i ‖ order id` → invoice number (u64 BE).
     Invoice = b'i',
-    /// `j ‖ invoice number (u64 BE)` → order id: the highest invoice number in use.
+    /// `j` → the highest invoice number given (u64 BE), written with the numbers.
     InvoiceNumber = b'j',
 }
 

@@ -24,27 +24,57 @@ use crate::service::view::order::status_of;
 use crate::service::{blocking, ServiceError};
 use crate::worker::{Progress, Worker};
 
-/// Orders numbered per step, at most.
-const NUMBER_BATCH: usize = 500;
+/// Orders numbered per step, at most: small steps, often, keep the work off the tail of
+/// checkout latency.
+const NUMBER_BATCH: usize = 200;
 
 /// The invoice number as printed: `INV-` and six digits at least.
 pub fn invoice_label(number: u64) -> String {
     format!("INV-{number:06}")
 }
 
+/// How far a numbering step looks back behind the newest confirmation it numbered: a
+/// confirmation commits within moments of the time in its key, and starting the scan there
+/// skips the deleted queue entries before it (a scan over them grows with every order).
+const LOOKBACK_MS: i64 = 5_000;
+
+/// The invoice counter: the last number given, and where the queue scan starts.
+#[derive(Debug, Default)]
+pub(crate) struct InvoiceCounter {
+    /// The last number given.
+    pub(crate) last: u64,
+    /// Confirmation time (Unix ms) the next scan starts from.
+    from_ms: i64,
+}
+
+impl InvoiceCounter {
+    /// A counter at `last`, scanning the whole queue first.
+    pub(crate) fn new(last: u64) -> InvoiceCounter {
+        InvoiceCounter { last, from_ms: 0 }
+    }
+}
+
+/// The queue entry of an order confirmed at `confirmed_ms`.
+pub(crate) fn queue_key(confirmed_ms: i64, order: &[u8; 16]) -> Vec<u8> {
+    keys::order_index(OrderIndex::Uninvoiced, &confirmed_ms.max(0).to_be_bytes(), order)
+}
+
 impl Orders {
-    /// Numbers up to `limit` queued orders; returns how many.
-    pub(crate) fn number_invoices(&self, limit: usize) -> Result<usize, ServiceError> {
-        let mut last = self.invoice_numbers.lock().unwrap_or_else(|p| p.into_inner());
+    /// Numbers up to `limit` queued orders; returns how many. `whole` scans the whole queue
+    /// (an invoice asked for), not only the recent part.
+    pub(crate) fn number_invoices(&self, limit: usize, whole: bool) -> Result<usize, ServiceError> {
+        let mut counter = self.invoice_numbers.lock().unwrap_or_else(|p| p.into_inner());
         let prefix = keys::order_index(OrderIndex::Uninvoiced, &[], &[]);
+        let from = if whole { 0 } else { counter.from_ms };
+        let start = keys::order_index(OrderIndex::Uninvoiced, &from.to_be_bytes(), &[]);
         let mut queued = Vec::new();
         self.store.for_each_raw(
             CF_ORDER_INDEX,
-            &prefix,
+            &start,
             keys::prefix_successor(&prefix).as_deref(),
             |key, _| {
-                if let Ok(id) = <[u8; 16]>::try_from(&key[1..]) {
-                    queued.push(id);
+                if let (Ok(at), Ok(id)) = (<[u8; 8]>::try_from(&key[1..9]), <[u8; 16]>::try_from(&key[9..])) {
+                    queued.push((i64::from_be_bytes(at), id));
                 }
                 queued.len() < limit
             },
@@ -53,31 +83,26 @@ impl Orders {
             return Ok(0);
         }
         let mut batch = self.store.batch();
-        let mut next = *last;
-        for id in &queued {
-            batch.delete(CF_ORDER_INDEX, &keys::order_index(OrderIndex::Uninvoiced, &[], id));
-            // An order numbered before a crash that left its queue entry keeps its number.
-            if self
-                .store
-                .get_raw(CF_ORDER_INDEX, &keys::order_index(OrderIndex::Invoice, &[], id))?
-                .is_some()
-            {
-                continue;
-            }
+        let mut next = counter.last;
+        // The queue entry goes in the batch that gives the number: an order is numbered once.
+        for (at, id) in &queued {
+            batch.delete(CF_ORDER_INDEX, &queue_key(*at, id));
             next += 1;
             batch.put_raw(
                 CF_ORDER_INDEX,
                 &keys::order_index(OrderIndex::Invoice, &[], id),
                 &next.to_be_bytes(),
             );
-            batch.put_raw(
-                CF_ORDER_INDEX,
-                &keys::order_index(OrderIndex::InvoiceNumber, &[], &next.to_be_bytes()),
-                id,
-            );
         }
+        batch.put_raw(
+            CF_ORDER_INDEX,
+            &keys::order_index(OrderIndex::InvoiceNumber, &[], &[]),
+            &next.to_be_bytes(),
+        );
         batch.commit()?;
-        *last = next;
+        counter.last = next;
+        let newest = queued.iter().map(|(at, _)| *at).max().unwrap_or(0);
+        counter.from_ms = counter.from_ms.max(newest - LOOKBACK_MS);
         Ok(queued.len())
     }
 
@@ -108,7 +133,7 @@ impl Orders {
             let number = match this.invoice_number(&order.id)? {
                 Some(n) => n,
                 None => {
-                    this.number_invoices(NUMBER_BATCH)?;
+                    this.number_invoices(usize::MAX, true)?;
                     this.invoice_number(&order.id)?.ok_or(ServiceError::Missing {
                         code: Code::InvoiceUnavailable,
                         message: "only a confirmed order has an invoice",
@@ -192,7 +217,7 @@ impl InvoiceNumbering {
 impl Worker for InvoiceNumbering {
     async fn try_execute(&self) -> Result<Progress, ServiceError> {
         let orders = self.orders.clone();
-        let numbered = blocking(move || orders.number_invoices(NUMBER_BATCH)).await?;
+        let numbered = blocking(move || orders.number_invoices(NUMBER_BATCH, false)).await?;
         Ok(if numbered == NUMBER_BATCH {
             Progress::Worked
         } else {

@@ -113,14 +113,14 @@ pub struct Orders {
     /// The last order number handed out.
     numbers: AtomicU64,
     /// The last invoice number given; held while numbering.
-    invoice_numbers: Mutex<u64>,
+    invoice_numbers: Mutex<invoice::InvoiceCounter>,
 }
 
 const STRIPES: usize = 256;
 /// Order numbers start after this, so the first order is `SF-100001`.
 const FIRST_NUMBER: u64 = 100_000;
 
-/// The highest number in a number index (`Number`, `InvoiceNumber`), 0 when it is empty.
+/// The highest number in a number index, 0 when it is empty.
 fn highest_number(store: &Store, index: OrderIndex) -> Result<u64, ServiceError> {
     let prefix = keys::order_index(index, &[], &[]);
     let mut last = 0;
@@ -166,7 +166,10 @@ impl Orders {
         settings: OrderSettings,
     ) -> Result<Orders, ServiceError> {
         let last = highest_number(&store, OrderIndex::Number)?.max(FIRST_NUMBER);
-        let last_invoice = highest_number(&store, OrderIndex::InvoiceNumber)?;
+        let last_invoice = store
+            .get_raw(CF_ORDER_INDEX, &keys::order_index(OrderIndex::InvoiceNumber, &[], &[]))?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map_or(0, u64::from_be_bytes);
         Ok(Orders {
             clock,
             inventory,
@@ -177,7 +180,7 @@ impl Orders {
             settings,
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             numbers: AtomicU64::new(last),
-            invoice_numbers: Mutex::new(last_invoice),
+            invoice_numbers: Mutex::new(invoice::InvoiceCounter::new(last_invoice)),
             store,
         })
     }
@@ -544,11 +547,7 @@ impl Orders {
             self.stage_outbox(batch, "order_placed", &order, serde_json::Value::Null)?;
             self.stage_outbox(batch, topic, &order, serde_json::Value::Null)?;
             batch.delete(CF_ORDER_INDEX, &keys::order_index(OrderIndex::Pending, &[], &order.id));
-            batch.put_raw(
-                CF_ORDER_INDEX,
-                &keys::order_index(OrderIndex::Uninvoiced, &[], &order.id),
-                &[],
-            );
+            batch.put_raw(CF_ORDER_INDEX, &invoice::queue_key(now, &order.id), &[]);
             self.stage_order(batch, &mut order)?;
             if let Some((slot, token)) = answer {
                 let mut view = self.view(&order, Viewer::Admin);
