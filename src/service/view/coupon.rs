@@ -27,8 +27,8 @@ pub struct CouponView {
     pub max_uses: Option<i64>,
     /// Redemptions allowed per customer.
     pub max_uses_per_customer: Option<i64>,
-    /// Redemptions held by orders (placed, or waiting for their payment); a failed or
-    /// cancelled order gives its use back.
+    /// Redemptions held by orders: placed ones, and those waiting seconds for their payment
+    /// (so the last use cannot go twice); a failed or cancelled order gives its use back.
     pub uses: i64,
     /// Only these products (empty: any).
     pub products: Vec<Id>,
