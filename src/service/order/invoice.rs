@@ -38,6 +38,10 @@ pub fn invoice_label(number: u64) -> String {
 /// skips the deleted queue entries before it (a scan over them grows with every order).
 const LOOKBACK_MS: i64 = 5_000;
 
+/// Every this many steps, one scans the whole queue, so a confirmation that committed later
+/// than the look-back still gets its number soon.
+const WHOLE_SCAN_EVERY: u64 = 300;
+
 /// The invoice counter: the last number given, and where the queue scan starts.
 #[derive(Debug, Default)]
 pub(crate) struct InvoiceCounter {
@@ -45,12 +49,18 @@ pub(crate) struct InvoiceCounter {
     pub(crate) last: u64,
     /// Confirmation time (Unix ms) the next scan starts from.
     from_ms: i64,
+    /// Steps run.
+    steps: u64,
 }
 
 impl InvoiceCounter {
     /// A counter at `last`, scanning the whole queue first.
     pub(crate) fn new(last: u64) -> InvoiceCounter {
-        InvoiceCounter { last, from_ms: 0 }
+        InvoiceCounter {
+            last,
+            from_ms: 0,
+            steps: 0,
+        }
     }
 }
 
@@ -65,6 +75,8 @@ impl Orders {
     pub(crate) fn number_invoices(&self, limit: usize, whole: bool) -> Result<usize, ServiceError> {
         let mut counter = self.invoice_numbers.lock().unwrap_or_else(|p| p.into_inner());
         let prefix = keys::order_index(OrderIndex::Uninvoiced, &[], &[]);
+        let whole = whole || counter.steps % WHOLE_SCAN_EVERY == 0;
+        counter.steps += 1;
         let from = if whole { 0 } else { counter.from_ms };
         let start = keys::order_index(OrderIndex::Uninvoiced, &from.to_be_bytes(), &[]);
         let mut queued = Vec::new();
