@@ -109,20 +109,6 @@ pub fn normalize_code(code: &str, errors: &mut FieldErrors) -> String {
     code
 }
 
-fn parse_time(field: &str, value: &Option<String>, errors: &mut FieldErrors) -> Option<i64> {
-    let v = value.as_deref()?;
-    match humantime::parse_rfc3339_weak(v) {
-        Ok(t) => t
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()
-            .map(|d| d.as_millis() as i64),
-        Err(_) => {
-            errors.add(field, "invalid", "must be an RFC 3339 time");
-            None
-        }
-    }
-}
-
 /// Validates `input` over `base` (the coupon's current terms, for a patch), recording each
 /// invalid field.
 pub fn terms(input: &CouponInput, base: Option<&CouponTerms>, errors: &mut FieldErrors) -> Option<CouponTerms> {
@@ -177,8 +163,10 @@ pub fn terms(input: &CouponInput, base: Option<&CouponTerms>, errors: &mut Field
     if min_subtotal < 0 {
         errors.add("min_subtotal", "out_of_range", "must not be negative");
     }
-    let starts_at_ms = parse_time("starts_at", &input.starts_at, errors).or(base.and_then(|b| b.starts_at_ms));
-    let ends_at_ms = parse_time("ends_at", &input.ends_at, errors).or(base.and_then(|b| b.ends_at_ms));
+    let starts_at_ms =
+        super::query::time("starts_at", input.starts_at.as_deref(), errors).or(base.and_then(|b| b.starts_at_ms));
+    let ends_at_ms =
+        super::query::time("ends_at", input.ends_at.as_deref(), errors).or(base.and_then(|b| b.ends_at_ms));
     if let (Some(s), Some(e)) = (starts_at_ms, ends_at_ms) {
         if e <= s {
             errors.add("ends_at", "out_of_range", "must be after starts_at");

@@ -52,6 +52,22 @@ pub fn price_range(min: Option<&str>, max: Option<&str>, errors: &mut FieldError
 }
 
 /// A yes/no flag: `true`/`1` or `false`/`0`, false when absent.
+/// An RFC 3339 time as Unix milliseconds (absent: `None`); a bad one records `field`.
+pub fn time(field: &str, raw: Option<&str>, errors: &mut FieldErrors) -> Option<i64> {
+    let raw = raw?;
+    match humantime::parse_rfc3339_weak(raw) {
+        Ok(t) => Some(
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0),
+        ),
+        Err(_) => {
+            errors.add(field, "invalid", "must be an RFC 3339 time");
+            None
+        }
+    }
+}
+
 pub fn flag(field: &str, raw: Option<&str>, errors: &mut FieldErrors) -> bool {
     match raw.map(str::trim) {
         None => false,

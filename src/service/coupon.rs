@@ -140,6 +140,38 @@ impl Scope<'_> {
     }
 }
 
+/// Resolves a scope's products, categories and sellers (ids or slugs) to ids, recording each
+/// unknown one as `products[i]`, `categories[i]` or `sellers[i]`; an absent list stays `None`.
+pub(crate) fn resolve_scope(
+    catalog: &Catalog,
+    lists: [&Option<Vec<String>>; 3],
+    errors: &mut FieldErrors,
+) -> Result<[Option<Vec<[u8; 16]>>; 3], ServiceError> {
+    let categories = catalog.categories();
+    let sellers = catalog.sellers();
+    let mut out = [None, None, None];
+    for (slot, (field, keys)) in out
+        .iter_mut()
+        .zip(["products", "categories", "sellers"].into_iter().zip(lists))
+    {
+        let Some(keys) = keys else { continue };
+        let mut ids = Vec::with_capacity(keys.len());
+        for (i, k) in keys.iter().enumerate() {
+            let found = match field {
+                "products" => catalog.resolve_product_id(k)?,
+                "categories" => categories.resolve(k).map(|n| n.id),
+                _ => sellers.resolve(k).map(|s| s.id),
+            };
+            match found {
+                Some(id) => ids.push(id.to_bytes()),
+                None => errors.add(format!("{field}[{i}]"), "unknown", format!("no such {field} entry")),
+            }
+        }
+        *slot = Some(ids);
+    }
+    Ok(out)
+}
+
 /// The coupon service (with the automatic promotions it stacks with).
 pub struct Coupons {
     store: Store,
@@ -212,25 +244,6 @@ impl Coupons {
         }
     }
 
-    /// Resolves ids or slugs to ids, recording the unknown ones.
-    fn refs(
-        &self,
-        field: &str,
-        keys: &Option<Vec<String>>,
-        resolve: impl Fn(&str) -> Result<Option<Id>, ServiceError>,
-        errors: &mut FieldErrors,
-    ) -> Result<Option<Vec<[u8; 16]>>, ServiceError> {
-        let Some(keys) = keys else { return Ok(None) };
-        let mut ids = Vec::with_capacity(keys.len());
-        for (i, k) in keys.iter().enumerate() {
-            match resolve(k)? {
-                Some(id) => ids.push(id.to_bytes()),
-                None => errors.add(format!("{field}[{i}]"), "unknown", format!("no such {field} entry")),
-            }
-        }
-        Ok(Some(ids))
-    }
-
     /// Validates `input` into `record`'s terms and scope (a new coupon when `record` is fresh).
     fn apply_input(
         &self,
@@ -241,24 +254,9 @@ impl Coupons {
         mut errors: FieldErrors,
     ) -> Result<(), ServiceError> {
         let terms = coupon::terms(input, base, &mut errors);
-        let categories = self.catalog.categories();
-        let sellers = self.catalog.sellers();
-        let products = self.refs(
-            "products",
-            &input.products,
-            |k| self.catalog.resolve_product_id(k),
-            &mut errors,
-        )?;
-        let cats = self.refs(
-            "categories",
-            &input.categories,
-            |k| Ok(categories.resolve(k).map(|n| n.id)),
-            &mut errors,
-        )?;
-        let sels = self.refs(
-            "sellers",
-            &input.sellers,
-            |k| Ok(sellers.resolve(k).map(|s| s.id)),
+        let [products, cats, sels] = resolve_scope(
+            &self.catalog,
+            [&input.products, &input.categories, &input.sellers],
             &mut errors,
         )?;
         if let (Some(Some(_)), Some(s)) = (Self::owner_of(actor)?, &sels) {

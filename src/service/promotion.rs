@@ -13,12 +13,12 @@ use storefront_storage::{keys, Owned, Store};
 use super::auth::Actor;
 use super::cart::PricedLine;
 use super::catalog::Catalog;
-use super::coupon::Scope;
+use super::coupon::{resolve_scope, Scope};
 use super::view::promotion::PromotionView;
 use super::{blocking, ServiceError};
 use crate::clock::SharedClock;
 use crate::domain::promotion::{self, PromotionInput, PromotionRule};
-use crate::domain::{FieldErrors, Id};
+use crate::domain::{query, FieldErrors, Id};
 
 /// The promotion service.
 pub struct Promotions {
@@ -141,42 +141,13 @@ impl Promotions {
             None => {}
         }
         let rule = promotion::rule(input, patch.then(|| rule_of(record.rule)), &mut errors);
-        let categories = self.catalog.categories();
-        let sellers = self.catalog.sellers();
-        let mut resolve = |field: &str,
-                           keys: &Option<Vec<String>>,
-                           find: &dyn Fn(&str) -> Result<Option<Id>, ServiceError>|
-         -> Result<Option<Vec<[u8; 16]>>, ServiceError> {
-            let Some(keys) = keys else { return Ok(None) };
-            let mut ids = Vec::new();
-            for (i, k) in keys.iter().enumerate() {
-                match find(k)? {
-                    Some(id) => ids.push(id.to_bytes()),
-                    None => errors.add(format!("{field}[{i}]"), "unknown", format!("no such {field} entry")),
-                }
-            }
-            Ok(Some(ids))
-        };
-        let products = resolve("products", &input.products, &|k| self.catalog.resolve_product_id(k))?;
-        let cats = resolve("categories", &input.categories, &|k| {
-            Ok(categories.resolve(k).map(|n| n.id))
-        })?;
-        let sels = resolve("sellers", &input.sellers, &|k| Ok(sellers.resolve(k).map(|s| s.id)))?;
-        let time = |field: &str, v: &Option<String>, errors: &mut FieldErrors| -> Option<i64> {
-            let v = v.as_deref()?;
-            match humantime::parse_rfc3339_weak(v) {
-                Ok(t) => t
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .ok()
-                    .map(|d| d.as_millis() as i64),
-                Err(_) => {
-                    errors.add(field, "invalid", "must be an RFC 3339 time");
-                    None
-                }
-            }
-        };
-        let starts = time("starts_at", &input.starts_at, &mut errors).or(record.starts_at_ms);
-        let ends = time("ends_at", &input.ends_at, &mut errors).or(record.ends_at_ms);
+        let [products, cats, sels] = resolve_scope(
+            &self.catalog,
+            [&input.products, &input.categories, &input.sellers],
+            &mut errors,
+        )?;
+        let starts = query::time("starts_at", input.starts_at.as_deref(), &mut errors).or(record.starts_at_ms);
+        let ends = query::time("ends_at", input.ends_at.as_deref(), &mut errors).or(record.ends_at_ms);
         if let (Some(s), Some(e)) = (starts, ends) {
             if e <= s {
                 errors.add("ends_at", "out_of_range", "must be after starts_at");

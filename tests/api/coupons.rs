@@ -11,7 +11,7 @@ use crate::helpers::{error_fields, product, spawn_app, spawn_with, TestApp};
 
 impl TestApp {
     /// `POST /cart/coupon` on a guest cart.
-    async fn apply_coupon(&self, cart: &str, code: &str) -> (StatusCode, Value) {
+    pub(crate) async fn apply_coupon(&self, cart: &str, code: &str) -> (StatusCode, Value) {
         let res = self
             .client
             .post(self.url("/api/v1/cart/coupon"))
@@ -23,7 +23,20 @@ impl TestApp {
         (res.status(), res.json().await.unwrap())
     }
 
-    async fn guest_cart(&self, cart: &str) -> Value {
+    /// `DELETE /cart/coupon` on a guest cart.
+    pub(crate) async fn remove_coupon(&self, cart: &str) -> (StatusCode, Value) {
+        let res = self
+            .client
+            .delete(self.url("/api/v1/cart/coupon"))
+            .header("x-cart-token", cart)
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.json().await.unwrap())
+    }
+
+    /// `GET /cart` of a guest cart.
+    pub(crate) async fn guest_cart(&self, cart: &str) -> Value {
         let res = self
             .client
             .get(self.url("/api/v1/cart"))
@@ -235,15 +248,8 @@ async fn a_cart_shows_the_discount_per_line_or_why_there_is_none() {
     let r = app.checkout(Some(&cart), None, Some("c1"), &guest_body(CARD_OK)).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
     assert_eq!(reason(&r.body, "coupon"), "coupon_not_applicable");
-    let res = app
-        .client
-        .delete(app.url("/api/v1/cart/coupon"))
-        .header("x-cart-token", &cart)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let c: Value = res.json().await.unwrap();
+    let (status, c) = app.remove_coupon(&cart).await;
+    assert_eq!(status, StatusCode::OK);
     assert!(c["coupon"].is_null() && c["coupon_problem"].is_null(), "{c}");
 }
 

@@ -113,21 +113,25 @@ async fn prepare(server: &ServerProcess, client: &reqwest::Client) -> String {
     res.headers()["x-cart-token"].to_str().unwrap().to_owned()
 }
 
-#[tokio::test]
-async fn a_crash_after_the_reservation_releases_the_stock_and_keeps_the_cart() {
+/// Starts a server that dies at `fail_point`, checks a prepared cart out with `key` until it
+/// does, and returns the data directory, the client and the cart.
+async fn crash_at(fail_point: &str, key: &str) -> (tempfile::TempDir, reqwest::Client, String) {
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
-    let server = ServerProcess::start_with(dir.path(), &[("FAILPOINTS", "checkout-after-reserve=return")]);
+    let server = ServerProcess::start_with(dir.path(), &[("FAILPOINTS", &format!("{fail_point}=return"))]);
     let cart = prepare(&server, &client).await;
     let shop = Shop {
         client: client.clone(),
         base: server.base.clone(),
     };
-    assert!(
-        shop.checkout(&cart, "crash-1").await.is_err(),
-        "the server died mid-checkout"
-    );
+    assert!(shop.checkout(&cart, key).await.is_err(), "the server died mid-checkout");
     server.wait_exit();
+    (dir, client, cart)
+}
+
+#[tokio::test]
+async fn a_crash_after_the_reservation_releases_the_stock_and_keeps_the_cart() {
+    let (dir, client, cart) = crash_at("checkout-after-reserve", "crash-1").await;
 
     let server = ServerProcess::start_with(dir.path(), &RECOVER_AT_ONCE);
     let shop = Shop {
@@ -147,19 +151,7 @@ async fn a_crash_after_the_reservation_releases_the_stock_and_keeps_the_cart() {
 
 #[tokio::test]
 async fn a_crash_after_the_authorization_confirms_the_order_and_charges_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::new();
-    let server = ServerProcess::start_with(dir.path(), &[("FAILPOINTS", "checkout-after-authorize=return")]);
-    let cart = prepare(&server, &client).await;
-    let shop = Shop {
-        client: client.clone(),
-        base: server.base.clone(),
-    };
-    assert!(
-        shop.checkout(&cart, "crash-2").await.is_err(),
-        "the server died mid-checkout"
-    );
-    server.wait_exit();
+    let (dir, client, cart) = crash_at("checkout-after-authorize", "crash-2").await;
 
     let server = ServerProcess::start_with(dir.path(), &RECOVER_AT_ONCE);
     let shop = Shop {
@@ -183,16 +175,7 @@ async fn a_crash_after_the_authorization_confirms_the_order_and_charges_once() {
 
 #[tokio::test]
 async fn a_repeat_before_recovery_resumes_the_orphaned_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::new();
-    let server = ServerProcess::start_with(dir.path(), &[("FAILPOINTS", "checkout-after-reserve=return")]);
-    let cart = prepare(&server, &client).await;
-    let shop = Shop {
-        client: client.clone(),
-        base: server.base.clone(),
-    };
-    assert!(shop.checkout(&cart, "crash-3").await.is_err());
-    server.wait_exit();
+    let (dir, client, cart) = crash_at("checkout-after-reserve", "crash-3").await;
 
     // Recovery would wait five minutes; the shopper's retry finishes the order first.
     let server = ServerProcess::start(dir.path());

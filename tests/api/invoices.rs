@@ -97,15 +97,8 @@ async fn an_invoice_pdf_shows_the_seller_buyer_lines_tax_discount_and_totals() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let cart = app.guest_add(None, "LAMP-9", 2).await;
-    let res = app
-        .client
-        .post(app.url("/api/v1/cart/coupon"))
-        .header("x-cart-token", &cart)
-        .json(&json!({ "code": "five" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+    let (status, _) = app.apply_coupon(&cart, "five").await;
+    assert_eq!(status, StatusCode::OK);
     let r = app.checkout(Some(&cart), None, Some("inv"), &guest_body(CARD_OK)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let id = r.body["id"].as_str().unwrap();

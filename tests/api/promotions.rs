@@ -36,27 +36,9 @@ async fn shop(app: &TestApp) -> String {
     assert_eq!(status, StatusCode::CREATED);
     let cart = app.guest_add(None, "SPK-1", 1).await;
     app.guest_add(Some(&cart), "MUG-1", 3).await;
-    let res = app
-        .client
-        .post(app.url("/api/v1/cart/coupon"))
-        .header("x-cart-token", &cart)
-        .json(&json!({ "code": "FIVE" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+    let (status, _) = app.apply_coupon(&cart, "FIVE").await;
+    assert_eq!(status, StatusCode::OK);
     cart
-}
-
-async fn cart_of(app: &TestApp, cart: &str) -> Value {
-    let res = app
-        .client
-        .get(app.url("/api/v1/cart"))
-        .header("x-cart-token", cart)
-        .send()
-        .await
-        .unwrap();
-    res.json().await.unwrap()
 }
 
 fn lines(cart: &Value) -> Vec<(i64, Value)> {
@@ -72,7 +54,7 @@ fn lines(cart: &Value) -> Vec<(i64, Value)> {
 async fn each_line_gets_its_best_promotion_and_the_coupon_applies_to_what_is_left() {
     let app = spawn_app().await;
     let cart = shop(&app).await;
-    let c = cart_of(&app, &cart).await;
+    let c = app.guest_cart(&cart).await;
     // Speaker: 10% (333, beating 5%); mugs: one of three free (500, beating 5% = 75). The
     // coupon's 500 is then spread over what is left (3000 and 1000): 375 and 125.
     assert_eq!(
@@ -103,20 +85,13 @@ async fn an_exclusive_coupon_replaces_the_promotions() {
     })
     .await;
     let cart = shop(&app).await;
-    let c = cart_of(&app, &cart).await;
+    let c = app.guest_cart(&cart).await;
     // The coupon alone, over the full prices: 500 × 3333/4833 = 344.8 and 500 × 1500/4833 =
     // 155.2, the cent left over going to the larger remainder.
     assert_eq!(lines(&c), [(345, Value::Null), (155, Value::Null)]);
     assert_eq!(c["discount"]["amount"], 500);
     // Without the coupon, the promotions are back.
-    let res = app
-        .client
-        .delete(app.url("/api/v1/cart/coupon"))
-        .header("x-cart-token", &cart)
-        .send()
-        .await
-        .unwrap();
-    let c: Value = res.json().await.unwrap();
+    let (_, c) = app.remove_coupon(&cart).await;
     assert_eq!(c["discount"]["amount"], 833);
 }
 
@@ -140,14 +115,14 @@ async fn paused_and_expired_promotions_take_nothing_and_bad_ones_are_refused() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let cart = app.guest_add(None, "LAMP-1", 1).await;
-    assert_eq!(cart_of(&app, &cart).await["discount"]["amount"], 1000);
+    assert_eq!(app.guest_cart(&cart).await["discount"]["amount"], 1000);
     let path = format!("/api/v1/admin/promotions/{}", p["id"].as_str().unwrap());
     let (status, paused) = app.admin_json(Method::PATCH, &path, json!({ "active": false })).await;
     assert_eq!(
         (status, &paused["active"], &paused["percent"]),
         (StatusCode::OK, &json!(false), &json!(50))
     );
-    assert_eq!(cart_of(&app, &cart).await["discount"]["amount"], 0);
+    assert_eq!(app.guest_cart(&cart).await["discount"]["amount"], 0);
 
     let (status, err) = app
         .admin_json(

@@ -279,22 +279,8 @@ impl Orders {
             }
             parsed
         });
-        let date = |field: &str, raw: &Option<String>, errors: &mut FieldErrors| -> Option<i64> {
-            let raw = raw.as_deref()?;
-            match humantime::parse_rfc3339_weak(raw) {
-                Ok(t) => Some(
-                    t.duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_millis() as i64)
-                        .unwrap_or(0),
-                ),
-                Err(_) => {
-                    errors.add(field, "invalid", "must be an RFC 3339 date-time");
-                    None
-                }
-            }
-        };
-        let from = date("from", &filter.from, &mut errors);
-        let to = date("to", &filter.to, &mut errors);
+        let from = query::time("from", filter.from.as_deref(), &mut errors);
+        let to = query::time("to", filter.to.as_deref(), &mut errors);
         let cursor = match filter.cursor.as_deref() {
             None => None,
             Some(c) => Some(
