@@ -114,8 +114,13 @@ async fn prepare(server: &ServerProcess, client: &reqwest::Client) -> String {
 }
 
 /// Starts a server that dies at `fail_point`, checks a prepared cart out with `key` until it
-/// does, and returns the data directory, the client and the cart.
-async fn crash_at(fail_point: &str, key: &str) -> (tempfile::TempDir, reqwest::Client, String) {
+/// does, then starts the server again with `restart_env`. Returns the data directory and the
+/// restarted server (both must outlive the test), the shop and the cart.
+async fn crash_at(
+    fail_point: &str,
+    key: &str,
+    restart_env: &[(&str, &str)],
+) -> (tempfile::TempDir, ServerProcess, Shop, String) {
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
     let server = ServerProcess::start_with(dir.path(), &[("FAILPOINTS", &format!("{fail_point}=return"))]);
@@ -126,18 +131,17 @@ async fn crash_at(fail_point: &str, key: &str) -> (tempfile::TempDir, reqwest::C
     };
     assert!(shop.checkout(&cart, key).await.is_err(), "the server died mid-checkout");
     server.wait_exit();
-    (dir, client, cart)
-}
-
-#[tokio::test]
-async fn a_crash_after_the_reservation_releases_the_stock_and_keeps_the_cart() {
-    let (dir, client, cart) = crash_at("checkout-after-reserve", "crash-1").await;
-
-    let server = ServerProcess::start_with(dir.path(), &RECOVER_AT_ONCE);
+    let server = ServerProcess::start_with(dir.path(), restart_env);
     let shop = Shop {
         client,
         base: server.base.clone(),
     };
+    (dir, server, shop, cart)
+}
+
+#[tokio::test]
+async fn a_crash_after_the_reservation_releases_the_stock_and_keeps_the_cart() {
+    let (_dir, _server, shop, cart) = crash_at("checkout-after-reserve", "crash-1", &RECOVER_AT_ONCE).await;
     let order = shop.settled().await;
     assert_eq!(order["status"], "payment_failed", "the gateway never saw the payment");
     assert_eq!(shop.stock().await, (5, 0), "no hold leaks");
@@ -151,13 +155,7 @@ async fn a_crash_after_the_reservation_releases_the_stock_and_keeps_the_cart() {
 
 #[tokio::test]
 async fn a_crash_after_the_authorization_confirms_the_order_and_charges_once() {
-    let (dir, client, cart) = crash_at("checkout-after-authorize", "crash-2").await;
-
-    let server = ServerProcess::start_with(dir.path(), &RECOVER_AT_ONCE);
-    let shop = Shop {
-        client,
-        base: server.base.clone(),
-    };
+    let (_dir, _server, shop, cart) = crash_at("checkout-after-authorize", "crash-2", &RECOVER_AT_ONCE).await;
     let order = shop.settled().await;
     assert_eq!(order["status"], "confirmed", "the gateway had taken the payment");
     assert_eq!(order["payment"]["status"], "captured");
@@ -175,14 +173,8 @@ async fn a_crash_after_the_authorization_confirms_the_order_and_charges_once() {
 
 #[tokio::test]
 async fn a_repeat_before_recovery_resumes_the_orphaned_order() {
-    let (dir, client, cart) = crash_at("checkout-after-reserve", "crash-3").await;
-
     // Recovery would wait five minutes; the shopper's retry finishes the order first.
-    let server = ServerProcess::start(dir.path());
-    let shop = Shop {
-        client,
-        base: server.base.clone(),
-    };
+    let (_dir, _server, shop, cart) = crash_at("checkout-after-reserve", "crash-3", &[]).await;
     let res = shop.checkout(&cart, "crash-3").await.unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     let orders = shop.orders().await;
