@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::domain::cart::CartLimits;
 use crate::domain::pricing::PricingRules;
 use crate::domain::promotion::Stacking;
+use crate::domain::shipping::{Method, Rate};
 use crate::domain::Currency;
 use crate::http::{self, AppState, HttpSettings};
 use crate::service::auth::{persisted_jwt_secret, Accounts, AuthSettings};
@@ -46,6 +47,7 @@ use crate::service::payment::test::{TestGateway, TestGatewaySettings};
 use crate::service::payment::Payments;
 use crate::service::promotion::Promotions;
 use crate::service::search::{self, Indexer, Search, SearchSettings};
+use crate::service::shipping::{Shipping, STANDARD_SHIPPING};
 use crate::worker::{Schedule, Wake, Workers};
 
 /// Every setting the services and the HTTP layer run with, derived from [`Config`].
@@ -63,8 +65,10 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Carts.
     pub carts: CartSettings,
-    /// Shipping and tax.
+    /// Tax.
     pub pricing: PricingRules,
+    /// The shipping method of a store without zones.
+    pub standard_shipping: Method,
     /// How automatic promotions and a coupon combine.
     pub promotion_stacking: Stacking,
     /// Search.
@@ -166,9 +170,28 @@ impl TryFrom<&Config> for Settings {
                 currency,
             },
             promotion_stacking: config.pricing.promotion_stacking,
+            standard_shipping: {
+                let p = &config.pricing;
+                anyhow::ensure!(
+                    p.shipping_flat_cents >= 0 && p.free_shipping_over_cents >= 0,
+                    "[pricing] shipping amounts must not be negative"
+                );
+                Method {
+                    code: STANDARD_SHIPPING.to_owned(),
+                    name: "Standard".to_owned(),
+                    rate: if p.free_shipping_over_cents > 0 {
+                        Rate::FreeOver {
+                            threshold: p.free_shipping_over_cents,
+                            amount: p.shipping_flat_cents,
+                        }
+                    } else {
+                        Rate::Flat(p.shipping_flat_cents)
+                    },
+                    min_days: p.shipping_min_days,
+                    max_days: p.shipping_max_days.max(p.shipping_min_days),
+                }
+            },
             pricing: PricingRules {
-                shipping_flat_cents: config.pricing.shipping_flat_cents,
-                free_shipping_over_cents: config.pricing.free_shipping_over_cents,
                 shipping_taxable: config.pricing.shipping_taxable,
                 default_tax_bps: config.pricing.default_tax_bps,
                 tax_bps: config
@@ -267,6 +290,8 @@ pub struct Services {
     pub coupons: Arc<Coupons>,
     /// Automatic promotions.
     pub promotions: Arc<Promotions>,
+    /// Shipping zones.
+    pub shipping: Arc<Shipping>,
     /// Payment providers.
     pub payments: Arc<Payments>,
     /// Idempotency keys.
@@ -308,6 +333,11 @@ impl Services {
             promotions.clone(),
             settings.promotion_stacking,
         ));
+        let shipping = Arc::new(Shipping::new(
+            store.clone(),
+            clock.clone(),
+            settings.standard_shipping.clone(),
+        )?);
         let carts = Arc::new(Carts::new(
             store.clone(),
             inventory.clone(),
@@ -315,6 +345,7 @@ impl Services {
             settings.carts.clone(),
             settings.pricing.clone(),
             coupons.clone(),
+            shipping.clone(),
         ));
         let mut auth = settings.auth.clone();
         if auth.signing_key.1.is_empty() {
@@ -417,6 +448,7 @@ impl Services {
             checkout,
             coupons,
             promotions,
+            shipping,
             payments,
             idempotency,
             consumers,

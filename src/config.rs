@@ -342,10 +342,15 @@ impl Default for InventoryConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PricingConfig {
-    /// Flat shipping charge per order, minor units.
+    /// The `standard` method of a store without shipping zones: its charge per parcel, minor
+    /// units.
     pub shipping_flat_cents: i64,
-    /// Orders at or above this after discounts ship free; 0 = never free.
+    /// ...free for parcels at or above this after discounts; 0 = never free.
     pub free_shipping_over_cents: i64,
+    /// ...and its delivery estimate, in days.
+    pub shipping_min_days: u16,
+    /// ...at the latest.
+    pub shipping_max_days: u16,
     /// Whether tax applies to shipping.
     pub shipping_taxable: bool,
     /// Tax rate when no country/region rate matches, basis points.
@@ -362,6 +367,8 @@ impl Default for PricingConfig {
         PricingConfig {
             shipping_flat_cents: 599,
             free_shipping_over_cents: 5_000,
+            shipping_min_days: 2,
+            shipping_max_days: 5,
             shipping_taxable: false,
             default_tax_bps: 0,
             tax_bps: std::collections::BTreeMap::new(),

@@ -143,6 +143,8 @@ pub struct VariantInput {
     pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
     /// Initial on-hand stock for a new SKU (default 0).
     pub stock: Option<i64>,
+    /// Shipping weight in grams (default 0: weight-band shipping counts it as nothing).
+    pub weight_grams: Option<u32>,
 }
 
 /// Body of `PATCH /products/{id}`: absent fields stay unchanged; `null` clears nullable ones.
@@ -191,6 +193,8 @@ pub struct VariantPatch {
     /// Replacement attributes.
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    /// New shipping weight, grams.
+    pub weight_grams: Option<u32>,
 }
 
 /// Body of `POST /categories` and `PATCH /categories/{id}`.
@@ -254,6 +258,8 @@ pub struct NewVariant {
     pub attributes: Vec<Attribute>,
     /// Initial stock.
     pub stock: i64,
+    /// Shipping weight, grams.
+    pub weight_grams: u32,
 }
 
 /// The validated, reference-free part of a product body.
@@ -475,6 +481,7 @@ pub fn check_variant(prefix: &str, input: &VariantInput, currency: Currency, err
         compare_at_cents,
         attributes: check_attributes(&format!("{prefix}attributes"), input.attributes.as_ref(), errors),
         stock,
+        weight_grams: input.weight_grams.unwrap_or(0),
     }
 }
 

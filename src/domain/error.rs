@@ -94,6 +94,10 @@ codes! {
     InvalidTransition = ("invalid_transition", 409),
     /// A coupon with this code exists.
     CouponTaken = ("coupon_taken", 409),
+    /// Another shipping zone already covers one of the areas.
+    ZoneOverlap = ("zone_overlap", 409),
+    /// The order's return window has closed.
+    ReturnWindowClosed = ("return_window_closed", 409),
     /// The order has no invoice: it was never confirmed.
     InvoiceUnavailable = ("invoice_unavailable", 409),
     /// The coupon's last use went to another order while this one was placed.
@@ -229,6 +233,18 @@ pub enum DomainError {
         /// The code.
         code: String,
     },
+    /// Another shipping zone covers some of the areas.
+    #[error("another zone already covers {}", areas.join(", "))]
+    ZoneOverlap {
+        /// The areas, each with the zone that has it.
+        areas: Vec<String>,
+    },
+    /// The return window closed.
+    #[error("returns closed on {closed_at}")]
+    ReturnWindowClosed {
+        /// When (RFC 3339).
+        closed_at: String,
+    },
     /// Every use of the coupon is taken, or the customer's are.
     #[error("the coupon {code} has been used up")]
     CouponExhausted {
@@ -284,6 +300,8 @@ impl DomainError {
             DomainError::InvalidTransition { .. } => Code::InvalidTransition,
             DomainError::CouponTaken { .. } => Code::CouponTaken,
             DomainError::CouponExhausted { .. } => Code::CouponExhausted,
+            DomainError::ZoneOverlap { .. } => Code::ZoneOverlap,
+            DomainError::ReturnWindowClosed { .. } => Code::ReturnWindowClosed,
             DomainError::IdempotencyKeyInUse => Code::IdempotencyKeyInUse,
             DomainError::IdempotencyKeyReused => Code::IdempotencyKeyReused,
             DomainError::IdempotencyKeyRequired => Code::IdempotencyKeyRequired,
@@ -328,6 +346,8 @@ impl DomainError {
             }
             DomainError::RefundTooLarge { refundable } => json!({ "refundable": refundable }),
             DomainError::CouponTaken { code } | DomainError::CouponExhausted { code } => json!({ "code": code }),
+            DomainError::ZoneOverlap { areas } => json!({ "areas": areas }),
+            DomainError::ReturnWindowClosed { closed_at } => json!({ "closed_at": closed_at }),
             DomainError::PaymentDeclined { reason, order } => json!({ "reason": reason, "order": order }),
             DomainError::PaymentUnavailable { retry_after_secs } => json!({ "retry_after_secs": retry_after_secs }),
             DomainError::CartEmpty

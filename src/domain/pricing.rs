@@ -4,8 +4,7 @@
 //! Rules, in order:
 //! 1. `subtotal` = Σ unit price × quantity of purchasable lines.
 //! 2. `discount` is clamped to `0..=subtotal`.
-//! 3. `shipping` is 0 for an empty cart, 0 when `subtotal − discount` reaches the free-shipping
-//!    threshold (when one is set), and the flat rate otherwise.
+//! 3. `shipping` is what the chosen method costs (see [`super::shipping`]); 0 for an empty cart.
 //! 4. `tax` = rate × (`subtotal − discount`, plus shipping when shipping is taxable), computed
 //!    once on the whole order in basis points and rounded half up to the minor unit (so 0.5
 //!    cent rounds to 1 cent). Per-line rounding would drift by up to a cent per line.
@@ -16,13 +15,9 @@
 
 use std::collections::BTreeMap;
 
-/// Shipping and tax rules from `[pricing]`.
+/// Tax rules from `[pricing]`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PricingRules {
-    /// Flat shipping charge per order.
-    pub shipping_flat_cents: i64,
-    /// Orders at or above this (after discount) ship free; 0 = never free.
-    pub free_shipping_over_cents: i64,
     /// Whether tax applies to shipping.
     pub shipping_taxable: bool,
     /// Rate when no region/country matches, in basis points (1/100 of a percent).
@@ -76,17 +71,12 @@ impl PricingRules {
         (self.default_tax_bps, None)
     }
 
-    /// Computes the breakdown for a subtotal and a requested discount.
-    pub fn breakdown(&self, subtotal: i64, discount: i64, has_items: bool, tax_rate_bps: u32) -> Breakdown {
+    /// Computes the breakdown for a subtotal, a requested discount and a shipping charge.
+    pub fn breakdown(&self, subtotal: i64, discount: i64, shipping: i64, tax_rate_bps: u32) -> Breakdown {
         let subtotal = subtotal.max(0);
         let discount = discount.clamp(0, subtotal);
         let net = subtotal - discount;
-        let free = self.free_shipping_over_cents > 0 && net >= self.free_shipping_over_cents;
-        let shipping = if !has_items || free {
-            0
-        } else {
-            self.shipping_flat_cents.max(0)
-        };
+        let shipping = shipping.max(0);
         let taxable = net + if self.shipping_taxable { shipping } else { 0 };
         let tax = round_half_up_bps(taxable, tax_rate_bps);
         Breakdown {
@@ -112,8 +102,6 @@ mod tests {
 
     fn rules() -> PricingRules {
         PricingRules {
-            shipping_flat_cents: 599,
-            free_shipping_over_cents: 5_000,
             shipping_taxable: false,
             default_tax_bps: 0,
             tax_bps: [("US-CA".to_string(), 725), ("DE".to_string(), 1_900)].into(),
@@ -136,23 +124,14 @@ mod tests {
     }
 
     #[test]
-    fn shipping_is_free_above_the_threshold_after_discount() {
-        let r = rules();
-        assert_eq!(r.breakdown(4_999, 0, true, 0).shipping, 599);
-        assert_eq!(r.breakdown(5_000, 0, true, 0).shipping, 0);
-        assert_eq!(r.breakdown(5_100, 200, true, 0).shipping, 599);
-        assert_eq!(r.breakdown(0, 0, false, 0).shipping, 0);
-    }
-
-    #[test]
     fn total_adds_up_and_discount_is_clamped() {
         let r = rules();
         let (rate, key) = r.tax_rate(Some(&at("us", "ca")));
         assert_eq!((rate, key.as_deref()), (725, Some("US-CA")));
-        let b = r.breakdown(2_000, 500, true, rate);
+        let b = r.breakdown(2_000, 500, 599, rate);
         assert_eq!(b.tax, 109); // 7.25% of 1 500 = 108.75
         assert_eq!(b.total, 2_000 - 500 + 599 + 109);
-        assert_eq!(r.breakdown(300, 1_000, true, 0).discount, 300);
+        assert_eq!(r.breakdown(300, 1_000, 599, 0).discount, 300);
     }
 
     #[test]
@@ -167,7 +146,7 @@ mod tests {
     fn taxable_shipping_is_taxed() {
         let mut r = rules();
         r.shipping_taxable = true;
-        let b = r.breakdown(1_000, 0, true, 1_000);
+        let b = r.breakdown(1_000, 0, 599, 1_000);
         assert_eq!(b.tax, 160); // 10% of 1 000 + 599, half up
     }
 }

@@ -16,7 +16,8 @@ use super::{private_json, AppState};
 use crate::domain::cart::{CartItemInput, CouponCodeInput, QuantityInput};
 use crate::domain::pricing::TaxLocation;
 use crate::service::auth::Actor;
-use crate::service::cart::{CartOp, CartOwner};
+use crate::service::cart::{CartOp, CartOwner, Destination};
+use crate::service::view::shipping::ShippingOffersView;
 use crate::service::view::CartView;
 
 /// Header carrying a guest cart's token.
@@ -28,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_cart, clear_cart))
         .routes(routes!(add_item))
         .routes(routes!(reserve_cart))
+        .routes(routes!(shipping_methods))
         .routes(routes!(apply_coupon, remove_coupon))
         .routes(routes!(update_item, remove_item))
 }
@@ -63,8 +65,8 @@ struct CartHeaders {
     if_match: Option<String>,
 }
 
-/// `?country=US&region=CA`: where the order ships, for tax (defaults to the user's default
-/// address).
+/// `?country=US&region=CA&shipping_method=express`: where the order ships and how, for tax
+/// and shipping (defaults: the user's default address, the cheapest method).
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -73,14 +75,19 @@ struct LocationQuery {
     country: Option<String>,
     /// Region or state for the tax estimate.
     region: Option<String>,
+    /// The shipping method to price (default: the cheapest that ships there).
+    shipping_method: Option<String>,
 }
 
 impl LocationQuery {
-    fn location(self) -> Option<TaxLocation> {
-        self.country.map(|country| TaxLocation {
-            country,
-            region: self.region.unwrap_or_default(),
-        })
+    fn destination(self) -> Destination {
+        Destination {
+            location: self.country.map(|country| TaxLocation {
+                country,
+                region: self.region.unwrap_or_default(),
+            }),
+            method: self.shipping_method,
+        }
     }
 }
 
@@ -103,8 +110,22 @@ fn respond(cart: &CartView, token: Option<&str>) -> Response {
                (status = 401, description = "A bad access token", body = ErrorBody),
                (status = 404, description = "`cart_not_found` or `cart_expired`", body = ErrorBody)))]
 async fn get_cart(State(state): State<AppState>, req: CartRequest) -> Result<Response, ApiError> {
-    let cart = state.carts.get(req.owner.clone(), req.location).await?;
+    let cart = state.carts.get(req.owner.clone(), req.to).await?;
     Ok(respond(&cart, guest_token(&req.owner)))
+}
+
+/// The shipping methods that ship the cart to `?country=&region=` (default: the user's
+/// default address), with what each costs, cheapest first. Each seller ships their own parcel
+/// and each parcel is priced on its own; `per_shipment` shows the parts. Checkout takes one
+/// of these `code`s as `shipping_method`.
+#[utoipa::path(get, path = "/cart/shipping-methods", tag = "cart",
+    params(CartHeaders, LocationQuery),
+    responses((status = 200, description = "The methods", body = ShippingOffersView),
+               (status = 404, description = "`cart_not_found` or `cart_expired`", body = ErrorBody),
+               (status = 422, description = "No destination is known (`country`)", body = ErrorBody)))]
+async fn shipping_methods(State(state): State<AppState>, req: CartRequest) -> Result<Response, ApiError> {
+    let offers = state.carts.shipping_offers(req.owner.clone(), req.to).await?;
+    Ok(private_json(StatusCode::OK, &offers))
 }
 
 /// What every cart request carries: whose cart, the version it is based on, and where it
@@ -112,7 +133,7 @@ async fn get_cart(State(state): State<AppState>, req: CartRequest) -> Result<Res
 struct CartRequest {
     owner: CartOwner,
     if_match: Option<u64>,
-    location: Option<TaxLocation>,
+    to: Destination,
 }
 
 impl FromRequestParts<AppState> for CartRequest {
@@ -125,16 +146,13 @@ impl FromRequestParts<AppState> for CartRequest {
         Ok(CartRequest {
             owner: owner(&actor, &parts.headers),
             if_match,
-            location: query.location(),
+            to: query.destination(),
         })
     }
 }
 
 async fn write(state: AppState, req: CartRequest, op: CartOp) -> Result<Response, ApiError> {
-    let done = state
-        .carts
-        .write(req.owner.clone(), op, req.if_match, req.location)
-        .await?;
+    let done = state.carts.write(req.owner.clone(), op, req.if_match, req.to).await?;
     let token = done.new_token.as_deref().or(guest_token(&req.owner));
     Ok(respond(&done.cart, token))
 }

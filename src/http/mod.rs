@@ -21,6 +21,7 @@ pub mod rate_limit;
 pub mod search;
 pub mod security;
 pub mod sellers;
+pub mod shipping;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -126,6 +127,8 @@ pub struct Shared {
     pub coupons: Arc<crate::service::coupon::Coupons>,
     /// Automatic promotions.
     pub promotions: Arc<crate::service::promotion::Promotions>,
+    /// Shipping zones.
+    pub shipping: Arc<crate::service::shipping::Shipping>,
     /// Checkout.
     pub checkout: Arc<Checkout>,
     /// Idempotency keys.
@@ -157,6 +160,7 @@ impl AppState {
             orders: services.orders.clone(),
             coupons: services.coupons.clone(),
             promotions: services.promotions.clone(),
+            shipping: services.shipping.clone(),
             checkout: services.checkout.clone(),
             idempotency: services.idempotency.clone(),
             health: services.health.clone(),
@@ -210,7 +214,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(search::router())
         .merge(orders::router())
         .merge(coupons::router())
-        .merge(promotions::router());
+        .merge(promotions::router())
+        .merge(shipping::router());
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", api)
         .merge(ops::router())

@@ -42,6 +42,7 @@ use crate::domain::error::Code;
         (name = "cart", description = "Guest and user carts with stock holds"),
         (name = "orders", description = "Checkout, orders, fulfilment, refunds and payment webhooks"),
         (name = "promotions", description = "Coupons: codes with a percentage or amount off, limits and a scope"),
+        (name = "shipping", description = "Shipping zones and their methods: flat, by weight band, or free over a threshold"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]

@@ -33,6 +33,7 @@ pub mod payment;
 pub mod promotion;
 pub mod representation;
 pub mod search;
+pub mod shipping;
 pub mod view;
 
 pub use catalog::Catalog;

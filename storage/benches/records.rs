@@ -45,6 +45,7 @@ fn product(i: u32) -> ProductRecord {
             price_cents: 10995,
             compare_at_cents: None,
             attributes: vec![],
+            weight_grams: 0,
         }],
         rating_sum: 0,
         rating_count: 0,

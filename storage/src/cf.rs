@@ -54,6 +54,8 @@ pub const CF_ORDER_EVENTS: &str = "order_events";
 /// Coupons by code, with their redemptions: per customer, and per order (so a failed or
 /// cancelled order gives its use back).
 pub const CF_COUPONS: &str = "coupons";
+/// Shipping zones with their methods, by id (read whole at start and after each change).
+pub const CF_SHIPPING: &str = "shipping";
 
 /// Every column family, in creation order.
 pub const ALL_CFS: &[&str] = &[
@@ -80,6 +82,7 @@ pub const ALL_CFS: &[&str] = &[
     CF_ORDER_INDEX,
     CF_ORDER_EVENTS,
     CF_COUPONS,
+    CF_SHIPPING,
 ];
 
 /// Column families read mostly by exact key, which get bloom filters.

@@ -13,8 +13,10 @@ pub mod coupons;
 pub mod error;
 pub mod keys;
 pub mod listing;
+mod migrate;
 pub mod orders;
 pub mod records;
+pub mod shipping;
 pub mod store;
 
 pub use error::{Error, Result};

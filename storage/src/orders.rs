@@ -65,6 +65,8 @@ pub struct OrderLineRecord {
     pub refunded_quantity: i64,
     /// Units put back into stock so far.
     pub restocked_quantity: i64,
+    /// For a line an exchange added: the SKU it replaces.
+    pub replaces: Option<String>,
 }
 
 /// One seller's part of an order.
@@ -81,6 +83,76 @@ pub struct FulfilmentRecord {
     pub carrier: Option<String>,
     /// Tracking number, once shipped.
     pub tracking_number: Option<String>,
+    /// What this shipment's shipping cost, minor units (the order's shipping is their sum).
+    pub shipping_cents: i64,
+    /// Last change, Unix milliseconds.
+    pub updated_at_ms: i64,
+}
+
+/// The shipping method an order was placed with, as it was then.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[rkyv(derive(Debug))]
+pub struct ShippingChoiceRecord {
+    /// The method's code within its zone.
+    pub code: String,
+    /// What the shopper saw.
+    pub name: String,
+    /// Delivery estimate, in days.
+    pub min_days: u16,
+    /// Delivery estimate, in days.
+    pub max_days: u16,
+}
+
+/// The state of a return.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[rkyv(derive(Debug), compare(PartialEq))]
+pub enum ReturnStatusRecord {
+    /// Asked for by the customer.
+    Requested,
+    /// Accepted by the seller or an admin; the goods are on their way back.
+    Approved,
+    /// Refused.
+    Rejected,
+    /// The goods arrived; refunded (and exchanged) as asked.
+    Received,
+}
+
+/// One line of a return.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[rkyv(derive(Debug))]
+pub struct ReturnLineRecord {
+    /// The SKU sent back.
+    pub sku: String,
+    /// Units sent back.
+    pub quantity: i64,
+    /// Why, as the customer gave it.
+    pub reason: String,
+    /// For an exchange: the variant wanted instead (same product).
+    pub exchange_sku: Option<String>,
+    /// The exchange variant's unit price when the exchange was asked for.
+    pub exchange_unit_price_cents: i64,
+}
+
+/// A return (or exchange) request of an order.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[rkyv(derive(Debug))]
+pub struct ReturnRecord {
+    /// UUIDv7 bytes.
+    pub id: Id,
+    /// State.
+    pub status: ReturnStatusRecord,
+    /// The lines.
+    pub lines: Vec<ReturnLineRecord>,
+    /// Whether receipt put the units back into stock.
+    pub restocked: bool,
+    /// The refund made on receipt, minor units (after what exchanges cost).
+    pub refunded_cents: i64,
+    /// What exchanges cost beyond the returned goods, charged on approval, minor units.
+    pub charged_cents: i64,
+    /// The reviewer's note.
+    pub note: Option<String>,
+    /// Asked for, Unix milliseconds.
+    pub created_at_ms: i64,
     /// Last change, Unix milliseconds.
     pub updated_at_ms: i64,
 }
@@ -193,6 +265,10 @@ pub struct OrderRecord {
     pub payment: PaymentRecord,
     /// Refunds, oldest first.
     pub refunds: Vec<RefundRecord>,
+    /// How it ships.
+    pub shipping_method: ShippingChoiceRecord,
+    /// Returns and exchanges, oldest first.
+    pub returns: Vec<ReturnRecord>,
     /// Whether the order still holds stock (pending payment).
     pub holds_stock: bool,
     /// Next timeline sequence.
@@ -295,6 +371,7 @@ mod tests {
                 tax_cents: 240,
                 refunded_quantity: 0,
                 restocked_quantity: 0,
+                replaces: None,
             }],
             fulfilments: vec![FulfilmentRecord {
                 id: [6; 16],
@@ -302,6 +379,7 @@ mod tests {
                 status: FulfilmentStatusRecord::Shipped,
                 carrier: Some("UPS".into()),
                 tracking_number: Some("1Z".into()),
+                shipping_cents: 599,
                 updated_at_ms: 9,
             }],
             currency: "USD".into(),
@@ -325,6 +403,29 @@ mod tests {
                 failure: None,
             },
             refunds: vec![],
+            shipping_method: ShippingChoiceRecord {
+                code: "standard".into(),
+                name: "Standard".into(),
+                min_days: 2,
+                max_days: 5,
+            },
+            returns: vec![ReturnRecord {
+                id: [7; 16],
+                status: ReturnStatusRecord::Approved,
+                lines: vec![ReturnLineRecord {
+                    sku: "A-1".into(),
+                    quantity: 1,
+                    reason: "too big".into(),
+                    exchange_sku: Some("A-2".into()),
+                    exchange_unit_price_cents: 1600,
+                }],
+                restocked: false,
+                refunded_cents: 0,
+                charged_cents: 100,
+                note: None,
+                created_at_ms: 3,
+                updated_at_ms: 4,
+            }],
             holds_stock: false,
             next_event: 3,
             created_at_ms: 1,

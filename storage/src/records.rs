@@ -156,6 +156,8 @@ pub struct VariantRecord {
     pub compare_at_cents: Option<i64>,
     /// Variant-specific attributes.
     pub attributes: Vec<AttributeRecord>,
+    /// Shipping weight in grams (0: not given; weight-band rates count it as nothing).
+    pub weight_grams: u32,
 }
 
 /// A catalog product with its variants embedded, so a product page is one point read.
@@ -582,6 +584,7 @@ mod tests {
                             price_cents,
                             compare_at_cents,
                             attributes: attributes.clone(),
+                            weight_grams: 250,
                         })
                         .collect(),
                     rating_sum: 0,

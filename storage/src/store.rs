@@ -28,8 +28,9 @@ use crate::listing::{self, EntryValue};
 use crate::records::{encode, ChangeOp, ChangeRecord, EntityKind, Owned, StoredRecord};
 use crate::{Error, Result};
 
-/// Schema version written by this build (2: reservations moved out of the inventory record).
-pub const SCHEMA_VERSION: u32 = 2;
+/// Schema version written by this build (2: reservations moved out of the inventory record;
+/// 3: variant weights, shipments' shipping, shipping methods and returns, see [`crate::migrate`]).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Where a store reads the time its transactions are stamped with: the system clock unless the
 /// server hands it its own clock (tests move a manual one).
@@ -201,6 +202,9 @@ impl Store {
                     .try_into()
                     .map(u32::from_be_bytes)
                     .map_err(|_| Error::corrupt(CF_META, keys::META_SCHEMA_VERSION, "bad length"))?;
+                if found == 2 {
+                    return crate::migrate::v2_to_v3(self);
+                }
                 if found != SCHEMA_VERSION {
                     return Err(Error::SchemaVersion {
                         found,
@@ -250,7 +254,7 @@ impl Store {
         opts
     }
 
-    fn write(&self, batch: WriteBatch) -> Result<()> {
+    pub(crate) fn write(&self, batch: WriteBatch) -> Result<()> {
         self.inner.db.write_opt(batch, &self.write_options())?;
         Ok(())
     }

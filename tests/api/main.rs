@@ -19,4 +19,5 @@ mod products;
 mod promotions;
 mod purge;
 mod search;
+mod shipping;
 mod stripe;

@@ -36,12 +36,15 @@ use storefront_storage::{Batch, Store};
 
 use super::coupon::{Coupons, Customer, Discounts};
 use super::inventory::{HoldChanges, Inventory, StockLedger};
+use super::shipping::{Offer, Shipping};
+use super::view::shipping::{ShippingOfferView, ShippingOffersView};
 use super::view::{product_status, rfc3339, CartLineView, CartView};
 use super::{blocking, ServiceError};
 use crate::clock::SharedClock;
 use crate::domain::cart::{self, CartLimits, HoldRequest, MergeStrategy, ReserveOn};
 use crate::domain::error::{Code, DomainError};
 use crate::domain::pricing::{Breakdown, PricingRules, TaxLocation};
+use crate::domain::shipping::Parcel;
 use crate::domain::{product, Currency, FieldErrors, Id, Money};
 pub(crate) use commit::CartChange;
 use commit::ExpiryBuckets;
@@ -139,6 +142,7 @@ pub struct Carts {
     stripes: Box<[Mutex<()>]>,
     buckets: ExpiryBuckets,
     coupons: Arc<Coupons>,
+    shipping: Arc<Shipping>,
 }
 
 impl Carts {
@@ -150,9 +154,11 @@ impl Carts {
         settings: CartSettings,
         pricing: PricingRules,
         coupons: Arc<Coupons>,
+        shipping: Arc<Shipping>,
     ) -> Carts {
         Carts {
             coupons,
+            shipping,
             store,
             stock: inventory.ledger().clone(),
             inventory,
@@ -174,11 +180,7 @@ impl Carts {
 
     /// Returns the cart, repriced from the catalog. A guest without a token, or a user without
     /// a cart, gets an empty cart.
-    pub async fn get(
-        self: &Arc<Self>,
-        owner: CartOwner,
-        location: Option<TaxLocation>,
-    ) -> Result<CartView, ServiceError> {
+    pub async fn get(self: &Arc<Self>, owner: CartOwner, to: Destination) -> Result<CartView, ServiceError> {
         let this = self.clone();
         blocking(move || {
             let now = this.clock.now_ms();
@@ -192,7 +194,70 @@ impl Carts {
                 }
                 CartOwner::User(id) => this.load(&keys::user_cart(&id.to_bytes()))?.filter(|c| is_live(c, now)),
             };
-            this.view(record.as_deref(), &owner, location)
+            this.view(record.as_deref(), &owner, &to)
+        })
+        .await
+    }
+
+    /// `GET /cart/shipping-methods`: the methods that ship the cart to its destination, with
+    /// their prices. With shipping zones, a destination must be known (422 on `country`).
+    pub async fn shipping_offers(
+        self: &Arc<Self>,
+        owner: CartOwner,
+        to: Destination,
+    ) -> Result<ShippingOffersView, ServiceError> {
+        let this = self.clone();
+        blocking(move || {
+            let now = this.clock.now_ms();
+            let record = match &owner {
+                CartOwner::NewGuest => None,
+                CartOwner::Guest(token) => {
+                    let cart = this.load(&guest_key(token)?)?.ok_or(CART_NOT_FOUND)?;
+                    check_live(&cart, now)?;
+                    Some(cart)
+                }
+                CartOwner::User(id) => this.load(&keys::user_cart(&id.to_bytes()))?.filter(|c| is_live(c, now)),
+            };
+            let lines = this.price_lines(record.as_ref().map(|c| c.lines.as_slice()).unwrap_or_default())?;
+            let customer = customer_of(match &owner {
+                CartOwner::User(id) => Some(*id),
+                _ => None,
+            });
+            let coupon = record
+                .as_ref()
+                .and_then(|c| c.coupon.as_deref())
+                .map(|code| (code, &customer));
+            let priced = this.breakdown(&lines, &owner, &to, coupon)?;
+            if priced.location.is_none() && priced.offers.is_empty() {
+                let mut errors = FieldErrors::default();
+                errors.add(
+                    "country",
+                    "required",
+                    "give ?country= (and ?region=), or save an address",
+                );
+                return Err(ServiceError::Validation(errors.into_vec()));
+            }
+            let money = |amount| Money::new(amount, this.settings.currency);
+            Ok(ShippingOffersView {
+                country: priced.location.as_ref().map(|l| l.country.trim().to_ascii_uppercase()),
+                region: priced
+                    .location
+                    .as_ref()
+                    .map(|l| l.region.trim().to_ascii_uppercase())
+                    .filter(|r| !r.is_empty()),
+                items: priced
+                    .offers
+                    .into_iter()
+                    .map(|o| ShippingOfferView {
+                        code: o.method.code,
+                        name: o.method.name,
+                        price: money(o.quote.amount),
+                        per_shipment: o.quote.per_parcel.into_iter().map(money).collect(),
+                        min_days: o.method.min_days,
+                        max_days: o.method.max_days,
+                    })
+                    .collect(),
+            })
         })
         .await
     }
@@ -217,10 +282,10 @@ impl Carts {
         owner: CartOwner,
         op: CartOp,
         if_match: Option<u64>,
-        location: Option<TaxLocation>,
+        to: Destination,
     ) -> Result<CartWrite, ServiceError> {
         let this = self.clone();
-        blocking(move || this.write_sync(owner, op, if_match, location)).await
+        blocking(move || this.write_sync(owner, op, if_match, to)).await
     }
 
     fn write_sync(
@@ -228,7 +293,7 @@ impl Carts {
         owner: CartOwner,
         op: CartOp,
         if_match: Option<u64>,
-        location: Option<TaxLocation>,
+        to: Destination,
     ) -> Result<CartWrite, ServiceError> {
         let op = self.validate(op)?;
         if owner == CartOwner::NewGuest {
@@ -237,7 +302,7 @@ impl Carts {
                 ValidOp::Add { .. } => {}
                 ValidOp::Clear => {
                     return Ok(CartWrite {
-                        cart: self.view(None, &owner, location)?,
+                        cart: self.view(None, &owner, &to)?,
                         new_token: None,
                     })
                 }
@@ -283,7 +348,7 @@ impl Carts {
             new: Some(cart.clone()),
         }])?;
         Ok(CartWrite {
-            cart: self.view(Some(&cart), &owner, location)?,
+            cart: self.view(Some(&cart), &owner, &to)?,
             new_token,
         })
     }
@@ -574,18 +639,33 @@ impl Carts {
                         .unwrap_or(line.unit_price_cents_at_add),
                     unit_price_at_add: line.unit_price_cents_at_add,
                     purchasable: variant.is_some(),
+                    weight_grams: variant.map(|v| v.weight_grams.to_native()).unwrap_or(0),
                 }
             })
             .collect())
     }
 
-    /// The price breakdown of priced lines shipped to `location` (the user's default address
-    /// when none is given).
+    /// Where a cart ships to: an explicit location, else a user's default address.
+    pub(crate) fn destination(
+        &self,
+        location: Option<TaxLocation>,
+        owner: &CartOwner,
+    ) -> Result<Option<TaxLocation>, ServiceError> {
+        Ok(match (location, owner) {
+            (Some(l), _) => Some(l),
+            (None, CartOwner::User(id)) => self.default_location(*id)?,
+            _ => None,
+        })
+    }
+
+    /// The price breakdown of priced lines shipped to `to` (the user's default address when
+    /// no location is given), with the methods that ship there and the one priced: the one
+    /// `to` names when it is offered, else the cheapest.
     pub(crate) fn breakdown(
         &self,
         lines: &[PricedLine],
         owner: &CartOwner,
-        location: Option<TaxLocation>,
+        to: &Destination,
         coupon: Option<(&str, &Customer)>,
     ) -> Result<Priced, ServiceError> {
         let subtotal = lines
@@ -593,28 +673,33 @@ impl Carts {
             .filter(|l| l.purchasable)
             .map(|l| l.unit_price * l.quantity)
             .sum();
-        let location = match (location, owner) {
-            (Some(l), _) => Some(l),
-            (None, CartOwner::User(id)) => self.default_location(*id)?,
-            _ => None,
-        };
+        let location = self.destination(to.location.clone(), owner)?;
         let (rate, region) = self.pricing.tax_rate(location.as_ref());
         let discounts = self.coupons.discounts(lines, coupon)?;
-        let discount = discounts.per_line().iter().sum();
+        let line_discounts = discounts.per_line();
+        let discount = line_discounts.iter().sum();
+        let (sellers, parcels) = parcels(lines, &line_discounts);
+        let offers = self.shipping.offers(location.as_ref(), &parcels);
+        let chosen = to
+            .method
+            .as_deref()
+            .and_then(|code| offers.iter().find(|o| o.method.code == code))
+            .or(offers.first())
+            .cloned();
+        let shipping = chosen.as_ref().map(|o| o.quote.amount).unwrap_or(0);
         Ok(Priced {
-            breakdown: self.pricing.breakdown(subtotal, discount, !lines.is_empty(), rate),
+            breakdown: self.pricing.breakdown(subtotal, discount, shipping, rate),
             region,
             discounts,
+            location,
+            sellers,
+            offers,
+            chosen,
         })
     }
 
     /// Reprices every line from the catalog and computes the breakdown.
-    fn view(
-        &self,
-        cart: Option<&CartRecord>,
-        owner: &CartOwner,
-        location: Option<TaxLocation>,
-    ) -> Result<CartView, ServiceError> {
+    fn view(&self, cart: Option<&CartRecord>, owner: &CartOwner, to: &Destination) -> Result<CartView, ServiceError> {
         let currency = self.settings.currency;
         let money = |amount| Money { amount, currency };
         let records = cart.map(|c| c.lines.as_slice()).unwrap_or_default();
@@ -628,7 +713,9 @@ impl Carts {
             breakdown: b,
             region,
             discounts,
-        } = self.breakdown(&lines, owner, location, coupon)?;
+            chosen,
+            ..
+        } = self.breakdown(&lines, owner, to, coupon)?;
         let line_discounts = discounts.per_line();
         let items = lines
             .iter()
@@ -675,6 +762,7 @@ impl Carts {
             subtotal: money(b.subtotal),
             discount: money(b.discount),
             shipping: money(b.shipping),
+            shipping_method: chosen.map(|o| o.method.code),
             tax: money(b.tax),
             total: money(b.total),
             tax_rate_bps: b.tax_rate_bps,
@@ -803,6 +891,33 @@ pub(crate) struct PricedLine {
     pub(crate) unit_price: i64,
     pub(crate) unit_price_at_add: i64,
     pub(crate) purchasable: bool,
+    pub(crate) weight_grams: u32,
+}
+
+/// Where a cart ships: the location (none: the user's default address, if any) and the
+/// method asked for (none: the cheapest offered).
+#[derive(Debug, Clone, Default)]
+pub struct Destination {
+    /// Country and region.
+    pub location: Option<TaxLocation>,
+    /// A shipping method code.
+    pub method: Option<String>,
+}
+
+/// One parcel per seller, in seller order (the order's fulfilments are in the same order):
+/// the sellers, and each parcel's goods after discounts and weight.
+pub(crate) fn parcels(lines: &[PricedLine], discounts: &[i64]) -> (Vec<Option<[u8; 16]>>, Vec<Parcel>) {
+    let mut sellers: Vec<Option<[u8; 16]>> = lines.iter().filter(|l| l.purchasable).map(|l| l.seller_id).collect();
+    sellers.sort_unstable();
+    sellers.dedup();
+    let mut parcels = vec![Parcel::default(); sellers.len()];
+    for (line, discount) in lines.iter().zip(discounts).filter(|(l, _)| l.purchasable) {
+        if let Ok(i) = sellers.binary_search(&line.seller_id) {
+            parcels[i].goods += line.unit_price * line.quantity - discount;
+            parcels[i].grams += line.weight_grams as u64 * line.quantity.max(0) as u64;
+        }
+    }
+    (sellers, parcels)
 }
 
 /// Lines priced for a cart: the breakdown, the tax region, and what comes off each line
@@ -811,6 +926,14 @@ pub(crate) struct Priced {
     pub(crate) breakdown: Breakdown,
     pub(crate) region: Option<String>,
     pub(crate) discounts: Discounts,
+    /// Where it ships, when known.
+    pub(crate) location: Option<TaxLocation>,
+    /// The sellers, one parcel each, in order.
+    pub(crate) sellers: Vec<Option<[u8; 16]>>,
+    /// Every method that ships the cart there, cheapest first.
+    pub(crate) offers: Vec<Offer>,
+    /// The method priced.
+    pub(crate) chosen: Option<Offer>,
 }
 
 /// The coupon customer of a cart: its user, or a guest not known yet.

@@ -555,6 +555,9 @@ impl Catalog {
             if let Some(a) = &attributes {
                 v.attributes = a.iter().map(attribute_record).collect();
             }
+            if let Some(w) = patch.weight_grams {
+                v.weight_grams = w;
+            }
             if v.compare_at_cents.is_some_and(|c| c < v.price_cents) {
                 return Err(ServiceError::invalid(
                     "compare_at_price.amount",
@@ -677,5 +680,6 @@ fn variant_record(v: &NewVariant) -> VariantRecord {
         price_cents: v.price_cents,
         compare_at_cents: v.compare_at_cents,
         attributes: v.attributes.iter().map(attribute_record).collect(),
+        weight_grams: v.weight_grams,
     }
 }

@@ -22,14 +22,14 @@ use storefront_storage::cf::CF_ORDER_INDEX;
 use storefront_storage::keys::{self, OrderIndex};
 use storefront_storage::orders::{
     FulfilmentRecord, FulfilmentStatusRecord, OrderLineRecord, OrderPhaseRecord, OrderRecord, PaymentRecord,
-    PaymentStatusRecord,
+    PaymentStatusRecord, ShippingChoiceRecord,
 };
 use storefront_storage::records::UserRecord;
 use storefront_storage::{Batch, Store};
 
 use super::auth::addresses::{address_of, record_of};
 use super::auth::Actor;
-use super::cart::{CartOwner, Carts};
+use super::cart::{CartOwner, Carts, Destination};
 use super::coupon::{Coupons, Customer, NotApplied};
 use super::idempotency::{Answer, Begin, Idempotency, Running, Slot};
 use super::inventory::StockLedger;
@@ -47,14 +47,12 @@ use crate::domain::pricing::TaxLocation;
 use crate::domain::user::{check_address, Address, AddressInput, Email};
 use crate::domain::{Currency, FieldErrors, Id, Money};
 
-/// The shipping method of the store until shipping zones come (the `[pricing]` rule).
-pub const DEFAULT_SHIPPING_METHOD: &str = "standard";
-
 /// A checkout request, checked.
 #[derive(Debug, Clone)]
 struct Checked {
     shipping: Address,
     billing: Address,
+    shipping_method: Option<String>,
     email: String,
     provider: String,
     method: serde_json::Value,
@@ -356,17 +354,6 @@ impl Checkout {
                 None
             }
         };
-        if input
-            .shipping_method
-            .as_deref()
-            .is_some_and(|m| m != DEFAULT_SHIPPING_METHOD)
-        {
-            errors.add(
-                "shipping_method",
-                "unknown",
-                format!("the store ships with {DEFAULT_SHIPPING_METHOD}"),
-            );
-        }
         let (provider, method) = match &input.payment {
             None => {
                 errors.add("payment", "required", "must be given");
@@ -396,6 +383,7 @@ impl Checkout {
         Ok(Checked {
             billing: billing.unwrap_or_else(|| shipping.clone()),
             shipping,
+            shipping_method: input.shipping_method.as_deref().map(|m| m.trim().to_owned()),
             email,
             provider,
             method,
@@ -437,12 +425,25 @@ impl Checkout {
             Actor::User { id, .. } => Customer::User(*id),
             _ => Customer::Guest(Some(checked.email.clone())),
         };
-        let priced = self.carts.breakdown(
-            &lines,
-            owner,
-            Some(location),
-            cart.coupon.as_deref().map(|c| (c, &customer)),
-        )?;
+        let to = Destination {
+            location: Some(location),
+            method: checked.shipping_method.clone(),
+        };
+        let priced = self
+            .carts
+            .breakdown(&lines, owner, &to, cart.coupon.as_deref().map(|c| (c, &customer)))?;
+        let chosen = match (&priced.chosen, &checked.shipping_method) {
+            (Some(offer), asked) if asked.as_ref().is_none_or(|a| *a == offer.method.code) => offer.clone(),
+            (_, asked) => {
+                let offered: Vec<&str> = priced.offers.iter().map(|o| o.method.code.as_str()).collect();
+                let message = match (asked, offered.is_empty()) {
+                    (_, true) => format!("no shipping method ships to {}", checked.shipping.country),
+                    (Some(a), false) => format!("{a} does not ship there; choose one of {}", offered.join(", ")),
+                    (None, false) => unreachable!("the cheapest offer is chosen when none is asked for"),
+                };
+                return Err(ServiceError::invalid("shipping_method", "unavailable", &message));
+            }
+        };
         let discounts = priced.discounts.per_line();
         let nets = priced.discounts.nets.clone();
         let applied = match priced.discounts.coupon {
@@ -497,11 +498,9 @@ impl Checkout {
                 tax_cents: *tax,
                 refunded_quantity: 0,
                 restocked_quantity: 0,
+                replaces: None,
             })
             .collect();
-        let mut sellers: Vec<Option<[u8; 16]>> = order_lines.iter().map(|l| l.seller_id).collect();
-        sellers.sort_unstable();
-        sellers.dedup();
         let user = match actor {
             Actor::User { id, .. } => Some(*id),
             _ => None,
@@ -517,14 +516,17 @@ impl Checkout {
             guest_token_hash: token.as_deref().map(token_hash),
             cart_key: cart_key.to_vec(),
             lines: order_lines,
-            fulfilments: sellers
+            fulfilments: priced
+                .sellers
                 .iter()
-                .map(|seller| FulfilmentRecord {
+                .zip(&chosen.quote.per_parcel)
+                .map(|(seller, shipping)| FulfilmentRecord {
                     id: Id::new().to_bytes(),
                     seller_id: *seller,
                     status: FulfilmentStatusRecord::Pending,
                     carrier: None,
                     tracking_number: None,
+                    shipping_cents: *shipping,
                     updated_at_ms: now,
                 })
                 .collect(),
@@ -549,6 +551,13 @@ impl Checkout {
                 failure: None,
             },
             refunds: Vec::new(),
+            shipping_method: ShippingChoiceRecord {
+                code: chosen.method.code.clone(),
+                name: chosen.method.name.clone(),
+                min_days: chosen.method.min_days,
+                max_days: chosen.method.max_days,
+            },
+            returns: Vec::new(),
             holds_stock: true,
             next_event: 0,
             created_at_ms: now,
@@ -567,7 +576,7 @@ impl Checkout {
                         &[],
                     );
                 }
-                for seller in sellers.iter().flatten() {
+                for seller in priced.sellers.iter().flatten() {
                     batch.put_raw(
                         CF_ORDER_INDEX,
                         &keys::order_index(OrderIndex::Seller, seller, &order.id),

@@ -205,6 +205,7 @@ impl Orders {
             subtotal: order.subtotal_cents,
             discount: order.discount_cents,
             shipping: order.shipping_cents,
+            shipping_method: order.shipping_method.name.clone(),
             tax: order.tax_cents,
             tax_rate_bps: order.tax_rate_bps,
             total: order.total_cents,

@@ -61,6 +61,10 @@ pub struct CartView {
     pub discount: Money,
     /// Shipping.
     pub shipping: Money,
+    /// The shipping method priced: the one `?shipping_method=` names when it ships there,
+    /// else the cheapest (null: no method ships to the address, or none is known yet and the
+    /// store has shipping zones).
+    pub shipping_method: Option<String>,
     /// Tax.
     pub tax: Money,
     /// Amount due.

@@ -38,6 +38,8 @@ pub struct InvoiceDocument {
     pub discount: i64,
     /// Shipping charged.
     pub shipping: i64,
+    /// The shipping method's name.
+    pub shipping_method: String,
     /// Tax.
     pub tax: i64,
     /// Tax rate, basis points.
@@ -210,7 +212,7 @@ pub fn render(doc: &InvoiceDocument) -> Vec<u8> {
     let mut totals = vec![
         ("Subtotal".to_owned(), money(doc.subtotal)),
         ("Discount".to_owned(), money(-doc.discount)),
-        ("Shipping".to_owned(), money(doc.shipping)),
+        (format!("Shipping ({})", doc.shipping_method), money(doc.shipping)),
         (format!("Tax at {rate}"), money(doc.tax)),
         ("Total".to_owned(), money(doc.total)),
     ];

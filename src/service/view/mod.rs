@@ -18,6 +18,7 @@ pub mod order;
 pub mod product;
 pub mod promotion;
 pub mod search;
+pub mod shipping;
 
 use std::time::{Duration, UNIX_EPOCH};
 

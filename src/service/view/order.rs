@@ -51,8 +51,23 @@ pub struct FulfilmentView {
     pub carrier: Option<String>,
     /// Tracking number, once shipped.
     pub tracking_number: Option<String>,
+    /// What this shipment's shipping cost (each seller's parcel is priced on its own).
+    pub shipping: Money,
     /// Last change.
     pub updated_at: String,
+}
+
+/// The shipping method an order was placed with.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ShippingMethodView {
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Delivery estimate, days.
+    pub min_days: u16,
+    /// Delivery estimate, days.
+    pub max_days: u16,
 }
 
 /// The payment of an order.
@@ -123,6 +138,8 @@ pub struct OrderView {
     pub discount: Money,
     /// Shipping.
     pub shipping: Money,
+    /// How it ships.
+    pub shipping_method: ShippingMethodView,
     /// Tax.
     pub tax: Money,
     /// Total.
@@ -242,12 +259,19 @@ impl OrderView {
                     status: fulfilment_status(f.status),
                     carrier: f.carrier.clone(),
                     tracking_number: f.tracking_number.clone(),
+                    shipping: money(f.shipping_cents),
                     updated_at: rfc3339(f.updated_at_ms),
                 })
                 .collect(),
             subtotal: money(o.subtotal_cents),
             discount: money(o.discount_cents),
             shipping: money(o.shipping_cents),
+            shipping_method: ShippingMethodView {
+                code: o.shipping_method.code.clone(),
+                name: o.shipping_method.name.clone(),
+                min_days: o.shipping_method.min_days,
+                max_days: o.shipping_method.max_days,
+            },
             tax: money(o.tax_cents),
             total: money(o.total_cents),
             tax_rate_bps: o.tax_rate_bps,

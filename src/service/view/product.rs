@@ -18,6 +18,7 @@ pub struct VariantView<'a> {
     price: Money,
     compare_at_price: Option<Money>,
     attributes: Attributes<'a>,
+    weight_grams: u32,
     available: i64,
     in_stock: bool,
 }
@@ -74,6 +75,7 @@ impl<'a> ProductView<'a> {
                 price: Money::new(v.price_cents.to_native(), currency),
                 compare_at_price: v.compare_at_cents.as_ref().map(|c| Money::new(c.to_native(), currency)),
                 attributes: Attributes(&v.attributes),
+                weight_grams: v.weight_grams.to_native(),
                 available: available.max(0),
                 in_stock: available > 0,
             })

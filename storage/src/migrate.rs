@@ -1,0 +1,351 @@
+//! Upgrades a data directory written by an older build, in place, when the store opens.
+//!
+//! rkyv archives have no optional trailing fields, so a record that gains a field is a new
+//! layout: the old one is kept here, frozen, and every stored record is rewritten. A step runs
+//! in batches and writes its cursor with each batch, so a crash mid-way resumes where it was;
+//! the schema version moves on in the step's last batch.
+
+use rkyv::util::AlignedVec;
+use rkyv::{rancor, Archive, Deserialize, Serialize};
+
+use crate::cf::{CF_META, CF_ORDERS, CF_PRODUCTS};
+use crate::keys::{self, Id};
+use crate::orders::{
+    FulfilmentRecord, FulfilmentStatusRecord, OrderLineRecord, OrderPhaseRecord, OrderRecord, PaymentRecord,
+    RefundRecord, ShippingChoiceRecord,
+};
+use crate::records::{
+    encode, AddressRecord, AttributeRecord, ImageRecord, ProductRecord, ProductStatus, VariantRecord,
+};
+use crate::{Error, Result, Store};
+
+/// Records rewritten per batch.
+const STEP: usize = 2_000;
+
+/// The cursor of a running upgrade: the last key rewritten, per column family.
+fn cursor_key(cf: &str) -> Vec<u8> {
+    [keys::META_CURSOR_PREFIX, b"migrate-v3/", cf.as_bytes()].concat()
+}
+
+/// Upgrades schema 2 (no weights, shipping methods or returns) to 3.
+pub(crate) fn v2_to_v3(store: &Store) -> Result<()> {
+    rewrite::<v2::ProductRecord, ProductRecord>(store, CF_PRODUCTS, v2::ProductRecord::upgrade)?;
+    rewrite::<v2::OrderRecord, OrderRecord>(store, CF_ORDERS, v2::OrderRecord::upgrade)?;
+    let mut batch = rocksdb::WriteBatch::default();
+    batch.put_cf(store.cf(CF_META), keys::META_SCHEMA_VERSION, 3u32.to_be_bytes());
+    for cf in [CF_PRODUCTS, CF_ORDERS] {
+        batch.delete_cf(store.cf(CF_META), cursor_key(cf));
+    }
+    store.write(batch)
+}
+
+/// Rewrites every record of `cf` from layout `Old` to `New`, resuming after the stored cursor.
+fn rewrite<Old, New>(store: &Store, cf: &'static str, upgrade: fn(Old) -> New) -> Result<()>
+where
+    Old: Archive,
+    Old::Archived: for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, rancor::Error>>
+        + Deserialize<Old, rkyv::api::high::HighDeserializer<rancor::Error>>,
+    New: crate::StoredRecord,
+    New::Archived: for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, rancor::Error>>
+        + Deserialize<New, rkyv::api::high::HighDeserializer<rancor::Error>>,
+{
+    let mut after = store.get_raw(CF_META, &cursor_key(cf))?;
+    loop {
+        let mut chunk: Vec<(Vec<u8>, AlignedVec)> = Vec::with_capacity(STEP);
+        let mut failed = None;
+        let lower = after
+            .as_ref()
+            .map(|k| [k.as_slice(), &[0]].concat())
+            .unwrap_or_default();
+        store.for_each_raw(cf, &lower, None, |key, value| {
+            let mut aligned = AlignedVec::<16>::with_capacity(value.len());
+            aligned.extend_from_slice(value);
+            match rkyv::from_bytes::<Old, rancor::Error>(&aligned) {
+                Ok(old) => match encode(&upgrade(old)) {
+                    Ok(bytes) => chunk.push((key.to_vec(), bytes)),
+                    Err(e) => failed = Some(e),
+                },
+                Err(e) => failed = Some(Error::corrupt(cf, key, e)),
+            }
+            failed.is_none() && chunk.len() < STEP
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let Some((last, _)) = chunk.last() else {
+            return Ok(());
+        };
+        let last = last.clone();
+        let mut batch = rocksdb::WriteBatch::default();
+        for (key, bytes) in &chunk {
+            batch.put_cf(store.cf(cf), key, bytes);
+        }
+        batch.put_cf(store.cf(CF_META), cursor_key(cf), &last);
+        store.write(batch)?;
+        after = Some(last);
+    }
+}
+
+/// The layouts of schema 2, frozen.
+#[allow(missing_docs)]
+mod v2 {
+    use super::*;
+
+    #[derive(Archive, Serialize, Deserialize)]
+    pub struct VariantRecord {
+        pub sku: String,
+        pub title: String,
+        pub price_cents: i64,
+        pub compare_at_cents: Option<i64>,
+        pub attributes: Vec<AttributeRecord>,
+    }
+
+    #[derive(Archive, Serialize, Deserialize)]
+    pub struct ProductRecord {
+        pub id: Id,
+        pub version: u64,
+        pub external_id: Option<String>,
+        pub slug: String,
+        pub title: String,
+        pub description: String,
+        pub brand: Option<String>,
+        pub category_id: Option<Id>,
+        pub seller_id: Option<Id>,
+        pub status: ProductStatus,
+        pub currency: String,
+        pub images: Vec<ImageRecord>,
+        pub attributes: Vec<AttributeRecord>,
+        pub variants: Vec<VariantRecord>,
+        pub rating_sum: u64,
+        pub rating_count: u32,
+        pub created_at_ms: i64,
+        pub updated_at_ms: i64,
+    }
+
+    impl ProductRecord {
+        pub fn upgrade(self) -> super::ProductRecord {
+            super::ProductRecord {
+                id: self.id,
+                version: self.version,
+                external_id: self.external_id,
+                slug: self.slug,
+                title: self.title,
+                description: self.description,
+                brand: self.brand,
+                category_id: self.category_id,
+                seller_id: self.seller_id,
+                status: self.status,
+                currency: self.currency,
+                images: self.images,
+                attributes: self.attributes,
+                variants: self
+                    .variants
+                    .into_iter()
+                    .map(|v| super::VariantRecord {
+                        sku: v.sku,
+                        title: v.title,
+                        price_cents: v.price_cents,
+                        compare_at_cents: v.compare_at_cents,
+                        attributes: v.attributes,
+                        weight_grams: 0,
+                    })
+                    .collect(),
+                rating_sum: self.rating_sum,
+                rating_count: self.rating_count,
+                created_at_ms: self.created_at_ms,
+                updated_at_ms: self.updated_at_ms,
+            }
+        }
+    }
+
+    #[derive(Archive, Serialize, Deserialize)]
+    pub struct OrderLineRecord {
+        pub sku: String,
+        pub product_id: Id,
+        pub seller_id: Option<Id>,
+        pub title: String,
+        pub variant_title: String,
+        pub unit_price_cents: i64,
+        pub quantity: i64,
+        pub line_total_cents: i64,
+        pub discount_cents: i64,
+        pub tax_cents: i64,
+        pub refunded_quantity: i64,
+        pub restocked_quantity: i64,
+    }
+
+    #[derive(Archive, Serialize, Deserialize)]
+    pub struct FulfilmentRecord {
+        pub id: Id,
+        pub seller_id: Option<Id>,
+        pub status: FulfilmentStatusRecord,
+        pub carrier: Option<String>,
+        pub tracking_number: Option<String>,
+        pub updated_at_ms: i64,
+    }
+
+    #[derive(Archive, Serialize, Deserialize)]
+    pub struct OrderRecord {
+        pub id: Id,
+        pub number: u64,
+        pub version: u64,
+        pub phase: OrderPhaseRecord,
+        pub user_id: Option<Id>,
+        pub email: String,
+        pub guest_token_hash: Option<[u8; 32]>,
+        pub cart_key: Vec<u8>,
+        pub lines: Vec<OrderLineRecord>,
+        pub fulfilments: Vec<FulfilmentRecord>,
+        pub currency: String,
+        pub subtotal_cents: i64,
+        pub discount_cents: i64,
+        pub shipping_cents: i64,
+        pub tax_cents: i64,
+        pub total_cents: i64,
+        pub tax_rate_bps: u32,
+        pub shipping_address: AddressRecord,
+        pub billing_address: AddressRecord,
+        pub payment: PaymentRecord,
+        pub refunds: Vec<RefundRecord>,
+        pub holds_stock: bool,
+        pub next_event: u32,
+        pub created_at_ms: i64,
+        pub updated_at_ms: i64,
+    }
+
+    impl OrderRecord {
+        /// Schema 2 had one shipping rule: the whole charge sits on the first shipment.
+        pub fn upgrade(self) -> super::OrderRecord {
+            let shipping = self.shipping_cents;
+            super::OrderRecord {
+                id: self.id,
+                number: self.number,
+                version: self.version,
+                phase: self.phase,
+                user_id: self.user_id,
+                email: self.email,
+                guest_token_hash: self.guest_token_hash,
+                cart_key: self.cart_key,
+                lines: self
+                    .lines
+                    .into_iter()
+                    .map(|l| super::OrderLineRecord {
+                        sku: l.sku,
+                        product_id: l.product_id,
+                        seller_id: l.seller_id,
+                        title: l.title,
+                        variant_title: l.variant_title,
+                        unit_price_cents: l.unit_price_cents,
+                        quantity: l.quantity,
+                        line_total_cents: l.line_total_cents,
+                        discount_cents: l.discount_cents,
+                        tax_cents: l.tax_cents,
+                        refunded_quantity: l.refunded_quantity,
+                        restocked_quantity: l.restocked_quantity,
+                        replaces: None,
+                    })
+                    .collect(),
+                fulfilments: self
+                    .fulfilments
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, f)| super::FulfilmentRecord {
+                        id: f.id,
+                        seller_id: f.seller_id,
+                        status: f.status,
+                        carrier: f.carrier,
+                        tracking_number: f.tracking_number,
+                        shipping_cents: if i == 0 { shipping } else { 0 },
+                        updated_at_ms: f.updated_at_ms,
+                    })
+                    .collect(),
+                currency: self.currency,
+                subtotal_cents: self.subtotal_cents,
+                discount_cents: self.discount_cents,
+                shipping_cents: self.shipping_cents,
+                tax_cents: self.tax_cents,
+                total_cents: self.total_cents,
+                tax_rate_bps: self.tax_rate_bps,
+                shipping_address: self.shipping_address,
+                billing_address: self.billing_address,
+                payment: self.payment,
+                refunds: self.refunds,
+                shipping_method: ShippingChoiceRecord {
+                    code: "standard".to_owned(),
+                    name: "Standard".to_owned(),
+                    min_days: 0,
+                    max_days: 0,
+                },
+                returns: Vec::new(),
+                holds_stock: self.holds_stock,
+                next_event: self.next_event,
+                created_at_ms: self.created_at_ms,
+                updated_at_ms: self.updated_at_ms,
+            }
+        }
+    }
+
+    // Silence "unused" for the frozen types only the upgrade reads.
+    #[allow(dead_code)]
+    fn _used(_: FulfilmentRecord, _: OrderLineRecord) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StoreOptions;
+
+    fn old_product(n: u8) -> v2::ProductRecord {
+        v2::ProductRecord {
+            id: [n; 16],
+            version: 1,
+            external_id: None,
+            slug: format!("p-{n}"),
+            title: format!("Product {n}"),
+            description: String::new(),
+            brand: None,
+            category_id: None,
+            seller_id: None,
+            status: ProductStatus::Published,
+            currency: "USD".into(),
+            images: Vec::new(),
+            attributes: Vec::new(),
+            variants: vec![v2::VariantRecord {
+                sku: format!("SKU-{n}"),
+                title: "Default".into(),
+                price_cents: 1_000 + n as i64,
+                compare_at_cents: None,
+                attributes: Vec::new(),
+            }],
+            rating_sum: 0,
+            rating_count: 0,
+            created_at_ms: 1,
+            updated_at_ms: 1,
+        }
+    }
+
+    #[test]
+    fn a_schema_2_store_opens_upgraded_with_every_product_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+            let mut batch = rocksdb::WriteBatch::default();
+            for n in 0..5u8 {
+                let bytes = rkyv::to_bytes::<rancor::Error>(&old_product(n)).unwrap();
+                batch.put_cf(store.cf(CF_PRODUCTS), [n; 16], &bytes);
+            }
+            batch.put_cf(store.cf(CF_META), keys::META_SCHEMA_VERSION, 2u32.to_be_bytes());
+            store.write(batch).unwrap();
+        }
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        for n in 0..5u8 {
+            let p = store.get::<ProductRecord>(&[n; 16]).unwrap().unwrap();
+            let v = &p.archived().variants[0];
+            assert_eq!(v.sku.as_str(), format!("SKU-{n}"));
+            assert_eq!(v.price_cents.to_native(), 1_000 + n as i64);
+            assert_eq!(v.weight_grams.to_native(), 0);
+        }
+        let version = store.get_raw(CF_META, keys::META_SCHEMA_VERSION).unwrap().unwrap();
+        assert_eq!(version, 3u32.to_be_bytes());
+    }
+}
