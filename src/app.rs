@@ -224,6 +224,7 @@ impl TryFrom<&Config> for Settings {
                 recovery_after: Duration::from_secs(config.checkout.recovery_after_secs),
                 idempotency_ttl: secs(config.checkout.idempotency_ttl_secs),
                 store_name: config.checkout.store_name.clone(),
+                return_window: Duration::from_secs(u64::from(config.checkout.return_window_days) * 86_400),
             },
             invoice_interval: Duration::from_millis(config.checkout.invoice_interval_ms.max(10)),
             recovery_interval: Duration::from_millis(config.checkout.recovery_interval_ms.max(10)),

@@ -394,6 +394,8 @@ pub struct CheckoutConfig {
     /// How often confirmed orders get their invoice numbers (an invoice asked for earlier
     /// gets its number at once).
     pub invoice_interval_ms: u64,
+    /// How long after delivery a customer may ask for a return, in days.
+    pub return_window_days: u32,
 }
 
 impl Default for CheckoutConfig {
@@ -405,6 +407,7 @@ impl Default for CheckoutConfig {
             idempotency_ttl_secs: 24 * 3600,
             store_name: "Storefront".into(),
             invoice_interval_ms: 200,
+            return_window_days: 30,
         }
     }
 }

@@ -91,7 +91,7 @@ impl PricingRules {
 }
 
 /// `amount × bps / 10 000`, rounded half up, without overflow.
-fn round_half_up_bps(amount: i64, bps: u32) -> i64 {
+pub fn round_half_up_bps(amount: i64, bps: u32) -> i64 {
     let scaled = amount.max(0) as i128 * bps as i128;
     ((scaled + 5_000) / 10_000) as i64
 }

@@ -15,12 +15,13 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, IfMatch, Json, JsonBytes, Query};
 use super::openapi::{AdminOnly, BadBody, Invalid, SignedIn, Versioned};
 use super::{parse_id, private_json, AppState};
-use crate::domain::order::{CheckoutInput, NoteInput, RefundInput, StatusChangeInput};
+use crate::domain::order::{CheckoutInput, NoteInput, RefundInput, ReturnInput, ReturnUpdateInput, StatusChangeInput};
 use crate::service::auth::Actor;
 use crate::service::cart::CartOwner;
 use crate::service::idempotency::{Answer, Idempotency};
 use crate::service::order::ListFilter;
 use crate::service::view::order::{OrderEventView, OrderPage, OrderView};
+use crate::service::view::returns::ReturnView;
 use crate::service::view::Items;
 
 /// Header naming a money-moving request.
@@ -43,6 +44,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(change_status))
         .routes(routes!(create_refund))
         .routes(routes!(record_payment))
+        .routes(routes!(request_return, list_returns))
+        .routes(routes!(update_return))
         .routes(routes!(stripe_webhook))
 }
 
@@ -260,6 +263,83 @@ async fn get_invoice(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(response)
+}
+
+/// Ask to send delivered lines back (the order's customer, its guest with the token, or an
+/// admin), each with a reason, within `[checkout] return_window_days` of delivery. A line with
+/// `exchange_for` (another variant of the same product, in stock) asks for an exchange: the
+/// price difference is charged or refunded when the return is received.
+#[utoipa::path(post, path = "/orders/{id}/returns", tag = "orders", request_body = ReturnInput,
+    params(("id" = String, Path, description = "Order id"), TokenQuery),
+    responses((status = 201, description = "The return, `requested`", body = ReturnView),
+               BadBody,
+               (status = 403, description = "Sellers cannot ask for returns", body = ErrorBody),
+               (status = 404, description = "No such order of the caller's", body = ErrorBody),
+               (status = 409, description = "`return_window_closed`", body = ErrorBody),
+               Invalid))]
+async fn request_return(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+    Json(input): Json<ReturnInput>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id, "order")?;
+    let view = state
+        .orders
+        .request_return(actor, order_token(query, &headers), id, input)
+        .await?;
+    Ok(private_json(StatusCode::CREATED, &view))
+}
+
+/// An order's returns, oldest first (a seller sees those with their lines).
+#[utoipa::path(get, path = "/orders/{id}/returns", tag = "orders",
+    params(("id" = String, Path, description = "Order id"), TokenQuery),
+    responses((status = 200, description = "The returns", body = Items<ReturnView>),
+               (status = 404, description = "No such order of the caller's", body = ErrorBody)))]
+async fn list_returns(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id, "order")?;
+    let items = state
+        .orders
+        .list_returns(actor, order_token(query, &headers), id)
+        .await?;
+    Ok(private_json(StatusCode::OK, &Items { items }))
+}
+
+/// Review a return (the seller of every line of it, or an admin): `approved` (holding the
+/// exchange variants' units) or `rejected` from `requested`; `received` from `approved`, which
+/// refunds the returned units' value less what the exchanges cost (or charges the difference)
+/// through the payment provider, restocks unless `restock: false`, and adds each exchange
+/// variant to a new shipment of its seller.
+#[utoipa::path(patch, path = "/returns/{id}", tag = "orders", request_body = ReturnUpdateInput,
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Return id")),
+    responses((status = 200, description = "The return", body = ReturnView),
+               BadBody,
+               SignedIn,
+               (status = 403, description = "Not the seller of every line, nor an admin", body = ErrorBody),
+               (status = 404, description = "No such return", body = ErrorBody),
+               (status = 409, description = "`invalid_transition`; `insufficient_stock` for an exchange", body = ErrorBody),
+               Invalid,
+               (status = 503, description = "`payment_unavailable`: retry; nothing moves twice", body = ErrorBody)))]
+async fn update_return(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Json(input): Json<ReturnUpdateInput>,
+) -> Result<Response, ApiError> {
+    let view = state
+        .orders
+        .update_return(actor, parse_id(&id, "return")?, input)
+        .await?;
+    Ok(private_json(StatusCode::OK, &view))
 }
 
 /// Cancel an order before anything of it shipped (its customer, its guest, admins): held or

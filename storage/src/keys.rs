@@ -167,6 +167,8 @@ pub enum OrderIndex {
     Invoice = b'i',
     /// `j` → the highest invoice number given (u64 BE), written with the numbers.
     InvoiceNumber = b'j',
+    /// `r ‖ return id` → the order id of a return.
+    Return = b'r',
 }
 
 /// Key of an order index entry: the index, an owner (empty for `Pending`), then the tail (the

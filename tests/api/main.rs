@@ -18,6 +18,7 @@ mod ops;
 mod products;
 mod promotions;
 mod purge;
+mod returns;
 mod search;
 mod shipping;
 mod stripe;

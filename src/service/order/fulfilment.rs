@@ -25,7 +25,7 @@ enum Money {
     Refund(i64),
 }
 
-fn invalid_transition(from: &'static str, to: &str, allowed: Vec<&'static str>) -> ServiceError {
+pub(crate) fn invalid_transition(from: &'static str, to: &str, allowed: Vec<&'static str>) -> ServiceError {
     DomainError::InvalidTransition {
         from,
         to: to.to_owned(),

@@ -15,6 +15,7 @@ pub mod fulfilment;
 pub mod invoice;
 pub mod notes;
 pub mod refund;
+pub mod returns;
 pub mod timeline;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,6 +58,8 @@ pub struct OrderSettings {
     pub idempotency_ttl: Duration,
     /// The store's name on invoices.
     pub store_name: String,
+    /// How long after delivery returns may be asked for.
+    pub return_window: Duration,
 }
 
 /// Who is looking at an order.

@@ -8,7 +8,7 @@ use storefront_storage::orders::{OrderPhaseRecord, PaymentStatusRecord, RefundRe
 use super::fulfilment::payment_error;
 use super::{Event, Orders};
 use crate::domain::error::DomainError;
-use crate::domain::order::{RefundInput, MAX_REFUND_REASON_CHARS};
+use crate::domain::order::{units_value, RefundInput, MAX_REFUND_REASON_CHARS};
 use crate::domain::{FieldErrors, Id};
 use crate::service::auth::Actor;
 use crate::service::idempotency::{Answer, Begin, Idempotency};
@@ -177,8 +177,14 @@ impl Orders {
                     format!("must be 1 to {}", l.quantity - l.refunded_quantity),
                 ),
                 Some(l) => {
-                    // The units' price and their share of the line's tax.
-                    lines_value += l.unit_price_cents * line.quantity + l.tax_cents * line.quantity / l.quantity.max(1);
+                    // What the units were paid: after the line's discount, with its tax.
+                    lines_value += units_value(
+                        l.line_total_cents,
+                        l.discount_cents,
+                        l.tax_cents,
+                        l.quantity,
+                        line.quantity,
+                    );
                     lines.push((line.sku.clone(), line.quantity));
                 }
             }

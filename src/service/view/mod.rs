@@ -17,6 +17,7 @@ pub mod invoice;
 pub mod order;
 pub mod product;
 pub mod promotion;
+pub mod returns;
 pub mod search;
 pub mod shipping;
 
