@@ -185,9 +185,11 @@ impl Orders {
             billing_address: address_of(&order.billing_address),
             shipping_address: address_of(&order.shipping_address),
             currency: self.settings.currency,
+            // Lines an exchange added are a later transaction, not part of this sale.
             lines: order
                 .lines
                 .iter()
+                .filter(|l| l.replaces.is_none())
                 .map(|l| InvoiceLine {
                     title: if l.variant_title.is_empty() || l.variant_title == "Default" {
                         l.title.clone()

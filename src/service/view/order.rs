@@ -36,6 +36,8 @@ pub struct OrderLineView {
     pub tax: Money,
     /// Units refunded.
     pub refunded_quantity: i64,
+    /// For a line an exchange added: the SKU it replaces.
+    pub replaces: Option<String>,
 }
 
 /// One seller's part of an order.
@@ -247,6 +249,7 @@ impl OrderView {
                     discount: money(l.discount_cents),
                     tax: money(l.tax_cents),
                     refunded_quantity: l.refunded_quantity,
+                    replaces: l.replaces.clone(),
                 })
                 .collect(),
             fulfilments: o
