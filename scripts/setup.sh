@@ -5,8 +5,10 @@
 #   libclang-dev    bindgen for librocksdb-sys
 #   clang, pkg-config
 #   poppler-utils   pdftotext, which the tests read invoices with
+#   python3, python3-venv  the tests' webhook receiver (standardwebhooks) and SMTP server
+#                   (aiosmtpd), installed from PyPI into $STOREFRONT_PYENV below
 set -euo pipefail
-packages=(librocksdb-dev libclang-dev clang pkg-config poppler-utils)
+packages=(librocksdb-dev libclang-dev clang pkg-config poppler-utils python3 python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,4 +20,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   "${sudo_cmd[@]}" apt-get update -qq
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+fi
+
+# The Python tools the tests run, pinned, in a virtualenv outside the clone.
+pyenv="${STOREFRONT_PYENV:-$HOME/.cache/storefront-pyenv}"
+if ! "$pyenv/bin/python" -c 'import standardwebhooks, aiosmtpd' 2>/dev/null; then
+  echo "setup: installing standardwebhooks and aiosmtpd into $pyenv"
+  python3 -m venv "$pyenv"
+  "$pyenv/bin/pip" install --quiet --disable-pip-version-check standardwebhooks==1.1.0 aiosmtpd==1.4.6 </dev/null
 fi

@@ -38,6 +38,9 @@ use crate::service::events::{Consumers, PersistedCursor};
 use crate::service::health::Health;
 use crate::service::idempotency::{Idempotency, IdempotencySweeper};
 use crate::service::inventory::{Inventory, StockLedger, StockSignals};
+use crate::service::notify::dispatch::{Courier, Dispatcher, Retention as NotificationRetention};
+use crate::service::notify::email::{EmailSettings, Mailer, Transport as EmailTransport};
+use crate::service::notify::{Notifications, NotifySettings};
 use crate::service::order::invoice::InvoiceNumbering;
 use crate::service::order::{OrderSettings, Orders};
 use crate::service::payment::breaker::BreakerSettings;
@@ -85,6 +88,12 @@ pub struct Settings {
     pub recovery_interval: Duration,
     /// How often confirmed orders get invoice numbers.
     pub invoice_interval: Duration,
+    /// Delivery of outbox events.
+    pub notify: NotifySettings,
+    /// How often the notification workers look for work when idle.
+    pub notify_interval: Duration,
+    /// Email.
+    pub email: EmailSettings,
     /// The HTTP layer.
     pub http: HttpSettings,
 }
@@ -256,6 +265,43 @@ impl TryFrom<&Config> for Settings {
                     },
                 }
             },
+            notify: NotifySettings {
+                max_attempts: config.notifications.max_attempts.max(1),
+                backoff_initial: Duration::from_millis(config.notifications.backoff_initial_ms.max(1)),
+                backoff_max: Duration::from_millis(
+                    config
+                        .notifications
+                        .backoff_max_ms
+                        .max(config.notifications.backoff_initial_ms),
+                ),
+                retention: Duration::from_secs(config.notifications.retention_secs),
+                concurrency_per_sink: config.notifications.concurrency_per_sink.max(1),
+                allow_private_targets: config.webhooks.allow_private_targets,
+                webhook_timeout: Duration::from_millis(config.webhooks.timeout_ms.max(1)),
+            },
+            notify_interval: Duration::from_millis(config.notifications.interval_ms.max(10)),
+            email: {
+                let e = &config.email;
+                EmailSettings {
+                    transport: match e.transport.as_str() {
+                        "log" => EmailTransport::Log,
+                        "smtp" => EmailTransport::Smtp {
+                            host: e.smtp_host.clone(),
+                            port: e.smtp_port,
+                            security: e.smtp_security.clone(),
+                            credentials: (!e.smtp_username.is_empty())
+                                .then(|| (e.smtp_username.clone(), e.smtp_password.clone())),
+                        },
+                        other => anyhow::bail!("[email] transport must be log or smtp, not {other:?}"),
+                    },
+                    from: e.from.clone(),
+                    operations_to: e.operations_to.clone(),
+                    templates_dir: PathBuf::from(&e.templates_dir),
+                    base_url: e.base_url.trim_end_matches('/').to_owned(),
+                    shop_name: config.checkout.store_name.clone(),
+                    currency,
+                }
+            },
             http: HttpSettings::try_from(config)?,
         })
     }
@@ -291,6 +337,8 @@ pub struct Services {
     pub coupons: Arc<Coupons>,
     /// Automatic promotions.
     pub promotions: Arc<Promotions>,
+    /// Webhooks, email and deliveries.
+    pub notifications: Arc<Notifications>,
     /// Shipping zones.
     pub shipping: Arc<Shipping>,
     /// Payment providers.
@@ -427,6 +475,30 @@ impl Services {
             );
             tracing::info!(url = %purge.url, "CDN purge hook enabled");
         }
+        let courier = Wake::default();
+        let mailer = Arc::new(Mailer::new(settings.email.clone())?);
+        let notifications = Arc::new(Notifications::new(
+            store.clone(),
+            clock.clone(),
+            settings.notify.clone(),
+            mailer,
+            courier.clone(),
+        )?);
+        workers.add(
+            every("notification_dispatch", settings.notify_interval),
+            Arc::new(Dispatcher::new(notifications.clone())),
+            Wake::default(),
+        );
+        workers.add(
+            every("notification_courier", settings.notify_interval),
+            Arc::new(Courier::new(notifications.clone())),
+            courier,
+        );
+        workers.add(
+            every("notification_retention", Duration::from_secs(60)),
+            Arc::new(NotificationRetention::new(notifications.clone())),
+            Wake::default(),
+        );
         if let Some(retention) = settings.retention {
             workers.add(
                 every("changelog_retention", retention.interval),
@@ -450,6 +522,7 @@ impl Services {
             coupons,
             promotions,
             shipping,
+            notifications,
             payments,
             idempotency,
             consumers,

@@ -44,8 +44,130 @@ pub struct Config {
     pub checkout: CheckoutConfig,
     /// Payment providers.
     pub payments: PaymentsConfig,
+    /// Delivery of outbox events to webhooks and email.
+    pub notifications: NotificationsConfig,
+    /// Webhook endpoints.
+    pub webhooks: WebhooksConfig,
+    /// Email.
+    pub email: EmailConfig,
     /// Logging.
     pub log: LogConfig,
+}
+
+/// `[notifications]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationsConfig {
+    /// Attempts per delivery before it moves to the dead letters (the first and 3 retries).
+    pub max_attempts: u32,
+    /// Wait before the first retry; doubles each retry, with jitter.
+    pub backoff_initial_ms: u64,
+    /// Longest wait between retries.
+    pub backoff_max_ms: u64,
+    /// How long handed-out events and finished deliveries are kept.
+    pub retention_secs: u64,
+    /// How often the dispatcher looks for work when idle.
+    pub interval_ms: u64,
+    /// Deliveries in flight per sink (a slow sink holds only its own).
+    pub concurrency_per_sink: usize,
+    /// A cart with items and a known email, untouched this long, gets one `cart_abandoned`
+    /// event (0: never).
+    pub abandoned_cart_after_secs: u64,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        NotificationsConfig {
+            max_attempts: 4,
+            backoff_initial_ms: 1_000,
+            backoff_max_ms: 300_000,
+            retention_secs: 7 * 24 * 3600,
+            interval_ms: 100,
+            concurrency_per_sink: 16,
+            abandoned_cart_after_secs: 24 * 3600,
+        }
+    }
+}
+
+/// `[webhooks]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Allow endpoints on loopback and private networks (tests, an intranet); off, such
+    /// targets are refused when registered and when their name resolves to one (no SSRF).
+    pub allow_private_targets: bool,
+    /// Time for an endpoint to answer.
+    pub timeout_ms: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            allow_private_targets: false,
+            timeout_ms: 5_000,
+        }
+    }
+}
+
+/// `[email]`
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// `log` (write each email to the log; the default, so a new install needs no mail
+    /// server) or `smtp`.
+    pub transport: String,
+    /// SMTP server.
+    pub smtp_host: String,
+    /// SMTP port.
+    pub smtp_port: u16,
+    /// `none`, `starttls` or `tls`.
+    pub smtp_security: String,
+    /// SMTP user (empty: no authentication).
+    pub smtp_username: String,
+    /// SMTP password (best given as `STOREFRONT__EMAIL__SMTP_PASSWORD`).
+    pub smtp_password: String,
+    /// The sender, e.g. `Storefront <shop@example.com>`.
+    pub from: String,
+    /// Where low-stock alerts go (empty: none are mailed).
+    pub operations_to: String,
+    /// The folder of templates (`<name>.subject`, `<name>.txt`, `<name>.html`); missing files
+    /// fall back to the built-in ones.
+    pub templates_dir: String,
+    /// The shop's address, for links in emails.
+    pub base_url: String,
+    /// Whether checkout requires a signed-in customer to have verified their email.
+    pub require_verified_for_checkout: bool,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            transport: "log".into(),
+            smtp_host: "127.0.0.1".into(),
+            smtp_port: 25,
+            smtp_security: "none".into(),
+            smtp_username: String::new(),
+            smtp_password: String::new(),
+            from: "Storefront <shop@example.com>".into(),
+            operations_to: String::new(),
+            templates_dir: "templates/email".into(),
+            base_url: "http://127.0.0.1:8080".into(),
+            require_verified_for_checkout: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for EmailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailConfig")
+            .field("transport", &self.transport)
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("smtp_security", &self.smtp_security)
+            .field("smtp_password", &"<redacted>")
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `[server]`

@@ -176,6 +176,33 @@ pub struct RefreshInput {
     pub refresh_token: String,
 }
 
+/// Body of `POST /auth/password-reset`.
+#[derive(Deserialize, Debug, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetInput {
+    /// The account's email.
+    pub email: String,
+}
+
+/// Body of `POST /auth/password-reset/confirm`.
+#[derive(Deserialize, Debug, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetConfirm {
+    /// The token from the email.
+    pub token: String,
+    /// The new password.
+    #[schema(value_type = String)]
+    pub password: Password,
+}
+
+/// Body of `POST /auth/verify-email`.
+#[derive(Deserialize, Debug, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyEmailInput {
+    /// The token from the email.
+    pub token: String,
+}
+
 /// Body of `PATCH /me`.
 #[derive(Deserialize, Debug, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

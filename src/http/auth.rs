@@ -12,7 +12,10 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, ClientAddr, Json};
 use super::openapi::{AdminOnly, Invalid, SignedIn};
 use super::{parse_id, private_json, AppState};
-use crate::domain::user::{AddressInput, LoginInput, ProfilePatch, RefreshInput, RegisterInput, Role, RoleInput};
+use crate::domain::user::{
+    AddressInput, LoginInput, PasswordResetConfirm, PasswordResetInput, ProfilePatch, RefreshInput, RegisterInput,
+    Role, RoleInput, VerifyEmailInput,
+};
 use crate::service::view::{AddressView, Items, Registered, RevokedSessions, Session, Tokens, UserView};
 use crate::service::ServiceError;
 
@@ -23,6 +26,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(logout))
+        .routes(routes!(password_reset))
+        .routes(routes!(password_reset_confirm))
+        .routes(routes!(verify_email))
         .routes(routes!(get_me, update_me))
         .routes(routes!(list_addresses, create_address))
         .routes(routes!(update_address, delete_address))
@@ -87,6 +93,46 @@ async fn refresh(State(state): State<AppState>, Json(input): Json<RefreshInput>)
                (status = 401, description = "`invalid_refresh_token`", body = ErrorBody)))]
 async fn logout(State(state): State<AppState>, Json(input): Json<RefreshInput>) -> Result<Response, ApiError> {
     state.accounts.logout(input.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Ask for a password-reset link. Always 202, whether or not the address has an account (no
+/// account enumeration); the link works once, for 30 minutes.
+#[utoipa::path(post, path = "/auth/password-reset", tag = "accounts", request_body = PasswordResetInput,
+    responses((status = 202, description = "A link is on its way if the account exists")))]
+async fn password_reset(
+    State(state): State<AppState>,
+    Json(input): Json<PasswordResetInput>,
+) -> Result<Response, ApiError> {
+    state.accounts.request_password_reset(input.email).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// Set a new password with the token from the reset email; every session of the account is
+/// signed out.
+#[utoipa::path(post, path = "/auth/password-reset/confirm", tag = "accounts", request_body = PasswordResetConfirm,
+    responses((status = 204, description = "The password is changed"),
+               (status = 422, description = "`token` invalid, used or expired; or a weak `password`", body = ErrorBody)))]
+async fn password_reset_confirm(
+    State(state): State<AppState>,
+    Json(input): Json<PasswordResetConfirm>,
+) -> Result<Response, ApiError> {
+    state
+        .accounts
+        .confirm_password_reset(input.token, input.password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Verify the account's email with the token sent at registration.
+#[utoipa::path(post, path = "/auth/verify-email", tag = "accounts", request_body = VerifyEmailInput,
+    responses((status = 204, description = "Verified"),
+               (status = 422, description = "`token` invalid, used or expired", body = ErrorBody)))]
+async fn verify_email(
+    State(state): State<AppState>,
+    Json(input): Json<VerifyEmailInput>,
+) -> Result<Response, ApiError> {
+    state.accounts.verify_email(input.token).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -148,6 +148,71 @@ impl Metrics {
     }
 }
 
+/// The notification metrics in the Prometheus text format: deliveries by result, retries,
+/// the dead letters, and per sink the deliveries waiting and the age of the oldest due one.
+pub fn render_notifications(n: &crate::service::notify::Notifications) -> String {
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering::Relaxed;
+    let m = &n.metrics;
+    let mut out = String::with_capacity(1024);
+    let _ = writeln!(
+        out,
+        "# HELP storefront_notification_attempts_total Delivery attempts by result."
+    );
+    let _ = writeln!(out, "# TYPE storefront_notification_attempts_total counter");
+    for (result, v) in [("delivered", &m.delivered), ("failed", &m.failed)] {
+        let _ = writeln!(
+            out,
+            "storefront_notification_attempts_total{{result=\"{result}\"}} {}",
+            v.load(Relaxed)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP storefront_notification_retries_total Failed attempts scheduled again."
+    );
+    let _ = writeln!(out, "# TYPE storefront_notification_retries_total counter");
+    let _ = writeln!(out, "storefront_notification_retries_total {}", m.retried.load(Relaxed));
+    let _ = writeln!(
+        out,
+        "# HELP storefront_notification_died_total Deliveries that ran out of attempts."
+    );
+    let _ = writeln!(out, "# TYPE storefront_notification_died_total counter");
+    let _ = writeln!(out, "storefront_notification_died_total {}", m.died.load(Relaxed));
+    let _ = writeln!(
+        out,
+        "# HELP storefront_notification_dead_letters Deliveries in the dead-letter queue."
+    );
+    let _ = writeln!(out, "# TYPE storefront_notification_dead_letters gauge");
+    let _ = writeln!(
+        out,
+        "storefront_notification_dead_letters {}",
+        m.dead_letters.load(Relaxed).max(0)
+    );
+    let lag = n.lag_per_sink();
+    let _ = writeln!(
+        out,
+        "# HELP storefront_notification_queued Deliveries waiting, per sink."
+    );
+    let _ = writeln!(out, "# TYPE storefront_notification_queued gauge");
+    for (sink, queued, _) in &lag {
+        let _ = writeln!(out, "storefront_notification_queued{{sink=\"{sink}\"}} {queued}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP storefront_notification_lag_seconds Age of the oldest due delivery, per sink."
+    );
+    let _ = writeln!(out, "# TYPE storefront_notification_lag_seconds gauge");
+    for (sink, _, lag_ms) in &lag {
+        let _ = writeln!(
+            out,
+            "storefront_notification_lag_seconds{{sink=\"{sink}\"}} {:.3}",
+            *lag_ms as f64 / 1000.0
+        );
+    }
+    out
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()

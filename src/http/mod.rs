@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod inventory;
 pub mod metrics;
+pub mod notifications;
 pub mod openapi;
 pub mod ops;
 pub mod orders;
@@ -129,6 +130,8 @@ pub struct Shared {
     pub promotions: Arc<crate::service::promotion::Promotions>,
     /// Shipping zones.
     pub shipping: Arc<crate::service::shipping::Shipping>,
+    /// Webhooks and deliveries.
+    pub notifications: Arc<crate::service::notify::Notifications>,
     /// Checkout.
     pub checkout: Arc<Checkout>,
     /// Idempotency keys.
@@ -161,6 +164,7 @@ impl AppState {
             coupons: services.coupons.clone(),
             promotions: services.promotions.clone(),
             shipping: services.shipping.clone(),
+            notifications: services.notifications.clone(),
             checkout: services.checkout.clone(),
             idempotency: services.idempotency.clone(),
             health: services.health.clone(),
@@ -215,7 +219,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(orders::router())
         .merge(coupons::router())
         .merge(promotions::router())
-        .merge(shipping::router());
+        .merge(shipping::router())
+        .merge(notifications::router());
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", api)
         .merge(ops::router())

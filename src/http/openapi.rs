@@ -43,6 +43,7 @@ use crate::domain::error::Code;
         (name = "orders", description = "Checkout, orders, fulfilment, refunds and payment webhooks"),
         (name = "promotions", description = "Coupons: codes with a percentage or amount off, limits and a scope"),
         (name = "shipping", description = "Shipping zones and their methods: flat, by weight band, or free over a threshold"),
+        (name = "notifications", description = "Webhook endpoints, deliveries, dead letters and replay"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]

@@ -94,10 +94,12 @@ async fn readyz(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> Response {
-    let (health, metrics) = (state.health.clone(), state.metrics.clone());
-    let text = tokio::task::spawn_blocking(move || metrics.render(&health))
-        .await
-        .unwrap_or_default();
+    let (health, metrics, notifications) = (state.health.clone(), state.metrics.clone(), state.notifications.clone());
+    let text = tokio::task::spawn_blocking(move || {
+        metrics.render(&health) + &super::metrics::render_notifications(&notifications)
+    })
+    .await
+    .unwrap_or_default();
     (
         [(
             header::CONTENT_TYPE,

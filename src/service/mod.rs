@@ -28,6 +28,7 @@ pub mod health;
 pub mod idempotency;
 pub mod import;
 pub mod inventory;
+pub mod notify;
 pub mod order;
 pub mod payment;
 pub mod promotion;

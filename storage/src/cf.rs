@@ -56,6 +56,18 @@ pub const CF_ORDER_EVENTS: &str = "order_events";
 pub const CF_COUPONS: &str = "coupons";
 /// Shipping zones with their methods, by id (read whole at start and after each change).
 pub const CF_SHIPPING: &str = "shipping";
+/// Outbox events handed to their sinks, kept for `[notifications] retention_secs`.
+pub const CF_EVENT_LOG: &str = "event_log";
+/// Webhook endpoints by id.
+pub const CF_WEBHOOKS: &str = "webhooks";
+/// Deliveries of events to sinks (pending, failed, delivered) by id.
+pub const CF_DELIVERIES: &str = "deliveries";
+/// When deliveries are due: `due (Unix ms, i64 BE) ‖ delivery id` → empty.
+pub const CF_DELIVERY_DUE: &str = "delivery_due";
+/// Deliveries out of attempts (or discarded) by id.
+pub const CF_DEAD_LETTERS: &str = "dead_letters";
+/// Password-reset and email-verification tokens by SHA-256.
+pub const CF_USER_TOKENS: &str = "user_tokens";
 
 /// Every column family, in creation order.
 pub const ALL_CFS: &[&str] = &[
@@ -83,6 +95,12 @@ pub const ALL_CFS: &[&str] = &[
     CF_ORDER_EVENTS,
     CF_COUPONS,
     CF_SHIPPING,
+    CF_EVENT_LOG,
+    CF_WEBHOOKS,
+    CF_DELIVERIES,
+    CF_DELIVERY_DUE,
+    CF_DEAD_LETTERS,
+    CF_USER_TOKENS,
 ];
 
 /// Column families read mostly by exact key, which get bloom filters.
@@ -103,4 +121,6 @@ pub const POINT_LOOKUP_CFS: &[&str] = &[
     CF_IDEMPOTENCY,
     CF_ORDER_EVENTS,
     CF_COUPONS,
+    CF_DELIVERIES,
+    CF_USER_TOKENS,
 ];

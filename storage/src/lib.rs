@@ -14,6 +14,7 @@ pub mod error;
 pub mod keys;
 pub mod listing;
 mod migrate;
+pub mod notifications;
 pub mod orders;
 pub mod records;
 pub mod shipping;

@@ -8,14 +8,15 @@
 use rkyv::util::AlignedVec;
 use rkyv::{rancor, Archive, Deserialize, Serialize};
 
-use crate::cf::{CF_META, CF_ORDERS, CF_PRODUCTS};
+use crate::cf::{CF_META, CF_ORDERS, CF_PRODUCTS, CF_USERS};
 use crate::keys::{self, Id};
 use crate::orders::{
     FulfilmentRecord, FulfilmentStatusRecord, OrderLineRecord, OrderPhaseRecord, OrderRecord, PaymentRecord,
     RefundRecord, ShippingChoiceRecord,
 };
 use crate::records::{
-    encode, AddressRecord, AttributeRecord, ImageRecord, ProductRecord, ProductStatus, VariantRecord,
+    encode, AddressRecord, AttributeRecord, ImageRecord, ProductRecord, ProductStatus, RoleRecord, UserRecord,
+    VariantRecord,
 };
 use crate::{Error, Result, Store};
 
@@ -27,13 +28,14 @@ fn cursor_key(cf: &str) -> Vec<u8> {
     [keys::META_CURSOR_PREFIX, b"migrate-v3/", cf.as_bytes()].concat()
 }
 
-/// Upgrades schema 2 (no weights, shipping methods or returns) to 3.
+/// Upgrades schema 2 (no weights, shipping methods, returns or verified emails) to 3.
 pub(crate) fn v2_to_v3(store: &Store) -> Result<()> {
     rewrite::<v2::ProductRecord, ProductRecord>(store, CF_PRODUCTS, v2::ProductRecord::upgrade)?;
     rewrite::<v2::OrderRecord, OrderRecord>(store, CF_ORDERS, v2::OrderRecord::upgrade)?;
+    rewrite::<v2::UserRecord, UserRecord>(store, CF_USERS, v2::UserRecord::upgrade)?;
     let mut batch = rocksdb::WriteBatch::default();
     batch.put_cf(store.cf(CF_META), keys::META_SCHEMA_VERSION, 3u32.to_be_bytes());
-    for cf in [CF_PRODUCTS, CF_ORDERS] {
+    for cf in [CF_PRODUCTS, CF_ORDERS, CF_USERS] {
         batch.delete_cf(store.cf(CF_META), cursor_key(cf));
     }
     store.write(batch)
@@ -279,6 +281,41 @@ mod v2 {
                 returns: Vec::new(),
                 holds_stock: self.holds_stock,
                 next_event: self.next_event,
+                created_at_ms: self.created_at_ms,
+                updated_at_ms: self.updated_at_ms,
+            }
+        }
+    }
+
+    #[derive(Archive, Serialize, Deserialize)]
+    pub struct UserRecord {
+        pub id: Id,
+        pub version: u64,
+        pub email: String,
+        pub name: String,
+        pub password_hash: String,
+        pub role: RoleRecord,
+        pub seller_id: Option<Id>,
+        pub addresses: Vec<AddressRecord>,
+        pub default_address_id: Option<Id>,
+        pub created_at_ms: i64,
+        pub updated_at_ms: i64,
+    }
+
+    impl UserRecord {
+        /// Accounts from before verification count as verified: they were never asked.
+        pub fn upgrade(self) -> super::UserRecord {
+            super::UserRecord {
+                id: self.id,
+                version: self.version,
+                email: self.email,
+                name: self.name,
+                password_hash: self.password_hash,
+                role: self.role,
+                seller_id: self.seller_id,
+                addresses: self.addresses,
+                default_address_id: self.default_address_id,
+                email_verified: true,
                 created_at_ms: self.created_at_ms,
                 updated_at_ms: self.updated_at_ms,
             }

@@ -479,6 +479,8 @@ pub struct UserRecord {
     pub addresses: Vec<AddressRecord>,
     /// Default address.
     pub default_address_id: Option<Id>,
+    /// Whether the user proved the address theirs (a verification link).
+    pub email_verified: bool,
     /// Creation time, Unix milliseconds.
     pub created_at_ms: i64,
     /// Last update time, Unix milliseconds.

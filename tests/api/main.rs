@@ -14,6 +14,7 @@ mod import;
 mod inventory;
 mod invoices;
 mod listing;
+mod notifications;
 mod ops;
 mod products;
 mod promotions;

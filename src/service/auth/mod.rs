@@ -7,6 +7,7 @@
 //! can neither stall the async workers nor exhaust memory.
 
 pub(crate) mod addresses;
+pub mod recovery;
 mod tokens;
 
 use std::collections::HashMap;
@@ -18,12 +19,14 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use jsonwebtoken::{DecodingKey, EncodingKey, Validation};
 use storefront_storage::cf::CF_USER_EMAILS;
+use storefront_storage::notifications::TokenPurposeRecord;
 use storefront_storage::records::{RoleRecord, UserRecord};
 use storefront_storage::Store;
 use tokio::sync::Semaphore;
 
 pub use tokens::persisted_jwt_secret;
 
+use super::events::outbox::new_event;
 use super::view::{rfc3339, Tokens, UserView};
 use super::{blocking, ServiceError};
 use crate::clock::SharedClock;
@@ -321,11 +324,19 @@ impl Accounts {
                     seller_id: None,
                     addresses: Vec::new(),
                     default_address_id: None,
+                    email_verified: false,
                     created_at_ms: now,
                     updated_at_ms: now,
                 };
                 txn.put(&user.id, &user)?;
                 txn.put_raw(CF_USER_EMAILS, email.as_str().as_bytes(), &user.id);
+                let welcome = new_event(
+                    "user_registered",
+                    serde_json::json!({ "user_id": id, "email": user.email, "name": user.name }),
+                    now,
+                );
+                txn.put(&welcome.id, &welcome)?;
+                this.stage_token(txn, &user, TokenPurposeRecord::EmailVerification)?;
                 let token = this.start_session(txn, id)?;
                 Ok((user, token))
             })?;
@@ -547,6 +558,7 @@ fn user_view(u: &UserRecord) -> UserView {
         role: role_of(u.role).as_str(),
         seller_id: u.seller_id.map(Id::from_bytes),
         default_address_id: u.default_address_id.map(Id::from_bytes),
+        email_verified: u.email_verified,
         version: u.version,
         created_at: rfc3339(u.created_at_ms),
     }

@@ -20,6 +20,8 @@ pub struct UserView {
     pub seller_id: Option<Id>,
     /// Default address.
     pub default_address_id: Option<Id>,
+    /// Whether the address was verified (the link sent at registration).
+    pub email_verified: bool,
     /// Version.
     pub version: u64,
     /// Creation time.

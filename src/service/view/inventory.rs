@@ -47,4 +47,6 @@ pub struct OutboxEventView {
     pub created_at: String,
     /// Delivery attempts so far.
     pub attempts: u32,
+    /// Handed to its sinks already (see `/admin/deliveries`).
+    pub dispatched: bool,
 }

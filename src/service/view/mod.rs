@@ -14,6 +14,7 @@ pub mod cart;
 pub mod coupon;
 pub mod inventory;
 pub mod invoice;
+pub mod notify;
 pub mod order;
 pub mod product;
 pub mod promotion;
