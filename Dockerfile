@@ -31,11 +31,13 @@ RUN apt-get update \
  && mkdir -p /data /etc/storefront && chown storefront /data
 COPY --from=builder /usr/local/bin/storefront /usr/local/bin/storefront-loadtest /usr/local/bin/
 COPY config.toml /etc/storefront/config.toml
+COPY templates/email /etc/storefront/templates/email
 USER storefront
 WORKDIR /data
 VOLUME ["/data"]
 ENV STOREFRONT__SERVER__LISTEN=0.0.0.0:8080 \
-    STOREFRONT__STORAGE__DATA_DIR=/data
+    STOREFRONT__STORAGE__DATA_DIR=/data \
+    STOREFRONT__EMAIL__TEMPLATES_DIR=/etc/storefront/templates/email
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1

@@ -176,6 +176,8 @@ impl TryFrom<&Config> for Settings {
                 sweep_batch: config.cart.sweep_batch.max(1),
                 sweep_interval: Duration::from_millis(config.cart.sweep_interval_ms.max(10)),
                 cache_entries: config.cart.cache_entries,
+                abandon_after: (config.notifications.abandoned_cart_after_secs > 0)
+                    .then(|| Duration::from_secs(config.notifications.abandoned_cart_after_secs)),
                 currency,
             },
             promotion_stacking: config.pricing.promotion_stacking,
@@ -234,6 +236,7 @@ impl TryFrom<&Config> for Settings {
                 idempotency_ttl: secs(config.checkout.idempotency_ttl_secs),
                 store_name: config.checkout.store_name.clone(),
                 return_window: Duration::from_secs(u64::from(config.checkout.return_window_days) * 86_400),
+                require_verified_email: config.email.require_verified_for_checkout,
             },
             invoice_interval: Duration::from_millis(config.checkout.invoice_interval_ms.max(10)),
             recovery_interval: Duration::from_millis(config.checkout.recovery_interval_ms.max(10)),

@@ -60,6 +60,8 @@ codes! {
     RefreshTokenReused = ("refresh_token_reused", 401),
     /// The caller may not do this.
     Forbidden = ("forbidden", 403),
+    /// The store asks customers to verify their email first.
+    EmailUnverified = ("email_unverified", 403),
     /// No such entity.
     NotFound = ("not_found", 404),
     /// No such route.
@@ -233,6 +235,9 @@ pub enum DomainError {
         /// The code.
         code: String,
     },
+    /// Checkout needs a verified email.
+    #[error("verify your email address before checking out (see the link sent at registration)")]
+    EmailUnverified,
     /// Another shipping zone covers some of the areas.
     #[error("another zone already covers {}", areas.join(", "))]
     ZoneOverlap {
@@ -301,6 +306,7 @@ impl DomainError {
             DomainError::CouponTaken { .. } => Code::CouponTaken,
             DomainError::CouponExhausted { .. } => Code::CouponExhausted,
             DomainError::ZoneOverlap { .. } => Code::ZoneOverlap,
+            DomainError::EmailUnverified => Code::EmailUnverified,
             DomainError::ReturnWindowClosed { .. } => Code::ReturnWindowClosed,
             DomainError::IdempotencyKeyInUse => Code::IdempotencyKeyInUse,
             DomainError::IdempotencyKeyReused => Code::IdempotencyKeyReused,
@@ -347,6 +353,7 @@ impl DomainError {
             DomainError::RefundTooLarge { refundable } => json!({ "refundable": refundable }),
             DomainError::CouponTaken { code } | DomainError::CouponExhausted { code } => json!({ "code": code }),
             DomainError::ZoneOverlap { areas } => json!({ "areas": areas }),
+            DomainError::EmailUnverified => json!({}),
             DomainError::ReturnWindowClosed { closed_at } => json!({ "closed_at": closed_at }),
             DomainError::PaymentDeclined { reason, order } => json!({ "reason": reason, "order": order }),
             DomainError::PaymentUnavailable { retry_after_secs } => json!({ "retry_after_secs": retry_after_secs }),

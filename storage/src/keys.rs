@@ -118,7 +118,7 @@ pub fn reservation_parts(key: &[u8]) -> Option<(&str, &[u8])> {
     Some((sku, &key[split + 1..]))
 }
 
-/// The two time indexes in [`crate::cf::CF_CART_EXPIRY`].
+/// The time indexes in [`crate::cf::CF_CART_EXPIRY`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum ExpiryKind {
@@ -126,6 +126,8 @@ pub enum ExpiryKind {
     Cart = b'c',
     /// The cart's stock holds expire.
     Hold = b'h',
+    /// A user cart with items has been left alone long enough to remind its owner.
+    Abandon = b'a',
 }
 
 /// Key of a cart-expiry index entry: `kind ‖ time ‖ cart`, so a scan of one kind meets the

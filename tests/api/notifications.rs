@@ -636,3 +636,72 @@ async fn emails_reach_a_real_smtp_server_and_carry_working_verification_and_rese
         "{placed}"
     );
 }
+
+#[tokio::test]
+async fn a_cart_left_alone_for_a_day_emits_one_reminder_until_it_changes() {
+    let app = spawn_app().await;
+    app.create_product(product("Lamp", "LAMP-1", 1500)).await;
+    let ada = app.register("ada@example.com").await;
+    app.user_add(&ada.access, "LAMP-1", 2).await;
+    let abandoned = || async { app.outbox("cart_abandoned").await };
+    app.advance(Duration::from_secs(23 * 3600));
+    app.run_worker("cart_sweeper").await;
+    assert!(abandoned().await.is_empty(), "not yet a day");
+    app.advance(Duration::from_secs(3600 + 120));
+    app.run_worker("cart_sweeper").await;
+    let events = abandoned().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let data = &events[0]["payload"];
+    assert_eq!(
+        (data["email"].as_str(), data["item_count"].as_i64()),
+        (Some("ada@example.com"), Some(2))
+    );
+    assert_eq!(data["items"][0]["title"], "Lamp");
+    app.advance(Duration::from_secs(2 * 24 * 3600));
+    app.run_worker("cart_sweeper").await;
+    assert_eq!(abandoned().await.len(), 1, "once per spell of inactivity");
+
+    // The shopper comes back and leaves again: one more reminder.
+    let ada = app.login("ada@example.com").await;
+    app.user_add(&ada.access, "LAMP-1", 1).await;
+    app.advance(Duration::from_secs(24 * 3600 + 120));
+    app.run_worker("cart_sweeper").await;
+    assert_eq!(abandoned().await.len(), 2);
+    // A guest cart has no address to remind.
+    app.guest_add(None, "LAMP-1", 1).await;
+    app.advance(Duration::from_secs(24 * 3600 + 120));
+    app.run_worker("cart_sweeper").await;
+    assert_eq!(abandoned().await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_store_can_ask_for_a_verified_email_before_checkout() {
+    let app = spawn_with(None, |c| c.email.require_verified_for_checkout = true).await;
+    app.create_product(product("Lamp", "LAMP-1", 1500)).await;
+    let ada = app.register("ada@example.com").await;
+    app.user_add(&ada.access, "LAMP-1", 1).await;
+    let body =
+        json!({ "shipping_address": crate::checkout::address(), "payment": { "provider": "test", "card": CARD_OK } });
+    let r = app.checkout(None, Some(&ada.access), Some("a"), &body).await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("email_unverified"))
+    );
+    let sent = app.outbox("email_verification_requested").await;
+    let token = sent[0]["payload"]["token"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/verify-email",
+            None,
+            Some(json!({ "token": token })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let r = app.checkout(None, Some(&ada.access), Some("b"), &body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // Guests give an email per order and are not asked.
+    let cart = app.guest_add(None, "LAMP-1", 1).await;
+    let r = app.checkout(Some(&cart), None, Some("c"), &guest_body(CARD_OK)).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use storefront_storage::cf::{CF_CARTS, CF_CART_EXPIRY};
 use storefront_storage::keys::{self, CartKey, ExpiryKind};
-use storefront_storage::records::CartRecord;
+use storefront_storage::records::{CartRecord, CartStatus};
 use storefront_storage::Batch;
 
 use super::{CartSettings, Carts};
@@ -114,6 +114,20 @@ fn index_keys(key: &CartKey, cart: &CartRecord, buckets: &ExpiryBuckets) -> Vec<
             key,
         ));
     }
+    // Only user carts have an email to remind; the entry moves with every change the shopper
+    // makes, so a cart is reminded once per spell of inactivity.
+    if let (Some(after), Some(_), CartStatus::Active, false) = (
+        buckets.abandon_after_ms,
+        cart.user_id,
+        cart.status,
+        cart.lines.is_empty(),
+    ) {
+        entries.push(keys::cart_expiry(
+            ExpiryKind::Abandon,
+            round_up(cart.updated_at_ms + after, buckets.cart_ms),
+            key,
+        ));
+    }
     entries
 }
 
@@ -122,6 +136,7 @@ fn index_keys(key: &CartKey, cart: &CartRecord, buckets: &ExpiryBuckets) -> Vec<
 pub(super) struct ExpiryBuckets {
     cart_ms: i64,
     hold_ms: i64,
+    abandon_after_ms: Option<i64>,
 }
 
 impl ExpiryBuckets {
@@ -130,6 +145,7 @@ impl ExpiryBuckets {
         ExpiryBuckets {
             cart_ms: bucket(settings.guest_ttl.min(settings.user_ttl)),
             hold_ms: bucket(settings.hold_ttl),
+            abandon_after_ms: settings.abandon_after.map(|d| d.as_millis() as i64),
         }
     }
 }

@@ -70,6 +70,8 @@ pub struct CartSettings {
     pub sweep_interval: Duration,
     /// Cached carts.
     pub cache_entries: u64,
+    /// A user cart with items, untouched this long, emits one `cart_abandoned` event.
+    pub abandon_after: Option<Duration>,
     /// Store currency.
     pub currency: Currency,
 }

@@ -1,15 +1,17 @@
 //! Cart expiry: releasing the holds of carts idle past the hold lifetime, expiring carts idle
-//! past theirs, and deleting the tombstones they leave, in deadline order from the expiry
-//! index. [`CartSweeper`] runs it as a worker; deadlines are read from the service's clock.
+//! past theirs, deleting the tombstones they leave, and reminding owners of carts they left
+//! (`cart_abandoned`), in deadline order from the expiry index. [`CartSweeper`] runs it as a worker; deadlines are read from the service's clock.
 
 use std::sync::Arc;
 
 use storefront_storage::cf::CF_CART_EXPIRY;
 use storefront_storage::keys::{self, CartKey, ExpiryKind};
-use storefront_storage::records::CartStatus;
+use storefront_storage::records::{CartStatus, UserRecord};
 
 use super::commit::CartChange;
 use super::Carts;
+use crate::domain::Id;
+use crate::service::events::outbox::new_event;
 use crate::service::{blocking, ServiceError};
 use crate::worker::{Progress, Worker};
 
@@ -22,12 +24,14 @@ pub struct SweepReport {
     pub carts_expired: usize,
     /// Expired/merged cart tombstones deleted.
     pub tombstones_removed: usize,
+    /// Carts whose owner gets a `cart_abandoned` reminder.
+    pub carts_abandoned: usize,
 }
 
 impl SweepReport {
     /// Carts handled in all.
     pub fn total(&self) -> usize {
-        self.holds_released + self.carts_expired + self.tombstones_removed
+        self.holds_released + self.carts_expired + self.tombstones_removed + self.carts_abandoned
     }
 }
 
@@ -79,6 +83,46 @@ impl Carts {
                 old: Some(old),
                 new,
             }])?;
+        }
+        for (kind, key) in self.due(ExpiryKind::Abandon, now)? {
+            let _guard = self.lock(&[key]);
+            let cart = self.load(&key)?;
+            let after = self.settings.abandon_after.map_or(i64::MAX, |d| d.as_millis() as i64);
+            let Some((cart, user)) = cart
+                .filter(|c| c.status == CartStatus::Active && !c.lines.is_empty())
+                .filter(|c| c.updated_at_ms.saturating_add(after) <= now)
+                .and_then(|c| c.user_id.map(|u| (c, u)))
+            else {
+                self.drop_index_entry(kind)?;
+                continue;
+            };
+            let Some(owner) = self.store.get::<UserRecord>(&user)? else {
+                self.drop_index_entry(kind)?;
+                continue;
+            };
+            let owner = owner.archived();
+            let lines = self.price_lines(&cart.lines)?;
+            let event = new_event(
+                "cart_abandoned",
+                serde_json::json!({
+                    "cart_id": Id::from_bytes(cart.id),
+                    "user_id": Id::from_bytes(user),
+                    "email": owner.email.as_str(),
+                    "name": owner.name.as_str(),
+                    "item_count": cart.lines.iter().map(|l| l.quantity).sum::<i64>(),
+                    "items": lines.iter().map(|l| serde_json::json!({
+                        "sku": l.sku, "title": l.title, "quantity": l.quantity,
+                        "unit_price": { "amount": l.unit_price, "currency": self.settings.currency.to_string() },
+                    })).collect::<Vec<_>>(),
+                    "last_active_at": crate::service::view::rfc3339(cart.updated_at_ms),
+                }),
+                now,
+            );
+            let mut batch = self.store.batch();
+            batch.delete(CF_CART_EXPIRY, &kind);
+            batch.put(&event.id, &event)?;
+            batch.commit()?;
+            report.carts_abandoned += 1;
         }
         Ok(report)
     }

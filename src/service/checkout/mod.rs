@@ -302,6 +302,9 @@ impl Checkout {
             Actor::User { id, .. } => self.store.get::<UserRecord>(&id.to_bytes())?.map(|u| u.to_native()),
             _ => None,
         };
+        if self.orders.settings.require_verified_email && user.as_ref().is_some_and(|u| !u.email_verified) {
+            return Err(DomainError::EmailUnverified.into());
+        }
         let check_one = |prefix: &str, input: &AddressInput, errors: &mut FieldErrors| {
             let mut own = FieldErrors::default();
             let address = check_address(&Address::default(), input, &mut own);

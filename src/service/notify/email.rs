@@ -352,3 +352,88 @@ impl Mailer {
         smtp.send(message).await.map(|_| ()).map_err(|e| format!("SMTP: {e}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mailer(dir: &std::path::Path) -> Mailer {
+        Mailer::new(EmailSettings {
+            transport: Transport::Log,
+            from: "Shop <shop@example.com>".into(),
+            operations_to: "ops@example.com".into(),
+            templates_dir: dir.to_path_buf(),
+            base_url: "https://shop.example".into(),
+            shop_name: "Shop".into(),
+            currency: Currency::parse("USD").unwrap(),
+        })
+        .unwrap()
+    }
+
+    fn sample(topic: &str) -> serde_json::Value {
+        serde_json::json!({
+            "email": "ada@example.com", "name": "Ada <script>", "token": "tok123", "expires_at": "2026-12-01T12:00:00Z",
+            "order_id": "0190", "number": "SF-100001", "total": { "amount": 2599, "currency": "USD" },
+            "carrier": "UPS", "tracking_number": "1Z999", "reason": "card_declined", "amount": 1000,
+            "item_count": 2, "items": [{ "title": "Lamp", "quantity": 2 }], "sku": "LAMP-1", "title": "Lamp",
+            "available": 3, "threshold": 5, "topic": topic,
+        })
+    }
+
+    #[test]
+    fn every_template_renders_text_and_escaped_html() {
+        let m = mailer(std::path::Path::new("/nonexistent"));
+        for (topic, name, _) in ROUTES {
+            let email = m
+                .render(topic, &sample(topic))
+                .unwrap()
+                .unwrap_or_else(|| panic!("{topic} mails"));
+            assert!(
+                !email.subject.is_empty() && !email.subject.contains('\n'),
+                "{name}: {email:?}"
+            );
+            assert!(email.text.len() > 20, "{name}: {email:?}");
+            assert!(email.html.contains("<h1>"), "{name}: {email:?}");
+            assert!(!email.html.contains("<script>"), "{name} escapes: {}", email.html);
+            let to = if *topic == "low_stock" {
+                "ops@example.com"
+            } else {
+                "ada@example.com"
+            };
+            assert_eq!(email.to, to);
+        }
+        let shipped = m.render("order_shipped", &sample("order_shipped")).unwrap().unwrap();
+        assert!(
+            shipped.text.contains("1Z999") && shipped.text.contains("UPS"),
+            "{shipped:?}"
+        );
+        let placed = m.render("order_placed", &sample("order_placed")).unwrap().unwrap();
+        assert!(placed.text.contains("25.99 USD"), "{placed:?}");
+        let reset = m.render("password_reset_requested", &sample("x")).unwrap().unwrap();
+        assert!(
+            reset.text.contains("https://shop.example/reset-password?token=tok123"),
+            "{reset:?}"
+        );
+        assert_eq!(
+            m.render("price_drop", &sample("x")).unwrap(),
+            None,
+            "no template, no email"
+        );
+    }
+
+    #[test]
+    fn a_stores_own_template_file_wins_over_the_built_in_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("welcome.txt"),
+            "{% block subject %}Hi {{ data.name }}!{% endblock %}{% block body %}Custom body for {{ data.email }}{% endblock %}",
+        )
+        .unwrap();
+        let email = mailer(dir.path())
+            .render("user_registered", &sample("x"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(email.subject, "Hi Ada <script>!");
+        assert_eq!(email.text, "Custom body for ada@example.com\n");
+    }
+}

@@ -60,6 +60,8 @@ pub struct OrderSettings {
     pub store_name: String,
     /// How long after delivery returns may be asked for.
     pub return_window: Duration,
+    /// Signed-in customers must have verified their email to check out.
+    pub require_verified_email: bool,
 }
 
 /// Who is looking at an order.
