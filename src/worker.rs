@@ -14,6 +14,7 @@
 //! Tests call [`Workers::run_once`] to run one step of any worker on demand, instead of
 //! waiting for its interval.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,63 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::service::ServiceError;
+
+/// A low-priority thread for background work that must not slow requests down (delivering
+/// notifications): its own single-threaded runtime, at the lowest CPU priority, so the
+/// kernel gives the request threads the cores first and the background work what is left.
+/// Blocking storage calls may run on it directly; nothing else shares it. It stops when
+/// dropped.
+pub struct Background {
+    handle: tokio::runtime::Handle,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Background {
+    /// Starts the thread.
+    pub fn start(name: &str) -> std::io::Result<Background> {
+        let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new().name(name.to_owned()).spawn(move || {
+            // SAFETY: setpriority on the calling thread (Linux applies nice per thread);
+            // failing only leaves the thread at normal priority.
+            #[cfg(target_os = "linux")]
+            unsafe {
+                libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+            }
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = handle_tx.send(Err(e));
+                    return;
+                }
+            };
+            let _ = handle_tx.send(Ok(runtime.handle().clone()));
+            runtime.block_on(async move {
+                let _ = stopped.await;
+            });
+        })?;
+        let handle = handle_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("the background thread died at start"))??;
+        Ok(Background { handle, _stop: stop })
+    }
+
+    /// Spawns a task on the background thread.
+    pub fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
+        self.handle.spawn(task);
+    }
+
+    /// Runs blocking work on the background thread and waits for it.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        self.handle
+            .spawn(async move { work() })
+            .await
+            .map_err(|e| ServiceError::internal_from("background work", e))?
+    }
+}
 
 /// What one step found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -43,6 +43,15 @@ enum Command {
         #[arg(long, default_value_t = 1500)]
         body_bytes: usize,
     },
+    /// Counts webhook deliveries (answers POST with 204; GET shows the count).
+    Sink {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:8082")]
+        listen: String,
+        /// Stop after this long.
+        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        duration: Duration,
+    },
 }
 
 #[derive(clap::Args)]
@@ -118,6 +127,18 @@ fn main() -> anyhow::Result<()> {
                 hello::serve(listener, hello::body(body_bytes)).await
             })
         }
+        Command::Sink { listen, duration } => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?
+            .block_on(async move {
+                let listener = tokio::net::TcpListener::bind(&listen).await?;
+                eprintln!("webhook sink listening on http://{}", listener.local_addr()?);
+                match tokio::time::timeout(duration, hello::serve_sink(listener)).await {
+                    Ok(r) => r,
+                    Err(_) => Ok(()),
+                }
+            }),
     }
 }
 

@@ -20,6 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_webhook, list_webhooks))
         .routes(routes!(update_webhook, delete_webhook))
+        .routes(routes!(ping_webhook))
         .routes(routes!(list_deliveries))
         .routes(routes!(get_delivery, discard_delivery))
         .routes(routes!(replay_delivery))
@@ -87,6 +88,41 @@ async fn delete_webhook(
         .delete_webhook(actor, parse_id(&id, "webhook")?)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Body of `POST /admin/webhooks/{id}/ping`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PingInput {
+    /// How many test events (1–10000, default 1).
+    pub count: Option<u32>,
+}
+
+/// How many test events were queued.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Pinged {
+    /// Events queued.
+    pub queued: u32,
+}
+
+/// Send test events (`type: "ping"`) to one endpoint, whatever it subscribes to: to check a
+/// receiver's signature verification, or to load-test it.
+#[utoipa::path(post, path = "/admin/webhooks/{id}/ping", tag = "notifications", request_body = PingInput,
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Endpoint id")),
+    responses((status = 202, description = "Queued", body = Pinged), BadBody, AdminOnly,
+               (status = 404, description = "No such endpoint", body = ErrorBody), Invalid))]
+async fn ping_webhook(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Json(input): Json<PingInput>,
+) -> Result<Response, ApiError> {
+    let queued = state
+        .notifications
+        .ping(actor, parse_id(&id, "webhook")?, input.count)
+        .await?;
+    Ok(private_json(StatusCode::ACCEPTED, &Pinged { queued }))
 }
 
 /// A page of deliveries.

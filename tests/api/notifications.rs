@@ -705,3 +705,31 @@ async fn a_store_can_ask_for_a_verified_email_before_checkout() {
     let r = app.checkout(Some(&cart), None, Some("c"), &guest_body(CARD_OK)).await;
     assert_eq!(r.status, StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn a_ping_reaches_only_its_endpoint_whatever_it_subscribes_to() {
+    let pinged = Receiver::start(&[]);
+    let other = Receiver::start(&[]);
+    let app = spawn_with(None, fast_delivery).await;
+    let hook = app.hook(&pinged, json!(["refund_issued"])).await;
+    app.hook(&other, json!(["*"])).await;
+    let path = format!("/api/v1/admin/webhooks/{}/ping", hook["id"].as_str().unwrap());
+    let (status, e) = app.admin_json(Method::POST, &path, json!({ "count": 0 })).await;
+    assert_eq!(
+        (status, error_fields(&e)),
+        (StatusCode::UNPROCESSABLE_ENTITY, vec!["count"])
+    );
+    let (status, queued) = app.admin_json(Method::POST, &path, json!({ "count": 3 })).await;
+    assert_eq!((status, queued["queued"].as_u64()), (StatusCode::ACCEPTED, Some(3)));
+    app.until("three pings", || async { pinged.received().await.len() == 3 })
+        .await;
+    let got = pinged.received().await;
+    let mut ids: Vec<&str> = got.iter().map(|d| d["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "three events");
+    assert!(got
+        .iter()
+        .all(|d| d["verified"] == true && d["body"].as_str().unwrap().contains("\"type\":\"ping\"")));
+    assert!(other.received().await.is_empty(), "a ping is for its endpoint only");
+}

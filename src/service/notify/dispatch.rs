@@ -23,11 +23,31 @@ use crate::worker::{Progress, Worker};
 const FAN_OUT_STEP: usize = 500;
 /// Due entries read per courier step.
 const DUE_SCAN: usize = 5_000;
-/// Every this many steps the fan-out scans the whole outbox, not only from its hint.
-const FULL_SCAN_EVERY: u32 = 300;
-/// How far behind the newest event it handed out a fan-out step starts, for events whose
-/// batch committed after a later one's.
-const LOOK_BACK_MS: i64 = 5_000;
+/// Every this many steps a scan starts at the very beginning, not at its floor.
+const FULL_SCAN_EVERY: u32 = 100;
+
+/// Where the next scan of a consumed-from-the-front index starts. Consumed entries leave
+/// tombstones that a scan from the start would wade through on every step (they were the
+/// largest cost of a delivery); the floor skips them. An entry that appears below the floor
+/// (an event whose batch committed after a later one's) is found by the full scan every
+/// [`FULL_SCAN_EVERY`] steps.
+#[derive(Debug, Default)]
+struct ScanFloor {
+    steps: u32,
+    floor: Vec<u8>,
+}
+
+impl ScanFloor {
+    /// The key the next scan starts at.
+    fn start(&mut self) -> Vec<u8> {
+        self.steps = self.steps.wrapping_add(1);
+        if self.steps % FULL_SCAN_EVERY == 1 {
+            Vec::new()
+        } else {
+            self.floor.clone()
+        }
+    }
+}
 
 /// The smallest UUIDv7 key of `ms`: where events of that millisecond begin.
 fn id_floor(ms: i64) -> [u8; 16] {
@@ -36,15 +56,8 @@ fn id_floor(ms: i64) -> [u8; 16] {
     key
 }
 
-/// The millisecond of a UUIDv7.
-fn id_ms(id: &[u8]) -> i64 {
-    let mut b = [0u8; 8];
-    b[2..].copy_from_slice(&id[..6]);
-    u64::from_be_bytes(b) as i64
-}
-
-/// Where a fan-out step starts: `(steps, newest event ms handed out)`.
-type Hint = Arc<std::sync::Mutex<(u32, i64)>>;
+/// Where a fan-out step starts.
+type Hint = Arc<std::sync::Mutex<ScanFloor>>;
 
 /// Turns outbox events into deliveries.
 pub struct Dispatcher {
@@ -62,16 +75,10 @@ impl Dispatcher {
     }
 }
 
-/// One fan-out step: scans the outbox from a few seconds behind the newest event handed out
-/// (the whole outbox every [`FULL_SCAN_EVERY`] steps, for a batch that committed very late).
+/// One fan-out step: scans the outbox from just after the last event it handed out.
 fn fan_out(n: &Notifications, hint_cell: &Hint) -> Result<Progress, ServiceError> {
     {
-        let (lower, full) = {
-            let mut hint = hint_cell.lock().unwrap_or_else(|p| p.into_inner());
-            hint.0 = hint.0.wrapping_add(1);
-            let full = hint.0 % FULL_SCAN_EVERY == 1 || hint.1 == 0;
-            (if full { [0; 16] } else { id_floor(hint.1 - LOOK_BACK_MS) }, full)
-        };
+        let lower = hint_cell.lock().unwrap_or_else(|p| p.into_inner()).start();
         let mut events: Vec<(Vec<u8>, Vec<u8>, OutboxRecord)> = Vec::new();
         let mut failed = None;
         n.store.for_each_raw(CF_OUTBOX, &lower, None, |key, value| {
@@ -84,11 +91,7 @@ fn fan_out(n: &Notifications, hint_cell: &Hint) -> Result<Progress, ServiceError
         if let Some(e) = failed {
             return Err(e.into());
         }
-        let Some(newest) = events.iter().map(|(k, _, _)| id_ms(k)).max() else {
-            if full {
-                // Nothing anywhere: the next step may start from now.
-                hint_cell.lock().unwrap_or_else(|p| p.into_inner()).1 = n.clock.now_ms();
-            }
+        let Some(last) = events.iter().map(|(k, _, _)| k.clone()).max() else {
             return Ok(Progress::Idle);
         };
         let now = n.clock.now_ms();
@@ -127,7 +130,10 @@ fn fan_out(n: &Notifications, hint_cell: &Hint) -> Result<Progress, ServiceError
         batch.commit_unsynced()?;
         {
             let mut hint = hint_cell.lock().unwrap_or_else(|p| p.into_inner());
-            hint.1 = hint.1.max(newest);
+            let next = [last.as_slice(), &[0]].concat();
+            if next > hint.floor {
+                hint.floor = next;
+            }
         }
         if made > 0 {
             n.courier.wake();
@@ -140,44 +146,63 @@ fn fan_out(n: &Notifications, hint_cell: &Hint) -> Result<Progress, ServiceError
 impl Worker for Dispatcher {
     async fn try_execute(&self) -> Result<Progress, ServiceError> {
         let (n, hint) = (self.notify.clone(), self.hint.clone());
-        blocking(move || fan_out(&n, &hint)).await
+        let background = &self.notify.background;
+        background.run(move || fan_out(&n, &hint)).await
     }
 }
 
 /// Attempts the deliveries that are due.
 pub struct Courier {
     notify: Arc<Notifications>,
+    floor: Arc<std::sync::Mutex<ScanFloor>>,
 }
 
 impl Courier {
     /// The courier of `notify`.
     pub fn new(notify: Arc<Notifications>) -> Courier {
-        Courier { notify }
+        Courier {
+            notify,
+            floor: Arc::default(),
+        }
     }
 }
 
-/// Claims due deliveries within each sink's budget.
-fn claim(n: &Notifications) -> Result<Vec<(DeliveryRecord, [u8; 24])>, ServiceError> {
+/// Claims due deliveries within each sink's budget. The scan starts at the head the last one
+/// found: every later entry is due at or after it.
+fn claim(
+    n: &Notifications,
+    floor: &std::sync::Mutex<ScanFloor>,
+) -> Result<Vec<(DeliveryRecord, [u8; 24])>, ServiceError> {
     let now = n.clock.now_ms();
     let upper = due_key(now.saturating_add(1), &[0; 16]);
+    let lower = floor.lock().unwrap_or_else(|p| p.into_inner()).start();
+    let mut head: Option<Vec<u8>> = None;
     let mut due: Vec<([u8; 24], String)> = Vec::new();
     {
         let flight = n.in_flight.lock().unwrap_or_else(|p| p.into_inner());
         let mut taken: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         let mut scanned = 0;
-        n.store.for_each_raw(CF_DELIVERY_DUE, &[], Some(&upper), |key, value| {
-            scanned += 1;
-            if let (Ok(k), Ok(sink)) = (<[u8; 24]>::try_from(key), std::str::from_utf8(value)) {
-                let id: [u8; 16] = k[8..].try_into().expect("16 bytes");
-                let busy = flight.per_sink.get(sink).copied().unwrap_or(0) + taken.get(sink).copied().unwrap_or(0);
-                if !flight.ids.contains(&id) && busy < n.settings.concurrency_per_sink {
-                    *taken.entry(sink.to_owned()).or_default() += 1;
-                    due.push((k, sink.to_owned()));
+        // The entries in flight sit at the head of the index; a little past them is enough to
+        // fill every sink's budget, and a full scan per step would cost more than a delivery.
+        let scan_limit = (flight.ids.len() + 1_024).min(DUE_SCAN);
+        n.store
+            .for_each_raw(CF_DELIVERY_DUE, &lower, Some(&upper), |key, value| {
+                scanned += 1;
+                if head.is_none() {
+                    head = Some(key.to_vec());
                 }
-            }
-            scanned < DUE_SCAN
-        })?;
+                if let (Ok(k), Ok(sink)) = (<[u8; 24]>::try_from(key), std::str::from_utf8(value)) {
+                    let id: [u8; 16] = k[8..].try_into().expect("16 bytes");
+                    let busy = flight.per_sink.get(sink).copied().unwrap_or(0) + taken.get(sink).copied().unwrap_or(0);
+                    if !flight.ids.contains(&id) && busy < n.settings.concurrency_per_sink {
+                        *taken.entry(sink.to_owned()).or_default() += 1;
+                        due.push((k, sink.to_owned()));
+                    }
+                }
+                scanned < scan_limit
+            })?;
     }
+    floor.lock().unwrap_or_else(|p| p.into_inner()).floor = head.unwrap_or_else(|| upper.to_vec());
     let mut claimed = Vec::new();
     let mut stale = n.store.batch();
     for (key, _) in due {
@@ -195,6 +220,13 @@ fn claim(n: &Notifications) -> Result<Vec<(DeliveryRecord, [u8; 24])>, ServiceEr
         *flight.per_sink.entry(d.sink.clone()).or_default() += 1;
     }
     Ok(claimed)
+}
+
+/// An attempt that finished: the delivery, its due key, and how it went.
+pub(super) struct Finished {
+    delivery: DeliveryRecord,
+    key: [u8; 24],
+    outcome: Outcome,
 }
 
 /// What one attempt came to.
@@ -258,8 +290,36 @@ async fn attempt(n: &Notifications, d: &DeliveryRecord) -> Outcome {
     }
 }
 
-/// Records an attempt: delivered, due again after a backoff, or dead.
-fn record(n: &Notifications, mut d: DeliveryRecord, key: [u8; 24], outcome: Outcome) -> Result<(), ServiceError> {
+/// Records finished attempts in one batch: delivered, due again after a backoff, or dead;
+/// then frees their places in flight.
+fn record_all(n: &Notifications) -> Result<usize, ServiceError> {
+    let done = std::mem::take(&mut n.in_flight.lock().unwrap_or_else(|p| p.into_inner()).done);
+    if done.is_empty() {
+        return Ok(0);
+    }
+    let mut batch = n.store.batch();
+    for f in &done {
+        stage_outcome(n, &mut batch, f)?;
+    }
+    batch.commit_unsynced()?;
+    let mut flight = n.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+    for f in &done {
+        flight.ids.remove(&f.delivery.id);
+        if let Some(c) = flight.per_sink.get_mut(&f.delivery.sink) {
+            *c = c.saturating_sub(1);
+        }
+    }
+    Ok(done.len())
+}
+
+/// Stages one finished attempt.
+fn stage_outcome(
+    n: &Notifications,
+    batch: &mut storefront_storage::Batch<'_>,
+    f: &Finished,
+) -> Result<(), ServiceError> {
+    let (mut d, key) = (f.delivery.clone(), f.key);
+    let outcome = &f.outcome;
     // A replay or discard while the attempt ran took the delivery over; leave it to them.
     let Some(current) = n.store.get::<DeliveryRecord>(&d.id)? else {
         return Ok(());
@@ -279,7 +339,6 @@ fn record(n: &Notifications, mut d: DeliveryRecord, key: [u8; 24], outcome: Outc
         d.history.remove(0);
     }
     d.updated_at_ms = now;
-    let mut batch = n.store.batch();
     batch.delete(CF_DELIVERY_DUE, &key);
     match outcome.error {
         None => {
@@ -317,39 +376,36 @@ fn record(n: &Notifications, mut d: DeliveryRecord, key: [u8; 24], outcome: Outc
             n.metrics.retried.fetch_add(1, Ordering::Relaxed);
         }
     }
-    batch.commit_unsynced()?;
     Ok(())
 }
 
 #[async_trait::async_trait]
 impl Worker for Courier {
     async fn try_execute(&self) -> Result<Progress, ServiceError> {
-        let n = self.notify.clone();
-        let claimed = blocking(move || claim(&n)).await?;
+        let (n, floor) = (self.notify.clone(), self.floor.clone());
+        let (recorded, claimed) = self
+            .notify
+            .background
+            .run(move || Ok((record_all(&n)?, claim(&n, &floor)?)))
+            .await?;
         if claimed.is_empty() {
-            return Ok(Progress::Idle);
+            return Ok(if recorded > 0 { Progress::Worked } else { Progress::Idle });
         }
         for (d, key) in claimed {
             let n = self.notify.clone();
-            // Each attempt runs on its own, so a slow sink never holds the others' up.
-            tokio::spawn(async move {
+            // Each attempt runs on its own, so a slow sink never holds the others up; the
+            // courier records what they came to in its next step.
+            self.notify.background.spawn(async move {
                 let outcome = attempt(&n, &d).await;
-                let id = d.id;
-                let sink = d.sink.clone();
-                let done = {
-                    let n = n.clone();
-                    blocking(move || record(&n, d, key, outcome)).await
-                };
-                if let Err(e) = done {
-                    tracing::warn!(error = %e, "recording a delivery attempt failed; it will be attempted again");
-                }
-                {
-                    let mut flight = n.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-                    flight.ids.remove(&id);
-                    if let Some(c) = flight.per_sink.get_mut(&sink) {
-                        *c = c.saturating_sub(1);
-                    }
-                }
+                n.in_flight
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .done
+                    .push(Finished {
+                        delivery: d,
+                        key,
+                        outcome,
+                    });
                 n.courier.wake();
             });
         }
@@ -414,6 +470,13 @@ impl Worker for Retention {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The millisecond of a UUIDv7.
+    fn id_ms(id: &[u8]) -> i64 {
+        let mut b = [0u8; 8];
+        b[2..].copy_from_slice(&id[..6]);
+        u64::from_be_bytes(b) as i64
+    }
 
     #[test]
     fn id_floors_sort_before_every_id_of_their_millisecond() {

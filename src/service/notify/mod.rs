@@ -32,11 +32,12 @@ use storefront_storage::records::encode;
 use storefront_storage::{Batch, Owned, Store};
 
 use super::auth::Actor;
+use super::events::outbox::new_event;
 use super::view::notify::{DeliveryView, WebhookView};
 use super::{blocking, ServiceError};
 use crate::clock::SharedClock;
 use crate::domain::{FieldErrors, Id};
-use crate::worker::Wake;
+use crate::worker::{Background, Wake};
 use email::Mailer;
 
 /// The delivery history kept per delivery.
@@ -88,6 +89,8 @@ pub struct Notifications {
     in_flight: Mutex<InFlight>,
     /// Wakes the courier (new deliveries, a finished attempt, a replay).
     courier: Wake,
+    /// Where fan-out, attempts and their bookkeeping run, below the requests' priority.
+    background: Background,
     writes: Mutex<()>,
     /// Counters.
     pub metrics: NotifyMetrics,
@@ -97,6 +100,8 @@ pub struct Notifications {
 struct InFlight {
     ids: std::collections::HashSet<[u8; 16]>,
     per_sink: HashMap<String, usize>,
+    /// Attempts finished and not recorded yet: the courier writes them in one batch per step.
+    done: Vec<dispatch::Finished>,
 }
 
 /// The due-index key of a delivery.
@@ -132,6 +137,8 @@ impl Notifications {
             http,
             in_flight: Mutex::new(InFlight::default()),
             courier,
+            background: Background::start("notifications")
+                .map_err(|e| ServiceError::internal_from("starting the notification thread", e))?,
             writes: Mutex::new(()),
             metrics: NotifyMetrics::default(),
             settings,
@@ -163,8 +170,18 @@ impl Notifications {
         Ok(())
     }
 
-    /// The sinks that want an event.
+    /// The sinks that want an event (a `ping` goes to its endpoint only).
     fn sinks_for(&self, topic: &str, payload: &serde_json::Value) -> Vec<String> {
+        if topic == PING {
+            let id = payload["webhook_id"].as_str().unwrap_or_default();
+            return self
+                .webhooks
+                .load()
+                .iter()
+                .filter(|w| Id::from_bytes(w.id).to_string() == id)
+                .map(|w| format!("webhook:{}", Id::from_bytes(w.id)))
+                .collect();
+        }
         let mut sinks: Vec<String> = self
             .webhooks
             .load()
@@ -259,6 +276,31 @@ impl Notifications {
             let _guard = this.writes.lock().unwrap_or_else(|p| p.into_inner());
             this.save_webhook(&record)?;
             Ok(WebhookView::new(&record))
+        })
+        .await
+    }
+
+    /// `POST /admin/webhooks/{id}/ping`: sends `count` test events (`ping`) to one endpoint, to
+    /// check a receiver or to load-test it.
+    pub async fn ping(self: &Arc<Self>, actor: Actor, id: Id, count: Option<u32>) -> Result<u32, ServiceError> {
+        actor.require_admin()?;
+        let count = count.unwrap_or(1);
+        if !(1..=10_000).contains(&count) {
+            return Err(ServiceError::invalid("count", "out_of_range", "1 to 10000"));
+        }
+        let this = self.clone();
+        blocking(move || {
+            this.store
+                .get::<WebhookRecord>(&id.to_bytes())?
+                .ok_or(ServiceError::NotFound { kind: "webhook" })?;
+            let now = this.clock.now_ms();
+            let mut batch = this.store.batch();
+            for n in 0..count {
+                let event = new_event(PING, serde_json::json!({ "webhook_id": id, "n": n }), now);
+                batch.put(&event.id, &event)?;
+            }
+            batch.commit()?;
+            Ok(count)
         })
         .await
     }
@@ -584,6 +626,9 @@ impl Notifications {
         out
     }
 }
+
+/// The test event of `POST /admin/webhooks/{id}/ping`.
+pub const PING: &str = "ping";
 
 /// Every event type a webhook may subscribe to.
 pub const EVENT_TYPES: &[&str] = &[
