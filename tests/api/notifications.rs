@@ -733,3 +733,26 @@ async fn a_ping_reaches_only_its_endpoint_whatever_it_subscribes_to() {
         .all(|d| d["verified"] == true && d["body"].as_str().unwrap().contains("\"type\":\"ping\"")));
     assert!(other.received().await.is_empty(), "a ping is for its endpoint only");
 }
+
+#[tokio::test]
+async fn delivered_events_and_deliveries_are_deleted_after_retention() {
+    let receiver = Receiver::start(&[]);
+    let app = spawn_with(None, fast_delivery).await;
+    app.hook(&receiver, json!(["user_registered"])).await;
+    app.register("ada@example.com").await;
+    app.until("the delivery", || async {
+        !app.deliveries("status=delivered").await.is_empty()
+    })
+    .await;
+    assert!(!app.outbox("user_registered").await.is_empty());
+    app.advance(Duration::from_secs(6 * 24 * 3600));
+    app.run_worker("notification_retention").await;
+    assert!(!app.deliveries("status=delivered").await.is_empty(), "kept for 7 days");
+    app.advance(Duration::from_secs(2 * 24 * 3600));
+    app.run_worker("notification_retention").await;
+    assert!(app.deliveries("status=delivered").await.is_empty());
+    assert!(
+        app.outbox("user_registered").await.is_empty(),
+        "the event log is emptied too"
+    );
+}
