@@ -385,4 +385,133 @@ mod tests {
         let version = store.get_raw(CF_META, keys::META_SCHEMA_VERSION).unwrap().unwrap();
         assert_eq!(version, 3u32.to_be_bytes());
     }
+
+    #[test]
+    fn schema_2_orders_and_users_keep_every_field_through_the_upgrade() {
+        let address = AddressRecord {
+            id: [1; 16],
+            name: "Ada".into(),
+            line1: "1 Way".into(),
+            line2: String::new(),
+            city: "London".into(),
+            region: String::new(),
+            postal_code: "N1".into(),
+            country: "GB".into(),
+            phone: String::new(),
+        };
+        let order = v2::OrderRecord {
+            id: [2; 16],
+            number: 100_001,
+            version: 3,
+            phase: OrderPhaseRecord::Placed,
+            user_id: Some([3; 16]),
+            email: "ada@example.com".into(),
+            guest_token_hash: None,
+            cart_key: vec![b'u'; 17],
+            lines: vec![v2::OrderLineRecord {
+                sku: "A-1".into(),
+                product_id: [4; 16],
+                seller_id: None,
+                title: "Lamp".into(),
+                variant_title: "Default".into(),
+                unit_price_cents: 1500,
+                quantity: 2,
+                line_total_cents: 3000,
+                discount_cents: 100,
+                tax_cents: 232,
+                refunded_quantity: 1,
+                restocked_quantity: 1,
+            }],
+            fulfilments: vec![v2::FulfilmentRecord {
+                id: [5; 16],
+                seller_id: None,
+                status: FulfilmentStatusRecord::Delivered,
+                carrier: Some("UPS".into()),
+                tracking_number: Some("1Z".into()),
+                updated_at_ms: 9,
+            }],
+            currency: "USD".into(),
+            subtotal_cents: 3000,
+            discount_cents: 100,
+            shipping_cents: 599,
+            tax_cents: 232,
+            total_cents: 3731,
+            tax_rate_bps: 800,
+            shipping_address: address.clone(),
+            billing_address: address.clone(),
+            payment: PaymentRecord {
+                provider: "test".into(),
+                status: crate::orders::PaymentStatusRecord::Captured,
+                reference: Some("ch_1".into()),
+                idempotency_key: "order-x".into(),
+                method: "{}".into(),
+                authorized_cents: 3731,
+                captured_cents: 3731,
+                refunded_cents: 1500,
+                failure: None,
+            },
+            refunds: Vec::new(),
+            holds_stock: false,
+            next_event: 4,
+            created_at_ms: 1,
+            updated_at_ms: 2,
+        };
+        let user = v2::UserRecord {
+            id: [3; 16],
+            version: 2,
+            email: "ada@example.com".into(),
+            name: "Ada".into(),
+            password_hash: "$argon2id$x".into(),
+            role: RoleRecord::Customer,
+            seller_id: None,
+            addresses: vec![address],
+            default_address_id: Some([1; 16]),
+            created_at_ms: 1,
+            updated_at_ms: 2,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+            let mut batch = rocksdb::WriteBatch::default();
+            batch.put_cf(
+                store.cf(CF_ORDERS),
+                [2; 16],
+                rkyv::to_bytes::<rancor::Error>(&order).unwrap(),
+            );
+            batch.put_cf(
+                store.cf(CF_USERS),
+                [3; 16],
+                rkyv::to_bytes::<rancor::Error>(&user).unwrap(),
+            );
+            batch.put_cf(store.cf(CF_META), keys::META_SCHEMA_VERSION, 2u32.to_be_bytes());
+            store.write(batch).unwrap();
+        }
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let o = store.get::<OrderRecord>(&[2; 16]).unwrap().unwrap().to_native();
+        assert_eq!(
+            (o.number, o.total_cents, o.payment.refunded_cents),
+            (100_001, 3731, 1500)
+        );
+        assert_eq!(
+            (
+                o.lines[0].discount_cents,
+                o.lines[0].refunded_quantity,
+                o.lines[0].replaces.clone()
+            ),
+            (100, 1, None)
+        );
+        assert_eq!(
+            o.fulfilments[0].shipping_cents, 599,
+            "the old single charge sits on the first shipment"
+        );
+        assert_eq!(o.fulfilments[0].tracking_number.as_deref(), Some("1Z"));
+        assert_eq!(o.shipping_method.code, "standard");
+        assert!(o.returns.is_empty());
+        let u = store.get::<UserRecord>(&[3; 16]).unwrap().unwrap().to_native();
+        assert_eq!(
+            (u.email.as_str(), u.addresses.len(), u.email_verified),
+            ("ada@example.com", 1, true)
+        );
+        assert_eq!(u.password_hash, "$argon2id$x");
+    }
 }

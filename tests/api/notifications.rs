@@ -676,7 +676,15 @@ async fn a_cart_left_alone_for_a_day_emits_one_reminder_until_it_changes() {
 
 #[tokio::test]
 async fn a_store_can_ask_for_a_verified_email_before_checkout() {
-    let app = spawn_with(None, |c| c.email.require_verified_for_checkout = true).await;
+    let smtp = Smtp::start();
+    let port = smtp.helper.port;
+    let app = spawn_with(None, move |c| {
+        c.notifications.interval_ms = 20;
+        c.email.transport = "smtp".into();
+        c.email.smtp_port = port;
+        c.email.require_verified_for_checkout = true;
+    })
+    .await;
     app.create_product(product("Lamp", "LAMP-1", 1500)).await;
     let ada = app.register("ada@example.com").await;
     app.user_add(&ada.access, "LAMP-1", 1).await;
@@ -687,8 +695,15 @@ async fn a_store_can_ask_for_a_verified_email_before_checkout() {
         (r.status, r.body["error"]["code"].as_str()),
         (StatusCode::FORBIDDEN, Some("email_unverified"))
     );
-    let sent = app.outbox("email_verification_requested").await;
-    let token = sent[0]["payload"]["token"].as_str().unwrap().to_owned();
+    let text = smtp.wait_for("ada@example.com", "Confirm your email").await["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = text[text.find("token=").unwrap() + 6..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
     let (status, _) = app
         .call(
             Method::POST,
@@ -704,6 +719,19 @@ async fn a_store_can_ask_for_a_verified_email_before_checkout() {
     let cart = app.guest_add(None, "LAMP-1", 1).await;
     let r = app.checkout(Some(&cart), None, Some("c"), &guest_body(CARD_OK)).await;
     assert_eq!(r.status, StatusCode::CREATED);
+    // The token is not kept once mailed: not in the event log, not in the delivery.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let d = app.deliveries("topic=email_verification_requested").await;
+        if d.first().is_some_and(|d| d["status"] == "delivered") {
+            assert!(!d[0]["payload"].to_string().contains(&token), "{d:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not delivered: {d:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let logged = app.outbox("email_verification_requested").await;
+    assert!(logged.iter().all(|e| !e.to_string().contains(&token)), "{logged:?}");
 }
 
 #[tokio::test]

@@ -23,6 +23,10 @@ use crate::worker::{Progress, Worker};
 const FAN_OUT_STEP: usize = 500;
 /// Due entries read per courier step.
 const DUE_SCAN: usize = 5_000;
+/// Events that carry a secret (a single-use token for the email): they are not kept in the
+/// event log, and a delivery's copy is blanked once it is delivered.
+const SECRET_TOPICS: &[&str] = &["password_reset_requested", "email_verification_requested"];
+
 /// Every this many steps a scan starts at the very beginning, not at its floor.
 const FULL_SCAN_EVERY: u32 = 100;
 
@@ -125,7 +129,9 @@ fn fan_out(n: &Notifications, hint_cell: &Hint) -> Result<Progress, ServiceError
                 made += 1;
             }
             batch.delete(CF_OUTBOX, key);
-            batch.put_raw(CF_EVENT_LOG, key, raw);
+            if !SECRET_TOPICS.contains(&event.topic.as_str()) {
+                batch.put_raw(CF_EVENT_LOG, key, raw);
+            }
         }
         batch.commit_unsynced()?;
         {
@@ -343,6 +349,9 @@ fn stage_outcome(
     match outcome.error {
         None => {
             d.state = DeliveryStateRecord::Delivered;
+            if SECRET_TOPICS.contains(&d.topic.as_str()) {
+                d.payload = serde_json::json!({ "redacted": "carried a single-use token" }).to_string();
+            }
             batch.put(&d.id, &d)?;
             n.metrics.delivered.fetch_add(1, Ordering::Relaxed);
         }
