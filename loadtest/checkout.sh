@@ -3,6 +3,7 @@
 # latency (loadtest/scenarios/checkout.toml), with `sync_writes` on (an fsync per acknowledged
 # write, group-committed): the maximum checkouts/s (closed loop), then p50/p99 in an open loop
 # at 50% of it. Usage: loadtest/checkout.sh [SECONDS]   (a fresh demo catalog in a temp dir)
+# SERVER_BIN=path/to/storefront measures another build (A/B runs side by side).
 # Everything runs on 127.0.0.1 and stops on its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,7 @@ PY
 DATA=$(mktemp -d)
 STOREFRONT__RATE_LIMIT__API_PER_SECOND=0 STOREFRONT__LOG__LEVEL=warn STOREFRONT__AUTH__ADMIN_API_KEY=$KEY \
 STOREFRONT__STORAGE__SYNC_WRITES=true STOREFRONT__PAYMENTS__TEST_LATENCY_MS=0 \
-  "$BIN/storefront" serve --demo --listen 127.0.0.1:18095 --data-dir "$DATA" 2>/dev/null &
+  "${SERVER_BIN:-$BIN/storefront}" serve --demo --listen 127.0.0.1:18095 --data-dir "$DATA" 2>/dev/null &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
 sleep 3
