@@ -25,15 +25,21 @@ pub async fn headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// Returns the CORS layer for the configured origins (`None` when none are configured).
+/// Returns the CORS layer for the configured origins (`None` when none are configured); `*`
+/// allows any origin (without credentials, which no route uses).
 pub fn cors(origins: &[String]) -> Option<CorsLayer> {
-    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
-    if origins.is_empty() {
-        return None;
-    }
+    let allow = if origins.iter().any(|o| o.trim() == "*") {
+        AllowOrigin::any()
+    } else {
+        let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+        if origins.is_empty() {
+            return None;
+        }
+        AllowOrigin::list(origins)
+    };
     Some(
         CorsLayer::new()
-            .allow_origin(AllowOrigin::list(origins))
+            .allow_origin(allow)
             .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::PUT, Method::DELETE])
             .allow_headers([
                 header::AUTHORIZATION,

@@ -443,6 +443,21 @@ async fn login_and_api_rate_limits_answer_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn a_wildcard_cors_origin_allows_any_origin() {
+    // `["*"]` used to panic while the server was being built.
+    let app = spawn_with(None, |c| c.server.cors_allowed_origins = vec!["*".into()]).await;
+    let preflight = app
+        .client
+        .request(Method::OPTIONS, app.url("/api/v1/cart"))
+        .header(header::ORIGIN, "https://anywhere.example")
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+}
+
+#[tokio::test]
 async fn responses_carry_security_headers_and_cors_for_configured_origins() {
     let app = spawn_with(None, |c| {
         c.server.cors_allowed_origins = vec!["https://shop.example.com".into()]
