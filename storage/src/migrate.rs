@@ -321,10 +321,6 @@ mod v2 {
             }
         }
     }
-
-    // Silence "unused" for the frozen types only the upgrade reads.
-    #[allow(dead_code)]
-    fn _used(_: FulfilmentRecord, _: OrderLineRecord) {}
 }
 
 #[cfg(test)]

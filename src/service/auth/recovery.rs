@@ -9,10 +9,10 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use storefront_storage::cf::CF_USER_EMAILS;
 use storefront_storage::notifications::{TokenPurposeRecord, UserTokenRecord};
-use storefront_storage::records::{TokenFamilyRecord, UserRecord};
+use storefront_storage::records::UserRecord;
 use storefront_storage::Txn;
 
-use super::tokens::random_token;
+use super::tokens::{random_token, revoke_families};
 use super::Accounts;
 use crate::domain::user::{check_password, Email, Password};
 use crate::domain::{FieldErrors, Id};
@@ -32,6 +32,23 @@ fn bad_token(code: &'static str, message: &str) -> ServiceError {
     let mut errors = FieldErrors::default();
     errors.add("token", code, message);
     ServiceError::Validation(errors.into_vec())
+}
+
+/// Reads a token again inside the transaction that uses it (of two uses of one token, one
+/// wins) with its user, refusing a used token or one sent to an address the user since left.
+fn take_token(txn: &mut Txn<'_>, key: &[u8; 32]) -> Result<(UserTokenRecord, UserRecord), ServiceError> {
+    let current = txn.get::<UserTokenRecord>(key)?.map(|r| r.to_native());
+    let Some(current) = current.filter(|c| !c.used) else {
+        return Err(bad_token("used", "this link was used already"));
+    };
+    let user = txn
+        .get::<UserRecord>(&current.user_id)?
+        .ok_or_else(|| bad_token("invalid", "this link is not valid"))?
+        .to_native();
+    if user.email != current.email {
+        return Err(bad_token("invalid", "the account's email has changed since"));
+    }
+    Ok((current, user))
 }
 
 impl Accounts {
@@ -145,29 +162,9 @@ impl Accounts {
         let this = self.clone();
         blocking(move || {
             let user = record.user_id;
-            let mut families = Vec::new();
-            this.store.for_each::<TokenFamilyRecord>(&user, |k, family| {
-                if !k.starts_with(&user) {
-                    return false;
-                }
-                if !family.revoked {
-                    families.push(k.to_vec());
-                }
-                true
-            })?;
+            let families = this.live_families(Id::from_bytes(user))?;
             this.store.transact(|txn| -> Result<(), ServiceError> {
-                // Checked again in the transaction: of two uses of one token, one wins.
-                let current = txn.get::<UserTokenRecord>(&key)?.map(|r| r.to_native());
-                let Some(mut current) = current.filter(|c| !c.used) else {
-                    return Err(bad_token("used", "this link was used already"));
-                };
-                let mut u = txn
-                    .get::<UserRecord>(&user)?
-                    .ok_or_else(|| bad_token("invalid", "this link is not valid"))?
-                    .to_native();
-                if u.email != current.email {
-                    return Err(bad_token("invalid", "the account's email has changed since"));
-                }
+                let (mut current, mut u) = take_token(txn, &key)?;
                 u.password_hash = hash.clone();
                 // Following the link proves the address too.
                 u.email_verified = true;
@@ -176,14 +173,7 @@ impl Accounts {
                 txn.put(&u.id, &u)?;
                 current.used = true;
                 txn.put(&key, &current)?;
-                for k in &families {
-                    if let Some(f) = txn.get::<TokenFamilyRecord>(k)? {
-                        let mut f = f.to_native();
-                        f.revoked = true;
-                        txn.put(k, &f)?;
-                    }
-                }
-                Ok(())
+                revoke_families(txn, &families)
             })
         })
         .await
@@ -195,17 +185,7 @@ impl Accounts {
         blocking(move || {
             let (key, _) = this.live_token(&token, TokenPurposeRecord::EmailVerification)?;
             this.store.transact(|txn| -> Result<(), ServiceError> {
-                let current = txn.get::<UserTokenRecord>(&key)?.map(|r| r.to_native());
-                let Some(mut current) = current.filter(|c| !c.used) else {
-                    return Err(bad_token("used", "this link was used already"));
-                };
-                let mut u = txn
-                    .get::<UserRecord>(&current.user_id)?
-                    .ok_or_else(|| bad_token("invalid", "this link is not valid"))?
-                    .to_native();
-                if u.email != current.email {
-                    return Err(bad_token("invalid", "the account's email has changed since"));
-                }
+                let (mut current, mut u) = take_token(txn, &key)?;
                 u.email_verified = true;
                 u.version += 1;
                 u.updated_at_ms = txn.now_ms();

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use storefront_storage::cf::CF_META;
 use storefront_storage::keys;
 use storefront_storage::records::{RefreshTokenRecord, TokenFamilyRecord, UserRecord};
-use storefront_storage::Store;
+use storefront_storage::{Store, Txn};
 
 use super::{role_of, Accounts, Actor};
 use crate::domain::error::Code;
@@ -248,6 +248,22 @@ impl Accounts {
         .await
     }
 
+    /// The keys of a user's token families not revoked yet.
+    pub(super) fn live_families(&self, user: Id) -> Result<Vec<Vec<u8>>, ServiceError> {
+        let prefix = user.to_bytes();
+        let mut families = Vec::new();
+        self.store.for_each::<TokenFamilyRecord>(&prefix, |key, family| {
+            if !key.starts_with(&prefix) {
+                return false;
+            }
+            if !family.revoked {
+                families.push(key.to_vec());
+            }
+            true
+        })?;
+        Ok(families)
+    }
+
     /// Revokes every session of a user (admin).
     pub async fn revoke_all_sessions(self: &Arc<Self>, actor: Actor, user: Id) -> Result<usize, ServiceError> {
         actor.require_admin()?;
@@ -256,29 +272,23 @@ impl Accounts {
             this.store
                 .get::<UserRecord>(&user.to_bytes())?
                 .ok_or(ServiceError::NotFound { kind: "user" })?;
-            let prefix = user.to_bytes();
-            let mut families = Vec::new();
-            this.store.for_each::<TokenFamilyRecord>(&prefix, |key, family| {
-                if !key.starts_with(&prefix) {
-                    return false;
-                }
-                if !family.revoked {
-                    families.push(key.to_vec());
-                }
-                true
-            })?;
-            this.store.transact(|txn| -> Result<_, ServiceError> {
-                for key in &families {
-                    if let Some(f) = txn.get::<TokenFamilyRecord>(key)? {
-                        let mut f = f.to_native();
-                        f.revoked = true;
-                        txn.put(key, &f)?;
-                    }
-                }
-                Ok::<_, ServiceError>(())
-            })?;
+            let families = this.live_families(user)?;
+            this.store
+                .transact(|txn| -> Result<_, ServiceError> { revoke_families(txn, &families) })?;
             Ok(families.len())
         })
         .await
     }
+}
+
+/// Stages the revocation of token families (every refresh token of each stops working).
+pub(super) fn revoke_families(txn: &mut Txn<'_>, families: &[Vec<u8>]) -> Result<(), ServiceError> {
+    for key in families {
+        if let Some(f) = txn.get::<TokenFamilyRecord>(key)? {
+            let mut f = f.to_native();
+            f.revoked = true;
+            txn.put(key, &f)?;
+        }
+    }
+    Ok(())
 }

@@ -590,14 +590,12 @@ impl Notifications {
                 batch.delete(CF_DELIVERY_DUE, &due_key(d.next_attempt_at_ms, &d.id));
             }
             this.note(&mut d, "discarded by admin");
-            let was_dead = d.state == DeliveryStateRecord::Dead;
             d.state = DeliveryStateRecord::Discarded;
             batch.put_raw(CF_DEAD_LETTERS, &d.id, &encode(&d)?);
             batch.commit()?;
             if !dead {
                 this.metrics.dead_letters.fetch_add(1, Ordering::Relaxed);
             }
-            let _ = was_dead;
             tracing::info!(delivery = %id, "delivery discarded by admin");
             Ok(DeliveryView::new(&d))
         })

@@ -108,11 +108,12 @@ impl DeliveryView {
             status: delivery_status(d.state),
             attempts: d.attempts,
             next_attempt_at: waiting.then(|| rfc3339(d.next_attempt_at_ms)),
+            // The last attempt's error; admin actions are notes in the history too.
             last_error: d
                 .history
                 .iter()
                 .rev()
-                .find(|a| a.status != 0 || a.duration_ms > 0 || !a.note.as_deref().unwrap_or("").ends_with("by admin"))
+                .find(|a| !a.note.as_deref().is_some_and(|n| n.ends_with("by admin")))
                 .and_then(|a| a.note.clone()),
             history: d
                 .history
