@@ -49,6 +49,7 @@ use crate::service::payment::stripe::{Stripe, StripeSettings};
 use crate::service::payment::test::{TestGateway, TestGatewaySettings};
 use crate::service::payment::Payments;
 use crate::service::promotion::Promotions;
+use crate::service::review::{AutoApprove, ReviewSettings, Reviews, VerifiedWhen};
 use crate::service::search::{self, Indexer, Search, SearchSettings};
 use crate::service::shipping::{Shipping, STANDARD_SHIPPING};
 use crate::worker::{Schedule, Wake, Workers};
@@ -94,6 +95,8 @@ pub struct Settings {
     pub notify_interval: Duration,
     /// Email.
     pub email: EmailSettings,
+    /// Reviews.
+    pub reviews: ReviewSettings,
     /// The HTTP layer.
     pub http: HttpSettings,
 }
@@ -305,6 +308,19 @@ impl TryFrom<&Config> for Settings {
                     currency,
                 }
             },
+            reviews: ReviewSettings {
+                auto_approve: match config.reviews.auto_approve.as_str() {
+                    "none" => AutoApprove::None,
+                    "verified" => AutoApprove::Verified,
+                    "all" => AutoApprove::All,
+                    other => anyhow::bail!("[reviews] auto_approve must be none, verified or all, not {other:?}"),
+                },
+                verified_when: match config.reviews.verified_purchase.as_str() {
+                    "delivered" => VerifiedWhen::Delivered,
+                    "placed" => VerifiedWhen::Placed,
+                    other => anyhow::bail!("[reviews] verified_purchase must be delivered or placed, not {other:?}"),
+                },
+            },
             http: HttpSettings::try_from(config)?,
         })
     }
@@ -344,6 +360,8 @@ pub struct Services {
     pub notifications: Arc<Notifications>,
     /// Shipping zones.
     pub shipping: Arc<Shipping>,
+    /// Product reviews.
+    pub reviews: Arc<Reviews>,
     /// Payment providers.
     pub payments: Arc<Payments>,
     /// Idempotency keys.
@@ -509,7 +527,9 @@ impl Services {
                 Wake::default(),
             );
         }
+        let reviews = Arc::new(Reviews::new(store.clone(), catalog.clone(), settings.reviews));
         Ok(Services {
+            reviews,
             outbox: Arc::new(Outbox::new(store.clone())),
             health: Arc::new(Health::new(store.clone(), catalog.clone(), search.clone())),
             clock,

@@ -50,6 +50,10 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// Email.
     pub email: EmailConfig,
+    /// Product reviews.
+    pub reviews: ReviewsConfig,
+    /// Recommendations and the behaviour log.
+    pub recommendations: RecommendationsConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -85,6 +89,65 @@ impl Default for NotificationsConfig {
             interval_ms: 100,
             concurrency_per_sink: 16,
             abandoned_cart_after_secs: 24 * 3600,
+        }
+    }
+}
+
+/// `[reviews]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReviewsConfig {
+    /// Which reviews are public without a moderator: `none`, `verified` (verified purchases)
+    /// or `all`.
+    pub auto_approve: String,
+    /// When a purchase makes a review verified: `delivered` or `placed`.
+    pub verified_purchase: String,
+}
+
+impl Default for ReviewsConfig {
+    fn default() -> Self {
+        ReviewsConfig {
+            auto_approve: "verified".into(),
+            verified_purchase: "delivered".into(),
+        }
+    }
+}
+
+/// `[recommendations]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecommendationsConfig {
+    /// Half-life of a purchase's or view's weight in `popular`, days.
+    pub popular_half_life_days: f64,
+    /// Half-life of a shopper's own history in `personalized`, days.
+    pub history_half_life_days: f64,
+    /// What `personalized` leaves out: products the shopper bought this recently, days.
+    pub exclude_bought_within_days: f64,
+    /// `frequently-bought-together` needs at least this many orders with both products.
+    pub min_support: u32,
+    /// How much `frequently-bought-together` discounts a popular partner: 0 ranks by
+    /// confidence (co-purchases), 1 by lift.
+    pub popularity_damping: f64,
+    /// Views and add-to-carts are kept this long, days.
+    pub behaviour_retention_days: u64,
+    /// Actions waiting to be written; beyond it new ones are dropped (and counted), so no
+    /// request ever waits on recording.
+    pub queue_capacity: usize,
+    /// How often the models take in new actions, milliseconds.
+    pub interval_ms: u64,
+}
+
+impl Default for RecommendationsConfig {
+    fn default() -> Self {
+        RecommendationsConfig {
+            popular_half_life_days: 14.0,
+            history_half_life_days: 60.0,
+            exclude_bought_within_days: 1.0,
+            min_support: 2,
+            popularity_damping: 0.2,
+            behaviour_retention_days: 90,
+            queue_capacity: 65_536,
+            interval_ms: 500,
         }
     }
 }

@@ -100,6 +100,12 @@ codes! {
     ZoneOverlap = ("zone_overlap", 409),
     /// The order's return window has closed.
     ReturnWindowClosed = ("return_window_closed", 409),
+    /// The user already reviewed this product.
+    ReviewExists = ("review_exists", 409),
+    /// The user already voted this review helpful.
+    AlreadyVoted = ("already_voted", 409),
+    /// The review already has the seller's reply.
+    ReplyExists = ("reply_exists", 409),
     /// The order has no invoice: it was never confirmed.
     InvoiceUnavailable = ("invoice_unavailable", 409),
     /// The coupon's last use went to another order while this one was placed.
@@ -244,6 +250,15 @@ pub enum DomainError {
         /// The areas, each with the zone that has it.
         areas: Vec<String>,
     },
+    /// The user already reviewed this product.
+    #[error("you already reviewed this product; edit your review instead")]
+    ReviewExists,
+    /// The user already voted this review helpful.
+    #[error("you already voted this review helpful")]
+    AlreadyVoted,
+    /// The review already has a reply.
+    #[error("this review already has a reply")]
+    ReplyExists,
     /// The return window closed.
     #[error("returns closed on {closed_at}")]
     ReturnWindowClosed {
@@ -308,6 +323,9 @@ impl DomainError {
             DomainError::ZoneOverlap { .. } => Code::ZoneOverlap,
             DomainError::EmailUnverified => Code::EmailUnverified,
             DomainError::ReturnWindowClosed { .. } => Code::ReturnWindowClosed,
+            DomainError::ReviewExists => Code::ReviewExists,
+            DomainError::AlreadyVoted => Code::AlreadyVoted,
+            DomainError::ReplyExists => Code::ReplyExists,
             DomainError::IdempotencyKeyInUse => Code::IdempotencyKeyInUse,
             DomainError::IdempotencyKeyReused => Code::IdempotencyKeyReused,
             DomainError::IdempotencyKeyRequired => Code::IdempotencyKeyRequired,
@@ -358,6 +376,9 @@ impl DomainError {
             DomainError::PaymentDeclined { reason, order } => json!({ "reason": reason, "order": order }),
             DomainError::PaymentUnavailable { retry_after_secs } => json!({ "retry_after_secs": retry_after_secs }),
             DomainError::CartEmpty
+            | DomainError::ReviewExists
+            | DomainError::AlreadyVoted
+            | DomainError::ReplyExists
             | DomainError::CartChanged
             | DomainError::IdempotencyKeyInUse
             | DomainError::IdempotencyKeyReused

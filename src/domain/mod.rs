@@ -16,6 +16,7 @@ pub mod pricing;
 pub mod product;
 pub mod promotion;
 pub mod query;
+pub mod review;
 pub mod shipping;
 pub mod slug;
 pub mod user;

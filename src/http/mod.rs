@@ -19,6 +19,7 @@ pub mod orders;
 pub mod products;
 pub mod promotions;
 pub mod rate_limit;
+pub mod reviews;
 pub mod search;
 pub mod security;
 pub mod sellers;
@@ -130,6 +131,8 @@ pub struct Shared {
     pub promotions: Arc<crate::service::promotion::Promotions>,
     /// Shipping zones.
     pub shipping: Arc<crate::service::shipping::Shipping>,
+    /// Product reviews.
+    pub reviews: Arc<crate::service::review::Reviews>,
     /// Webhooks and deliveries.
     pub notifications: Arc<crate::service::notify::Notifications>,
     /// Checkout.
@@ -165,6 +168,7 @@ impl AppState {
             promotions: services.promotions.clone(),
             shipping: services.shipping.clone(),
             notifications: services.notifications.clone(),
+            reviews: services.reviews.clone(),
             checkout: services.checkout.clone(),
             idempotency: services.idempotency.clone(),
             health: services.health.clone(),
@@ -220,7 +224,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(coupons::router())
         .merge(promotions::router())
         .merge(shipping::router())
-        .merge(notifications::router());
+        .merge(notifications::router())
+        .merge(reviews::router());
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", api)
         .merge(ops::router())

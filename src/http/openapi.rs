@@ -43,6 +43,8 @@ use crate::domain::error::Code;
         (name = "orders", description = "Checkout, orders, fulfilment, refunds and payment webhooks"),
         (name = "promotions", description = "Coupons: codes with a percentage or amount off, limits and a scope"),
         (name = "shipping", description = "Shipping zones and their methods: flat, by weight band, or free over a threshold"),
+        (name = "reviews", description = "Product reviews: verified purchases, moderation, helpful votes, the seller's reply"),
+        (name = "engagement", description = "Wishlists with back-in-stock and price-drop alerts, and recommendations"),
         (name = "notifications", description = "Webhook endpoints, deliveries, dead letters and replay"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )

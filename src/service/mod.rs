@@ -33,6 +33,7 @@ pub mod order;
 pub mod payment;
 pub mod promotion;
 pub mod representation;
+pub mod review;
 pub mod search;
 pub mod shipping;
 pub mod view;

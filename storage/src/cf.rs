@@ -68,6 +68,19 @@ pub const CF_DELIVERY_DUE: &str = "delivery_due";
 pub const CF_DEAD_LETTERS: &str = "dead_letters";
 /// Password-reset and email-verification tokens by SHA-256.
 pub const CF_USER_TOKENS: &str = "user_tokens";
+/// Product reviews by id.
+pub const CF_REVIEWS: &str = "reviews";
+/// Review indexes: by product, by author, awaiting moderation, and helpful votes (see
+/// [`crate::reviews::ReviewIndex`]).
+pub const CF_REVIEW_INDEX: &str = "review_index";
+/// Rating histograms of products, by product id.
+pub const CF_RATINGS: &str = "ratings";
+/// Wishlist entries: `user id ‖ product id`.
+pub const CF_WISHLISTS: &str = "wishlists";
+/// Who watches a product: `product id ‖ user id` → empty (the alert fan-out reads it).
+pub const CF_WISHLIST_WATCHERS: &str = "wishlist_watchers";
+/// The behaviour log (views, add-to-carts) by sequence number, for recommendations.
+pub const CF_BEHAVIOUR: &str = "behaviour";
 
 /// Every column family, in creation order.
 pub const ALL_CFS: &[&str] = &[
@@ -101,6 +114,12 @@ pub const ALL_CFS: &[&str] = &[
     CF_DELIVERY_DUE,
     CF_DEAD_LETTERS,
     CF_USER_TOKENS,
+    CF_REVIEWS,
+    CF_REVIEW_INDEX,
+    CF_RATINGS,
+    CF_WISHLISTS,
+    CF_WISHLIST_WATCHERS,
+    CF_BEHAVIOUR,
 ];
 
 /// Column families read mostly by exact key, which get bloom filters.
@@ -123,4 +142,7 @@ pub const POINT_LOOKUP_CFS: &[&str] = &[
     CF_COUPONS,
     CF_DELIVERIES,
     CF_USER_TOKENS,
+    CF_REVIEWS,
+    CF_RATINGS,
+    CF_WISHLISTS,
 ];

@@ -16,7 +16,9 @@ pub mod listing;
 mod migrate;
 pub mod notifications;
 pub mod orders;
+pub mod reco;
 pub mod records;
+pub mod reviews;
 pub mod shipping;
 pub mod store;
 

@@ -387,6 +387,8 @@ pub enum EntityKind {
     Seller,
     /// Stock of a SKU.
     Inventory,
+    /// A product's public reviews (the key is the product id).
+    Review,
 }
 
 /// Whether the entity was written or removed.

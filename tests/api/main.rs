@@ -20,6 +20,7 @@ mod products;
 mod promotions;
 mod purge;
 mod returns;
+mod reviews;
 mod search;
 mod shipping;
 mod stripe;

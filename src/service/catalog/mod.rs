@@ -26,6 +26,7 @@ pub mod write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::domain::review::Histogram;
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
 use quick_cache::sync::Cache;
@@ -33,6 +34,7 @@ use storefront_storage::cf::CF_SLUGS;
 use storefront_storage::keys::{self, SlugKind};
 use storefront_storage::listing::Scope;
 use storefront_storage::records::{CategoryRecord, ProductRecord, SellerRecord};
+use storefront_storage::reviews::RatingRecord;
 use storefront_storage::Store;
 
 use super::inventory::StockLedger;
@@ -281,7 +283,12 @@ impl Catalog {
         let tree = self.categories.load();
         let sellers = self.sellers.load();
         let seller = p.seller_id.as_ref().and_then(|s| sellers.get(Id::from_bytes(*s)));
-        let view = ProductView::new(p, self.settings.currency, &available, &tree, seller);
+        let histogram = self
+            .store
+            .get::<RatingRecord>(&id.to_bytes())?
+            .map(|r| Histogram(r.to_native().histogram))
+            .unwrap_or_default();
+        let view = ProductView::new(p, self.settings.currency, &available, &tree, seller, histogram);
         let tags = tags::product(
             Id::from_bytes(p.id),
             p.category_id.as_ref().map(|c| Id::from_bytes(*c)),

@@ -22,6 +22,11 @@ pub fn product_id(id: Id) -> String {
     format!("product-{id}")
 }
 
+/// `reviews-<product id>`: a product's public review pages.
+pub fn reviews(product: Id) -> String {
+    format!("reviews-{product}")
+}
+
 /// `category-<id>`.
 pub fn category(id: Id) -> String {
     format!("category-{id}")

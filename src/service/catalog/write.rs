@@ -24,6 +24,7 @@ use crate::domain::catalog::{
     VariantInput, VariantPatch,
 };
 use crate::domain::error::DomainError;
+use crate::domain::product::RatingSummary;
 use crate::domain::{FieldErrors, Id, Slug};
 use crate::service::auth::Actor;
 use crate::service::inventory;
@@ -358,6 +359,27 @@ impl Catalog {
         };
         txn.record_change(EntityKind::Product, op, &id, change_tags);
         Ok(inv)
+    }
+
+    /// Stages a product's new rating summary (its reviews changed) in `txn`: the record keeps
+    /// its version, as no editor changed it, but its listing entries, index document and
+    /// pages follow. Returns what to invalidate once committed; nothing when it is unchanged.
+    pub(crate) fn stage_rating(
+        &self,
+        txn: &mut Txn<'_>,
+        product: &Id,
+        summary: RatingSummary,
+    ) -> Result<Invalidation, ServiceError> {
+        let Some(old) = txn.get::<ProductRecord>(&product.to_bytes())?.map(|p| p.to_native()) else {
+            return Ok(Invalidation::default());
+        };
+        if old.rating_sum == summary.sum && old.rating_count == summary.count {
+            return Ok(Invalidation::default());
+        }
+        let mut new = old.clone();
+        new.rating_sum = summary.sum;
+        new.rating_count = summary.count;
+        self.write_product(txn, Some(&old), Some(&new))
     }
 
     /// The one path of every product edit: finds the product, checks that the actor may

@@ -139,7 +139,7 @@ impl Search {
                         products.extend(store.listing_ids(Scope::Category(id))?);
                     }
                 }
-                EntityKind::Seller => {}
+                EntityKind::Seller | EntityKind::Review => {}
             }
         }
         self.refresh_products(&products)?;

@@ -19,6 +19,7 @@ pub mod order;
 pub mod product;
 pub mod promotion;
 pub mod returns;
+pub mod review;
 pub mod search;
 pub mod shipping;
 
@@ -188,6 +189,44 @@ impl Rating {
             average: summary.average(),
             count: summary.count,
         }
+    }
+}
+
+/// A product page's rating summary: the listing's, with the count of each star.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProductRating {
+    /// Mean rating, two decimals; `null` when unrated.
+    pub average: Option<f64>,
+    /// Number of approved reviews.
+    pub count: u32,
+    /// Approved reviews by star, `"1"` to `"5"`.
+    #[schema(value_type = std::collections::BTreeMap<String, u32>)]
+    pub histogram: StarCounts,
+}
+
+impl ProductRating {
+    /// The summary with its histogram.
+    pub fn new(rating: Rating, histogram: crate::domain::review::Histogram) -> ProductRating {
+        ProductRating {
+            average: rating.average,
+            count: rating.count,
+            histogram: StarCounts(histogram.0),
+        }
+    }
+}
+
+/// Counts by star, serialised as `{"1": n, ..., "5": n}`.
+pub struct StarCounts(pub [u32; 5]);
+
+impl Serialize for StarCounts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        const STARS: [&str; 5] = ["1", "2", "3", "4", "5"];
+        let mut map = s.serialize_map(Some(5))?;
+        for (star, n) in STARS.iter().zip(self.0) {
+            map.serialize_entry(star, &n)?;
+        }
+        map.end()
     }
 }
 

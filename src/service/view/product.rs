@@ -6,7 +6,8 @@ use storefront_storage::records::{ArchivedProductRecord, ArchivedVariantRecord};
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 
-use super::{min_price, product_status, rfc3339, Attributes, Images, Rating, Ref};
+use super::{min_price, product_status, rfc3339, Attributes, Images, ProductRating, Rating, Ref};
+use crate::domain::review::Histogram;
 use crate::domain::{Currency, Id, Money};
 use crate::service::catalog::taxonomy::{CategoryNode, CategoryTree, SellerSummary};
 
@@ -41,7 +42,7 @@ pub struct ProductView<'a> {
     images: Images<'a>,
     attributes: Attributes<'a>,
     variants: Vec<VariantView<'a>>,
-    rating: Rating,
+    rating: ProductRating,
     version: u64,
     created_at: String,
     updated_at: String,
@@ -55,6 +56,7 @@ impl<'a> ProductView<'a> {
         available: &[i64],
         tree: &'a CategoryTree,
         seller: Option<&'a SellerSummary>,
+        histogram: Histogram,
     ) -> ProductView<'a> {
         let path: Vec<Ref<'a>> = p
             .category_id
@@ -100,7 +102,7 @@ impl<'a> ProductView<'a> {
             images: Images(&p.images),
             attributes: Attributes(&p.attributes),
             variants,
-            rating: Rating::of(p),
+            rating: ProductRating::new(Rating::of(p), histogram),
             version: p.version.to_native(),
             created_at: rfc3339(p.created_at_ms.to_native()),
             updated_at: rfc3339(p.updated_at_ms.to_native()),
