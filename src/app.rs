@@ -52,6 +52,7 @@ use crate::service::promotion::Promotions;
 use crate::service::review::{AutoApprove, ReviewSettings, Reviews, VerifiedWhen};
 use crate::service::search::{self, Indexer, Search, SearchSettings};
 use crate::service::shipping::{Shipping, STANDARD_SHIPPING};
+use crate::service::wishlist::{self, WishlistAlerts, Wishlists};
 use crate::worker::{Schedule, Wake, Workers};
 
 /// Every setting the services and the HTTP layer run with, derived from [`Config`].
@@ -362,6 +363,8 @@ pub struct Services {
     pub shipping: Arc<Shipping>,
     /// Product reviews.
     pub reviews: Arc<Reviews>,
+    /// Wishlists.
+    pub wishlists: Arc<Wishlists>,
     /// Payment providers.
     pub payments: Arc<Payments>,
     /// Idempotency keys.
@@ -528,8 +531,24 @@ impl Services {
             );
         }
         let reviews = Arc::new(Reviews::new(store.clone(), catalog.clone(), settings.reviews));
+        let wishlists = Arc::new(Wishlists::new(
+            store.clone(),
+            clock.clone(),
+            catalog.clone(),
+            stock.clone(),
+        ));
+        {
+            let cursor = Arc::new(PersistedCursor::new(store.clone(), wishlist::CONSUMER));
+            consumers.register(cursor.clone());
+            workers.add(
+                every("wishlist_alerts", Duration::from_secs(1)),
+                Arc::new(WishlistAlerts::new(wishlists.clone(), cursor)),
+                Wake::default(),
+            );
+        }
         Ok(Services {
             reviews,
+            wishlists,
             outbox: Arc::new(Outbox::new(store.clone())),
             health: Arc::new(Health::new(store.clone(), catalog.clone(), search.clone())),
             clock,

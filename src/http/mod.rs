@@ -24,6 +24,7 @@ pub mod search;
 pub mod security;
 pub mod sellers;
 pub mod shipping;
+pub mod wishlist;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -131,6 +132,8 @@ pub struct Shared {
     pub promotions: Arc<crate::service::promotion::Promotions>,
     /// Shipping zones.
     pub shipping: Arc<crate::service::shipping::Shipping>,
+    /// Wishlists.
+    pub wishlists: Arc<crate::service::wishlist::Wishlists>,
     /// Product reviews.
     pub reviews: Arc<crate::service::review::Reviews>,
     /// Webhooks and deliveries.
@@ -169,6 +172,7 @@ impl AppState {
             shipping: services.shipping.clone(),
             notifications: services.notifications.clone(),
             reviews: services.reviews.clone(),
+            wishlists: services.wishlists.clone(),
             checkout: services.checkout.clone(),
             idempotency: services.idempotency.clone(),
             health: services.health.clone(),
@@ -225,7 +229,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(promotions::router())
         .merge(shipping::router())
         .merge(notifications::router())
-        .merge(reviews::router());
+        .merge(reviews::router())
+        .merge(wishlist::router());
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", api)
         .merge(ops::router())

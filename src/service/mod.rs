@@ -37,6 +37,7 @@ pub mod review;
 pub mod search;
 pub mod shipping;
 pub mod view;
+pub mod wishlist;
 
 pub use catalog::Catalog;
 pub use error::ServiceError;

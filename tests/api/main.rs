@@ -24,3 +24,4 @@ mod reviews;
 mod search;
 mod shipping;
 mod stripe;
+mod wishlist;

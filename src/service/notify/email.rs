@@ -33,6 +33,7 @@ const ROUTES: &[(&str, &str, Recipient)] = &[
     ("refund_issued", "refund_issued", Recipient::Payload),
     ("cart_abandoned", "abandoned_cart", Recipient::Payload),
     ("back_in_stock", "back_in_stock", Recipient::Payload),
+    ("price_drop", "price_drop", Recipient::Payload),
     ("low_stock", "low_stock", Recipient::Operations),
 ];
 
@@ -128,6 +129,14 @@ const BUILT_IN: &[(&str, &str)] = &[
     (
         "back_in_stock.html",
         include_str!("../../../templates/email/back_in_stock.html"),
+    ),
+    (
+        "price_drop.txt",
+        include_str!("../../../templates/email/price_drop.txt"),
+    ),
+    (
+        "price_drop.html",
+        include_str!("../../../templates/email/price_drop.html"),
     ),
     ("low_stock.txt", include_str!("../../../templates/email/low_stock.txt")),
     (
@@ -377,6 +386,7 @@ mod tests {
             "carrier": "UPS", "tracking_number": "1Z999", "reason": "card_declined", "amount": 1000,
             "item_count": 2, "items": [{ "title": "Lamp", "quantity": 2 }], "sku": "LAMP-1", "title": "Lamp",
             "available": 3, "threshold": 5, "topic": topic,
+            "price": { "amount": 1500, "currency": "USD" }, "previous_price": { "amount": 2000, "currency": "USD" },
         })
     }
 
@@ -415,7 +425,7 @@ mod tests {
             "{reset:?}"
         );
         assert_eq!(
-            m.render("price_drop", &sample("x")).unwrap(),
+            m.render("review_submitted", &sample("x")).unwrap(),
             None,
             "no template, no email"
         );
