@@ -49,6 +49,8 @@ use crate::service::payment::stripe::{Stripe, StripeSettings};
 use crate::service::payment::test::{TestGateway, TestGatewaySettings};
 use crate::service::payment::Payments;
 use crate::service::promotion::Promotions;
+use crate::service::reco::models::ModelSettings;
+use crate::service::reco::{RecoSettings, RecoUpdater, Recommendations};
 use crate::service::review::{AutoApprove, ReviewSettings, Reviews, VerifiedWhen};
 use crate::service::search::{self, Indexer, Search, SearchSettings};
 use crate::service::shipping::{Shipping, STANDARD_SHIPPING};
@@ -98,6 +100,8 @@ pub struct Settings {
     pub email: EmailSettings,
     /// Reviews.
     pub reviews: ReviewSettings,
+    /// Recommendations.
+    pub recommendations: RecoSettings,
     /// The HTTP layer.
     pub http: HttpSettings,
 }
@@ -309,6 +313,32 @@ impl TryFrom<&Config> for Settings {
                     currency,
                 }
             },
+            recommendations: {
+                let r = &config.recommendations;
+                let days = |d: f64| d.max(0.0) * 86_400_000.0;
+                anyhow::ensure!(
+                    r.popular_half_life_days > 0.0 && r.history_half_life_days > 0.0,
+                    "[recommendations] half-lives must be positive"
+                );
+                anyhow::ensure!(
+                    (0.0..=1.0).contains(&r.popularity_damping),
+                    "[recommendations] popularity_damping must be between 0 and 1"
+                );
+                RecoSettings {
+                    model: ModelSettings {
+                        popular_half_life_ms: days(r.popular_half_life_days),
+                        history_half_life_ms: days(r.history_half_life_days),
+                        exclude_bought_within_ms: days(r.exclude_bought_within_days) as i64,
+                        min_support: r.min_support.max(1),
+                        damping: r.popularity_damping,
+                        repeat_weight: r.repeat_weight.max(0.0),
+                        popularity_prior: r.popularity_prior.max(0.0),
+                    },
+                    behaviour_retention: Duration::from_secs(r.behaviour_retention_days * 86_400),
+                    queue_capacity: r.queue_capacity.max(1),
+                    interval: Duration::from_millis(r.interval_ms.max(10)),
+                }
+            },
             reviews: ReviewSettings {
                 auto_approve: match config.reviews.auto_approve.as_str() {
                     "none" => AutoApprove::None,
@@ -365,6 +395,8 @@ pub struct Services {
     pub reviews: Arc<Reviews>,
     /// Wishlists.
     pub wishlists: Arc<Wishlists>,
+    /// Recommendations.
+    pub recommendations: Arc<Recommendations>,
     /// Payment providers.
     pub payments: Arc<Payments>,
     /// Idempotency keys.
@@ -546,7 +578,29 @@ impl Services {
                 Wake::default(),
             );
         }
+        let recommendations = Arc::new(Recommendations::new(
+            store.clone(),
+            clock.clone(),
+            catalog.clone(),
+            stock.clone(),
+            search.clone(),
+            settings.recommendations,
+        ));
+        {
+            let reco = recommendations.clone();
+            orders.on_placed(Box::new(move |order| {
+                if let Some(o) = crate::service::reco::PastOrder::of(order) {
+                    reco.record_order(o);
+                }
+            }));
+        }
+        workers.add(
+            every("recommendations", settings.recommendations.interval),
+            Arc::new(RecoUpdater(recommendations.clone())),
+            Wake::default(),
+        );
         Ok(Services {
+            recommendations,
             reviews,
             wishlists,
             outbox: Arc::new(Outbox::new(store.clone())),

@@ -128,6 +128,10 @@ pub struct RecommendationsConfig {
     /// How much `frequently-bought-together` discounts a popular partner: 0 ranks by
     /// confidence (co-purchases), 1 by lift.
     pub popularity_damping: f64,
+    /// In `personalized`: the weight of buying again against what goes with one's purchases.
+    pub repeat_weight: f64,
+    /// In `personalized`: the weight of what is popular now.
+    pub popularity_prior: f64,
     /// Views and add-to-carts are kept this long, days.
     pub behaviour_retention_days: u64,
     /// Actions waiting to be written; beyond it new ones are dropped (and counted), so no
@@ -145,6 +149,8 @@ impl Default for RecommendationsConfig {
             exclude_bought_within_days: 1.0,
             min_support: 2,
             popularity_damping: 0.2,
+            repeat_weight: 1.0,
+            popularity_prior: 0.0,
             behaviour_retention_days: 90,
             queue_capacity: 65_536,
             interval_ms: 500,

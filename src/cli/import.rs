@@ -7,10 +7,36 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::Config;
+use crate::service::history::import_online_retail;
 use crate::service::import::{import_file, ImportFormat, ImportOptions};
 
 pub(super) fn run(config: Config, format: ImportFormat, initial_stock: i64, file: &Path) -> anyhow::Result<()> {
     let (_, services) = super::open_offline(&config)?;
+    if format == ImportFormat::OnlineRetail {
+        let r = import_online_retail(
+            &services.catalog,
+            &services.accounts,
+            &services.orders,
+            file,
+            initial_stock,
+        )?;
+        println!(
+            "imported {} in {:.2}s: {} lines ({} not product purchases); products {} created, {} updated, {} unchanged, {} skipped; {} customers; {} orders written, {} already present",
+            file.display(),
+            r.elapsed.as_secs_f64(),
+            r.lines,
+            r.lines_skipped,
+            r.products.created,
+            r.products.updated,
+            r.products.unchanged,
+            r.products.skipped.len(),
+            r.customers,
+            r.orders,
+            r.orders_present
+        );
+        services.store.flush()?;
+        return Ok(());
+    }
     let total = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
     let bar = if file.extension().is_some_and(|e| e == "gz") {
         ProgressBar::new_spinner()

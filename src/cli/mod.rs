@@ -3,6 +3,7 @@
 //! locked while a server runs, so stop it first.
 
 mod eval;
+mod eval_recs;
 mod import;
 mod reindex;
 mod serve;
@@ -64,6 +65,23 @@ enum Command {
         #[arg(long, default_value = "../shared/data/chorus-icecat")]
         chorus: PathBuf,
     },
+    /// Measures the recommendations on the store's order history (for example the
+    /// `online-retail` import): holds out each listed customer's last order, trains on the
+    /// rest, and prints hit-rate@10 and recall@10 beside popularity and co-occurrence
+    /// baselines. With `--export`, trains on everything and writes the lists instead.
+    EvalRecs {
+        #[command(flatten)]
+        common: Common,
+        /// Customer numbers, one per line.
+        #[arg(long)]
+        customers: PathBuf,
+        /// Write `personal.tsv` (and `fbt.tsv` for `--anchors`) to this folder instead.
+        #[arg(long)]
+        export: Option<PathBuf>,
+        /// Stock codes to list frequently-bought-together for, one per line (with `--export`).
+        #[arg(long)]
+        anchors: Option<PathBuf>,
+    },
     /// Prints the OpenAPI document (the one `/openapi.json` serves) to stdout.
     Openapi,
     /// Imports a catalog file while the server is stopped.
@@ -93,6 +111,12 @@ impl Cli {
                 println!("{}", doc.to_pretty_json()?);
                 Ok(())
             }
+            Command::EvalRecs {
+                common,
+                customers,
+                export,
+                anchors,
+            } => eval_recs::run(load_config(&common)?, &customers, export.as_deref(), anchors.as_deref()),
             Command::EvalSearch { common, chorus } => {
                 eval::run(load_config(&common)?, common.data_dir.is_none(), &chorus)
             }

@@ -17,6 +17,15 @@ impl Id {
         Id(Uuid::now_v7())
     }
 
+    /// A fresh id that sorts at `ms` (Unix milliseconds): for records of the past, such as
+    /// imported orders, so they sort where they happened.
+    pub fn from_time_ms(ms: i64) -> Id {
+        let ms = u64::try_from(ms).unwrap_or(0);
+        let ts = uuid::Timestamp::from_unix(uuid::NoContext, ms / 1000, ((ms % 1000) * 1_000_000) as u32);
+        // The rest of the id is random, so ids of one millisecond differ.
+        Id(Uuid::new_v7(ts))
+    }
+
     /// Returns the 16 big-endian bytes used as storage keys.
     pub fn to_bytes(self) -> [u8; 16] {
         *self.0.as_bytes()

@@ -182,11 +182,23 @@ async fn add_item(
     req: CartRequest,
     Json(body): Json<CartItemInput>,
 ) -> Result<Response, ApiError> {
+    let sku = body.sku.clone();
     let op = CartOp::Add {
         sku: body.sku,
         quantity: body.quantity,
     };
-    write(state, req, op).await
+    let owner = req.owner.clone();
+    let done = state.carts.write(req.owner.clone(), op, req.if_match, req.to).await?;
+    let token = done.new_token.as_deref().or(guest_token(&owner));
+    if let Some(sku) = &sku {
+        let user = match owner {
+            CartOwner::User(id) => Some(id),
+            _ => None,
+        };
+        let session = token.map(|t| xxhash_rust::xxh3::xxh3_64(t.as_bytes())).unwrap_or(0);
+        state.recommendations.record_cart(sku, user, session);
+    }
+    Ok(respond(&done.cart, token))
 }
 
 /// Set a line's quantity.

@@ -19,6 +19,7 @@ pub mod orders;
 pub mod products;
 pub mod promotions;
 pub mod rate_limit;
+pub mod recommendations;
 pub mod reviews;
 pub mod search;
 pub mod security;
@@ -132,6 +133,8 @@ pub struct Shared {
     pub promotions: Arc<crate::service::promotion::Promotions>,
     /// Shipping zones.
     pub shipping: Arc<crate::service::shipping::Shipping>,
+    /// Recommendations and the behaviour log.
+    pub recommendations: Arc<crate::service::reco::Recommendations>,
     /// Wishlists.
     pub wishlists: Arc<crate::service::wishlist::Wishlists>,
     /// Product reviews.
@@ -173,6 +176,7 @@ impl AppState {
             notifications: services.notifications.clone(),
             reviews: services.reviews.clone(),
             wishlists: services.wishlists.clone(),
+            recommendations: services.recommendations.clone(),
             checkout: services.checkout.clone(),
             idempotency: services.idempotency.clone(),
             health: services.health.clone(),
@@ -230,7 +234,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(shipping::router())
         .merge(notifications::router())
         .merge(reviews::router())
-        .merge(wishlist::router());
+        .merge(wishlist::router())
+        .merge(recommendations::router());
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", api)
         .merge(ops::router())

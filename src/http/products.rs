@@ -41,6 +41,12 @@ async fn get_product(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let repr = state.catalog.product_page(&key).await?;
+    if let Some(id) = repr.subject() {
+        let (user, session) = super::recommendations::viewer(&state, &headers);
+        state
+            .recommendations
+            .record(storefront_storage::reco::BehaviourKind::View, id, user, session);
+    }
     Ok(cdn::public(&headers, &repr, &state.cache_control))
 }
 

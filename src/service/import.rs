@@ -36,6 +36,9 @@ pub enum ImportFormat {
     /// Best Buy products as one JSON array (the Algolia demo data: `name`, `description`,
     /// `brand`, `categories` root first, `price` in dollars, `image`, `popularity`).
     Bestbuy,
+    /// A purchase history: the UCI "Online Retail" invoice lines (CSV). Stock codes become
+    /// products, customers accounts, invoices delivered orders (see [`super::history`]).
+    OnlineRetail,
 }
 
 impl ImportFormat {
@@ -44,6 +47,7 @@ impl ImportFormat {
             ImportFormat::Jsonl => "jsonl",
             ImportFormat::Chorus => "chorus",
             ImportFormat::Bestbuy => "bestbuy",
+            ImportFormat::OnlineRetail => "online-retail",
         }
     }
 }
@@ -138,12 +142,26 @@ pub fn import_reader(
                 .map_err(|e| format!("invalid JSON: {e}"))
                 .map(ChorusRow::into_input),
             ImportFormat::Bestbuy => unreachable!("read as one array above"),
+            ImportFormat::OnlineRetail => anyhow::bail!("online-retail is a purchase history: see service::history"),
         };
         if rows.push(line_no, parsed)? {
             on_progress(consumed);
         }
     }
     on_progress(consumed);
+    rows.finish()
+}
+
+/// Imports product bodies built by another importer (numbered by their source position).
+pub fn import_inputs(
+    catalog: &Catalog,
+    options: &ImportOptions,
+    inputs: impl IntoIterator<Item = (usize, ProductInput)>,
+) -> anyhow::Result<ImportReport> {
+    let mut rows = Rows::new(catalog, options);
+    for (position, input) in inputs {
+        rows.push(position, Ok(input))?;
+    }
     rows.finish()
 }
 

@@ -18,6 +18,7 @@ pub struct Representation {
     body: Bytes,
     etag: Bytes,
     surrogate_key: Bytes,
+    subject: Option<crate::domain::Id>,
 }
 
 impl Representation {
@@ -41,7 +42,19 @@ impl Representation {
             body,
             etag: Bytes::from(etag),
             surrogate_key: Bytes::copy_from_slice(tags.as_bytes()),
+            subject: None,
         })
+    }
+
+    /// The same representation, about one entity (a product page's product).
+    pub fn about(mut self, id: crate::domain::Id) -> Representation {
+        self.subject = Some(id);
+        self
+    }
+
+    /// The entity the body is about, when it is one.
+    pub fn subject(&self) -> Option<crate::domain::Id> {
+        self.subject
     }
 
     /// Returns the JSON body.

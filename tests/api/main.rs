@@ -19,6 +19,7 @@ mod ops;
 mod products;
 mod promotions;
 mod purge;
+mod recommendations;
 mod returns;
 mod reviews;
 mod search;

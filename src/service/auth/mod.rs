@@ -274,6 +274,52 @@ impl Accounts {
             .map_err(|e| ServiceError::internal_from("hashing task", e))
     }
 
+    /// The account registered under `email`.
+    pub fn user_id_by_email(&self, email: &str) -> Result<Option<Id>, ServiceError> {
+        Ok(self
+            .store
+            .get_raw(CF_USER_EMAILS, email.to_lowercase().as_bytes())?
+            .and_then(|b| <[u8; 16]>::try_from(b.as_slice()).ok())
+            .map(Id::from_bytes))
+    }
+
+    /// Accounts for the customers of an imported purchase history, by email (existing
+    /// accounts are reused): no welcome mail, no session, and a password nobody knows, so
+    /// a customer signs in after a password reset. Returns the ids in input order.
+    pub fn import_customers(&self, customers: &[(String, String)]) -> Result<Vec<Id>, ServiceError> {
+        self.store.transact(|txn| {
+            let mut ids = Vec::with_capacity(customers.len());
+            for (email, name) in customers {
+                let email = email.to_lowercase();
+                if let Some(id) = txn.get_raw(CF_USER_EMAILS, email.as_bytes())? {
+                    let id = <[u8; 16]>::try_from(id.as_slice())
+                        .map_err(|_| ServiceError::internal("user email index holds a bad id"))?;
+                    ids.push(Id::from_bytes(id));
+                    continue;
+                }
+                let now = txn.now_ms();
+                let user = UserRecord {
+                    id: Id::new().to_bytes(),
+                    version: 1,
+                    email: email.clone(),
+                    name: name.clone(),
+                    password_hash: self.dummy_hash.clone(),
+                    role: RoleRecord::Customer,
+                    seller_id: None,
+                    addresses: Vec::new(),
+                    default_address_id: None,
+                    email_verified: false,
+                    created_at_ms: now,
+                    updated_at_ms: now,
+                };
+                txn.put(&user.id, &user)?;
+                txn.put_raw(CF_USER_EMAILS, email.as_bytes(), &user.id);
+                ids.push(Id::from_bytes(user.id));
+            }
+            Ok(ids)
+        })
+    }
+
     /// Registers a customer account and signs it in.
     pub async fn register(self: &Arc<Self>, input: RegisterInput) -> Result<(UserView, Tokens), ServiceError> {
         let mut errors = FieldErrors::default();

@@ -259,6 +259,18 @@ impl Catalog {
         blocking(move || this.render_product(&id.to_string(), false).map(|(r, _)| Arc::new(r))).await
     }
 
+    /// The product imported from `feed` under `external_id`.
+    pub fn product_by_external_id(&self, feed: &str, external_id: &str) -> Result<Option<Id>, ServiceError> {
+        Ok(self
+            .store
+            .get_raw(
+                storefront_storage::cf::CF_EXTERNAL_IDS,
+                &keys::external_id(feed, external_id),
+            )?
+            .and_then(|b| <[u8; 16]>::try_from(b.as_slice()).ok())
+            .map(Id::from_bytes))
+    }
+
     /// Resolves a product id or slug.
     pub(crate) fn resolve_product_id(&self, key: &str) -> Result<Option<Id>, ServiceError> {
         if let Some(id) = Id::parse(key) {
@@ -297,7 +309,10 @@ impl Catalog {
             &tree,
         )
         .join(" ");
-        Ok((Representation::new(&view, Some(p.version.to_native()), &tags)?, id))
+        Ok((
+            Representation::new(&view, Some(p.version.to_native()), &tags)?.about(id),
+            id,
+        ))
     }
 
     /// Returns the whole category tree document.

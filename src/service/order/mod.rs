@@ -12,6 +12,7 @@
 //! stored idempotent answer in one batch. Provider calls happen before the lock is taken.
 
 pub mod fulfilment;
+pub mod history;
 pub mod invoice;
 pub mod notes;
 pub mod refund;
@@ -119,6 +120,7 @@ pub struct Orders {
     numbers: AtomicU64,
     /// The last invoice number given; held while numbering.
     invoice_numbers: Mutex<invoice::InvoiceCounter>,
+    placed: std::sync::OnceLock<Box<dyn Fn(&OrderRecord) + Send + Sync>>,
 }
 
 const STRIPES: usize = 256;
@@ -186,6 +188,7 @@ impl Orders {
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             numbers: AtomicU64::new(last),
             invoice_numbers: Mutex::new(invoice::InvoiceCounter::new(last_invoice)),
+            placed: std::sync::OnceLock::new(),
             store,
         })
     }
@@ -558,7 +561,16 @@ impl Orders {
             }
         };
         sale.done();
+        if let Some(observe) = self.placed.get() {
+            observe(&order);
+        }
         Ok(order)
+    }
+
+    /// Calls `observe` with every order once it is placed (after its batch is durable); set
+    /// once, by whoever learns from purchases.
+    pub fn on_placed(&self, observe: Box<dyn Fn(&OrderRecord) + Send + Sync>) {
+        let _ = self.placed.set(observe);
     }
 
     /// The payment failed (declined, or never completed): the order's holds are released and

@@ -1,0 +1,197 @@
+//! The behaviour log: product views, add-to-carts and purchases, recorded without making any
+//! request wait. A request only offers its action to a bounded in-memory queue (dropped and
+//! counted when full); the recommendation worker drains it, writes views and add-to-carts to
+//! RocksDB in one batch per step, and feeds the models. Purchases are already durable as
+//! orders, so they only feed the models.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use storefront_storage::cf::CF_BEHAVIOUR;
+use storefront_storage::reco::{BehaviourKind, BehaviourRecord};
+use storefront_storage::{Owned, Store};
+use tokio::sync::mpsc;
+
+use super::models::{Model, Signal};
+use super::PastOrder;
+use crate::domain::Id;
+use crate::service::ServiceError;
+
+/// One recorded action.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// A product page view or an add-to-cart.
+    Browse {
+        /// Which.
+        kind: BehaviourKind,
+        /// The product.
+        product: Id,
+        /// The signed-in user.
+        user: Option<Id>,
+        /// A guest's pseudonymous session (0: none).
+        session: u64,
+        /// When.
+        at_ms: i64,
+    },
+    /// A placed order.
+    Order(PastOrder),
+}
+
+/// The recording end: cheap to call from any request.
+pub struct Recorder {
+    queue: mpsc::Sender<Action>,
+    dropped: AtomicU64,
+}
+
+/// The draining end, owned by the worker.
+pub struct Drain {
+    queue: Mutex<mpsc::Receiver<Action>>,
+}
+
+/// A recorder and its drain, with room for `capacity` waiting actions.
+pub fn channel(capacity: usize) -> (Recorder, Drain) {
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    (
+        Recorder {
+            queue: tx,
+            dropped: AtomicU64::new(0),
+        },
+        Drain { queue: Mutex::new(rx) },
+    )
+}
+
+impl Recorder {
+    /// Offers an action; when the queue is full it is dropped and counted, never waited for.
+    pub fn record(&self, action: Action) {
+        if self.queue.try_send(action).is_err() {
+            // Relaxed: a statistic.
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Actions dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// The signal a stored behaviour kind feeds.
+pub fn signal(kind: BehaviourKind) -> Signal {
+    match kind {
+        BehaviourKind::View => Signal::View,
+        BehaviourKind::Cart => Signal::Cart,
+    }
+}
+
+/// Key of a behaviour record: its time and a per-process counter, so entries sort by time
+/// and retention deletes a prefix.
+pub fn key(at_ms: i64, n: u32) -> [u8; 12] {
+    let mut k = [0u8; 12];
+    k[..8].copy_from_slice(&(at_ms.max(0) as u64).to_be_bytes());
+    k[8..].copy_from_slice(&n.to_be_bytes());
+    k
+}
+
+impl Drain {
+    /// Takes up to `max` waiting actions.
+    pub fn take(&self, max: usize) -> Vec<Action> {
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        while out.len() < max {
+            match queue.try_recv() {
+                Ok(a) => out.push(a),
+                Err(_) => break,
+            }
+        }
+        out
+    }
+}
+
+/// Writes the browse actions of `actions` in one batch; `counter` numbers them.
+pub fn persist(store: &Store, actions: &[Action], counter: &mut u32) -> Result<(), ServiceError> {
+    let mut batch = store.batch();
+    let mut any = false;
+    for a in actions {
+        if let Action::Browse {
+            kind,
+            product,
+            user,
+            session,
+            at_ms,
+        } = a
+        {
+            *counter = counter.wrapping_add(1);
+            let record = BehaviourRecord {
+                kind: *kind,
+                product_id: product.to_bytes(),
+                user_id: user.map(Id::to_bytes),
+                session: *session,
+                at_ms: *at_ms,
+            };
+            batch.put(&key(*at_ms, *counter), &record)?;
+            any = true;
+        }
+    }
+    if any {
+        batch.commit()?;
+    }
+    Ok(())
+}
+
+/// Feeds one action to the model.
+pub fn apply(model: &mut Model, action: &Action) {
+    match action {
+        Action::Browse {
+            kind,
+            product,
+            user,
+            session,
+            at_ms,
+        } => model.add_action(signal(*kind), *user, *session, *product, *at_ms),
+        Action::Order(o) => model.add_order(o.user, &o.products, o.at_ms),
+    }
+}
+
+/// Feeds the stored behaviour log from `since_ms` on to the model, oldest first.
+pub fn replay(store: &Store, model: &mut Model, since_ms: i64) -> Result<usize, ServiceError> {
+    let mut n = 0;
+    let mut failure = None;
+    store.for_each_raw(CF_BEHAVIOUR, &key(since_ms, 0), None, |k, v| {
+        match Owned::<BehaviourRecord>::from_slice(k, v) {
+            Ok(r) => {
+                let r = r.to_native();
+                model.add_action(
+                    signal(r.kind),
+                    r.user_id.map(Id::from_bytes),
+                    r.session,
+                    Id::from_bytes(r.product_id),
+                    r.at_ms,
+                );
+                n += 1;
+            }
+            Err(e) => failure = Some(e),
+        }
+        failure.is_none()
+    })?;
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(n),
+    }
+}
+
+/// Deletes behaviour entries older than `before_ms`, at most `max`; returns how many.
+pub fn expire(store: &Store, before_ms: i64, max: usize) -> Result<usize, ServiceError> {
+    let mut keys = Vec::new();
+    store.for_each_raw(CF_BEHAVIOUR, &[], Some(&key(before_ms, 0)), |k, _| {
+        keys.push(k.to_vec());
+        keys.len() < max
+    })?;
+    if !keys.is_empty() {
+        let mut batch = store.batch();
+        for k in &keys {
+            batch.delete(CF_BEHAVIOUR, k);
+        }
+        batch.commit()?;
+    }
+    Ok(keys.len())
+}
