@@ -55,6 +55,8 @@ pub struct Headers<'a> {
     pub cart_token: Option<&'a HeaderValue>,
     /// `Idempotency-Key`.
     pub idempotency_key: Option<&'a str>,
+    /// `Authorization`.
+    pub authorization: Option<&'a HeaderValue>,
 }
 
 /// One keep-alive connection.
@@ -117,6 +119,9 @@ impl Connection {
         }
         if let Some(token) = headers.cart_token {
             request = request.header(CART_TOKEN.clone(), token.clone());
+        }
+        if let Some(auth) = headers.authorization {
+            request = request.header(hyper::header::AUTHORIZATION, auth.clone());
         }
         if let Some(key) = headers.idempotency_key {
             request = request.header(IDEMPOTENCY_KEY.clone(), HeaderValue::from_str(key)?);

@@ -288,6 +288,7 @@ async fn worker(
             etag,
             cart_token: cart_token.as_ref(),
             idempotency_key: key.as_deref(),
+            authorization: step.authorization.as_ref(),
         };
 
         let sent = TokioInstant::now();

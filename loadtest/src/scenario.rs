@@ -52,13 +52,28 @@ pub struct Step {
     /// JSON body template; `{sku}` is filled with an in-stock SKU.
     #[serde(default)]
     pub body: Option<String>,
+    /// Sends `Authorization: Bearer <token>` with the token taken from this environment
+    /// variable when the scenario loads (a signed-in shopper's requests).
+    #[serde(default)]
+    pub bearer_env: Option<String>,
+    /// The `Authorization` value resolved from `bearer_env`.
+    #[serde(skip)]
+    pub authorization: Option<hyper::header::HeaderValue>,
 }
 
 impl Scenario {
     /// Loads and checks a scenario file.
     pub fn load(path: &Path) -> anyhow::Result<Scenario> {
         let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        let scenario: Scenario = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let mut scenario: Scenario = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        for step in &mut scenario.steps {
+            if let Some(var) = &step.bearer_env {
+                let token = std::env::var(var).map_err(|_| {
+                    anyhow::anyhow!("{}: step {}: set {var} to an access token", path.display(), step.name)
+                })?;
+                step.authorization = Some(hyper::header::HeaderValue::from_str(&format!("Bearer {token}"))?);
+            }
+        }
         anyhow::ensure!(!scenario.steps.is_empty(), "{}: no steps", path.display());
         anyhow::ensure!(
             scenario.sequence || scenario.steps.iter().any(|s| s.weight > 0),

@@ -148,6 +148,21 @@ impl Metrics {
     }
 }
 
+/// The recommendation metrics: actions dropped because the queue was full, and the products
+/// the models know.
+pub fn render_recommendations(r: &crate::service::reco::Recommendations) -> String {
+    format!(
+        "# HELP storefront_behaviour_dropped_total Views and add-to-carts not recorded because the queue was full.\n\
+         # TYPE storefront_behaviour_dropped_total counter\n\
+         storefront_behaviour_dropped_total {}\n\
+         # HELP storefront_recommendation_products Products the recommendation models know.\n\
+         # TYPE storefront_recommendation_products gauge\n\
+         storefront_recommendation_products {}\n",
+        r.dropped(),
+        r.products()
+    )
+}
+
 /// The notification metrics in the Prometheus text format: deliveries by result, retries,
 /// the dead letters, and per sink the deliveries waiting and the age of the oldest due one.
 pub fn render_notifications(n: &crate::service::notify::Notifications) -> String {

@@ -95,8 +95,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> Response {
     let (health, metrics, notifications) = (state.health.clone(), state.metrics.clone(), state.notifications.clone());
+    let reco = state.recommendations.clone();
     let text = tokio::task::spawn_blocking(move || {
-        metrics.render(&health) + &super::metrics::render_notifications(&notifications)
+        metrics.render(&health)
+            + &super::metrics::render_notifications(&notifications)
+            + &super::metrics::render_recommendations(&reco)
     })
     .await
     .unwrap_or_default();

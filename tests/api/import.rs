@@ -224,3 +224,149 @@ async fn best_buy_category_facets_count_the_whole_tree() {
     assert!(!brands.contains(&"Otterbox"), "{brands:?}");
     check_category_facets(&app, &best_buy_counts(&records, Some("OtterBox")), "&brand=OtterBox").await;
 }
+
+/// A small purchase history in the UCI Online Retail layout: customers 1 and 2 buy the
+/// heart and the lantern together again and again; customer 3's last order is the pair too.
+fn retail_history() -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::with_suffix(".csv").unwrap();
+    writeln!(
+        file,
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
+    )
+    .unwrap();
+    let mut n = 536_000;
+    for (customer, day) in [(1, 1), (2, 2), (1, 3), (2, 4), (3, 5), (1, 6)] {
+        n += 1;
+        writeln!(
+            file,
+            "{n},85123A,WHITE HANGING HEART,6,2010-12-0{day} 08:26:00,2.55,{customer},United Kingdom"
+        )
+        .unwrap();
+        writeln!(
+            file,
+            "{n},71053,WHITE METAL LANTERN,6,2010-12-0{day} 08:26:00,3.39,{customer},United Kingdom"
+        )
+        .unwrap();
+        writeln!(
+            file,
+            "{n},POST,POSTAGE,1,2010-12-0{day} 08:26:00,18.0,{customer},United Kingdom"
+        )
+        .unwrap();
+    }
+    writeln!(
+        file,
+        "536100,22423,\"REGENCY CAKESTAND, 3 TIER\",1,2010-12-07 09:00:00,12.75,3,France"
+    )
+    .unwrap();
+    writeln!(
+        file,
+        "536100,85123A,WHITE HANGING HEART,1,2010-12-07 09:00:00,2.55,3,France"
+    )
+    .unwrap();
+    writeln!(
+        file,
+        "536100,71053,WHITE METAL LANTERN,1,2010-12-07 09:00:00,3.39,3,France"
+    )
+    .unwrap();
+    writeln!(
+        file,
+        "C536101,85123A,WHITE HANGING HEART,-1,2010-12-08 09:00:00,2.55,3,France"
+    )
+    .unwrap();
+    writeln!(
+        file,
+        "536102,22423,REGENCY CAKESTAND 3 TIER,2,2010-12-08 10:00:00,12.75,,United Kingdom"
+    )
+    .unwrap();
+    file.flush().unwrap();
+    file
+}
+
+#[tokio::test]
+async fn a_purchase_history_imports_as_products_accounts_and_delivered_orders_and_feeds_the_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = retail_history();
+    let (ok, stdout, stderr) = import(dir.path(), "online-retail", history.path());
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("23 lines (7 not product purchases)"), "{stdout}");
+    assert!(stdout.contains("products 3 created"), "{stdout}");
+    assert!(
+        stdout.contains("3 customers; 8 orders written, 0 already present"),
+        "{stdout}"
+    );
+    let (ok, stdout, _) = import(dir.path(), "online-retail", history.path());
+    assert!(ok);
+    assert!(
+        stdout.contains("0 orders written, 8 already present"),
+        "a re-import changes nothing: {stdout}"
+    );
+
+    // The held-out evaluation: customer 3's last order (cakestand, heart, lantern) is scored.
+    let customers = dir.path().join("customers.txt");
+    std::fs::write(&customers, "3\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_storefront"))
+        .args(["eval-recs", "--data-dir"])
+        .arg(dir.path())
+        .arg("--customers")
+        .arg(&customers)
+        .env("STOREFRONT__LOG__LEVEL", "warn")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(report.contains("held out the last order of 1 customers"), "{report}");
+    let fbt = report
+        .lines()
+        .find(|l| l.starts_with("frequently-bought-together"))
+        .unwrap();
+    assert!(
+        fbt.contains(" 3 ") && fbt.contains("0.6667"),
+        "the heart and the lantern find each other; the cakestand was never bought with anything: {report}"
+    );
+
+    let export = dir.path().join("export");
+    let anchors = dir.path().join("anchors.txt");
+    std::fs::write(&anchors, "85123A\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_storefront"))
+        .args(["eval-recs", "--data-dir"])
+        .arg(dir.path())
+        .arg("--customers")
+        .arg(&customers)
+        .arg("--export")
+        .arg(&export)
+        .arg("--anchors")
+        .arg(&anchors)
+        .env("STOREFRONT__LOG__LEVEL", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let fbt = std::fs::read_to_string(export.join("fbt.tsv")).unwrap();
+    assert_eq!(fbt.lines().next(), Some("85123A\t1\t71053"), "{fbt}");
+    let personal = std::fs::read_to_string(export.join("personal.tsv")).unwrap();
+    assert!(
+        personal.lines().all(|l| l.starts_with("3\t")) && personal.lines().count() == 3,
+        "{personal}"
+    );
+
+    // Through the server: the products exist, and the models learnt from the orders.
+    let app = spawn_with(Some(dir), |_| {}).await;
+    let (status, page) = app.get_json("/api/v1/products?limit=10").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["items"].as_array().unwrap().len(), 3, "{page}");
+    let heart = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["external_id"] == "85123A")
+        .unwrap()
+        .clone();
+    assert_eq!(heart["price"]["amount"], 255);
+    app.run_worker("recommendations").await;
+    let (_, fbt) = app
+        .get_json(&format!(
+            "/api/v1/products/{}/frequently-bought-together",
+            heart["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(fbt["items"][0]["external_id"], "71053", "{fbt}");
+}

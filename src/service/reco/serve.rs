@@ -112,6 +112,11 @@ impl Recommendations {
         self.recorder.dropped()
     }
 
+    /// Products the models know.
+    pub fn products(&self) -> usize {
+        self.read().len()
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Model> {
         self.model.read().unwrap_or_else(|p| p.into_inner())
     }
