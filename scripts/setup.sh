@@ -5,10 +5,11 @@
 #   libclang-dev    bindgen for librocksdb-sys
 #   clang, pkg-config
 #   poppler-utils   pdftotext, which the tests read invoices with
+#   varnish, varnish-modules   the CDN tests run the shipped VCL (xkey) in a real Varnish
 #   python3, python3-venv  the tests' webhook receiver (standardwebhooks) and SMTP server
 #                   (aiosmtpd), installed from PyPI into $STOREFRONT_PYENV below
 set -euo pipefail
-packages=(librocksdb-dev libclang-dev clang pkg-config poppler-utils python3 python3-venv)
+packages=(librocksdb-dev libclang-dev clang pkg-config poppler-utils python3 python3-venv varnish varnish-modules)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -32,9 +32,10 @@ use crate::service::checkout::recovery::Recovery;
 use crate::service::checkout::Checkout;
 use crate::service::coupon::Coupons;
 use crate::service::events::outbox::Outbox;
+use crate::service::events::purge::PurgeMetrics;
 use crate::service::events::purge::{self, PurgeSettings, Purger};
 use crate::service::events::retention::{Retention, RetentionSettings};
-use crate::service::events::{Consumers, PersistedCursor};
+use crate::service::events::{Consumers, PersistedCursor, ReadModels};
 use crate::service::health::Health;
 use crate::service::idempotency::{Idempotency, IdempotencySweeper};
 use crate::service::inventory::{Inventory, StockLedger, StockSignals};
@@ -228,11 +229,26 @@ impl TryFrom<&Config> for Settings {
                 facet_attributes: config.search.facet_attributes.clone(),
                 suggest_limit: config.search.suggest_limit,
             },
-            purge: (!config.cdn.purge_url.is_empty()).then(|| PurgeSettings {
-                url: config.cdn.purge_url.clone(),
-                timeout: Duration::from_millis(config.cdn.purge_timeout_ms.max(1)),
-                poll_interval: Duration::from_millis(config.cdn.poll_interval_ms.max(10)),
-            }),
+            purge: match config.cdn.purge_url.as_str() {
+                "" => None,
+                url => Some(PurgeSettings {
+                    url: url.to_owned(),
+                    method: match config.cdn.purge_method.to_ascii_uppercase().as_str() {
+                        "POST" => ::http::Method::POST,
+                        "PURGE" => ::http::Method::from_bytes(b"PURGE").expect("a valid method"),
+                        other => anyhow::bail!("[cdn] purge_method must be POST or PURGE, not {other:?}"),
+                    },
+                    max_header_bytes: {
+                        anyhow::ensure!(
+                            (256..=65_536).contains(&config.cdn.purge_max_header_bytes),
+                            "[cdn] purge_max_header_bytes must be from 256 to 65536"
+                        );
+                        config.cdn.purge_max_header_bytes
+                    },
+                    timeout: Duration::from_millis(config.cdn.purge_timeout_ms.max(1)),
+                    poll_interval: Duration::from_millis(config.cdn.poll_interval_ms.max(10)),
+                }),
+            },
             retention: (config.storage.changelog_retention_interval_ms > 0).then(|| RetentionSettings {
                 retain_entries: config.storage.changelog_retain_entries,
                 interval: Duration::from_millis(config.storage.changelog_retention_interval_ms),
@@ -334,6 +350,7 @@ impl TryFrom<&Config> for Settings {
                         repeat_weight: r.repeat_weight.max(0.0),
                         popularity_prior: r.popularity_prior.max(0.0),
                     },
+                    record_behaviour: r.record_behaviour,
                     behaviour_retention: Duration::from_secs(r.behaviour_retention_days * 86_400),
                     queue_capacity: r.queue_capacity.max(1),
                     interval: Duration::from_millis(r.interval_ms.max(10)),
@@ -397,6 +414,8 @@ pub struct Services {
     pub wishlists: Arc<Wishlists>,
     /// Recommendations.
     pub recommendations: Arc<Recommendations>,
+    /// What the CDN purger did, when it runs.
+    pub purge_metrics: Option<Arc<PurgeMetrics>>,
     /// Payment providers.
     pub payments: Arc<Payments>,
     /// Idempotency keys.
@@ -467,6 +486,12 @@ impl Services {
             settings.search.clone(),
         )?);
 
+        // An index already in step with storage serves at once (autocomplete is built now);
+        // one behind answers 503 `not_ready` until the indexer has caught up.
+        if search.applied_seq() >= store.last_changelog_seq() {
+            search.rebuild_suggestions()?;
+            search.mark_caught_up();
+        }
         let (payments, stripe) = open_payments(&store, &settings.payments);
         let idempotency = Arc::new(Idempotency::new(
             store.clone(),
@@ -486,8 +511,10 @@ impl Services {
         let checkout = Arc::new(Checkout::new(orders.clone(), stock.clone(), stripe));
 
         let consumers = Arc::new(Consumers::new());
+        let read_models = Arc::new(ReadModels::new());
         let mut workers = Workers::new();
         consumers.register(search.clone());
+        read_models.register(search.clone());
         let every = |name, interval| Schedule { name, interval };
         workers.add(
             every("search_indexer", settings.search.poll_interval),
@@ -521,12 +548,20 @@ impl Services {
             Arc::new(IdempotencySweeper::new(idempotency.clone())),
             Wake::default(),
         );
-        if let Some(purge) = &settings.purge {
+        let purge_metrics = settings.purge.as_ref().map(|_| Arc::new(PurgeMetrics::default()));
+        if let (Some(purge), Some(metrics)) = (&settings.purge, &purge_metrics) {
             let cursor = Arc::new(PersistedCursor::new(store.clone(), purge::CONSUMER));
             consumers.register(cursor.clone());
             workers.add(
                 every("cdn_purger", purge.poll_interval),
-                Arc::new(Purger::new(store.clone(), cursor, purge.clone())),
+                Arc::new(Purger::new(
+                    store.clone(),
+                    cursor,
+                    read_models.clone(),
+                    purge.clone(),
+                    metrics.clone(),
+                    clock.clone(),
+                )),
                 Wake::default(),
             );
             tracing::info!(url = %purge.url, "CDN purge hook enabled");
@@ -600,6 +635,7 @@ impl Services {
             Wake::default(),
         );
         Ok(Services {
+            purge_metrics,
             recommendations,
             reviews,
             wishlists,

@@ -132,6 +132,8 @@ pub struct RecommendationsConfig {
     pub repeat_weight: f64,
     /// In `personalized`: the weight of what is popular now.
     pub popularity_prior: f64,
+    /// Whether product views and add-to-carts are recorded (orders always teach the models).
+    pub record_behaviour: bool,
     /// Views and add-to-carts are kept this long, days.
     pub behaviour_retention_days: u64,
     /// Actions waiting to be written; beyond it new ones are dropped (and counted), so no
@@ -145,12 +147,13 @@ impl Default for RecommendationsConfig {
     fn default() -> Self {
         RecommendationsConfig {
             popular_half_life_days: 14.0,
-            history_half_life_days: 60.0,
+            history_half_life_days: 180.0,
             exclude_bought_within_days: 1.0,
             min_support: 2,
             popularity_damping: 0.2,
-            repeat_weight: 1.0,
-            popularity_prior: 0.0,
+            repeat_weight: 3.0,
+            popularity_prior: 0.1,
+            record_behaviour: true,
             behaviour_retention_days: 90,
             queue_capacity: 65_536,
             interval_ms: 500,
@@ -717,8 +720,13 @@ impl Default for SearchConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CdnConfig {
-    /// URL that receives `POST` purge requests with an `xkey-purge` header; empty disables it.
+    /// URL that receives purge requests with an `xkey-purge` header; empty disables it.
     pub purge_url: String,
+    /// `POST` or `PURGE`: the method the CDN's purge handler expects.
+    pub purge_method: String,
+    /// Longest `xkey-purge` header one request carries; more tags go in more requests. Keep
+    /// it under the CDN's header-line limit (Varnish: `http_req_hdr_len`, 8 KiB by default).
+    pub purge_max_header_bytes: usize,
     /// Timeout of one purge request.
     pub purge_timeout_ms: u64,
     /// How often the purger polls the changelog when idle.
@@ -729,6 +737,8 @@ impl Default for CdnConfig {
     fn default() -> Self {
         CdnConfig {
             purge_url: String::new(),
+            purge_method: "POST".into(),
+            purge_max_header_bytes: 4_000,
             purge_timeout_ms: 2_000,
             poll_interval_ms: 200,
         }

@@ -136,6 +136,8 @@ codes! {
     Internal = ("internal", 500),
     /// Too much work in flight.
     Overloaded = ("overloaded", 503),
+    /// The search index is still catching up with storage after a start.
+    NotReady = ("not_ready", 503),
     /// The request took longer than the timeout.
     Timeout = ("timeout", 503),
 }

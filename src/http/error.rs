@@ -82,6 +82,9 @@ pub enum ApiError {
     /// 503: too many requests in flight.
     #[error("the server is overloaded; retry shortly")]
     Overloaded,
+    /// 503: search is still catching up after a start.
+    #[error("search is starting: the index is catching up with the catalog; retry shortly")]
+    NotReady,
     /// 503: the request took longer than the configured timeout.
     #[error("the request timed out")]
     Timeout,
@@ -119,6 +122,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => Code::UnsupportedMediaType,
             ApiError::Validation(_) => Code::ValidationFailed,
             ApiError::Overloaded => Code::Overloaded,
+            ApiError::NotReady => Code::NotReady,
             ApiError::Timeout => Code::Timeout,
             ApiError::Internal(_) => Code::Internal,
         }
@@ -184,7 +188,7 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         match &self {
-            ApiError::Overloaded | ApiError::Timeout => {
+            ApiError::Overloaded | ApiError::Timeout | ApiError::NotReady => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             ApiError::Domain(DomainError::PaymentUnavailable { retry_after_secs }) => {
@@ -215,6 +219,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::VersionMismatch { current } => ApiError::PreconditionFailed { current },
             ServiceError::InvalidCursor => ApiError::InvalidCursor,
             ServiceError::Overloaded => ApiError::Overloaded,
+            ServiceError::NotReady => ApiError::NotReady,
             ServiceError::Unauthorized { code, message } => ApiError::InvalidCredentials { code, message },
             ServiceError::Forbidden(message) => ApiError::Forbidden(message),
             e @ (ServiceError::Storage(_) | ServiceError::Internal { .. }) => ApiError::Internal(Box::new(e)),

@@ -148,6 +148,31 @@ impl Metrics {
     }
 }
 
+/// The CDN purger's metrics: requests by result, how far it is behind the changelog, and
+/// when it last purged everything it read.
+pub fn render_purge(p: &crate::service::events::purge::PurgeMetrics, last_seq: u64) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let cursor = p.cursor.load(Relaxed);
+    format!(
+        "# HELP storefront_cdn_purge_requests_total Purge requests by result (rejected: 4xx, dropped; failed: retried).\n\
+         # TYPE storefront_cdn_purge_requests_total counter\n\
+         storefront_cdn_purge_requests_total{{result=\"accepted\"}} {}\n\
+         storefront_cdn_purge_requests_total{{result=\"rejected\"}} {}\n\
+         storefront_cdn_purge_requests_total{{result=\"failed\"}} {}\n\
+         # HELP storefront_cdn_purge_lag_entries Changelog entries not purged yet.\n\
+         # TYPE storefront_cdn_purge_lag_entries gauge\n\
+         storefront_cdn_purge_lag_entries {}\n\
+         # HELP storefront_cdn_purge_last_success_seconds When the purger last purged all it read (Unix seconds; 0: never).\n\
+         # TYPE storefront_cdn_purge_last_success_seconds gauge\n\
+         storefront_cdn_purge_last_success_seconds {:.3}\n",
+        p.sent.load(Relaxed),
+        p.rejected.load(Relaxed),
+        p.failed.load(Relaxed),
+        last_seq.saturating_sub(cursor),
+        p.last_success_ms.load(Relaxed) as f64 / 1000.0
+    )
+}
+
 /// The recommendation metrics: actions dropped because the queue was full, and the products
 /// the models know.
 pub fn render_recommendations(r: &crate::service::reco::Recommendations) -> String {

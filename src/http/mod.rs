@@ -133,6 +133,8 @@ pub struct Shared {
     pub promotions: Arc<crate::service::promotion::Promotions>,
     /// Shipping zones.
     pub shipping: Arc<crate::service::shipping::Shipping>,
+    /// What the CDN purger did, when it runs.
+    pub purge_metrics: Option<Arc<crate::service::events::purge::PurgeMetrics>>,
     /// Recommendations and the behaviour log.
     pub recommendations: Arc<crate::service::reco::Recommendations>,
     /// Wishlists.
@@ -177,6 +179,7 @@ impl AppState {
             reviews: services.reviews.clone(),
             wishlists: services.wishlists.clone(),
             recommendations: services.recommendations.clone(),
+            purge_metrics: services.purge_metrics.clone(),
             checkout: services.checkout.clone(),
             idempotency: services.idempotency.clone(),
             health: services.health.clone(),

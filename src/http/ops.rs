@@ -44,6 +44,8 @@ struct IndexHealth {
     documents: u64,
     /// Changelog entries not applied yet.
     changelog_lag: u64,
+    /// The index has caught up with storage since the start (search answers).
+    caught_up: bool,
 }
 
 /// The process is alive.
@@ -58,20 +60,26 @@ async fn healthz() -> impl IntoResponse {
     (no_store(), axum::Json(body))
 }
 
-/// Storage answers and the search index is open.
+/// Storage answers and the search index has caught up with it since the start (until then
+/// 503 `starting` with `Retry-After`, as search itself answers).
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "Ready", body = Health),
-               (status = 503, description = "Storage does not answer", body = Health)))]
+               (status = 503, description = "Storage does not answer, or the index is catching up", body = Health)))]
 async fn readyz(State(state): State<AppState>) -> Response {
     let (status, body) = match state.health.readiness().await {
         Ok(r) => (
-            StatusCode::OK,
+            if r.caught_up {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            },
             Health {
-                status: "ready",
+                status: if r.caught_up { "ready" } else { "starting" },
                 storage: Some("ok"),
                 index: Some(IndexHealth {
                     documents: r.documents,
                     changelog_lag: r.changelog_lag,
+                    caught_up: r.caught_up,
                 }),
             },
         ),
@@ -87,7 +95,13 @@ async fn readyz(State(state): State<AppState>) -> Response {
             )
         }
     };
-    (status, no_store(), axum::Json(body)).into_response()
+    let mut response = (status, no_store(), axum::Json(body)).into_response();
+    if status != StatusCode::OK {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+    }
+    response
 }
 
 /// Prometheus metrics: per-route counts and latency, RocksDB and cache statistics.
@@ -96,10 +110,15 @@ async fn readyz(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     let (health, metrics, notifications) = (state.health.clone(), state.metrics.clone(), state.notifications.clone());
     let reco = state.recommendations.clone();
+    let purge = state.purge_metrics.clone();
     let text = tokio::task::spawn_blocking(move || {
-        metrics.render(&health)
+        let mut text = metrics.render(&health)
             + &super::metrics::render_notifications(&notifications)
-            + &super::metrics::render_recommendations(&reco)
+            + &super::metrics::render_recommendations(&reco);
+        if let Some(p) = purge {
+            text += &super::metrics::render_purge(&p, health.last_changelog_seq());
+        }
+        text
     })
     .await
     .unwrap_or_default();

@@ -90,7 +90,12 @@ async fn recommendations(
             Ok(if personal {
                 cdn::private(StatusCode::OK, &repr)
             } else {
-                cdn::public(&headers, &repr, &state.cache_control)
+                // The same URL is personal with a token: a shared cache must tell them apart.
+                let mut response = cdn::public(&headers, &repr, &state.cache_control);
+                response
+                    .headers_mut()
+                    .insert(header::VARY, axum::http::HeaderValue::from_static("Authorization"));
+                response
             })
         }
         _ => Err(crate::service::ServiceError::invalid("type", "invalid", "must be popular or personalized").into()),

@@ -53,6 +53,9 @@ pub enum ServiceError {
     /// Too much work is queued; retry shortly.
     #[error("the server is overloaded; retry shortly")]
     Overloaded,
+    /// A read model (the search index) is still catching up after a start; retry shortly.
+    #[error("search is starting: the index is catching up with the catalog; retry shortly")]
+    NotReady,
     /// A pagination cursor was not produced by this listing.
     #[error("invalid pagination cursor")]
     InvalidCursor,

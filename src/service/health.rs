@@ -17,6 +17,8 @@ pub struct Readiness {
     pub documents: u64,
     /// Changelog entries the index has not applied yet.
     pub changelog_lag: u64,
+    /// The index has caught up with storage since the start.
+    pub caught_up: bool,
 }
 
 /// The health service.
@@ -40,9 +42,15 @@ impl Health {
             Ok(Readiness {
                 documents: search.index().num_docs(),
                 changelog_lag: store.last_changelog_seq().saturating_sub(search.applied_seq()),
+                caught_up: search.is_caught_up(),
             })
         })
         .await
+    }
+
+    /// The newest changelog sequence.
+    pub fn last_changelog_seq(&self) -> u64 {
+        self.store.last_changelog_seq()
     }
 
     /// Storage statistics (reads RocksDB properties: call off the async workers).

@@ -61,6 +61,14 @@ pub struct HistoryReport {
     pub elapsed: Duration,
 }
 
+/// One invoice as read: customer number, country, time, and (stock code, units, unit price).
+struct Invoice {
+    customer: String,
+    country: String,
+    at_ms: i64,
+    lines: Vec<(String, i64, i64)>,
+}
+
 #[derive(Debug, serde::Deserialize)]
 struct Row {
     #[serde(rename = "InvoiceNo")]
@@ -140,7 +148,7 @@ pub fn import_online_retail(
     let mut report = HistoryReport::default();
     // Latest name and price per stock code (rows are in time order), and the invoices.
     let mut products: BTreeMap<String, (String, i64, usize)> = BTreeMap::new();
-    let mut invoices: BTreeMap<u64, (String, String, i64, Vec<(String, i64, i64)>)> = BTreeMap::new();
+    let mut invoices: BTreeMap<u64, Invoice> = BTreeMap::new();
     for (n, row) in csv::Reader::from_reader(reader).deserialize::<Row>().enumerate() {
         report.lines += 1;
         let row = row.map_err(|e| anyhow::anyhow!("line {}: {e}", n + 2))?;
@@ -168,12 +176,15 @@ pub fn import_online_retail(
             entry.0 = title.to_owned();
         }
         entry.1 = price;
-        let invoice = invoices
-            .entry(number)
-            .or_insert_with(|| (row.customer.trim().to_owned(), row.country.clone(), at, Vec::new()));
-        match invoice.3.iter_mut().find(|(code, _, _)| *code == row.code) {
+        let invoice = invoices.entry(number).or_insert_with(|| Invoice {
+            customer: row.customer.trim().to_owned(),
+            country: row.country.clone(),
+            at_ms: at,
+            lines: Vec::new(),
+        });
+        match invoice.lines.iter_mut().find(|(code, _, _)| *code == row.code) {
             Some(line) => line.1 += row.quantity,
-            None => invoice.3.push((row.code, row.quantity, price)),
+            None => invoice.lines.push((row.code, row.quantity, price)),
         }
     }
 
@@ -214,7 +225,7 @@ pub fn import_online_retail(
 
     let mut customers: Vec<String> = invoices
         .values()
-        .map(|i| i.0.clone())
+        .map(|i| i.customer.clone())
         .filter(|c| !c.is_empty())
         .collect();
     customers.sort();
@@ -233,32 +244,42 @@ pub fn import_online_retail(
 
     let all: Vec<HistoricalOrder> = invoices
         .into_iter()
-        .filter_map(|(number, (customer, country, at, lines))| {
-            let lines: Vec<HistoricalLine> = lines
-                .into_iter()
-                .filter_map(|(code, quantity, price)| {
-                    Some(HistoricalLine {
-                        product_id: *product_ids.get(code.as_str())?,
-                        title: products.get(&code).map(|p| p.0.clone()).unwrap_or_default(),
-                        sku: code,
-                        unit_price_cents: price,
-                        quantity,
-                    })
-                })
-                .collect();
-            (!lines.is_empty()).then(|| HistoricalOrder {
+        .filter_map(
+            |(
                 number,
-                user_id: users.get(&customer).copied(),
-                email: if customer.is_empty() {
-                    "guest@online-retail.invalid".to_owned()
-                } else {
-                    customer_email(&customer)
+                Invoice {
+                    customer,
+                    country,
+                    at_ms: at,
+                    lines,
                 },
-                country: country_code(&country).to_owned(),
-                lines,
-                placed_at_ms: at,
-            })
-        })
+            )| {
+                let lines: Vec<HistoricalLine> = lines
+                    .into_iter()
+                    .filter_map(|(code, quantity, price)| {
+                        Some(HistoricalLine {
+                            product_id: *product_ids.get(code.as_str())?,
+                            title: products.get(&code).map(|p| p.0.clone()).unwrap_or_default(),
+                            sku: code,
+                            unit_price_cents: price,
+                            quantity,
+                        })
+                    })
+                    .collect();
+                (!lines.is_empty()).then(|| HistoricalOrder {
+                    number,
+                    user_id: users.get(&customer).copied(),
+                    email: if customer.is_empty() {
+                        "guest@online-retail.invalid".to_owned()
+                    } else {
+                        customer_email(&customer)
+                    },
+                    country: country_code(&country).to_owned(),
+                    lines,
+                    placed_at_ms: at,
+                })
+            },
+        )
         .collect();
     for chunk in all.chunks(ORDER_BATCH) {
         let outcome = orders.import_history(chunk)?;

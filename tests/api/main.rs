@@ -25,4 +25,5 @@ mod reviews;
 mod search;
 mod shipping;
 mod stripe;
+mod varnish;
 mod wishlist;

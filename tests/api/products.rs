@@ -206,7 +206,10 @@ async fn product_reads_carry_cdn_headers_and_answer_304() {
     );
     let keys = h["surrogate-key"].to_str().unwrap();
     assert!(keys.split(' ').any(|k| k == format!("product-{id}")), "{keys}");
-    assert!(keys.split(' ').any(|k| k == "brand-acme"), "{keys}");
+    assert!(
+        !keys.split(' ').any(|k| k.starts_with("brand-")),
+        "a brand names no page: {keys}"
+    );
     assert_eq!(h["xkey"], h["surrogate-key"]);
 
     let res = app.get_if_none_match(&format!("/api/v1/products/{id}"), &etag).await;

@@ -145,12 +145,7 @@ impl Catalog {
             (None, None, Some(b)) => Scope::Brand(b),
             (None, None, None) => Scope::All,
         };
-        let scope_tag = match scope {
-            Scope::All => tags::PRODUCTS.to_string(),
-            Scope::Category(_) => tags::category(category.expect("category scope")),
-            Scope::Seller(_) => tags::seller(seller.expect("seller scope")),
-            Scope::Brand(b) => tags::brand(b),
-        };
+        let scope_tag = tags::list(&scope);
         let prefix = listing::prefix(scope, sort);
         let mut lower = prefix.clone();
         let mut upper = keys::prefix_successor(&prefix).expect("listing prefixes never end in 0xff");
@@ -234,10 +229,6 @@ impl Catalog {
         };
         let mut page_tags = String::with_capacity(32 + ids.len() * 45);
         page_tags.push_str(&plan.scope_tag);
-        if plan.scope_tag != tags::PRODUCTS {
-            page_tags.push(' ');
-            page_tags.push_str(tags::PRODUCTS);
-        }
         for id in &ids {
             page_tags.push(' ');
             page_tags.push_str(&tags::product_id(Id::from_bytes(*id)));

@@ -305,7 +305,6 @@ impl Catalog {
             Id::from_bytes(p.id),
             p.category_id.as_ref().map(|c| Id::from_bytes(*c)),
             p.seller_id.as_ref().map(|s| Id::from_bytes(*s)),
-            p.brand.as_deref(),
             &tree,
         )
         .join(" ");

@@ -478,12 +478,12 @@ impl Catalog {
             txn.update_listing(Some(&old_facts), Some(&new_facts));
             inv.scopes.extend(listing::scopes_of(&old_facts));
             inv.scopes.extend(listing::scopes_of(&new_facts));
-            txn.record_change(
-                EntityKind::Product,
-                ChangeOp::Upsert,
-                pid,
-                vec![tags::product_id(Id::from_bytes(*pid))],
-            );
+            // Its old and new ancestors' listings gain or lose it.
+            let mut change_tags = vec![tags::product_id(Id::from_bytes(*pid))];
+            change_tags.extend(tags::lists(&old_facts));
+            change_tags.extend(tags::lists(&new_facts));
+            tags::dedup(&mut change_tags);
+            txn.record_change(EntityKind::Product, ChangeOp::Upsert, pid, change_tags);
         }
         Ok(inv)
     }
@@ -527,6 +527,12 @@ fn record_category_change(txn: &mut Txn<'_>, id: Id) {
         EntityKind::Category,
         ChangeOp::Upsert,
         &id.to_bytes(),
-        vec![tags::CATEGORIES.into(), tags::category(id)],
+        // Product pages show the path's names; search facets and suggestions show them too.
+        vec![
+            tags::CATEGORIES.into(),
+            tags::category(id),
+            tags::SEARCH.into(),
+            tags::SUGGEST.into(),
+        ],
     );
 }

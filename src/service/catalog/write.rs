@@ -324,20 +324,21 @@ impl Catalog {
                     .map(|v| v.sku.clone()),
             );
         }
-        let mut change_tags = Vec::new();
+        // What the change can alter decides what it purges (see `tags`).
+        let mut change_tags = vec![tags::SEARCH.to_owned()];
         for record in old.iter().chain(new.iter()) {
             inv.product(record);
-            change_tags.extend(tags::product(
-                Id::from_bytes(record.id),
-                record.category_id.map(Id::from_bytes),
-                record.seller_id.map(Id::from_bytes),
-                record.brand.as_deref(),
-                &tree,
-            ));
-            change_tags.push(tags::PRODUCTS.to_string());
+            change_tags.push(tags::product_id(Id::from_bytes(record.id)));
         }
         for f in old_facts.iter().chain(new_facts.iter()) {
             inv.scopes.extend(listing::scopes_of(f));
+            if old_facts != new_facts {
+                change_tags.extend(tags::lists(f));
+            }
+        }
+        let named = |p: &ProductRecord| (p.title.clone(), p.brand.clone(), p.category_id, p.status);
+        if old.map(named) != new.map(named) {
+            change_tags.push(tags::SUGGEST.to_owned());
         }
         tags::dedup(&mut change_tags);
         if let Some(o) = old {

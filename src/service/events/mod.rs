@@ -8,7 +8,10 @@
 //! - [`outbox`]: what waits for delivery.
 //!
 //! A changelog consumer registers itself in [`Consumers`] when it is built; retention reads
-//! that registry, so a new consumer can never have entries deleted under it.
+//! that registry, so a new consumer can never have entries deleted under it. A consumer that
+//! renders public pages (the search index, autocomplete) also registers in [`ReadModels`]: the
+//! CDN purger purges a change only once every one of them shows it, so a page refetched
+//! after the purge is never the old one.
 
 pub mod outbox;
 pub mod purge;
@@ -65,6 +68,41 @@ impl Consumers {
             min = min.min(consumer.applied_seq()?);
         }
         Ok(min)
+    }
+}
+
+/// A read model public pages are rendered from.
+pub trait ReadModel: Send + Sync + 'static {
+    /// The highest changelog sequence whose change its pages show.
+    fn published_seq(&self) -> u64;
+}
+
+/// The registry of read models.
+#[derive(Default)]
+pub struct ReadModels {
+    list: RwLock<Vec<Arc<dyn ReadModel>>>,
+}
+
+impl ReadModels {
+    /// An empty registry.
+    pub fn new() -> ReadModels {
+        ReadModels::default()
+    }
+
+    /// Registers a read model.
+    pub fn register(&self, model: Arc<dyn ReadModel>) {
+        self.list.write().unwrap_or_else(|p| p.into_inner()).push(model);
+    }
+
+    /// The highest sequence every read model shows (`u64::MAX` with none).
+    pub fn published_seq(&self) -> u64 {
+        self.list
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|m| m.published_seq())
+            .min()
+            .unwrap_or(u64::MAX)
     }
 }
 

@@ -240,8 +240,11 @@ impl Inventory {
                     let after = this.catalog.listing_facts(txn, p)?;
                     if before != after {
                         txn.update_listing(before.as_ref(), after.as_ref());
+                        // In or out of stock: filtered listings and searches change.
+                        change_tags.push(tags::SEARCH.to_owned());
                         for f in before.iter().chain(after.iter()) {
                             inv.scopes.extend(listing::scopes_of(f));
+                            change_tags.extend(tags::lists(f));
                         }
                     }
                     inv.product(p);
@@ -288,6 +291,8 @@ impl Inventory {
                         // leaves keys and counts unchanged.
                         txn.update_listing(Some(&now), Some(&now));
                         inv.scopes.extend(listing::scopes_of(&now));
+                        change_tags.extend(tags::lists(&now));
+                        change_tags.push(tags::SEARCH.to_owned());
                     }
                     inv.product(&p);
                     change_tags.push(tags::product_id(Id::from_bytes(p.id)));

@@ -120,8 +120,11 @@ pub struct Orders {
     numbers: AtomicU64,
     /// The last invoice number given; held while numbering.
     invoice_numbers: Mutex<invoice::InvoiceCounter>,
-    placed: std::sync::OnceLock<Box<dyn Fn(&OrderRecord) + Send + Sync>>,
+    placed: std::sync::OnceLock<PlacedObserver>,
 }
+
+/// What is told of every placed order (see [`Orders::on_placed`]).
+pub type PlacedObserver = Box<dyn Fn(&OrderRecord) + Send + Sync>;
 
 const STRIPES: usize = 256;
 /// Order numbers start after this, so the first order is `SF-100001`.
@@ -569,7 +572,7 @@ impl Orders {
 
     /// Calls `observe` with every order once it is placed (after its batch is durable); set
     /// once, by whoever learns from purchases.
-    pub fn on_placed(&self, observe: Box<dyn Fn(&OrderRecord) + Send + Sync>) {
+    pub fn on_placed(&self, observe: PlacedObserver) {
         let _ = self.placed.set(observe);
     }
 

@@ -23,6 +23,8 @@ use crate::service::ServiceError;
 pub struct RecoSettings {
     /// How the models weigh and rank.
     pub model: models::ModelSettings,
+    /// Whether views and add-to-carts are recorded.
+    pub record_behaviour: bool,
     /// How long views and add-to-carts are kept.
     pub behaviour_retention: std::time::Duration,
     /// Actions waiting to be written before new ones are dropped.

@@ -86,6 +86,9 @@ impl Recommendations {
 
     /// Records a product view or an add-to-cart (never waits).
     pub fn record(&self, kind: BehaviourKind, product: Id, user: Option<Id>, session: u64) {
+        if !self.settings.record_behaviour {
+            return;
+        }
         self.recorder.record(Action::Browse {
             kind,
             product,

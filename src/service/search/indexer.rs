@@ -19,14 +19,15 @@ use super::suggest::SuggesterBuilder;
 use super::{index_error, Search};
 use crate::domain::product;
 use crate::domain::Id;
-use crate::service::catalog::CategoryTree;
+use crate::service::catalog::{tags, CategoryTree};
 use crate::service::events::ChangelogConsumer;
 use crate::service::view::{product_status, rating_summary};
 use crate::service::{blocking, ServiceError};
 use crate::worker::{Progress, Worker};
 
-/// Autocomplete is rebuilt at most this often: it is a full scan.
-const SUGGEST_REBUILD_EVERY: Duration = Duration::from_secs(5);
+/// Autocomplete is rebuilt at most this often (it is a full scan), and only after a change it
+/// shows (a title, brand, category or visibility): the CDN purger waits for it.
+const SUGGEST_REBUILD_EVERY: Duration = Duration::from_millis(250);
 
 impl Search {
     fn product_doc(&self, p: &ArchivedProductRecord, tree: &CategoryTree) -> Result<ProductDoc, ServiceError> {
@@ -119,6 +120,17 @@ impl Search {
         };
         let store = &self.store;
         let mut products = BTreeSet::new();
+        // Flagged before the index commit, so the purger never sees a change as published
+        // that autocomplete does not show yet.
+        {
+            let mut pending = self.suggest_pending.lock().unwrap_or_else(|p| p.into_inner());
+            pending.extend(
+                changes
+                    .iter()
+                    .filter(|c| c.tags.iter().any(|t| t == tags::SUGGEST))
+                    .map(|c| c.seq),
+            );
+        }
         for change in changes {
             match change.entity {
                 EntityKind::Product => {
@@ -221,6 +233,8 @@ impl Search {
 
     /// Rebuilds the autocomplete dictionary from storage.
     pub fn rebuild_suggestions(&self) -> Result<(), ServiceError> {
+        // Every change up to here is in storage before the scan reads it.
+        let seen = self.store.last_changelog_seq();
         let tree = self.catalog.categories();
         let mut builder = SuggesterBuilder::default();
         self.store.for_each::<ProductRecord>(&[], |_, p| {
@@ -237,12 +251,29 @@ impl Search {
             self.generation.fetch_add(1, Ordering::Release);
         }
         self.suggest_version.fetch_add(1, Ordering::Release);
+        let mut pending = self.suggest_pending.lock().unwrap_or_else(|p| p.into_inner());
+        *pending = pending.split_off(&(seen + 1));
         Ok(())
+    }
+
+    /// Whether autocomplete misses an applied change.
+    pub fn suggestions_stale(&self) -> bool {
+        !self
+            .suggest_pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
     }
 
     /// Returns the sequence the index has applied.
     pub fn applied_seq(&self) -> u64 {
         self.index.applied_seq().unwrap_or(0)
+    }
+}
+
+impl crate::service::events::ReadModel for Search {
+    fn published_seq(&self) -> u64 {
+        Search::published_seq(self)
     }
 }
 
@@ -300,7 +331,7 @@ impl Worker for Indexer {
         let rebuild = {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             state.resynced = true;
-            state.suggestions_dirty |= applied > 0;
+            state.suggestions_dirty |= self.search.suggestions_stale();
             let due = state
                 .last_suggest_rebuild
                 .is_none_or(|at| at.elapsed() >= SUGGEST_REBUILD_EVERY);
@@ -312,6 +343,10 @@ impl Worker for Indexer {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             state.suggestions_dirty = false;
             state.last_suggest_rebuild = Some(Instant::now());
+        }
+        // Caught up with storage and autocomplete built: search may answer.
+        if applied == 0 && !self.state.lock().unwrap_or_else(|p| p.into_inner()).suggestions_dirty {
+            self.search.mark_caught_up();
         }
         Ok(if applied > 0 { Progress::Worked } else { Progress::Idle })
     }

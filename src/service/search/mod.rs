@@ -83,6 +83,12 @@ pub struct Search {
     brand_names: ArcSwap<HashMap<String, String>>,
     /// Bumped whenever the autocomplete dictionary is rebuilt; part of suggestion cache keys.
     suggest_version: AtomicU64,
+    /// Sequences of applied changes that autocomplete does not show yet (it is rebuilt from a
+    /// scan): what the CDN purger waits for besides the index.
+    suggest_pending: std::sync::Mutex<std::collections::BTreeSet<u64>>,
+    /// The index has caught up with storage since the start: until then search answers 503,
+    /// never an empty (and cacheable) result.
+    caught_up: std::sync::atomic::AtomicBool,
 }
 
 impl Search {
@@ -113,6 +119,8 @@ impl Search {
             suggestions: ArcSwap::from_pointee(Suggester::default()),
             brand_names: ArcSwap::from_pointee(HashMap::new()),
             suggest_version: AtomicU64::new(0),
+            suggest_pending: std::sync::Mutex::new(std::collections::BTreeSet::new()),
+            caught_up: std::sync::atomic::AtomicBool::new(false),
             store: sources.store,
             catalog: sources.catalog,
             stock: sources.stock,
@@ -128,8 +136,39 @@ impl Search {
 
     // ------------------------------------------------------------ queries
 
+    /// Whether the index has caught up with storage since the start.
+    pub fn is_caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::Acquire)
+    }
+
+    /// Marks the index (and autocomplete) caught up with storage.
+    pub fn mark_caught_up(&self) {
+        if !self.caught_up.swap(true, Ordering::AcqRel) {
+            tracing::info!(documents = self.index.num_docs(), "search caught up with storage");
+        }
+    }
+
+    fn require_caught_up(&self) -> Result<(), ServiceError> {
+        if self.is_caught_up() {
+            Ok(())
+        } else {
+            Err(ServiceError::NotReady)
+        }
+    }
+
+    /// The changelog sequence every public page search renders has applied: the index's, held
+    /// back while autocomplete still misses an applied change.
+    pub fn published_seq(&self) -> u64 {
+        let index = self.applied_seq();
+        match self.suggest_pending.lock().unwrap_or_else(|p| p.into_inner()).first() {
+            Some(first) => index.min(first - 1),
+            None => index,
+        }
+    }
+
     /// Answers `GET /search`.
     pub async fn search(self: &Arc<Self>, params: &[(String, String)]) -> Result<Arc<Representation>, ServiceError> {
+        self.require_caught_up()?;
         let (mut request, canonical, page, limit) = self.parse(params)?;
         let key = format!("{}|{canonical}", self.generation.load(Ordering::Acquire));
         if let Some(hit) = self.cache.get(key.as_str()) {
@@ -330,7 +369,7 @@ impl Search {
             facets,
             took_ms: (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
         };
-        let mut page_tags = String::from("search products");
+        let mut page_tags = String::from(tags::SEARCH);
         for id in &ids {
             page_tags.push(' ');
             page_tags.push_str(&tags::product_id(Id::from_bytes(*id)));
@@ -341,6 +380,7 @@ impl Search {
     /// Answers `GET /search/suggest`, from the response cache when this prefix was asked since
     /// the dictionary was last rebuilt.
     pub fn suggest(&self, prefix: &str) -> Result<Arc<Representation>, ServiceError> {
+        self.require_caught_up()?;
         let normalized = normalize_query(prefix);
         let key = format!("suggest|{}|{normalized}", self.suggest_version.load(Ordering::Acquire));
         if let Some(hit) = self.cache.get(key.as_str()) {
@@ -353,7 +393,7 @@ impl Search {
             items,
             took_ms: (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
         };
-        let repr = Arc::new(Representation::new(&body, None, "search products categories")?);
+        let repr = Arc::new(Representation::new(&body, None, tags::SUGGEST)?);
         self.cache.insert(key, repr.clone());
         Ok(repr)
     }
