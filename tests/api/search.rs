@@ -377,3 +377,49 @@ async fn brand_spellings_are_one_facet_filter_and_suggestion() {
         assert_eq!(page["total"], 3, "{spelling}: {page}");
     }
 }
+
+/// Right after a start on a store the index has not caught up with (an offline import),
+/// search and `/readyz` answer 503 `not_ready` with `Retry-After`, never a short (cacheable)
+/// result, until the whole catalog is searchable.
+#[tokio::test]
+async fn search_answers_not_ready_until_the_index_has_caught_up_after_a_start() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    for i in 0..3000 {
+        writeln!(file, r#"{{"external_id":"w{i}","title":"Warmup widget {i}","variants":[{{"sku":"W-{i}","price":{{"amount":100,"currency":"USD"}}}}]}}"#).unwrap();
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_storefront"))
+        .args(["import", "--format", "jsonl", "--data-dir"])
+        .arg(dir.path())
+        .arg(file.path())
+        .env("STOREFRONT__LOG__LEVEL", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let app = crate::helpers::spawn_with(Some(dir), |_| {}).await;
+    let (mut starting, mut ready) = (0, false);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !ready {
+        assert!(std::time::Instant::now() < deadline, "search never became ready");
+        let r = app.get("/api/v1/search?q=widget").await;
+        let status = r.status();
+        let headers = r.headers().clone();
+        let body: Value = r.json().await.unwrap();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(body["error"]["code"], "not_ready", "{body}");
+            assert_eq!(headers["retry-after"], "1");
+            assert!(headers["cache-control"].to_str().unwrap().contains("no-store"));
+            let (readyz, _) = app.get_json("/readyz").await;
+            assert!(readyz == StatusCode::SERVICE_UNAVAILABLE || readyz == StatusCode::OK);
+            starting += 1;
+        } else {
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(body["total"], 3000, "a ready search sees the whole catalog: {body}");
+            ready = true;
+        }
+    }
+    let (status, readyz) = app.get_json("/readyz").await;
+    assert_eq!((status, readyz["index"]["caught_up"].as_bool()), (StatusCode::OK, Some(true)), "{readyz}");
+    eprintln!("search answered not_ready {starting} times before it was ready");
+}
