@@ -58,6 +58,8 @@ codes! {
     InvalidRefreshToken = ("invalid_refresh_token", 401),
     /// A refresh token presented a second time: its session was revoked.
     RefreshTokenReused = ("refresh_token_reused", 401),
+    /// An access token of a session that ended (logout, revoke-all, a password change).
+    TokenRevoked = ("token_revoked", 401),
     /// The caller may not do this.
     Forbidden = ("forbidden", 403),
     /// The store asks customers to verify their email first.

@@ -26,6 +26,17 @@ impl Id {
         Id(Uuid::new_v7(ts))
     }
 
+    /// When the id was made, Unix milliseconds (0 for an id that is not a UUIDv7).
+    pub fn created_at_ms(self) -> i64 {
+        self.0
+            .get_timestamp()
+            .map(|t| {
+                let (secs, nanos) = t.to_unix();
+                secs as i64 * 1000 + i64::from(nanos / 1_000_000)
+            })
+            .unwrap_or(0)
+    }
+
     /// Returns the 16 big-endian bytes used as storage keys.
     pub fn to_bytes(self) -> [u8; 16] {
         *self.0.as_bytes()

@@ -87,12 +87,23 @@ async fn refresh(State(state): State<AppState>, Json(input): Json<RefreshInput>)
     Ok(private_json(StatusCode::OK, &tokens))
 }
 
-/// Revoke the session of a refresh token (its access tokens live until they expire).
+/// End the session of a refresh token. Send the session's access token too
+/// (`Authorization: Bearer`): it is refused from now on (401 `token_revoked`) instead of
+/// living until it expires.
 #[utoipa::path(post, path = "/auth/logout", tag = "accounts", request_body = RefreshInput,
     responses((status = 204, description = "Revoked"),
                (status = 401, description = "`invalid_refresh_token`", body = ErrorBody)))]
-async fn logout(State(state): State<AppState>, Json(input): Json<RefreshInput>) -> Result<Response, ApiError> {
-    state.accounts.logout(input.refresh_token).await?;
+async fn logout(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Json(input): Json<RefreshInput>,
+) -> Result<Response, ApiError> {
+    let access = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned());
+    state.accounts.logout(input.refresh_token, access).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -524,3 +524,88 @@ async fn access_and_refresh_tokens_expire_on_the_server_clock() {
         (StatusCode::UNAUTHORIZED, Some("invalid_refresh_token"))
     );
 }
+
+/// Ending a session ends its access tokens at once, not when they expire: logout (the access
+/// token sent with it), an admin's revoke-all, and a password change (every session, this one
+/// too); and a restart remembers it.
+#[tokio::test]
+async fn access_tokens_are_refused_as_soon_as_their_session_ends() {
+    let app = crate::helpers::spawn_app().await;
+    let me = |token: String| {
+        let app = &app;
+        async move { app.call(Method::GET, "/api/v1/me", Some(&token), None).await }
+    };
+    let tick = || app.advance(std::time::Duration::from_millis(5));
+    let first = app.register("hal@example.com").await;
+    let second = app.login("hal@example.com").await;
+    tick();
+
+    // Logout with the access token: that one is refused, the other session lives on.
+    let r = app
+        .client
+        .post(app.url("/api/v1/auth/logout"))
+        .bearer_auth(&first.access)
+        .json(&json!({ "refresh_token": first.refresh }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (status, body) = me(first.access.clone()).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("token_revoked")),
+        "{body}"
+    );
+    assert_eq!(me(second.access.clone()).await.0, StatusCode::OK);
+
+    // An admin's revoke-all ends every access token issued so far; a new sign-in works.
+    let r = app
+        .admin(
+            Method::DELETE,
+            &format!("/api/v1/admin/users/{}/sessions", second.id),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(me(second.access.clone()).await.0, StatusCode::UNAUTHORIZED);
+    tick();
+    let third = app.login("hal@example.com").await;
+    tick();
+    assert_eq!(me(third.access.clone()).await.0, StatusCode::OK);
+
+    // A password change ends every session, the one that made it too.
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/me",
+            Some(&third.access),
+            Some(json!({ "new_password": "a brand new password", "current_password": "correct horse battery" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me(third.access.clone()).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.refresh_session(&third.refresh).await.0, StatusCode::UNAUTHORIZED);
+    tick();
+    let (status, fresh) = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({ "email": "hal@example.com", "password": "a brand new password" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let fresh = fresh["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(me(fresh.clone()).await.0, StatusCode::OK);
+
+    // After a restart the revoked tokens stay refused and the new one works.
+    let dir = app.stop().await;
+    let app = crate::helpers::spawn_with(Some(dir), |_| {}).await;
+    for (token, want) in [
+        (&first.access, StatusCode::UNAUTHORIZED),
+        (&third.access, StatusCode::UNAUTHORIZED),
+        (&fresh, StatusCode::OK),
+    ] {
+        assert_eq!(app.call(Method::GET, "/api/v1/me", Some(token), None).await.0, want);
+    }
+}

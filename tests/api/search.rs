@@ -420,6 +420,10 @@ async fn search_answers_not_ready_until_the_index_has_caught_up_after_a_start() 
         }
     }
     let (status, readyz) = app.get_json("/readyz").await;
-    assert_eq!((status, readyz["index"]["caught_up"].as_bool()), (StatusCode::OK, Some(true)), "{readyz}");
+    assert_eq!(
+        (status, readyz["index"]["caught_up"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{readyz}"
+    );
     eprintln!("search answered not_ready {starting} times before it was ready");
 }

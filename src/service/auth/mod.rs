@@ -8,6 +8,7 @@
 
 pub(crate) mod addresses;
 pub mod recovery;
+pub mod revocation;
 mod tokens;
 
 use std::collections::HashMap;
@@ -182,6 +183,8 @@ pub struct Accounts {
     encoding_key: EncodingKey,
     decoding_keys: HashMap<String, DecodingKey>,
     validation: Validation,
+    /// Access tokens of ended sessions.
+    revocations: revocation::Revocations,
 }
 
 fn bad_credentials() -> ServiceError {
@@ -224,7 +227,9 @@ impl Accounts {
         for (kid, secret) in &settings.verify_keys {
             decoding_keys.insert(kid.clone(), DecodingKey::from_secret(secret));
         }
+        let revocations = revocation::Revocations::load(&store, clock.now_ms() / 1000)?;
         let mut accounts = Accounts {
+            revocations,
             encoding_key: EncodingKey::from_secret(&settings.signing_key.1),
             hashing: Semaphore::new(settings.hash_concurrency.max(1)),
             dummy_hash: String::new(),
@@ -527,6 +532,7 @@ impl Accounts {
         if !errors.is_empty() {
             return Err(ServiceError::Validation(errors.into_vec()));
         }
+        let password_changed = new_hash.is_some();
         let (user, ()) = self
             .edit_user(id, move |user| {
                 if let Some(name) = &patch.name {
@@ -538,6 +544,11 @@ impl Accounts {
                 Ok(())
             })
             .await?;
+        if password_changed {
+            // A new password ends every session, this one's too: sign in again with it.
+            let this = self.clone();
+            blocking(move || this.end_sessions(id)).await?;
+        }
         Ok(user_view(&user))
     }
 

@@ -12,6 +12,7 @@ use storefront_storage::notifications::{TokenPurposeRecord, UserTokenRecord};
 use storefront_storage::records::UserRecord;
 use storefront_storage::Txn;
 
+use super::revocation::Revocations;
 use super::tokens::{random_token, revoke_families};
 use super::Accounts;
 use crate::domain::user::{check_password, Email, Password};
@@ -163,6 +164,7 @@ impl Accounts {
         blocking(move || {
             let user = record.user_id;
             let families = this.live_families(Id::from_bytes(user))?;
+            let at = this.clock.now_ms();
             this.store.transact(|txn| -> Result<(), ServiceError> {
                 let (mut current, mut u) = take_token(txn, &key)?;
                 u.password_hash = hash.clone();
@@ -173,8 +175,12 @@ impl Accounts {
                 txn.put(&u.id, &u)?;
                 current.used = true;
                 txn.put(&key, &current)?;
+                Revocations::stage_cutoff(txn, Id::from_bytes(user), at);
                 revoke_families(txn, &families)
-            })
+            })?;
+            // Access tokens from before the reset stop working at once, not in 15 minutes.
+            this.revocations.cut(Id::from_bytes(user), at);
+            Ok(())
         })
         .await
     }

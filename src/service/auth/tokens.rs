@@ -18,6 +18,7 @@ use storefront_storage::keys;
 use storefront_storage::records::{RefreshTokenRecord, TokenFamilyRecord, UserRecord};
 use storefront_storage::{Store, Txn};
 
+use super::revocation::Revocations;
 use super::{role_of, Accounts, Actor};
 use crate::domain::error::Code;
 use crate::domain::user::Role;
@@ -98,8 +99,16 @@ impl Accounts {
                 message: "the access token has expired",
             });
         }
+        let user: Id = claims.sub.parse().map_err(|_| invalid())?;
+        let jti = Id::parse(&claims.jti).ok_or_else(invalid)?;
+        if self.revocations.is_revoked(user, jti) {
+            return Err(ServiceError::Unauthorized {
+                code: Code::TokenRevoked,
+                message: "the access token was revoked: its session ended",
+            });
+        }
         Ok(Actor::User {
-            id: claims.sub.parse().map_err(|_| invalid())?,
+            id: user,
             role: Role::parse(&claims.role).ok_or_else(invalid)?,
             seller: claims.seller.as_deref().and_then(|s| s.parse().ok()),
         })
@@ -111,7 +120,8 @@ impl Accounts {
             sub: Id::from_bytes(user.id).to_string(),
             role: role_of(user.role).as_str().into(),
             seller: user.seller_id.map(|s| Id::from_bytes(s).to_string()),
-            jti: Id::new().to_string(),
+            // Made at the service's time, as revocation cutoffs are.
+            jti: Id::from_time_ms(self.clock.now_ms()).to_string(),
             iss: self.settings.issuer.clone(),
             iat: now,
             nbf: now,
@@ -223,11 +233,13 @@ impl Accounts {
         .await
     }
 
-    /// Revokes the session (family) of a refresh token.
-    pub async fn logout(self: &Arc<Self>, token: String) -> Result<(), ServiceError> {
+    /// Revokes the session (family) of a refresh token, and the access token presented with
+    /// it (when it is the same user's) until it expires.
+    pub async fn logout(self: &Arc<Self>, token: String, access: Option<String>) -> Result<(), ServiceError> {
         let this = self.clone();
         blocking(move || {
-            this.store.transact(|txn| -> Result<_, ServiceError> {
+            let presented = access.as_deref().and_then(|a| this.token_identity(a));
+            let denied = this.store.transact(|txn| -> Result<_, ServiceError> {
                 let invalid = || ServiceError::Unauthorized {
                     code: Code::InvalidRefreshToken,
                     message: "the refresh token is invalid, expired or revoked",
@@ -242,10 +254,40 @@ impl Accounts {
                     family.revoked = true;
                     txn.put(&key, &family)?;
                 }
-                Ok(())
-            })
+                let denied = presented.filter(|(user, _, _)| user.to_bytes() == record.user_id);
+                if let Some((_, jti, exp)) = denied {
+                    Revocations::stage_denial(txn, jti, exp);
+                }
+                Ok(denied)
+            })?;
+            if let Some((_, jti, exp)) = denied {
+                this.revocations.deny(jti, exp, this.clock.now_ms() / 1000);
+            }
+            Ok(())
         })
         .await
+    }
+
+    /// The user, id and expiry of a validly signed access token (expired or not).
+    fn token_identity(&self, token: &str) -> Option<(Id, Id, i64)> {
+        let header = decode_header(token).ok()?;
+        let key = self.decoding_keys.get(header.kid.as_deref()?)?;
+        let claims = decode::<Claims>(token, key, &self.validation).ok()?.claims;
+        Some((claims.sub.parse().ok()?, Id::parse(&claims.jti)?, claims.exp))
+    }
+
+    /// Ends every session of a user: revokes their refresh tokens and refuses every access
+    /// token issued until now (blocking).
+    pub(super) fn end_sessions(&self, user: Id) -> Result<usize, ServiceError> {
+        let families = self.live_families(user)?;
+        let at = self.clock.now_ms();
+        self.store.transact(|txn| -> Result<_, ServiceError> {
+            revoke_families(txn, &families)?;
+            Revocations::stage_cutoff(txn, user, at);
+            Ok(())
+        })?;
+        self.revocations.cut(user, at);
+        Ok(families.len())
     }
 
     /// The keys of a user's token families not revoked yet.
@@ -272,10 +314,7 @@ impl Accounts {
             this.store
                 .get::<UserRecord>(&user.to_bytes())?
                 .ok_or(ServiceError::NotFound { kind: "user" })?;
-            let families = this.live_families(user)?;
-            this.store
-                .transact(|txn| -> Result<_, ServiceError> { revoke_families(txn, &families) })?;
-            Ok(families.len())
+            this.end_sessions(user)
         })
         .await
     }
