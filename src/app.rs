@@ -690,6 +690,7 @@ pub struct App {
     router: axum::Router,
     services: Arc<Services>,
     shutdown_grace: Duration,
+    server: crate::config::ServerConfig,
 }
 
 impl App {
@@ -720,7 +721,7 @@ impl App {
             Wake::default(),
         );
         let router = http::router(state, &settings.http);
-        let listener = tokio::net::TcpListener::bind(&settings.http.listen)
+        let listener = http::server::bind(&settings.http.listen, &settings.http.server)
             .await
             .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
         let addr = listener.local_addr()?;
@@ -730,6 +731,7 @@ impl App {
             router,
             services: Arc::new(services),
             shutdown_grace: settings.http.shutdown_grace,
+            server: settings.http.server.clone(),
         })
     }
 
@@ -756,27 +758,11 @@ impl App {
             router,
             services,
             shutdown_grace,
+            server,
         } = self;
         let cancel = CancellationToken::new();
         let tasks: Vec<JoinHandle<()>> = services.workers.spawn(&cancel);
-        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutdown requested: draining in-flight requests");
-                let _ = signalled_tx.send(());
-            });
-        let grace = async move {
-            if signalled_rx.await.is_ok() {
-                tokio::time::sleep(shutdown_grace).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        };
-        tokio::select! {
-            result = server => result.context("server failed")?,
-            _ = grace => tracing::warn!("grace period elapsed; closing remaining connections"),
-        }
+        http::server::serve(listener, router, &server, shutdown, shutdown_grace).await;
         cancel.cancel();
         for task in tasks {
             let _ = task.await;

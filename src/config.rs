@@ -260,6 +260,18 @@ pub struct ServerConfig {
     pub shutdown_grace_ms: u64,
     /// Origins allowed to call the API from browsers (CORS); empty sends no CORS headers.
     pub cors_allowed_origins: Vec<String>,
+    /// A connection must send a request's headers within this long, and an idle keep-alive
+    /// connection is closed after it.
+    pub header_read_timeout_ms: u64,
+    /// A request body must arrive within this long (408 otherwise).
+    pub body_read_timeout_ms: u64,
+    /// Open connections at most; more wait in the listen backlog. Keep it below the file
+    /// descriptor limit (`ulimit -n`), with room for the store's files.
+    pub max_connections: usize,
+    /// Length of the listen backlog.
+    pub listen_backlog: u32,
+    /// Concurrent streams per HTTP/2 connection.
+    pub http2_max_concurrent_streams: u32,
 }
 
 impl Default for ServerConfig {
@@ -272,6 +284,11 @@ impl Default for ServerConfig {
             max_in_flight: 4096,
             shutdown_grace_ms: 10_000,
             cors_allowed_origins: Vec::new(),
+            header_read_timeout_ms: 5_000,
+            body_read_timeout_ms: 5_000,
+            max_connections: 8_192,
+            listen_backlog: 1_024,
+            http2_max_concurrent_streams: 64,
         }
     }
 }

@@ -128,6 +128,8 @@ codes! {
     PreconditionFailed = ("precondition_failed", 412),
     /// The body is larger than the limit.
     PayloadTooLarge = ("payload_too_large", 413),
+    /// The request body did not arrive within `[server] body_read_timeout_ms`.
+    BodyTimeout = ("body_timeout", 408),
     /// The body is not JSON.
     UnsupportedMediaType = ("unsupported_media_type", 415),
     /// One or more fields are invalid; `details` lists each.

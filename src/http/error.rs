@@ -82,6 +82,9 @@ pub enum ApiError {
     /// 503: too many requests in flight.
     #[error("the server is overloaded; retry shortly")]
     Overloaded,
+    /// 408: the body did not arrive in time.
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
     /// 503: search is still catching up after a start.
     #[error("search is starting: the index is catching up with the catalog; retry shortly")]
     NotReady,
@@ -123,6 +126,7 @@ impl ApiError {
             ApiError::Validation(_) => Code::ValidationFailed,
             ApiError::Overloaded => Code::Overloaded,
             ApiError::NotReady => Code::NotReady,
+            ApiError::BodyTimeout => Code::BodyTimeout,
             ApiError::Timeout => Code::Timeout,
             ApiError::Internal(_) => Code::Internal,
         }

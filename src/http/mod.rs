@@ -24,6 +24,7 @@ pub mod reviews;
 pub mod search;
 pub mod security;
 pub mod sellers;
+pub mod server;
 pub mod shipping;
 pub mod wishlist;
 
@@ -273,18 +274,71 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
 fn with_edge_layers(router: Router, config: &ServerConfig) -> Router {
     // Layered around the whole router as one service (not per route via `Router::layer`), so
     // `max_in_flight` is a process-wide limit rather than a per-route one.
+    let limited = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(middleware_error))
+        .load_shed()
+        .concurrency_limit(config.max_in_flight.max(1))
+        .timeout(Duration::from_millis(config.request_timeout_ms))
+        .service(router.clone().layer(DefaultBodyLimit::max(config.body_limit_bytes)));
+    // The body is read before the in-flight limit, within its own timeout: a client that
+    // never finishes its body holds a connection (capped), never a request slot.
+    let limited = ServiceBuilder::new()
+        .layer(middleware::from_fn_with_state(
+            BodyRead {
+                limit: config.body_limit_bytes,
+                timeout: Duration::from_millis(config.body_read_timeout_ms.max(1)),
+            },
+            read_body,
+        ))
+        .service(limited);
+    // Health probes never wait behind requests that fill `max_in_flight` (slow bodies, a
+    // storm): an orchestrator must see a live server as live. They are the same documented
+    // routes, reached without the in-flight limit.
+    let routes = Router::new()
+        .route_service("/healthz", router.clone().into_service::<axum::body::Body>())
+        .route_service("/readyz", router.into_service::<axum::body::Body>())
+        .fallback_service(limited);
     let edge = ServiceBuilder::new()
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("handler panicked").into_response()
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), CounterRequestId::default()))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-        .layer(HandleErrorLayer::new(middleware_error))
-        .load_shed()
-        .concurrency_limit(config.max_in_flight.max(1))
-        .timeout(Duration::from_millis(config.request_timeout_ms))
-        .service(router.layer(DefaultBodyLimit::max(config.body_limit_bytes)));
+        .service(routes);
     Router::new().fallback_service(edge)
+}
+
+#[derive(Clone, Copy)]
+struct BodyRead {
+    limit: usize,
+    timeout: Duration,
+}
+
+/// Reads a request's whole body (when it has one) before it goes on; 408 when it does not
+/// arrive within the timeout, 413 over the limit.
+async fn read_body(
+    axum::extract::State(read): axum::extract::State<BodyRead>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+    let h = request.headers();
+    let has_body = h.contains_key(TRANSFER_ENCODING)
+        || h.get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0");
+    if !has_body {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(read.timeout, axum::body::to_bytes(body, read.limit)).await {
+        Err(_) => ApiError::BodyTimeout.into_response(),
+        Ok(Err(_)) => ApiError::PayloadTooLarge.into_response(),
+        Ok(Ok(bytes)) => {
+            next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+    }
 }
 
 async fn middleware_error(error: BoxError) -> Response {

@@ -24,6 +24,7 @@ mod returns;
 mod reviews;
 mod search;
 mod shipping;
+mod slow_clients;
 mod stripe;
 mod varnish;
 mod wishlist;

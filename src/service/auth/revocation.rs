@@ -62,15 +62,16 @@ impl Revocations {
         Ok(r)
     }
 
-    /// Whether the token `jti` of `user` is revoked.
-    pub fn is_revoked(&self, user: Id, jti: Id) -> bool {
-        if self.denied.contains_key(&jti) {
+    /// Whether a token of `user` issued at `issued_ms` with id `jti` (ours are UUIDv7) is
+    /// revoked.
+    pub fn is_revoked(&self, user: Id, jti: Option<Id>, issued_ms: i64) -> bool {
+        if jti.is_some_and(|j| self.denied.contains_key(&j)) {
             return true;
         }
         match self.cutoffs.get(&user) {
             // A token of the very millisecond of the cutoff is refused too: an instant
             // sign-in after it is slower than that.
-            Some(cutoff) => jti.created_at_ms() <= *cutoff,
+            Some(cutoff) => issued_ms <= *cutoff,
             None => false,
         }
     }

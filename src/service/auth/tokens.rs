@@ -100,8 +100,9 @@ impl Accounts {
             });
         }
         let user: Id = claims.sub.parse().map_err(|_| invalid())?;
-        let jti = Id::parse(&claims.jti).ok_or_else(invalid)?;
-        if self.revocations.is_revoked(user, jti) {
+        let jti = Id::parse(&claims.jti);
+        let issued_ms = jti.map(Id::created_at_ms).unwrap_or(claims.iat.saturating_mul(1000));
+        if self.revocations.is_revoked(user, jti, issued_ms) {
             return Err(ServiceError::Unauthorized {
                 code: Code::TokenRevoked,
                 message: "the access token was revoked: its session ended",

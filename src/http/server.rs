@@ -1,0 +1,115 @@
+//! The connection layer under the router: accepting, HTTP/1.1 and HTTP/2, and the limits no
+//! request-level layer can enforce because they act before a request exists: a header-read
+//! timeout that also closes idle keep-alive connections, a cap on open connections, the
+//! listen backlog and HTTP/2 stream limits. Slow or idle clients cost a socket for a bounded
+//! time, never the server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::Semaphore;
+use tower::Service;
+
+use crate::config::ServerConfig;
+
+/// Binds `addr` with the configured backlog.
+pub async fn bind(addr: &str, config: &ServerConfig) -> std::io::Result<TcpListener> {
+    let addr: SocketAddr = tokio::net::lookup_host(addr)
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on"))?;
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(config.listen_backlog.max(1))
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets open connections
+/// finish for up to `grace`.
+pub async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    config: &ServerConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+    grace: Duration,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(config.header_read_timeout_ms.max(1)))
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(config.http2_max_concurrent_streams.max(1))
+        .keep_alive_interval(Some(Duration::from_secs(20)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    let connections = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        // A connection waits in the backlog while the cap is reached.
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors or a reset before accept: wait, do not spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let first_byte = Duration::from_millis(config.header_read_timeout_ms.max(1));
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let mut router = router.clone();
+            async move { router.call(request.map(axum::body::Body::new)).await }
+        });
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            // Telling HTTP/1 from HTTP/2 waits for the first bytes, with no timeout of its
+            // own: a socket that sends nothing is closed here.
+            let mut probe = [0u8; 1];
+            if !matches!(
+                tokio::time::timeout(first_byte, stream.peek(&mut probe)).await,
+                Ok(Ok(1..))
+            ) {
+                drop(permit);
+                return;
+            }
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            // Timeouts and resets end connections all the time; nothing to report.
+            let _ = watcher.watch(connection).await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tracing::info!("shutdown requested: draining in-flight requests");
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(grace) => tracing::warn!("grace period elapsed; closing remaining connections"),
+    }
+}
