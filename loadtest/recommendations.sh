@@ -17,7 +17,7 @@ trap '[ -n "$SERVER" ] && kill $SERVER 2>/dev/null || true' EXIT
 start() { # start RECORD_BEHAVIOUR
   STOREFRONT__RATE_LIMIT__API_PER_SECOND=0 STOREFRONT__LOG__LEVEL=warn \
     STOREFRONT__RECOMMENDATIONS__RECORD_BEHAVIOUR="$1" \
-    "$BIN/storefront" serve --listen 127.0.0.1:18080 --data-dir "$DATA" 2>/dev/null &
+    "$BIN/storefront" serve --listen 127.0.0.1:18080 --data-dir "$DATA" 2>>"$OUT/recommendations-server.log" &
   SERVER=$!
   for _ in $(seq 1 60); do curl -fs http://127.0.0.1:18080/readyz >/dev/null && return; sleep 1; done
   echo "server did not get ready" >&2; exit 1
