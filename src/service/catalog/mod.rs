@@ -177,6 +177,12 @@ impl Catalog {
         self.store.listing_count(&Scope::All.encode()).unwrap_or(0) == 0 && self.categories.load().is_empty()
     }
 
+    /// Bumped by every write the catalog applies: a page rendered at one epoch may be stale at
+    /// the next.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
     /// Applies what a committed write invalidates: stock counters of added or removed SKUs,
     /// the in-memory snapshots, cached pages and listing generations.
     pub(crate) fn apply(&self, inv: Invalidation) -> Result<(), ServiceError> {

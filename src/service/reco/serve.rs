@@ -2,7 +2,7 @@
 //! answers from memory. Every list is filtered when it is served: unpublished and
 //! out-of-stock products never show, whatever the models learnt.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use storefront_storage::reco::BehaviourKind;
@@ -55,7 +55,15 @@ pub struct Recommendations {
     loaded: AtomicBool,
     counter: Mutex<u32>,
     last_expiry_ms: AtomicI64,
+    /// Bumped whenever the models change.
+    generation: AtomicU64,
+    /// Public lists as last rendered, with the model generation and catalog epoch they
+    /// were rendered at: any change to either retires them, so serve-time filtering holds.
+    rendered: quick_cache::sync::Cache<ListKey, (u64, u64, Arc<Representation>)>,
 }
+
+/// Which public list: its kind, the product or category it is about, and its length.
+type ListKey = (&'static str, Option<Id>, Option<Id>, usize);
 
 impl Recommendations {
     /// The service; the worker loads the models from storage on its first step.
@@ -81,6 +89,8 @@ impl Recommendations {
             loaded: AtomicBool::new(false),
             counter: Mutex::new(0),
             last_expiry_ms: AtomicI64::new(0),
+            generation: AtomicU64::new(0),
+            rendered: quick_cache::sync::Cache::new(4096),
         }
     }
 
@@ -188,6 +198,24 @@ impl Recommendations {
         )
     }
 
+    /// A public list from the cache when neither the models nor the catalog changed since it
+    /// was rendered, else rendered by `render` and kept.
+    fn cached(
+        &self,
+        key: ListKey,
+        render: impl FnOnce() -> Result<Representation, ServiceError>,
+    ) -> Result<Arc<Representation>, ServiceError> {
+        let (generation, epoch) = (self.generation.load(Ordering::Acquire), self.catalog.epoch());
+        if let Some((g, e, repr)) = self.rendered.get(&key) {
+            if g == generation && e == epoch {
+                return Ok(repr);
+            }
+        }
+        let repr = Arc::new(render()?);
+        self.rendered.insert(key, (generation, epoch, repr.clone()));
+        Ok(repr)
+    }
+
     fn popular_ids(&self, model: &Model, n: usize) -> Vec<Id> {
         model.popular().iter().take(n).map(|(i, _)| model.id(*i)).collect()
     }
@@ -208,7 +236,7 @@ impl Recommendations {
         self: &Arc<Self>,
         category: Option<String>,
         limit: usize,
-    ) -> Result<Representation, ServiceError> {
+    ) -> Result<Arc<Representation>, ServiceError> {
         let this = self.clone();
         blocking(move || {
             let category = match category {
@@ -221,12 +249,14 @@ impl Recommendations {
                 ),
                 None => None,
             };
-            let ids = {
-                let model = this.read();
-                this.popular_ids(&model, model.popular().len())
-            };
-            let shown = this.visible(&ids, &[], category, limit)?;
-            this.render("popular", None, &shown)
+            this.cached(("popular", None, category, limit), || {
+                let ids = {
+                    let model = this.read();
+                    this.popular_ids(&model, model.popular().len())
+                };
+                let shown = this.visible(&ids, &[], category, limit)?;
+                this.render("popular", None, &shown)
+            })
         })
         .await
     }
@@ -236,42 +266,46 @@ impl Recommendations {
         self: &Arc<Self>,
         key: String,
         limit: usize,
-    ) -> Result<Representation, ServiceError> {
+    ) -> Result<Arc<Representation>, ServiceError> {
         let this = self.clone();
         blocking(move || {
             let id = this.resolve(&key)?;
-            let ids: Vec<Id> = {
-                let model = this.read();
-                model
-                    .item(&id)
-                    .map(|a| list_ids(&model, model.frequently_bought_together(a)))
-                    .unwrap_or_default()
-            };
-            let shown = this.visible(&ids, &[id], None, limit)?;
-            this.render("frequently_bought_together", Some(id), &shown)
+            this.cached(("frequently_bought_together", Some(id), None, limit), || {
+                let ids: Vec<Id> = {
+                    let model = this.read();
+                    model
+                        .item(&id)
+                        .map(|a| list_ids(&model, model.frequently_bought_together(a)))
+                        .unwrap_or_default()
+                };
+                let shown = this.visible(&ids, &[id], None, limit)?;
+                this.render("frequently_bought_together", Some(id), &shown)
+            })
         })
         .await
     }
 
     /// Products related to `key`'s by co-views and co-purchases, filled for new or cold
     /// products with the most similar ones by the search index. Public.
-    pub async fn related(self: &Arc<Self>, key: String, limit: usize) -> Result<Representation, ServiceError> {
+    pub async fn related(self: &Arc<Self>, key: String, limit: usize) -> Result<Arc<Representation>, ServiceError> {
         let this = self.clone();
         blocking(move || {
             let id = this.resolve(&key)?;
-            let mut ids: Vec<Id> = {
-                let model = this.read();
-                model
-                    .item(&id)
-                    .map(|a| list_ids(&model, model.related(a)))
-                    .unwrap_or_default()
-            };
-            let mut shown = this.visible(&ids, &[id], None, limit)?;
-            if shown.len() < limit {
-                ids.extend(this.similar(id, limit * 2)?);
-                shown = this.visible(&ids, &[id], None, limit)?;
-            }
-            this.render("related", Some(id), &shown)
+            this.cached(("related", Some(id), None, limit), || {
+                let mut ids: Vec<Id> = {
+                    let model = this.read();
+                    model
+                        .item(&id)
+                        .map(|a| list_ids(&model, model.related(a)))
+                        .unwrap_or_default()
+                };
+                let mut shown = this.visible(&ids, &[id], None, limit)?;
+                if shown.len() < limit {
+                    ids.extend(this.similar(id, limit * 2)?);
+                    shown = this.visible(&ids, &[id], None, limit)?;
+                }
+                this.render("related", Some(id), &shown)
+            })
         })
         .await
     }
@@ -347,6 +381,7 @@ impl Recommendations {
             "recommendation models loaded"
         );
         *self.model.write().unwrap_or_else(|p| p.into_inner()) = model;
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.loaded.store(true, Ordering::Release);
         Ok(())
     }
@@ -380,6 +415,8 @@ impl Recommendations {
             events::apply(&mut model, a);
         }
         model.refresh();
+        drop(model);
+        self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(if actions.len() == STEP {
             Progress::Worked
         } else {
