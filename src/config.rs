@@ -454,8 +454,9 @@ pub struct RateLimitConfig {
     pub auth_per_minute_per_ip: u32,
     /// Login attempts per minute per account (email).
     pub login_per_minute_per_account: u32,
-    /// Peers (CDN, load balancer) whose `X-Forwarded-For` is trusted for the client IP.
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Peers (CDN, load balancer) whose `X-Forwarded-For` is trusted for the client IP:
+    /// addresses or CIDR ranges (`10.0.0.5`, `10.0.0.0/8`, `2001:db8::/32`).
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for RateLimitConfig {

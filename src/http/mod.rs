@@ -68,6 +68,8 @@ pub struct HttpSettings {
     pub server: ServerConfig,
     /// Rate limits.
     pub rate_limit: RateLimitConfig,
+    /// Peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `Cache-Control` of public reads, rendered once.
     pub cache_control: HeaderValue,
     /// Admin bearer key; `None` disables it.
@@ -89,6 +91,7 @@ impl TryFrom<&Config> for HttpSettings {
             listen: config.server.listen.clone(),
             server: config.server.clone(),
             rate_limit: config.rate_limit.clone(),
+            trusted_proxies: rate_limit::parse_proxies(&config.rate_limit.trusted_proxies)?,
             cache_control: HeaderValue::from_str(&config.http_cache.header_value())
                 .map_err(|e| anyhow::anyhow!("invalid [http_cache] settings: {e}"))?,
             admin_api_key,
@@ -185,7 +188,7 @@ impl AppState {
             idempotency: services.idempotency.clone(),
             health: services.health.clone(),
             metrics: Arc::new(Metrics::new()),
-            limits: Arc::new(RateLimits::new(&settings.rate_limit)),
+            limits: Arc::new(RateLimits::new(&settings.rate_limit, settings.trusted_proxies.clone())),
             admin_api_key: settings.admin_api_key.clone(),
             cache_control: settings.cache_control.clone(),
             docs: std::sync::OnceLock::new(),

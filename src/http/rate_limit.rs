@@ -14,6 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
 
 use super::error::ApiError;
 use crate::config::RateLimitConfig;
@@ -27,7 +28,20 @@ pub struct RateLimits {
     api_user: Option<DefaultKeyedRateLimiter<Id>>,
     auth_ip: DefaultKeyedRateLimiter<IpAddr>,
     login_account: DefaultKeyedRateLimiter<String>,
-    trusted_proxies: Vec<IpAddr>,
+    trusted_proxies: Vec<IpNet>,
+}
+
+/// Parses `[rate_limit] trusted_proxies`: addresses (one host) or CIDR ranges.
+pub fn parse_proxies(entries: &[String]) -> anyhow::Result<Vec<IpNet>> {
+    entries
+        .iter()
+        .map(|e| {
+            let e = e.trim();
+            e.parse::<IpNet>()
+                .or_else(|_| e.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| anyhow::anyhow!("[rate_limit] trusted_proxies: {e:?} is not an address or a CIDR range"))
+        })
+        .collect()
 }
 
 fn nz(n: u32) -> NonZeroU32 {
@@ -41,8 +55,8 @@ fn check<K: std::hash::Hash + Eq + Clone>(limiter: &DefaultKeyedRateLimiter<K>, 
 }
 
 impl RateLimits {
-    /// Builds the limiters from config.
-    pub fn new(config: &RateLimitConfig) -> RateLimits {
+    /// Builds the limiters from config; `trusted_proxies` as [`parse_proxies`] read them.
+    pub fn new(config: &RateLimitConfig, trusted_proxies: Vec<IpNet>) -> RateLimits {
         let api = (config.api_per_second > 0)
             .then(|| Quota::per_second(nz(config.api_per_second)).allow_burst(nz(config.api_burst)));
         RateLimits {
@@ -50,14 +64,15 @@ impl RateLimits {
             api_user: api.map(RateLimiter::keyed),
             auth_ip: RateLimiter::keyed(Quota::per_minute(nz(config.auth_per_minute_per_ip))),
             login_account: RateLimiter::keyed(Quota::per_minute(nz(config.login_per_minute_per_account))),
-            trusted_proxies: config.trusted_proxies.clone(),
+            trusted_proxies,
         }
     }
 
     /// Returns the client IP: the socket peer, or, when the peer is a trusted proxy, the
     /// right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        if !self.trusted_proxies.contains(&peer) {
+        let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|net| net.contains(ip));
+        if !trusted(&peer) {
             return peer;
         }
         let forwarded = headers
@@ -67,11 +82,7 @@ impl RateLimits {
             .flat_map(|v| v.split(','))
             .filter_map(|s| s.trim().parse::<IpAddr>().ok())
             .collect::<Vec<_>>();
-        forwarded
-            .into_iter()
-            .rev()
-            .find(|ip| !self.trusted_proxies.contains(ip))
-            .unwrap_or(peer)
+        forwarded.into_iter().rev().find(|ip| !trusted(ip)).unwrap_or(peer)
     }
 
     /// Checks the per-user limit.
@@ -153,10 +164,19 @@ mod tests {
 
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
-        let limits = RateLimits::new(&RateLimitConfig {
-            trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
-            ..Default::default()
-        });
+        let limits = RateLimits::new(
+            &RateLimitConfig::default(),
+            parse_proxies(&["10.0.0.0/24".into(), "2001:db8::1".into()]).unwrap(),
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.9, 10.0.0.7, 10.0.0.1".parse().unwrap());
+        assert_eq!(
+            limits.client_ip("10.0.0.1".parse().unwrap(), &headers),
+            "203.0.113.9".parse::<IpAddr>().unwrap(),
+            "every proxy in the range is skipped"
+        );
+        assert!(parse_proxies(&["10.0.0.0/33".into()]).is_err());
+        assert!(parse_proxies(&["proxy.local".into()]).is_err());
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", "203.0.113.9, 10.0.0.1".parse().unwrap());
         assert_eq!(
@@ -171,10 +191,13 @@ mod tests {
 
     #[test]
     fn a_spent_login_quota_answers_with_retry_after() {
-        let limits = RateLimits::new(&RateLimitConfig {
-            login_per_minute_per_account: 2,
-            ..Default::default()
-        });
+        let limits = RateLimits::new(
+            &RateLimitConfig {
+                login_per_minute_per_account: 2,
+                ..Default::default()
+            },
+            Vec::new(),
+        );
         assert!(limits.check_login_account("A@x.io").is_ok());
         assert!(limits.check_login_account("a@x.io").is_ok());
         match limits.check_login_account("a@x.io") {
