@@ -61,8 +61,10 @@ pub struct BehaviourRecord {
     pub user_id: Option<Id>,
     /// A pseudonymous session (a hash of the cart token) linking a guest's actions.
     pub session: u64,
-    /// When, Unix milliseconds.
+    /// When, Unix milliseconds (the latest, for a coalesced record).
     pub at_ms: i64,
+    /// How many such actions: a step's anonymous views of one product are one record.
+    pub count: u32,
 }
 
 impl StoredRecord for BehaviourRecord {

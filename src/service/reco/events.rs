@@ -107,48 +107,83 @@ impl Drain {
     }
 }
 
-/// Writes the browse actions of `actions` in one batch; `counter` numbers them.
-pub fn persist(store: &Store, actions: &[Action], counter: &mut u32) -> Result<(), ServiceError> {
-    let mut batch = store.batch();
-    let mut any = false;
+/// The records of a step's browse actions: each signed-in or session action on its own (they
+/// link products), and the anonymous ones coalesced per product and kind (they only count),
+/// so a flood of anonymous views costs a handful of writes.
+pub fn coalesce(actions: &[Action]) -> Vec<BehaviourRecord> {
+    let mut out: Vec<BehaviourRecord> = Vec::new();
+    let mut anonymous: std::collections::HashMap<(u8, Id), usize> = std::collections::HashMap::new();
     for a in actions {
-        if let Action::Browse {
+        let Action::Browse {
             kind,
             product,
             user,
             session,
             at_ms,
         } = a
-        {
-            *counter = counter.wrapping_add(1);
-            let record = BehaviourRecord {
+        else {
+            continue;
+        };
+        if user.is_none() && *session == 0 {
+            let slot = *anonymous.entry((*kind as u8, *product)).or_insert_with(|| {
+                out.push(BehaviourRecord {
+                    kind: *kind,
+                    product_id: product.to_bytes(),
+                    user_id: None,
+                    session: 0,
+                    at_ms: *at_ms,
+                    count: 0,
+                });
+                out.len() - 1
+            });
+            out[slot].count += 1;
+            out[slot].at_ms = out[slot].at_ms.max(*at_ms);
+        } else {
+            out.push(BehaviourRecord {
                 kind: *kind,
                 product_id: product.to_bytes(),
                 user_id: user.map(Id::to_bytes),
                 session: *session,
                 at_ms: *at_ms,
-            };
-            batch.put(&key(*at_ms, *counter), &record)?;
-            any = true;
+                count: 1,
+            });
         }
     }
-    if any {
-        batch.commit()?;
+    out
+}
+
+/// Writes `records` in one batch; `counter` numbers them.
+pub fn persist(store: &Store, records: &[BehaviourRecord], counter: &mut u32) -> Result<(), ServiceError> {
+    if records.is_empty() {
+        return Ok(());
     }
+    let mut batch = store.batch();
+    for record in records {
+        *counter = counter.wrapping_add(1);
+        batch.put(&key(record.at_ms, *counter), record)?;
+    }
+    batch.commit()?;
     Ok(())
 }
 
-/// Feeds one action to the model.
-pub fn apply(model: &mut Model, action: &Action) {
-    match action {
-        Action::Browse {
-            kind,
-            product,
-            user,
-            session,
-            at_ms,
-        } => model.add_action(signal(*kind), *user, *session, *product, *at_ms),
-        Action::Order(o) => model.add_order(o.user, &o.products, o.at_ms),
+/// Feeds one stored (or coalesced) action to the model.
+pub fn apply_record(model: &mut Model, r: &BehaviourRecord) {
+    model.add_action(
+        signal(r.kind),
+        r.user_id.map(Id::from_bytes),
+        r.session,
+        Id::from_bytes(r.product_id),
+        r.at_ms,
+        r.count,
+    );
+}
+
+/// Feeds the placed orders among `actions` to the model.
+pub fn apply_orders(model: &mut Model, actions: &[Action]) {
+    for a in actions {
+        if let Action::Order(o) = a {
+            model.add_order(o.user, &o.products, o.at_ms);
+        }
     }
 }
 
@@ -159,14 +194,7 @@ pub fn replay(store: &Store, model: &mut Model, since_ms: i64) -> Result<usize, 
     store.for_each_raw(CF_BEHAVIOUR, &key(since_ms, 0), None, |k, v| {
         match Owned::<BehaviourRecord>::from_slice(k, v) {
             Ok(r) => {
-                let r = r.to_native();
-                model.add_action(
-                    signal(r.kind),
-                    r.user_id.map(Id::from_bytes),
-                    r.session,
-                    Id::from_bytes(r.product_id),
-                    r.at_ms,
-                );
+                apply_record(model, &r.to_native());
                 n += 1;
             }
             Err(e) => failure = Some(e),
@@ -194,4 +222,38 @@ pub fn expire(store: &Store, before_ms: i64, max: usize) -> Result<usize, Servic
         batch.commit()?;
     }
     Ok(keys.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anonymous_views_coalesce_per_product_and_linked_ones_stay_apart() {
+        let (p, q, user) = (Id::new(), Id::new(), Id::new());
+        let view = |product, user, session, at_ms| Action::Browse {
+            kind: BehaviourKind::View,
+            product,
+            user,
+            session,
+            at_ms,
+        };
+        let actions = vec![
+            view(p, None, 0, 1),
+            view(p, None, 0, 5),
+            view(q, None, 0, 2),
+            view(p, Some(user), 0, 3),
+            view(p, None, 42, 4),
+            view(p, None, 0, 6),
+        ];
+        let records = coalesce(&actions);
+        assert_eq!(records.len(), 4);
+        assert_eq!(
+            (records[0].count, records[0].at_ms),
+            (3, 6),
+            "three anonymous views of p, the latest time"
+        );
+        assert_eq!(records[1].count, 1);
+        assert!(records[2].user_id.is_some() && records[3].session == 42);
+    }
 }

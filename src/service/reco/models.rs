@@ -243,10 +243,11 @@ impl Model {
     }
 
     /// Takes in a view or a cart add by a user or a pseudonymous session.
-    pub fn add_action(&mut self, signal: Signal, user: Option<Id>, session: u64, product: Id, at_ms: i64) {
+    /// `count` such actions at once (anonymous views are coalesced).
+    pub fn add_action(&mut self, signal: Signal, user: Option<Id>, session: u64, product: Id, at_ms: i64, count: u32) {
         let (popular, _) = self.decays(at_ms);
         let item = self.intern(product);
-        self.popularity[item as usize] += signal.weight() * popular.grow(at_ms);
+        self.popularity[item as usize] += signal.weight() * f64::from(count.max(1)) * popular.grow(at_ms);
         self.popular_dirty = true;
         // A session is the user when signed in, else the cart token's hash.
         let key = match user {
@@ -518,10 +519,10 @@ mod tests {
         let p = ids(3);
         let mut m = Model::new(settings());
         for session in 1..=3u64 {
-            m.add_action(Signal::View, None, session, p[0], 0);
-            m.add_action(Signal::View, None, session, p[1], 1000);
+            m.add_action(Signal::View, None, session, p[0], 0, 1);
+            m.add_action(Signal::View, None, session, p[1], 1000, 1);
         }
-        m.add_action(Signal::View, None, 9, p[2], 0);
+        m.add_action(Signal::View, None, 9, p[2], 0, 1);
         m.refresh();
         let a = m.item(&p[0]).unwrap();
         let related: Vec<Id> = m.related(a).iter().map(|(i, _)| m.id(*i)).collect();

@@ -406,13 +406,15 @@ impl Recommendations {
             }
             return Ok(Progress::Idle);
         }
+        let records = events::coalesce(&actions);
         {
             let mut counter = self.counter.lock().unwrap_or_else(|p| p.into_inner());
-            events::persist(&self.store, &actions, &mut counter)?;
+            events::persist(&self.store, &records, &mut counter)?;
         }
         let mut model = self.model.write().unwrap_or_else(|p| p.into_inner());
-        for a in &actions {
-            events::apply(&mut model, a);
+        events::apply_orders(&mut model, &actions);
+        for r in &records {
+            events::apply_record(&mut model, r);
         }
         model.refresh();
         drop(model);
