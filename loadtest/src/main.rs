@@ -68,6 +68,10 @@ struct RunArgs {
     /// Connections.
     #[arg(long, default_value_t = 32)]
     connections: usize,
+    /// Generator threads (like wrk's -t), each a single-threaded event loop driving its
+    /// share of the connections.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// Measured duration, e.g. 30s or 10m.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     duration: Duration,
@@ -101,7 +105,9 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            // The generator threads bring their own runtimes; this one only discovers the
+            // catalog and samples RSS.
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(run_command(args))
         }
         Command::Compare { a, b } => {
@@ -152,6 +158,7 @@ async fn run_command(args: RunArgs) -> anyhow::Result<()> {
             None => Mode::Closed,
         },
         connections: args.connections,
+        threads: args.threads,
         duration: args.duration,
         warmup: args.warmup,
         max_requests: args.max_requests,

@@ -130,6 +130,9 @@ pub struct SettingsReport {
     pub rate: Option<f64>,
     /// Connections.
     pub connections: usize,
+    /// Generator threads (absent in results from before threads existed).
+    #[serde(default)]
+    pub threads: usize,
     /// Measured seconds.
     pub duration_s: f64,
     /// Warm-up seconds.
@@ -244,6 +247,7 @@ pub fn build(
                 Mode::Closed => None,
             },
             connections: settings.connections,
+            threads: settings.threads,
             duration_s: settings.duration.as_secs_f64(),
             warmup_s: settings.warmup.as_secs_f64(),
             max_requests: settings.max_requests,
@@ -289,10 +293,11 @@ fn ms(us: u64) -> String {
 /// Renders the human summary table.
 pub fn summary(report: &Report) -> String {
     let mut out = format!(
-        "scenario {} · {} · {} connections · {:.0}s measured{}\n",
+        "scenario {} · {} · {} connections · {} threads · {:.0}s measured{}\n",
         report.scenario.name,
         report.settings.mode,
         report.settings.connections,
+        report.settings.threads,
         report.settings.duration_s,
         report
             .settings

@@ -6,18 +6,16 @@
 //! time, so when the server falls behind, queueing delay is counted rather than hidden. Closed loop: each connection sends its next request as soon as the previous one
 //! returns; latency is measured from the actual send.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use tokio::time::Instant as TokioInstant;
 
 use crate::catalog::CatalogSample;
 use crate::client::{Connection, Headers, Target};
 use crate::scenario::Scenario;
-use bytes::Bytes;
 use hyper::Method;
 
 /// How requests are paced.
@@ -39,6 +37,8 @@ pub struct RunSettings {
     pub mode: Mode,
     /// Connections.
     pub connections: usize,
+    /// Generator threads, each driving its share of the connections.
+    pub threads: usize,
     /// Measured duration (after warm-up).
     pub duration: Duration,
     /// Warm-up, not recorded.
@@ -101,11 +101,46 @@ pub struct RunOutcome {
     pub elapsed: Duration,
 }
 
-/// Statistics shared by all connections. One short lock per request: per-connection copies
-/// of the per-second histograms cost gigabytes on long runs (connections × seconds × ~30 KB).
+/// Statistics of one generator thread. Each thread owns its recorder (no lock on the hot
+/// path); the threads' recorders are merged when the run ends. Per-connection copies would
+/// cost gigabytes on long runs (connections × seconds × ~30 KB of per-second histograms).
 struct Recorder {
     steps: Vec<StepStats>,
     timeline: Vec<Second>,
+}
+
+impl Recorder {
+    fn new(steps: usize) -> Recorder {
+        Recorder {
+            steps: (0..steps).map(|_| StepStats::new()).collect(),
+            timeline: Vec::new(),
+        }
+    }
+
+    fn second(&mut self, index: usize) -> &mut Second {
+        if self.timeline.len() <= index {
+            self.timeline.resize_with(index + 1, || Second {
+                latency_us: second_histogram(),
+                errors: 0,
+            });
+        }
+        &mut self.timeline[index]
+    }
+
+    fn merge(&mut self, other: Recorder) {
+        for (mine, theirs) in self.steps.iter_mut().zip(other.steps) {
+            let _ = mine.latency_us.add(&theirs.latency_us);
+            for (status, n) in theirs.statuses {
+                *mine.statuses.entry(status).or_default() += n;
+            }
+            mine.io_errors += theirs.io_errors;
+        }
+        for (index, theirs) in other.timeline.into_iter().enumerate() {
+            let mine = self.second(index);
+            let _ = mine.latency_us.add(&theirs.latency_us);
+            mine.errors += theirs.errors;
+        }
+    }
 }
 
 fn second_histogram() -> Histogram<u64> {
@@ -113,7 +148,8 @@ fn second_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 120_000_000, 2).expect("valid bounds")
 }
 
-/// Runs a scenario against a target.
+/// Runs a scenario against a target: `settings.threads` generator threads, each a
+/// single-threaded runtime driving its share of the connections (as wrk does).
 pub async fn run(
     target: &Target,
     scenario: &Scenario,
@@ -121,73 +157,209 @@ pub async fn run(
     settings: &RunSettings,
 ) -> anyhow::Result<RunOutcome> {
     anyhow::ensure!(settings.connections > 0, "need at least one connection");
+    anyhow::ensure!(settings.threads > 0, "need at least one thread");
     if let Mode::Open { rate } = settings.mode {
         anyhow::ensure!(rate > 0.0, "rate must be positive");
     }
-    let start = TokioInstant::now() + Duration::from_millis(50);
+    let start = Instant::now() + Duration::from_millis(50);
     let measure_from = start + settings.warmup;
     let end = measure_from + settings.duration;
     let per_connection_cap = settings.max_requests.map(|m| m.div_ceil(settings.connections as u64));
-    let recorder = Arc::new(Mutex::new(Recorder {
-        steps: scenario.steps.iter().map(|_| StepStats::new()).collect(),
-        timeline: Vec::new(),
-    }));
-    let mut tasks = Vec::with_capacity(settings.connections);
-    for c in 0..settings.connections {
-        let (target, scenario, sample, settings, recorder) = (
-            target.clone(),
-            scenario.clone(),
-            sample.clone(),
-            settings.clone(),
-            recorder.clone(),
+    let window = Window {
+        start,
+        measure_from,
+        end,
+        cap: per_connection_cap,
+    };
+    let plan = Arc::new(Plan::new(scenario, sample)?);
+    let threads = settings.threads.min(settings.connections);
+    let mut handles = Vec::with_capacity(threads);
+    for t in 0..threads {
+        let (target, plan, settings) = (target.clone(), plan.clone(), settings.clone());
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("loadgen-{t}"))
+                .spawn(move || generator_thread(t, threads, &target, &plan, &settings, window))?,
         );
-        tasks.push(tokio::spawn(async move {
-            let window = Window {
-                start,
-                measure_from,
-                end,
-                cap: per_connection_cap,
-            };
-            worker(c, &target, &scenario, &sample, &settings, window, &recorder).await
-        }));
     }
-    for task in tasks {
-        task.await??;
+    let joined = tokio::task::spawn_blocking(move || {
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| anyhow::anyhow!("a generator thread panicked"))?)
+            .collect::<anyhow::Result<Vec<Recorder>>>()
+    })
+    .await??;
+    let mut total = Recorder::new(scenario.steps.len());
+    for recorder in joined {
+        total.merge(recorder);
     }
-    let Recorder { steps, timeline } = std::mem::replace(
-        &mut *recorder.lock().unwrap_or_else(|p| p.into_inner()),
-        Recorder {
-            steps: Vec::new(),
-            timeline: Vec::new(),
-        },
-    );
     let elapsed = Instant::now()
-        .saturating_duration_since(measure_from.into_std())
+        .saturating_duration_since(measure_from)
         .min(settings.duration);
     Ok(RunOutcome {
-        steps,
-        timeline,
+        steps: total.steps,
+        timeline: total.timeline,
         elapsed,
     })
+}
+
+/// One generator thread: connections `t, t + threads, ...` on a current-thread runtime.
+fn generator_thread(
+    t: usize,
+    threads: usize,
+    target: &Target,
+    plan: &Arc<Plan>,
+    settings: &RunSettings,
+    window: Window,
+) -> anyhow::Result<Recorder> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let recorder = std::rc::Rc::new(std::cell::RefCell::new(Recorder::new(plan.steps.len())));
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async {
+        let mut tasks = Vec::new();
+        for c in (t..settings.connections).step_by(threads) {
+            let (target, plan, settings, recorder) = (target.clone(), plan.clone(), settings.clone(), recorder.clone());
+            tasks.push(tokio::task::spawn_local(async move {
+                worker(c, &target, &plan, &settings, window, &recorder).await
+            }));
+        }
+        for task in tasks {
+            task.await??;
+        }
+        anyhow::Ok(())
+    })?;
+    drop(local);
+    std::rc::Rc::try_unwrap(recorder)
+        .map(|r| r.into_inner())
+        .map_err(|_| anyhow::anyhow!("recorder still shared"))
+}
+
+/// A path or body with its placeholders found once, rendered per request into a reused buffer.
+#[derive(Debug, Clone)]
+struct Template {
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone)]
+enum Part {
+    Literal(String),
+    Product,
+    Word,
+    Prefix,
+    Category,
+    Sku,
+}
+
+impl Template {
+    fn parse(text: &str) -> Template {
+        const NAMES: [(&str, Part); 5] = [
+            ("{product}", Part::Product),
+            ("{word}", Part::Word),
+            ("{prefix}", Part::Prefix),
+            ("{category}", Part::Category),
+            ("{sku}", Part::Sku),
+        ];
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while !rest.is_empty() {
+            let next = NAMES
+                .iter()
+                .filter_map(|(name, part)| rest.find(name).map(|at| (at, *name, part.clone())))
+                .min_by_key(|(at, _, _)| *at);
+            match next {
+                Some((at, name, part)) => {
+                    if at > 0 {
+                        parts.push(Part::Literal(rest[..at].to_owned()));
+                    }
+                    parts.push(part);
+                    rest = &rest[at + name.len()..];
+                }
+                None => {
+                    parts.push(Part::Literal(rest.to_owned()));
+                    rest = "";
+                }
+            }
+        }
+        Template { parts }
+    }
+
+    fn render(&self, sample: &CatalogSample, rng: &mut SmallRng, out: &mut String) {
+        fn pick<'a>(items: &'a [String], rng: &mut SmallRng) -> &'a str {
+            if items.is_empty() {
+                ""
+            } else {
+                &items[rng.gen_range(0..items.len())]
+            }
+        }
+        out.clear();
+        for part in &self.parts {
+            match part {
+                Part::Literal(text) => out.push_str(text),
+                Part::Product => out.push_str(pick(&sample.products, rng)),
+                Part::Word => out.push_str(pick(&sample.words, rng)),
+                Part::Prefix => {
+                    let word = pick(&sample.words, rng);
+                    out.push_str(&word[..3.min(word.len())]);
+                }
+                Part::Category => out.push_str(pick(&sample.categories, rng)),
+                Part::Sku => out.push_str(pick(&sample.skus, rng)),
+            }
+        }
+    }
+}
+
+/// The scenario prepared for sending: templates parsed and methods resolved once.
+struct Plan {
+    scenario: Scenario,
+    sample: CatalogSample,
+    steps: Vec<PreparedStep>,
+    total_weight: u32,
+}
+
+struct PreparedStep {
+    method: Method,
+    path: Template,
+    body: Option<Template>,
+}
+
+impl Plan {
+    fn new(scenario: &Scenario, sample: &CatalogSample) -> anyhow::Result<Plan> {
+        let steps = scenario
+            .steps
+            .iter()
+            .map(|step| {
+                Ok(PreparedStep {
+                    method: Method::from_bytes(step.method.as_bytes())?,
+                    path: Template::parse(&step.path),
+                    body: step.body.as_deref().map(Template::parse),
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Plan {
+            scenario: scenario.clone(),
+            sample: sample.clone(),
+            steps,
+            total_weight: scenario.steps.iter().map(|s| s.weight).sum(),
+        })
+    }
 }
 
 /// When a connection sends and what it records.
 #[derive(Clone, Copy)]
 struct Window {
-    start: TokioInstant,
-    measure_from: TokioInstant,
-    end: TokioInstant,
+    start: Instant,
+    measure_from: Instant,
+    end: Instant,
     cap: Option<u64>,
 }
 
 async fn worker(
     index: usize,
     target: &Target,
-    scenario: &Scenario,
-    sample: &CatalogSample,
+    plan: &Plan,
     settings: &RunSettings,
     window: Window,
-    recorder: &Mutex<Recorder>,
+    recorder: &std::cell::RefCell<Recorder>,
 ) -> anyhow::Result<()> {
     let Window {
         start,
@@ -195,8 +367,8 @@ async fn worker(
         end,
         cap,
     } = window;
+    let (scenario, sample) = (&plan.scenario, &plan.sample);
     let mut rng = SmallRng::seed_from_u64(settings.seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    let total_weight: u32 = scenario.steps.iter().map(|s| s.weight).sum();
     let mut conn = Connection::open(target).await?;
     let interval = match settings.mode {
         Mode::Open { rate } => Some(Duration::from_secs_f64(settings.connections as f64 / rate)),
@@ -209,32 +381,39 @@ async fn worker(
     let mut i = 0u64;
     let mut previous_done = start;
     let mut cart_token: Option<hyper::header::HeaderValue> = None;
-    let mut plan: Vec<usize> = Vec::new();
+    let mut journey: Vec<usize> = Vec::new();
+    let mut path = String::with_capacity(256);
+    let mut body = String::with_capacity(1024);
+    let mut key = String::with_capacity(48);
     // Random, not seeded: a second run against the same server must not replay the first's keys.
     let key_prefix: u64 = rand::random();
     loop {
         let intended = match interval {
             Some(iv) => start + offset + iv.mul_f64(i as f64),
-            None => TokioInstant::now().max(start),
+            None => Instant::now().max(start),
         };
         if intended >= end || cap.is_some_and(|c| measured >= c) {
             break;
         }
         i += 1;
-        tokio::time::sleep_until(intended).await;
+        if intended > Instant::now() {
+            tokio::time::sleep_until(intended.into()).await;
+        }
 
         let step_index = if scenario.sequence {
-            if plan.is_empty() {
+            if journey.is_empty() {
                 // A new shopper: a new cart and a fresh journey (reversed: popped from the end).
                 cart_token = None;
                 for (index, step) in scenario.steps.iter().enumerate().rev() {
                     let [min, max] = step.repeat.unwrap_or([1, 1]);
-                    plan.extend(std::iter::repeat_n(index, rng.gen_range(min..=max) as usize));
+                    journey.extend(std::iter::repeat_n(index, rng.gen_range(min..=max) as usize));
                 }
             }
-            plan.pop().unwrap_or(0)
+            journey.pop().unwrap_or(0)
+        } else if scenario.steps.len() == 1 {
+            0
         } else {
-            let mut pick = rng.gen_range(0..total_weight);
+            let mut pick = rng.gen_range(0..plan.total_weight);
             scenario
                 .steps
                 .iter()
@@ -249,56 +428,47 @@ async fn worker(
                 .unwrap_or(0)
         };
         let step = &scenario.steps[step_index];
-        let mut path = step.path.clone();
-        if path.contains("{product}") {
-            path = path.replace("{product}", &sample.products[rng.gen_range(0..sample.products.len())]);
-        }
-        if path.contains("{word}") {
-            path = path.replace("{word}", &sample.words[rng.gen_range(0..sample.words.len())]);
-        }
-        if path.contains("{prefix}") {
-            let word = &sample.words[rng.gen_range(0..sample.words.len())];
-            path = path.replace("{prefix}", &word[..3.min(word.len())]);
-        }
-        if path.contains("{category}") {
-            path = path.replace(
-                "{category}",
-                &sample.categories[rng.gen_range(0..sample.categories.len())],
-            );
-        }
+        let prepared = &plan.steps[step_index];
+        prepared.path.render(sample, &mut rng, &mut path);
         let etag = if step.conditional {
-            sample.etags.get(&path)
+            sample.etags.get(path.as_str())
         } else {
             None
         };
-        let body = step.body.as_ref().map(|b| {
-            let b = if b.contains("{sku}") {
-                b.replace("{sku}", &sample.skus[rng.gen_range(0..sample.skus.len())])
-            } else {
-                b.clone()
-            };
-            Bytes::from(b)
-        });
-        let method = Method::from_bytes(step.method.as_bytes())?;
+        if let Some(template) = &prepared.body {
+            template.render(sample, &mut rng, &mut body);
+        }
         if !scenario.sequence && scenario.requests_per_shopper > 0 && i % scenario.requests_per_shopper as u64 == 1 {
             cart_token = None;
         }
-        let key = step.idempotency_key.then(|| format!("lt-{key_prefix:016x}-{i}"));
+        if step.idempotency_key {
+            use std::fmt::Write as _;
+            key.clear();
+            let _ = write!(key, "lt-{key_prefix:016x}-{i}");
+        }
         let headers = Headers {
             etag,
             cart_token: cart_token.as_ref(),
-            idempotency_key: key.as_deref(),
+            idempotency_key: step.idempotency_key.then_some(key.as_str()),
             authorization: step.authorization.as_ref(),
         };
 
-        let sent = TokioInstant::now();
-        let result = conn.send(&method, &path, headers, body).await;
+        let sent = Instant::now();
+        let result = conn
+            .send(
+                &prepared.method,
+                &path,
+                headers,
+                prepared.body.is_some().then_some(body.as_bytes()),
+                false,
+            )
+            .await;
         if let Ok(reply) = &result {
             if reply.cart_token.is_some() {
                 cart_token.clone_from(&reply.cart_token);
             }
         }
-        let done = TokioInstant::now();
+        let done = Instant::now();
         let record = intended >= measure_from;
         // Open loop charges the wait since the intended send when the connection was still busy
         // with the previous (late) response: that queueing is the server's doing (no coordinated
@@ -311,33 +481,27 @@ async fn worker(
             sent
         };
         previous_done = done;
-        let latency_us = done.saturating_duration_since(from).as_micros().max(1) as u64;
-        let failed = match &result {
-            Ok(reply) => !(reply.status.is_success() || reply.status == hyper::StatusCode::NOT_MODIFIED),
-            Err(_) => true,
-        };
+        let latency_us = (done.saturating_duration_since(from).as_micros().max(1) as u64).min(120_000_000);
         if record {
             measured += 1;
-            let mut rec = recorder.lock().unwrap_or_else(|p| p.into_inner());
+            let failed = match &result {
+                Ok(reply) => !(reply.status.is_success() || reply.status == hyper::StatusCode::NOT_MODIFIED),
+                Err(_) => true,
+            };
+            let mut rec = recorder.borrow_mut();
             let stats = &mut rec.steps[step_index];
             match &result {
                 Ok(reply) => *stats.statuses.entry(reply.status.as_u16()).or_default() += 1,
                 Err(_) => stats.io_errors += 1,
             }
-            let _ = stats.latency_us.record(latency_us.min(120_000_000));
-            let second = intended.saturating_duration_since(measure_from).as_secs() as usize;
-            if rec.timeline.len() <= second {
-                rec.timeline.resize_with(second + 1, || Second {
-                    latency_us: second_histogram(),
-                    errors: 0,
-                });
-            }
-            let _ = rec.timeline[second].latency_us.record(latency_us.min(120_000_000));
+            let _ = stats.latency_us.record(latency_us);
+            let second = rec.second(intended.saturating_duration_since(measure_from).as_secs() as usize);
+            let _ = second.latency_us.record(latency_us);
             if failed {
-                rec.timeline[second].errors += 1;
+                second.errors += 1;
             }
         }
-        if result.is_err() {
+        if result.is_err() || conn.is_closing() {
             // The connection is unusable: reconnect (backing off if the server is gone).
             match Connection::open(target).await {
                 Ok(c) => conn = c,

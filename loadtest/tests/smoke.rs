@@ -31,6 +31,7 @@ async fn browse_runs_against_a_demo_server_and_writes_reports() {
     let settings = RunSettings {
         mode: Mode::Open { rate: 200.0 },
         connections: 4,
+        threads: 2,
         duration: Duration::from_secs(2),
         warmup: Duration::from_millis(300),
         max_requests: Some(10_000),
@@ -89,6 +90,7 @@ async fn checkout_shoppers_add_lines_then_place_orders() {
     let settings = RunSettings {
         mode: Mode::Open { rate: 60.0 },
         connections: 2,
+        threads: 1,
         duration: Duration::from_secs(2),
         warmup: Duration::from_millis(200),
         max_requests: Some(1_000),
