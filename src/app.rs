@@ -687,7 +687,7 @@ fn open_payments(store: &Store, settings: &PaymentSettings) -> (Arc<Payments>, O
 /// A built, bound, not yet running server.
 pub struct App {
     listener: tokio::net::TcpListener,
-    router: axum::Router,
+    router: http::Edge,
     services: Arc<Services>,
     shutdown_grace: Duration,
     server: crate::config::ServerConfig,

@@ -100,11 +100,26 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
         if text == "*" {
             return Ok(IfMatch(None));
         }
-        let bare = text.trim_start_matches("W/").trim_matches('"');
-        bare.parse::<u64>()
-            .map(|v| IfMatch(Some(v)))
-            .map_err(|_| ApiError::BadRequest("If-Match must be a quoted version number, e.g. \"3\"".into()))
+        if_match_version(text).map(|v| IfMatch(Some(v))).ok_or_else(|| {
+            ApiError::BadRequest(
+                "If-Match must be the resource's ETag (\"v3-...\") or a quoted version number, e.g. \"3\"".into(),
+            )
+        })
     }
+}
+
+/// The version an `If-Match` value names: a version number (`"3"`, `W/"3"`, `3`) or a
+/// versioned ETag as we send it (`"v3-<hash>"`: the version is what writes are checked
+/// against; the hash also covers fields no write sets, such as the rating).
+fn if_match_version(text: &str) -> Option<u64> {
+    let bare = text.trim_start_matches("W/").trim_matches('"');
+    if let Ok(version) = bare.parse::<u64>() {
+        return Some(version);
+    }
+    let (version, hash) = bare.strip_prefix('v')?.split_once('-')?;
+    (!hash.is_empty() && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| version.parse().ok())
+        .flatten()
 }
 
 /// The authenticated caller: anonymous, the admin API key, or a user with a verified JWT.
@@ -153,5 +168,27 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
                 .map(|c| c.0)
                 .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_takes_a_version_or_our_etag() {
+        for (text, version) in [
+            ("\"3\"", Some(3)),
+            ("W/\"3\"", Some(3)),
+            ("3", Some(3)),
+            ("\"v12-729de0267e8fe28c\"", Some(12)),
+            ("W/\"v12-729de0267e8fe28c\"", Some(12)),
+            ("\"v12-\"", None),
+            ("\"v12-xyz\"", None),
+            ("\"vx-abc\"", None),
+            ("\"abc\"", None),
+        ] {
+            assert_eq!(if_match_version(text), version, "{text}");
+        }
     }
 }

@@ -253,6 +253,38 @@ pub fn render_notifications(n: &crate::service::notify::Notifications) -> String
     out
 }
 
+impl Metrics {
+    /// Counts a response of `route` and observes its latency since `started`.
+    pub fn observe(&self, route: &str, method: &axum::http::Method, status: axum::http::StatusCode, started: Instant) {
+        self.latency
+            .with_label_values(&[route, method.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+        self.requests
+            .with_label_values(&[route, method.as_str(), status.as_str()])
+            .inc();
+    }
+
+    /// The series of one route's `GET`s answered 200 or 304, resolved once (a fast path
+    /// skips the label lookups).
+    pub fn cached_get(&self, route: &str) -> CachedGetSeries {
+        CachedGetSeries {
+            latency: self.latency.with_label_values(&[route, "GET"]),
+            ok: self.requests.with_label_values(&[route, "GET", "200"]),
+            not_modified: self.requests.with_label_values(&[route, "GET", "304"]),
+        }
+    }
+}
+
+/// See [`Metrics::cached_get`].
+pub struct CachedGetSeries {
+    /// Latency of the route's GETs.
+    pub latency: prometheus::Histogram,
+    /// 200 answers.
+    pub ok: prometheus::IntCounter,
+    /// 304 answers.
+    pub not_modified: prometheus::IntCounter,
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
@@ -270,14 +302,7 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
     let request_id = request.headers().get("x-request-id").cloned();
     let response = next.run(request).await;
     let status = response.status();
-    metrics
-        .latency
-        .with_label_values(&[route, method.as_str()])
-        .observe(started.elapsed().as_secs_f64());
-    metrics
-        .requests
-        .with_label_values(&[route, method.as_str(), status.as_str()])
-        .inc();
+    metrics.observe(route, &method, status, started);
     if status.is_server_error() {
         let cause = response
             .extensions()

@@ -10,6 +10,7 @@ pub mod cdn;
 pub mod coupons;
 pub mod error;
 pub mod extract;
+pub mod fast;
 pub mod inventory;
 pub mod metrics;
 pub mod notifications;
@@ -20,6 +21,7 @@ pub mod products;
 pub mod promotions;
 pub mod rate_limit;
 pub mod recommendations;
+pub mod request_id;
 pub mod reviews;
 pub mod search;
 pub mod security;
@@ -28,18 +30,16 @@ pub mod server;
 pub mod shipping;
 pub mod wishlist;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Request};
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::{middleware, BoxError, Router};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -211,20 +211,6 @@ pub(crate) fn private_json<T: serde::Serialize>(status: axum::http::StatusCode, 
     response
 }
 
-static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// Request ids from a process-wide counter: unique per process and far cheaper than UUIDs.
-#[derive(Clone, Default)]
-struct CounterRequestId(Arc<AtomicU64>);
-
-impl MakeRequestId for CounterRequestId {
-    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        // Relaxed: uniqueness needs atomicity only, not ordering with other memory.
-        let n = self.0.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{n:x}")).ok().map(RequestId::new)
-    }
-}
-
 /// Every route with its documentation: the `/api/v1` resources and the operations endpoints.
 pub fn routes() -> OpenApiRouter<AppState> {
     let api = OpenApiRouter::new()
@@ -248,8 +234,47 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(ops::router())
 }
 
-/// Builds the full router with middleware, and the API document its routes describe.
-pub fn router(state: AppState, settings: &HttpSettings) -> Router {
+/// What the connection layer serves: the fast path for cached public reads, and the full
+/// router with its middleware for everything else (and for the fast path's misses).
+#[derive(Clone)]
+pub struct Edge {
+    /// The routes behind the middleware stack.
+    pub router: Router,
+    /// Cached public reads answered before the router.
+    pub fast: Arc<fast::FastPath>,
+}
+
+/// `Edge` as one service (benches and in-process callers; the server calls the two parts
+/// itself, with the peer address it already has).
+impl tower::Service<axum::extract::Request> for Edge {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures_util::future::Either<
+        std::future::Ready<Result<Response, std::convert::Infallible>>,
+        axum::routing::future::RouteFuture<std::convert::Infallible>,
+    >;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+        let peer = request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
+        match self.fast.try_serve(&request, peer) {
+            Some(response) => futures_util::future::Either::Left(std::future::ready(Ok(response))),
+            None => futures_util::future::Either::Right(self.router.call(request)),
+        }
+    }
+}
+
+/// Builds the full router with middleware, the API document its routes describe, and the
+/// fast path in front of them.
+pub fn router(state: AppState, settings: &HttpSettings) -> Edge {
+    let ids = Arc::new(request_id::RequestIds::default());
+    let fast = Arc::new(fast::FastPath::new(state.clone(), ids.clone()));
     let (routes, mut doc) = routes().split_for_parts();
     openapi::finish(&mut doc);
     // PERF(http/cached_product_get): kept in the state, not an `Extension` layer, which would
@@ -269,12 +294,15 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         Some(cors) => app.layer(cors),
         None => app,
     };
-    with_edge_layers(app, &settings.server)
+    Edge {
+        router: with_edge_layers(app, &settings.server, ids),
+        fast,
+    }
 }
 
 /// Adds the protective outer layers: panic capture, request ids, body limit, load shedding,
 /// concurrency limit and request timeout, all answering with the standard error shape.
-fn with_edge_layers(router: Router, config: &ServerConfig) -> Router {
+fn with_edge_layers(router: Router, config: &ServerConfig, ids: Arc<request_id::RequestIds>) -> Router {
     // Layered around the whole router as one service (not per route via `Router::layer`), so
     // `max_in_flight` is a process-wide limit rather than a per-route one.
     let limited = ServiceBuilder::new()
@@ -305,8 +333,7 @@ fn with_edge_layers(router: Router, config: &ServerConfig) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("handler panicked").into_response()
         }))
-        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), CounterRequestId::default()))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(middleware::from_fn_with_state(ids, request_id::tag))
         .service(routes);
     Router::new().fallback_service(edge)
 }
@@ -393,7 +420,7 @@ mod tests {
                 }),
             )
             .route("/panic", get(|| async { panic!("boom") as &'static str }));
-        with_edge_layers(slow, &config)
+        with_edge_layers(slow, &config, Default::default())
     }
 
     async fn error_code(response: Response) -> String {

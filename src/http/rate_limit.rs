@@ -85,6 +85,14 @@ impl RateLimits {
         forwarded.into_iter().rev().find(|ip| !trusted(ip)).unwrap_or(peer)
     }
 
+    /// Checks the general per-IP limit.
+    pub fn check_api_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
+        match &self.api_ip {
+            Some(l) => check(l, &ip),
+            None => Ok(()),
+        }
+    }
+
     /// Checks the per-user limit.
     pub fn check_user(&self, user: Id) -> Result<(), ApiError> {
         match &self.api_user {
@@ -128,10 +136,8 @@ pub async fn limit_api(State(limits): State<Arc<RateLimits>>, mut request: Reque
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let ip = limits.client_ip(peer, request.headers());
-    if let Some(limiter) = &limits.api_ip {
-        if let Err(e) = check(limiter, &ip) {
-            return e.into_response();
-        }
+    if let Err(e) = limits.check_api_ip(ip) {
+        return e.into_response();
     }
     request.extensions_mut().insert(ClientIp(ip));
     next.run(request).await

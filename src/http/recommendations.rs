@@ -55,11 +55,15 @@ pub(crate) fn viewer(state: &AppState, headers: &HeaderMap) -> (Option<Id>, u64)
             Ok(Actor::User { id, .. }) => Some(id),
             _ => None,
         });
-    let session = headers
+    (user, session_of(headers))
+}
+
+/// An anonymous viewer's session: a hash of their cart token (0 without one).
+pub(crate) fn session_of(headers: &HeaderMap) -> u64 {
+    headers
         .get(&CART_TOKEN)
         .map(|t| xxhash_rust::xxh3::xxh3_64(t.as_bytes()))
-        .unwrap_or(0);
-    (user, session)
+        .unwrap_or(0)
 }
 
 /// Recommended products: `popular` (time-decayed purchases, add-to-carts and views,

@@ -14,7 +14,13 @@ static DOCS_CSP: HeaderValue =
 pub async fn headers(request: Request, next: Next) -> Response {
     let docs = request.uri().path() == "/docs";
     let mut response = next.run(request).await;
-    let h = response.headers_mut();
+    apply(response.headers_mut(), docs);
+    response
+}
+
+/// Sets the security headers on a response (`docs`: the API documentation page, which needs
+/// inline styles).
+pub fn apply(h: &mut axum::http::HeaderMap, docs: bool) {
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -22,7 +28,6 @@ pub async fn headers(request: Request, next: Next) -> Response {
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    response
 }
 
 /// Returns the CORS layer for the configured origins (`None` when none are configured); `*`

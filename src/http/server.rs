@@ -39,7 +39,7 @@ pub async fn bind(addr: &str, config: &ServerConfig) -> std::io::Result<TcpListe
 /// finish for up to `grace`.
 pub async fn serve(
     listener: TcpListener,
-    router: axum::Router,
+    edge: crate::http::Edge,
     config: &ServerConfig,
     shutdown: impl std::future::Future<Output = ()>,
     grace: Duration,
@@ -79,11 +79,17 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let first_byte = Duration::from_millis(config.header_read_timeout_ms.max(1));
-        let router = router.clone();
+        let edge = edge.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            let mut router = router.clone();
-            async move { router.call(request.map(axum::body::Body::new)).await }
+            let answered = edge.fast.try_serve(&request, peer.ip());
+            let mut router = edge.router.clone();
+            async move {
+                if let Some(response) = answered {
+                    return Ok(response);
+                }
+                request.extensions_mut().insert(ConnectInfo(peer));
+                router.call(request.map(axum::body::Body::new)).await
+            }
         });
         let builder = builder.clone();
         let watcher = graceful.watcher();

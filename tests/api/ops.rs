@@ -171,3 +171,124 @@ async fn the_demo_catalog_loads_into_an_empty_store() {
     assert_eq!(res.status(), StatusCode::OK);
     server.abort();
 }
+
+/// Headers that differ between any two responses.
+fn stable_headers(res: &reqwest::Response) -> Vec<(String, String)> {
+    let mut h: Vec<(String, String)> = res
+        .headers()
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "date" | "x-request-id"))
+        .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+        .collect();
+    h.sort();
+    h
+}
+
+/// Cached product pages and listings are answered before the router (`src/http/fast.rs`);
+/// those answers must be the router's answers: same body and headers, 304s, request ids,
+/// metrics, the rate limit, and the router's path for what the fast path does not handle.
+#[tokio::test]
+async fn cached_pages_from_the_fast_path_answer_as_the_router_does() {
+    let app = crate::helpers::spawn_with(None, |c| {
+        c.rate_limit.api_per_second = 1;
+        c.rate_limit.api_burst = 12;
+    })
+    .await;
+    app.create_product(product("Fast Mug", "FM-1", 900)).await;
+    for path in ["/api/v1/products/fast-mug", "/api/v1/products?limit=5&sort=price_asc"] {
+        let first = app.get(path).await; // a miss: rendered by the router, then cached
+        let second = app.get(path).await; // a hit: the fast path
+        assert_eq!(
+            (first.status(), second.status()),
+            (StatusCode::OK, StatusCode::OK),
+            "{path}"
+        );
+        assert_eq!(stable_headers(&first), stable_headers(&second), "{path}");
+        for name in [
+            "x-content-type-options",
+            "content-security-policy",
+            "etag",
+            "surrogate-key",
+        ] {
+            assert!(second.headers().contains_key(name), "{path}: {name}");
+        }
+        let ids = (
+            first.headers()["x-request-id"].clone(),
+            second.headers()["x-request-id"].clone(),
+        );
+        assert_ne!(ids.0, ids.1, "{path}: request ids are unique across both paths");
+        let etag = second.headers()["etag"].to_str().unwrap().to_owned();
+        assert_eq!(first.text().await.unwrap(), second.text().await.unwrap(), "{path}");
+        let revalidated = app.get_if_none_match(path, &etag).await;
+        assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED, "{path}");
+        assert!(revalidated.headers().contains_key("x-content-type-options"));
+    }
+    // A caller's plain request id is kept; anything else is replaced.
+    let client = reqwest::Client::new();
+    for (sent, kept) in [
+        ("trace-42", true),
+        ("bad id\twith tab", false),
+        (&"x".repeat(65)[..], false),
+    ] {
+        let res = client
+            .get(app.url("/api/v1/products/fast-mug"))
+            .header("x-request-id", sent)
+            .send()
+            .await
+            .unwrap();
+        let echoed = res.headers()["x-request-id"].to_str().unwrap();
+        assert_eq!(echoed == sent, kept, "{sent:?} echoed as {echoed:?}");
+    }
+    let text = app.get("/metrics").await.text().await.unwrap();
+    for line in [
+        r#"http_requests_total{method="GET",route="/api/v1/products/{key}",status="200"} 5"#,
+        r#"http_requests_total{method="GET",route="/api/v1/products/{key}",status="304"} 1"#,
+        r#"http_requests_total{method="GET",route="/api/v1/products",status="200"} 2"#,
+        r#"http_requests_total{method="GET",route="/api/v1/products",status="304"} 1"#,
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+    // The per-IP limit holds on cached pages too: the burst runs out, and the answer is the
+    // standard 429.
+    let mut limited = None;
+    for _ in 0..20 {
+        let res = app.get("/api/v1/products/fast-mug").await;
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(res);
+            break;
+        }
+    }
+    let limited = limited.expect("the rate limit applies to cached pages");
+    assert!(limited.headers().contains_key(header::RETRY_AFTER));
+    assert!(limited.headers().contains_key("x-content-type-options"));
+    assert_eq!(limited.json::<Value>().await.unwrap()["error"]["code"], "rate_limited");
+}
+
+/// A product's ETag is accepted in `If-Match` on an edit, and a stale one is refused.
+#[tokio::test]
+async fn a_products_own_etag_is_accepted_in_if_match() {
+    let app = spawn_app().await;
+    let created = app.create_product(product("Etag Mug", "EM-1", 900)).await;
+    let id = created["id"].as_str().unwrap();
+    let etag = app.get(&format!("/api/v1/products/{id}")).await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let client = reqwest::Client::new();
+    let patch = |etag: String| {
+        client
+            .patch(app.url(&format!("/api/v1/products/{id}")))
+            .bearer_auth(crate::helpers::ADMIN_KEY)
+            .header(header::IF_MATCH, etag)
+            .json(&json!({ "title": "Etag Mug 2" }))
+            .send()
+    };
+    let res = patch(etag.clone()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    let res = patch(etag).await.unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::PRECONDITION_FAILED,
+        "the old ETag is stale now"
+    );
+}

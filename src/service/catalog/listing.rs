@@ -92,8 +92,7 @@ impl Catalog {
     /// Returns a listing page.
     pub async fn list_products(self: &Arc<Self>, params: &ListingParams) -> Result<Arc<Representation>, ServiceError> {
         let plan = self.plan_listing(params)?;
-        let generation = self.generations.get(&plan.scope_key).map(|g| *g).unwrap_or(0);
-        let cache_key = format!("{generation}|{}", plan.canonical);
+        let cache_key = self.listing_cache_key(&plan);
         if let Some(hit) = self.listings.get(cache_key.as_str()) {
             return Ok(hit);
         }
@@ -104,6 +103,21 @@ impl Catalog {
             Ok(this.fill(&this.listings, cache_key, epoch, repr))
         })
         .await
+    }
+
+    /// The listing page for `params` if it is already rendered and current, without touching
+    /// storage (what the HTTP fast path serves). Invalid parameters are `None` too: the full
+    /// path reports them.
+    pub fn cached_listing(&self, params: &ListingParams) -> Option<Arc<Representation>> {
+        let plan = self.plan_listing(params).ok()?;
+        self.listings.get(self.listing_cache_key(&plan).as_str())
+    }
+
+    /// Pages of a scope are keyed under its generation, so a change to the scope retires them
+    /// all at once.
+    fn listing_cache_key(&self, plan: &ListingPlan) -> String {
+        let generation = self.generations.get(&plan.scope_key).map(|g| *g).unwrap_or(0);
+        format!("{generation}|{}", plan.canonical)
     }
 
     fn plan_listing(&self, params: &ListingParams) -> Result<ListingPlan, ServiceError> {

@@ -259,6 +259,12 @@ impl Catalog {
         .await
     }
 
+    /// The product page by id or slug if it is already rendered, without touching storage
+    /// (what the HTTP fast path serves; a miss goes through [`Catalog::product_page`]).
+    pub fn cached_product_page(&self, key: &str) -> Option<Arc<Representation>> {
+        self.products.get(canonical_key(key).as_ref())
+    }
+
     /// Renders a product document, drafts included (for write responses).
     pub async fn product_document(self: &Arc<Self>, id: Id) -> Result<Arc<Representation>, ServiceError> {
         let this = self.clone();

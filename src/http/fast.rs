@@ -1,0 +1,153 @@
+//! The fast path: cached public product pages and listings answered before the router.
+//!
+//! Product pages and listings are the hottest reads of a shop and, once rendered, cost a
+//! cache lookup. Sent
+//! through axum and the generic tower stack it paid for two routers, six boxed middleware
+//! futures, a semaphore permit and a timer per request: about half the throughput of plain
+//! hyper (`../shared/LIMITS.md`). Here the same answer is built directly, with what the stack
+//! would have added: the rate limit, the security headers, the request id, the metrics and the
+//! recorded view. It never waits (a hit is answered synchronously), so it needs no in-flight
+//! slot or timeout. Anything it does not fully handle (a miss, a query string, a signed-in or
+//! cross-origin caller, an escaped path) goes through the router unchanged.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::http::{header, Method, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::metrics::CachedGetSeries;
+use super::request_id::{RequestIds, REQUEST_ID};
+use super::{cdn, security, AppState};
+
+/// The routes' names in metrics (as the router's matched paths).
+const PRODUCT_ROUTE: &str = "/api/v1/products/{key}";
+const LISTING_ROUTE: &str = "/api/v1/products";
+const PRODUCT_PREFIX: &str = "/api/v1/products/";
+
+/// Answers cached product pages and listings.
+pub struct FastPath {
+    state: AppState,
+    ids: Arc<RequestIds>,
+    product: CachedGetSeries,
+    listing: CachedGetSeries,
+}
+
+/// A request the fast path may answer.
+#[derive(Debug, PartialEq)]
+enum Page<'a> {
+    /// `GET /api/v1/products/{key}`.
+    Product(&'a str),
+    /// `GET /api/v1/products?{query}`.
+    Listing(&'a str),
+}
+
+impl FastPath {
+    /// The fast path over `state`, minting ids from the router's counter.
+    pub fn new(state: AppState, ids: Arc<RequestIds>) -> FastPath {
+        let product = state.metrics.cached_get(PRODUCT_ROUTE);
+        let listing = state.metrics.cached_get(LISTING_ROUTE);
+        FastPath {
+            state,
+            ids,
+            product,
+            listing,
+        }
+    }
+
+    /// The response when the request is a cached page this path can answer in full, else
+    /// `None` (the router answers).
+    pub fn try_serve<B>(&self, request: &Request<B>, peer: IpAddr) -> Option<Response> {
+        let started = Instant::now();
+        let page = page(request)?;
+        let headers = request.headers();
+        // CORS and signed-in viewers (whose views are recorded under their account) take the
+        // router's path.
+        if headers.contains_key(header::ORIGIN) || headers.contains_key(header::AUTHORIZATION) {
+            return None;
+        }
+        let catalog = &self.state.catalog;
+        let (repr, route, series) = match page {
+            Page::Product(key) => (catalog.cached_product_page(key)?, PRODUCT_ROUTE, &self.product),
+            Page::Listing(query) => {
+                let params = serde_urlencoded::from_str(query).ok()?;
+                (catalog.cached_listing(&params)?, LISTING_ROUTE, &self.listing)
+            }
+        };
+        let limits = &self.state.limits;
+        let mut response = match limits.check_api_ip(limits.client_ip(peer, headers)) {
+            Ok(()) => {
+                if let (Page::Product(_), Some(id)) = (&page, repr.subject()) {
+                    let session = super::recommendations::session_of(headers);
+                    self.state
+                        .recommendations
+                        .record(storefront_storage::reco::BehaviourKind::View, id, None, session);
+                }
+                cdn::public(headers, &repr, &self.state.cache_control)
+            }
+            Err(limited) => limited.into_response(),
+        };
+        let h = response.headers_mut();
+        security::apply(h, false);
+        h.insert(REQUEST_ID.clone(), self.ids.assign(headers));
+        match response.status() {
+            StatusCode::OK => series.ok.inc(),
+            StatusCode::NOT_MODIFIED => series.not_modified.inc(),
+            other => {
+                self.state.metrics.observe(route, &Method::GET, other, started);
+                return Some(response);
+            }
+        }
+        series.latency.observe(started.elapsed().as_secs_f64());
+        Some(response)
+    }
+}
+
+/// What a `GET` asks for, when it is a page this path knows: a product by one unescaped path
+/// segment (no query), or a listing.
+fn page<B>(request: &Request<B>) -> Option<Page<'_>> {
+    if request.method() != Method::GET {
+        return None;
+    }
+    let (path, query) = (request.uri().path(), request.uri().query());
+    if path == LISTING_ROUTE {
+        return Some(Page::Listing(query.unwrap_or("")));
+    }
+    let key = path.strip_prefix(PRODUCT_PREFIX)?;
+    (query.is_none() && !key.is_empty() && !key.contains(['/', '%'])).then_some(Page::Product(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: Method, uri: &str) -> Request<()> {
+        Request::builder().method(method).uri(uri).body(()).unwrap()
+    }
+
+    #[test]
+    fn only_plain_product_and_listing_gets_take_the_fast_path() {
+        assert_eq!(
+            page(&request(Method::GET, "/api/v1/products/blue-mug")),
+            Some(Page::Product("blue-mug"))
+        );
+        assert_eq!(
+            page(&request(Method::GET, "/api/v1/products?limit=20&sort=price_asc")),
+            Some(Page::Listing("limit=20&sort=price_asc"))
+        );
+        assert_eq!(page(&request(Method::GET, "/api/v1/products")), Some(Page::Listing("")));
+        for (method, uri) in [
+            (Method::GET, "/api/v1/products/blue-mug?x=1"),
+            (Method::GET, "/api/v1/products/blue-mug/reviews"),
+            (Method::GET, "/api/v1/products/blue%20mug"),
+            (Method::GET, "/api/v1/products/"),
+            (Method::GET, "/api/v1/productsx"),
+            (Method::HEAD, "/api/v1/products/blue-mug"),
+            (Method::PATCH, "/api/v1/products/blue-mug"),
+            (Method::POST, "/api/v1/products"),
+        ] {
+            assert_eq!(page(&request(method.clone(), uri)), None, "{method} {uri}");
+        }
+    }
+}
