@@ -67,6 +67,8 @@ pub struct Settings {
     pub store: StoreOptions,
     /// Search index directory.
     pub index_dir: PathBuf,
+    /// Where backups are written.
+    pub backup_dir: PathBuf,
     /// Catalog.
     pub catalog: CatalogSettings,
     /// Accounts (the signing secret is empty when it is to be read from the store).
@@ -146,6 +148,7 @@ impl TryFrom<&Config> for Settings {
         let data_dir = config.storage.data_dir.clone();
         Ok(Settings {
             index_dir: data_dir.join(&config.search.index_dir),
+            backup_dir: data_dir.join(&config.backup.dir),
             store: StoreOptions {
                 block_cache_bytes: config.storage.block_cache_bytes,
                 sync_writes: config.storage.sync_writes,
@@ -412,6 +415,8 @@ pub struct Services {
     pub reviews: Arc<Reviews>,
     /// Wishlists.
     pub wishlists: Arc<Wishlists>,
+    /// Online backups.
+    pub backups: Arc<crate::service::backup::Backups>,
     /// Recommendations.
     pub recommendations: Arc<Recommendations>,
     /// What the CDN purger did, when it runs.
@@ -635,6 +640,11 @@ impl Services {
             Wake::default(),
         );
         Ok(Services {
+            backups: Arc::new(crate::service::backup::Backups::new(
+                store.clone(),
+                settings.backup_dir.clone(),
+                clock.clone(),
+            )),
             purge_metrics,
             recommendations,
             reviews,

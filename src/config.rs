@@ -54,6 +54,8 @@ pub struct Config {
     pub reviews: ReviewsConfig,
     /// Recommendations and the behaviour log.
     pub recommendations: RecommendationsConfig,
+    /// Backups.
+    pub backup: BackupConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -89,6 +91,24 @@ impl Default for NotificationsConfig {
             interval_ms: 100,
             concurrency_per_sink: 16,
             abandoned_cart_after_secs: 24 * 3600,
+        }
+    }
+}
+
+/// `[backup]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// Where `POST /admin/backups` writes; a relative path is inside [storage] data_dir.
+    /// Backups are hard-linked checkpoints, so this must be on the data directory's
+    /// filesystem to be cheap; copy them elsewhere to keep them.
+    pub dir: PathBuf,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            dir: PathBuf::from("backups"),
         }
     }
 }
@@ -457,6 +477,14 @@ pub struct RateLimitConfig {
     /// Peers (CDN, load balancer) whose `X-Forwarded-For` is trusted for the client IP:
     /// addresses or CIDR ranges (`10.0.0.5`, `10.0.0.0/8`, `2001:db8::/32`).
     pub trusted_proxies: Vec<String>,
+    /// The limit per signed-in user, as `N/window` (`100/min`, `20/s`, `5000/h`, `300/5m`);
+    /// empty: the general per-second limit.
+    pub user_limit: String,
+    /// Client addresses with their own limit instead of the general one: CDN edges or
+    /// partners that reach us without a trusted `X-Forwarded-For` (addresses or CIDR ranges).
+    pub cdn_ranges: Vec<String>,
+    /// The limit per address in `cdn_ranges`, as `N/window`; empty: not limited.
+    pub cdn_limit: String,
 }
 
 impl Default for RateLimitConfig {
@@ -467,6 +495,9 @@ impl Default for RateLimitConfig {
             auth_per_minute_per_ip: 20,
             login_per_minute_per_account: 5,
             trusted_proxies: Vec::new(),
+            user_limit: String::new(),
+            cdn_ranges: Vec::new(),
+            cdn_limit: String::new(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! (import, reindex, eval-search) open the services without serving; the data directory is
 //! locked while a server runs, so stop it first.
 
+mod backup;
 mod eval;
 mod eval_recs;
 mod import;
@@ -84,6 +85,38 @@ enum Command {
     },
     /// Prints the OpenAPI document (the one `/openapi.json` serves) to stdout.
     Openapi,
+    /// Takes a backup: through the running server (`POST /api/v1/admin/backups`, with the
+    /// configured admin key) or, with no server, of the data directory directly. Prints the
+    /// backup's folder.
+    Backup {
+        #[command(flatten)]
+        common: Common,
+        /// Copy the finished backup here (an empty or new folder, e.g. another disk) and
+        /// verify the copy.
+        #[arg(long)]
+        to: Option<PathBuf>,
+        /// The backup's name (default: the time).
+        #[arg(long)]
+        name: Option<String>,
+        /// The server (default: http://[server] listen).
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Restores a backup into an empty or new data directory (server stopped). The search
+    /// index is rebuilt at the first start.
+    Restore {
+        /// The backup folder.
+        #[arg(long)]
+        from: PathBuf,
+        /// The data directory to create.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// Checks a backup: every file against its checksum, then opens a scratch copy.
+    VerifyBackup {
+        /// The backup folder.
+        dir: PathBuf,
+    },
     /// Imports a catalog file while the server is stopped.
     Import {
         #[command(flatten)]
@@ -105,6 +138,11 @@ impl Cli {
         match self.command {
             Command::Serve { common, listen, demo } => serve::run(load_config(&common)?, listen, demo),
             Command::Reindex { common } => reindex::run(load_config(&common)?),
+            Command::Backup { common, to, name, url } => {
+                backup::backup(load_config(&common)?, to.as_deref(), name, url)
+            }
+            Command::Restore { from, data_dir } => backup::restore(&from, &data_dir),
+            Command::VerifyBackup { dir } => backup::verify(&dir),
             Command::Openapi => {
                 let mut doc = crate::http::routes().into_openapi();
                 crate::http::openapi::finish(&mut doc);

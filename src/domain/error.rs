@@ -110,6 +110,10 @@ codes! {
     ReplyExists = ("reply_exists", 409),
     /// The order has no invoice: it was never confirmed.
     InvoiceUnavailable = ("invoice_unavailable", 409),
+    /// Another backup is being written.
+    BackupRunning = ("backup_running", 409),
+    /// A backup of that name exists.
+    BackupExists = ("backup_exists", 409),
     /// The coupon's last use went to another order while this one was placed.
     CouponExhausted = ("coupon_exhausted", 409),
     /// The `Idempotency-Key` is used by a request that is still running.
@@ -259,6 +263,15 @@ pub enum DomainError {
     /// The user already reviewed this product.
     #[error("you already reviewed this product; edit your review instead")]
     ReviewExists,
+    /// Another backup is being written.
+    #[error("a backup is being written; wait for it to finish")]
+    BackupRunning,
+    /// A backup of that name exists.
+    #[error("a backup named {name} exists; choose another name")]
+    BackupExists {
+        /// The name.
+        name: String,
+    },
     /// The user already voted this review helpful.
     #[error("you already voted this review helpful")]
     AlreadyVoted,
@@ -330,6 +343,8 @@ impl DomainError {
             DomainError::EmailUnverified => Code::EmailUnverified,
             DomainError::ReturnWindowClosed { .. } => Code::ReturnWindowClosed,
             DomainError::ReviewExists => Code::ReviewExists,
+            DomainError::BackupRunning => Code::BackupRunning,
+            DomainError::BackupExists { .. } => Code::BackupExists,
             DomainError::AlreadyVoted => Code::AlreadyVoted,
             DomainError::ReplyExists => Code::ReplyExists,
             DomainError::IdempotencyKeyInUse => Code::IdempotencyKeyInUse,
@@ -377,11 +392,13 @@ impl DomainError {
             DomainError::RefundTooLarge { refundable } => json!({ "refundable": refundable }),
             DomainError::CouponTaken { code } | DomainError::CouponExhausted { code } => json!({ "code": code }),
             DomainError::ZoneOverlap { areas } => json!({ "areas": areas }),
+            DomainError::BackupExists { name } => json!({ "name": name }),
             DomainError::EmailUnverified => json!({}),
             DomainError::ReturnWindowClosed { closed_at } => json!({ "closed_at": closed_at }),
             DomainError::PaymentDeclined { reason, order } => json!({ "reason": reason, "order": order }),
             DomainError::PaymentUnavailable { retry_after_secs } => json!({ "retry_after_secs": retry_after_secs }),
             DomainError::CartEmpty
+            | DomainError::BackupRunning
             | DomainError::ReviewExists
             | DomainError::AlreadyVoted
             | DomainError::ReplyExists

@@ -4,6 +4,7 @@
 //! exposes a `router()`; [`router`] merges them and adds the middleware stack.
 
 pub mod auth;
+pub mod backups;
 pub mod cart;
 pub mod categories;
 pub mod cdn;
@@ -82,6 +83,9 @@ impl TryFrom<&Config> for HttpSettings {
     type Error = anyhow::Error;
 
     fn try_from(config: &Config) -> anyhow::Result<HttpSettings> {
+        // Malformed rates and ranges are start-up errors.
+        let trusted_proxies = rate_limit::parse_proxies(&config.rate_limit.trusted_proxies)?;
+        RateLimits::new(&config.rate_limit, trusted_proxies.clone())?;
         let admin_api_key =
             (!config.auth.admin_api_key.is_empty()).then(|| Arc::<str>::from(config.auth.admin_api_key.as_str()));
         if admin_api_key.is_none() {
@@ -91,7 +95,7 @@ impl TryFrom<&Config> for HttpSettings {
             listen: config.server.listen.clone(),
             server: config.server.clone(),
             rate_limit: config.rate_limit.clone(),
-            trusted_proxies: rate_limit::parse_proxies(&config.rate_limit.trusted_proxies)?,
+            trusted_proxies,
             cache_control: HeaderValue::from_str(&config.http_cache.header_value())
                 .map_err(|e| anyhow::anyhow!("invalid [http_cache] settings: {e}"))?,
             admin_api_key,
@@ -147,6 +151,8 @@ pub struct Shared {
     pub reviews: Arc<crate::service::review::Reviews>,
     /// Webhooks and deliveries.
     pub notifications: Arc<crate::service::notify::Notifications>,
+    /// Online backups.
+    pub backups: Arc<crate::service::backup::Backups>,
     /// Checkout.
     pub checkout: Arc<Checkout>,
     /// Idempotency keys.
@@ -180,6 +186,7 @@ impl AppState {
             promotions: services.promotions.clone(),
             shipping: services.shipping.clone(),
             notifications: services.notifications.clone(),
+            backups: services.backups.clone(),
             reviews: services.reviews.clone(),
             wishlists: services.wishlists.clone(),
             recommendations: services.recommendations.clone(),
@@ -188,7 +195,10 @@ impl AppState {
             idempotency: services.idempotency.clone(),
             health: services.health.clone(),
             metrics: Arc::new(Metrics::new()),
-            limits: Arc::new(RateLimits::new(&settings.rate_limit, settings.trusted_proxies.clone())),
+            limits: Arc::new(
+                RateLimits::new(&settings.rate_limit, settings.trusted_proxies.clone())
+                    .expect("[rate_limit] was checked when the settings were read"),
+            ),
             admin_api_key: settings.admin_api_key.clone(),
             cache_control: settings.cache_control.clone(),
             docs: std::sync::OnceLock::new(),
@@ -228,7 +238,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(notifications::router())
         .merge(reviews::router())
         .merge(wishlist::router())
-        .merge(recommendations::router());
+        .merge(recommendations::router())
+        .merge(backups::router());
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", api)
         .merge(ops::router())

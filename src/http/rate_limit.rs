@@ -29,19 +29,51 @@ pub struct RateLimits {
     auth_ip: DefaultKeyedRateLimiter<IpAddr>,
     login_account: DefaultKeyedRateLimiter<String>,
     trusted_proxies: Vec<IpNet>,
+    cdn_ranges: Vec<IpNet>,
+    /// `None`: addresses in `cdn_ranges` are not limited.
+    cdn_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
 }
 
 /// Parses `[rate_limit] trusted_proxies`: addresses (one host) or CIDR ranges.
 pub fn parse_proxies(entries: &[String]) -> anyhow::Result<Vec<IpNet>> {
+    parse_ranges("trusted_proxies", entries)
+}
+
+fn parse_ranges(key: &str, entries: &[String]) -> anyhow::Result<Vec<IpNet>> {
     entries
         .iter()
         .map(|e| {
             let e = e.trim();
             e.parse::<IpNet>()
                 .or_else(|_| e.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| anyhow::anyhow!("[rate_limit] trusted_proxies: {e:?} is not an address or a CIDR range"))
+                .map_err(|_| anyhow::anyhow!("[rate_limit] {key}: {e:?} is not an address or a CIDR range"))
         })
         .collect()
+}
+
+/// A limit of `N/window`: `N` requests per window, all of which may come at once (the
+/// burst), refilled evenly across the window. Windows: `s`, `min`, `h`, `d` (or `second`,
+/// `minute`, `hour`, `day`), optionally with a count (`5m`, `10s`, `2h`).
+pub fn parse_rate(key: &str, text: &str) -> anyhow::Result<Quota> {
+    let bad = || anyhow::anyhow!("[rate_limit] {key}: {text:?} is not a rate such as 100/min, 20/s or 300/5m");
+    let (count, window) = text.trim().split_once('/').ok_or_else(bad)?;
+    let count: u32 = count.trim().parse().map_err(|_| bad())?;
+    let window = window.trim();
+    let digits = window.bytes().take_while(u8::is_ascii_digit).count();
+    let (n, unit) = window.split_at(digits);
+    let n: u64 = if n.is_empty() { 1 } else { n.parse().map_err(|_| bad())? };
+    let unit_secs: u64 = match unit {
+        "s" | "sec" | "second" => 1,
+        "m" | "min" | "minute" => 60,
+        "h" | "hour" => 3_600,
+        "d" | "day" => 86_400,
+        _ => return Err(bad()),
+    };
+    let window = std::time::Duration::from_secs(n.checked_mul(unit_secs).filter(|w| *w > 0).ok_or_else(bad)?);
+    let count = NonZeroU32::new(count).ok_or_else(bad)?;
+    let period = window / count.get();
+    anyhow::ensure!(!period.is_zero(), bad());
+    Ok(Quota::with_period(period).ok_or_else(bad)?.allow_burst(count))
 }
 
 fn nz(n: u32) -> NonZeroU32 {
@@ -56,16 +88,27 @@ fn check<K: std::hash::Hash + Eq + Clone>(limiter: &DefaultKeyedRateLimiter<K>, 
 
 impl RateLimits {
     /// Builds the limiters from config; `trusted_proxies` as [`parse_proxies`] read them.
-    pub fn new(config: &RateLimitConfig, trusted_proxies: Vec<IpNet>) -> RateLimits {
+    /// Fails on a malformed rate or range.
+    pub fn new(config: &RateLimitConfig, trusted_proxies: Vec<IpNet>) -> anyhow::Result<RateLimits> {
         let api = (config.api_per_second > 0)
             .then(|| Quota::per_second(nz(config.api_per_second)).allow_burst(nz(config.api_burst)));
-        RateLimits {
+        let user = match config.user_limit.trim() {
+            "" => api,
+            text => Some(parse_rate("user_limit", text)?),
+        };
+        let cdn = match config.cdn_limit.trim() {
+            "" => None,
+            text => Some(parse_rate("cdn_limit", text)?),
+        };
+        Ok(RateLimits {
             api_ip: api.map(RateLimiter::keyed),
-            api_user: api.map(RateLimiter::keyed),
+            api_user: user.map(RateLimiter::keyed),
             auth_ip: RateLimiter::keyed(Quota::per_minute(nz(config.auth_per_minute_per_ip))),
             login_account: RateLimiter::keyed(Quota::per_minute(nz(config.login_per_minute_per_account))),
             trusted_proxies,
-        }
+            cdn_ranges: parse_ranges("cdn_ranges", &config.cdn_ranges)?,
+            cdn_ip: cdn.map(RateLimiter::keyed),
+        })
     }
 
     /// Returns the client IP: the socket peer, or, when the peer is a trusted proxy, the
@@ -85,9 +128,14 @@ impl RateLimits {
         forwarded.into_iter().rev().find(|ip| !trusted(ip)).unwrap_or(peer)
     }
 
-    /// Checks the general per-IP limit.
+    /// Checks the general per-IP limit, or for an address in `cdn_ranges` its own.
     pub fn check_api_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
-        match &self.api_ip {
+        let limiter = if !self.cdn_ranges.is_empty() && self.cdn_ranges.iter().any(|net| net.contains(&ip)) {
+            &self.cdn_ip
+        } else {
+            &self.api_ip
+        };
+        match limiter {
             Some(l) => check(l, &ip),
             None => Ok(()),
         }
@@ -117,6 +165,9 @@ impl RateLimits {
             l.retain_recent();
         }
         if let Some(l) = &self.api_user {
+            l.retain_recent();
+        }
+        if let Some(l) = &self.cdn_ip {
             l.retain_recent();
         }
         self.auth_ip.retain_recent();
@@ -173,7 +224,8 @@ mod tests {
         let limits = RateLimits::new(
             &RateLimitConfig::default(),
             parse_proxies(&["10.0.0.0/24".into(), "2001:db8::1".into()]).unwrap(),
-        );
+        )
+        .unwrap();
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", "203.0.113.9, 10.0.0.7, 10.0.0.1".parse().unwrap());
         assert_eq!(
@@ -203,7 +255,8 @@ mod tests {
                 ..Default::default()
             },
             Vec::new(),
-        );
+        )
+        .unwrap();
         assert!(limits.check_login_account("A@x.io").is_ok());
         assert!(limits.check_login_account("a@x.io").is_ok());
         match limits.check_login_account("a@x.io") {
@@ -214,5 +267,79 @@ mod tests {
             limits.check_login_account("b@x.io").is_ok(),
             "accounts are limited separately"
         );
+    }
+
+    #[test]
+    fn rates_take_any_window() {
+        let per_minute = parse_rate("k", "100/min").unwrap();
+        assert_eq!(per_minute.burst_size().get(), 100);
+        assert_eq!(per_minute.replenish_interval(), std::time::Duration::from_millis(600));
+        assert_eq!(
+            parse_rate("k", " 300 / 5m ").unwrap().replenish_interval(),
+            std::time::Duration::from_secs(1)
+        );
+        assert_eq!(parse_rate("k", "20/s").unwrap().burst_size().get(), 20);
+        assert_eq!(
+            parse_rate("k", "24/day").unwrap().replenish_interval(),
+            std::time::Duration::from_secs(3600)
+        );
+        for bad in ["", "100", "0/s", "10/0s", "10/fortnight", "x/s", "-1/s", "10/m5"] {
+            assert!(parse_rate("k", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn cdn_ranges_get_their_own_limit_or_none() {
+        let exempt = RateLimits::new(
+            &RateLimitConfig {
+                api_per_second: 1,
+                api_burst: 1,
+                cdn_ranges: vec!["198.51.100.0/24".into()],
+                ..Default::default()
+            },
+            Vec::new(),
+        )
+        .unwrap();
+        let edge: IpAddr = "198.51.100.20".parse().unwrap();
+        let shopper: IpAddr = "203.0.113.9".parse().unwrap();
+        assert!((0..1000).all(|_| exempt.check_api_ip(edge).is_ok()), "exempt");
+        assert!(exempt.check_api_ip(shopper).is_ok());
+        assert!(exempt.check_api_ip(shopper).is_err(), "the general limit still holds");
+
+        let limited = RateLimits::new(
+            &RateLimitConfig {
+                cdn_ranges: vec!["198.51.100.0/24".into()],
+                cdn_limit: "3/min".into(),
+                ..Default::default()
+            },
+            Vec::new(),
+        )
+        .unwrap();
+        assert!((0..3).all(|_| limited.check_api_ip(edge).is_ok()));
+        assert!(limited.check_api_ip(edge).is_err());
+        assert!(RateLimits::new(
+            &RateLimitConfig {
+                cdn_ranges: vec!["edge.example".into()],
+                ..Default::default()
+            },
+            Vec::new()
+        )
+        .is_err());
+    }
+
+    proptest::proptest! {
+        /// Any text either parses to a quota or is refused; never a panic.
+        #[test]
+        fn rate_parsing_never_panics(text in "\\PC{0,12}") {
+            let _ = parse_rate("k", &text);
+        }
+
+        #[test]
+        fn a_parsed_rate_allows_its_count_at_once(count in 1u32..10_000, n in 1u64..100, unit in proptest::sample::select(vec!["s", "min", "h"])) {
+            let quota = parse_rate("k", &format!("{count}/{n}{unit}"));
+            if let Ok(quota) = quota {
+                proptest::prop_assert_eq!(quota.burst_size().get(), count);
+            }
+        }
     }
 }

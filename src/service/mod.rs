@@ -17,6 +17,7 @@
 //! - [`representation`], [`view`]: cached response bodies and the JSON views they hold.
 
 pub mod auth;
+pub mod backup;
 pub mod cart;
 pub mod catalog;
 pub mod checkout;
