@@ -60,6 +60,8 @@ pub struct Headers<'a> {
     pub idempotency_key: Option<&'a str>,
     /// `Authorization`.
     pub authorization: Option<&'a HeaderValue>,
+    /// Any others.
+    pub extra: &'a [(hyper::header::HeaderName, HeaderValue)],
 }
 
 /// One keep-alive connection.
@@ -154,6 +156,9 @@ impl Connection {
         }
         if let Some(key) = headers.idempotency_key {
             header("idempotency-key", key.as_bytes());
+        }
+        for (name, value) in headers.extra {
+            header(name.as_str(), value.as_bytes());
         }
         if body.is_some() {
             header("content-type", b"application/json");

@@ -451,6 +451,7 @@ async fn worker(
             cart_token: cart_token.as_ref(),
             idempotency_key: step.idempotency_key.then_some(key.as_str()),
             authorization: step.authorization.as_ref(),
+            extra: &step.extra_headers,
         };
 
         let sent = Instant::now();
@@ -464,7 +465,7 @@ async fn worker(
             )
             .await;
         if let Ok(reply) = &result {
-            if reply.cart_token.is_some() {
+            if reply.cart_token.is_some() && !scenario.new_cart_each_request {
                 cart_token.clone_from(&reply.cart_token);
             }
         }

@@ -20,6 +20,10 @@ pub struct Scenario {
     /// new cart) starts after the last step. Weights and `requests_per_shopper` are unused.
     #[serde(default)]
     pub sequence: bool,
+    /// When true, no cart token is kept: every request is a new guest shopper (each add to
+    /// cart makes a new cart), as a tool that cannot keep state would send it.
+    #[serde(default)]
+    pub new_cart_each_request: bool,
     /// Steps, picked at random by weight (or run in order, see `sequence`).
     pub steps: Vec<Step>,
 }
@@ -59,6 +63,12 @@ pub struct Step {
     /// The `Authorization` value resolved from `bearer_env`.
     #[serde(skip)]
     pub authorization: Option<hyper::header::HeaderValue>,
+    /// Extra request headers, e.g. `{ "x-cart-token" = "..." }`.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// `headers`, checked when the scenario loads.
+    #[serde(skip)]
+    pub extra_headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
 }
 
 impl Scenario {
@@ -67,6 +77,15 @@ impl Scenario {
         let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
         let mut scenario: Scenario = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         for step in &mut scenario.steps {
+            for (name, value) in &step.headers {
+                step.extra_headers.push((
+                    hyper::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                        anyhow::anyhow!("{}: step {}: bad header name {name:?}", path.display(), step.name)
+                    })?,
+                    hyper::header::HeaderValue::from_str(value)
+                        .map_err(|_| anyhow::anyhow!("{}: step {}: bad value of {name}", path.display(), step.name))?,
+                ));
+            }
             if let Some(var) = &step.bearer_env {
                 let token = std::env::var(var).map_err(|_| {
                     anyhow::anyhow!("{}: step {}: set {var} to an access token", path.display(), step.name)

@@ -95,7 +95,7 @@ impl FastPath {
             StatusCode::OK => series.ok.inc(),
             StatusCode::NOT_MODIFIED => series.not_modified.inc(),
             other => {
-                self.state.metrics.observe(route, &Method::GET, other, started);
+                self.state.metrics.observe(route, "GET", other, started);
                 return Some(response);
             }
         }

@@ -39,9 +39,13 @@ fn respond(view: InventoryView) -> Response {
 #[utoipa::path(get, path = "/inventory/{sku}", tag = "inventory",
     params(("sku" = String, Path, description = "The SKU")),
     responses((status = 200, description = "The stock; `ETag` is its version", body = InventoryView),
-               (status = 404, description = "No such SKU", body = ErrorBody)))]
-async fn get_inventory(State(state): State<AppState>, Path(sku): Path<String>) -> Result<Response, ApiError> {
-    Ok(respond(state.inventory.get(sku).await?))
+               (status = 404, description = "No such SKU, or one of a product that is not published (to callers who may not manage it)", body = ErrorBody)))]
+async fn get_inventory(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(sku): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(respond(state.inventory.get(actor, sku).await?))
 }
 
 /// Set on-hand stock (admin, or the owning seller); atomic with concurrent reservations.

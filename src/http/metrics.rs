@@ -255,13 +255,11 @@ pub fn render_notifications(n: &crate::service::notify::Notifications) -> String
 
 impl Metrics {
     /// Counts a response of `route` and observes its latency since `started`.
-    pub fn observe(&self, route: &str, method: &axum::http::Method, status: axum::http::StatusCode, started: Instant) {
+    pub fn observe(&self, route: &str, method: &str, status: axum::http::StatusCode, started: Instant) {
         self.latency
-            .with_label_values(&[route, method.as_str()])
+            .with_label_values(&[route, method])
             .observe(started.elapsed().as_secs_f64());
-        self.requests
-            .with_label_values(&[route, method.as_str(), status.as_str()])
-            .inc();
+        self.requests.with_label_values(&[route, method, status.as_str()]).inc();
     }
 
     /// The series of one route's `GET`s answered 200 or 304, resolved once (a fast path
@@ -300,9 +298,10 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
     let route = matched.as_ref().map_or("unmatched", |p| p.as_str());
     let method = request.method().clone();
     let request_id = request.headers().get("x-request-id").cloned();
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
     let status = response.status();
-    metrics.observe(route, &method, status, started);
+    metrics.observe(route, method.as_str(), status, started);
+    response.extensions_mut().insert(Counted);
     if status.is_server_error() {
         let cause = response
             .extensions()
@@ -312,6 +311,37 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
         tracing::error!(%route, %method, status = status.as_u16(), request_id = ?request_id, cause, "request failed");
     } else {
         tracing::debug!(%route, %method, status = status.as_u16(), request_id = ?request_id, "request");
+    }
+    response
+}
+
+/// Marks a response [`track`] counted under its route; [`count_the_rest`] counts the others.
+#[derive(Debug, Clone, Copy)]
+pub struct Counted;
+
+/// The `route` label of responses no route answered: unknown paths, the rate limit's 429s,
+/// timeouts, overload 503s, unread bodies (408, 413) and panics.
+pub const EDGE_ROUTE: &str = "edge";
+
+/// Middleware around everything: counts every response no route counted, so `/metrics` sees
+/// all of them.
+pub async fn count_the_rest(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    // Only the standard methods become label values: a client must not mint series.
+    use axum::http::Method;
+    let method = match *request.method() {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    };
+    let mut response = next.run(request).await;
+    if response.extensions_mut().remove::<Counted>().is_none() {
+        metrics.observe(EDGE_ROUTE, method, response.status(), started);
     }
     response
 }

@@ -286,6 +286,7 @@ impl tower::Service<axum::extract::Request> for Edge {
 pub fn router(state: AppState, settings: &HttpSettings) -> Edge {
     let ids = Arc::new(request_id::RequestIds::default());
     let fast = Arc::new(fast::FastPath::new(state.clone(), ids.clone()));
+    let metrics = state.metrics.clone();
     let (routes, mut doc) = routes().split_for_parts();
     openapi::finish(&mut doc);
     // PERF(http/cached_product_get): kept in the state, not an `Extension` layer, which would
@@ -306,14 +307,19 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Edge {
         None => app,
     };
     Edge {
-        router: with_edge_layers(app, &settings.server, ids),
+        router: with_edge_layers(app, &settings.server, ids, metrics),
         fast,
     }
 }
 
 /// Adds the protective outer layers: panic capture, request ids, body limit, load shedding,
 /// concurrency limit and request timeout, all answering with the standard error shape.
-fn with_edge_layers(router: Router, config: &ServerConfig, ids: Arc<request_id::RequestIds>) -> Router {
+fn with_edge_layers(
+    router: Router,
+    config: &ServerConfig,
+    ids: Arc<request_id::RequestIds>,
+    metrics: Arc<Metrics>,
+) -> Router {
     // Layered around the whole router as one service (not per route via `Router::layer`), so
     // `max_in_flight` is a process-wide limit rather than a per-route one.
     let limited = ServiceBuilder::new()
@@ -345,6 +351,7 @@ fn with_edge_layers(router: Router, config: &ServerConfig, ids: Arc<request_id::
             ApiError::internal("handler panicked").into_response()
         }))
         .layer(middleware::from_fn_with_state(ids, request_id::tag))
+        .layer(middleware::from_fn_with_state(metrics, metrics::count_the_rest))
         .service(routes);
     Router::new().fallback_service(edge)
 }
@@ -431,7 +438,7 @@ mod tests {
                 }),
             )
             .route("/panic", get(|| async { panic!("boom") as &'static str }));
-        with_edge_layers(slow, &config, Default::default())
+        with_edge_layers(slow, &config, Default::default(), Default::default())
     }
 
     async fn error_code(response: Response) -> String {

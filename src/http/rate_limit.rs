@@ -179,7 +179,9 @@ impl RateLimits {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
-/// Middleware: resolves the client IP and applies the general per-IP limit.
+/// Middleware: resolves the client IP and applies the general per-IP limit to the API
+/// (`/api/...`; the operations endpoints, `/metrics` and the probes, are not limited with it:
+/// a scraper or an orchestrator must not be throttled by shoppers' traffic from its address).
 pub async fn limit_api(State(limits): State<Arc<RateLimits>>, mut request: Request, next: Next) -> Response {
     let peer = request
         .extensions()
@@ -187,8 +189,10 @@ pub async fn limit_api(State(limits): State<Arc<RateLimits>>, mut request: Reque
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let ip = limits.client_ip(peer, request.headers());
-    if let Err(e) = limits.check_api_ip(ip) {
-        return e.into_response();
+    if request.uri().path().starts_with("/api/") {
+        if let Err(e) = limits.check_api_ip(ip) {
+            return e.into_response();
+        }
     }
     request.extensions_mut().insert(ClientIp(ip));
     next.run(request).await

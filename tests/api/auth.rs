@@ -434,12 +434,17 @@ async fn login_and_api_rate_limits_answer_429_with_retry_after() {
 
     let mut limited = false;
     for _ in 0..40 {
-        if app.get("/healthz").await.status() == StatusCode::TOO_MANY_REQUESTS {
+        if app.get("/api/v1/categories").await.status() == StatusCode::TOO_MANY_REQUESTS {
             limited = true;
             break;
         }
     }
     assert!(limited, "the general per-IP limit applies");
+    assert_eq!(
+        app.get("/healthz").await.status(),
+        StatusCode::OK,
+        "probes are not limited with the API"
+    );
 }
 
 #[tokio::test]

@@ -75,3 +75,20 @@ async fn stock_writes_are_validated_and_conditional() {
         .unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// The public stock of a SKU must not reveal a product that is not published.
+#[tokio::test]
+async fn the_stock_of_a_draft_is_only_for_those_who_manage_it() {
+    let app = spawn_app().await;
+    let mut draft = product("Secret Kettle", "SECRET-1", 900);
+    draft["status"] = json!("draft");
+    app.create_product(draft).await;
+    assert_eq!(
+        app.get("/api/v1/inventory/SECRET-1").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let res = app.admin(Method::GET, "/api/v1/inventory/SECRET-1", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    app.create_product(product("Open Kettle", "OPEN-1", 900)).await;
+    assert_eq!(app.get("/api/v1/inventory/OPEN-1").await.status(), StatusCode::OK);
+}

@@ -264,6 +264,38 @@ async fn cached_pages_from_the_fast_path_answer_as_the_router_does() {
     assert_eq!(limited.json::<Value>().await.unwrap()["error"]["code"], "rate_limited");
 }
 
+/// Every response is counted: those of routes under their route, and those answered before
+/// or without one (unknown paths, the rate limit, unread bodies) under `route="edge"`.
+#[tokio::test]
+async fn metrics_count_responses_no_route_answered() {
+    let app = crate::helpers::spawn_with(None, |c| {
+        c.rate_limit.api_per_second = 1;
+        c.rate_limit.api_burst = 3;
+    })
+    .await;
+    assert_eq!(app.get("/api/v1/no-such-thing").await.status(), StatusCode::NOT_FOUND);
+    let mut limited = 0;
+    for _ in 0..6 {
+        if app.get("/api/v1/categories").await.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited += 1;
+        }
+    }
+    assert!(limited >= 2, "{limited}");
+    // The operations endpoints are not limited with the API.
+    for _ in 0..5 {
+        assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    }
+    let res = app.get("/metrics").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.unwrap();
+    for line in [
+        r#"http_requests_total{method="GET",route="edge",status="404"} 1"#.to_owned(),
+        format!(r#"http_requests_total{{method="GET",route="edge",status="429"}} {limited}"#),
+    ] {
+        assert!(text.contains(&line), "{line}\n{text}");
+    }
+}
+
 /// A product's ETag is accepted in `If-Match` on an edit, and a stale one is refused.
 #[tokio::test]
 async fn a_products_own_etag_is_accepted_in_if_match() {

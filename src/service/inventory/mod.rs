@@ -131,14 +131,31 @@ impl Inventory {
     }
 
     /// Returns stock of a SKU.
-    pub async fn get(self: &Arc<Self>, sku: String) -> Result<InventoryView, ServiceError> {
+    /// The stock of a SKU. A SKU of a product that is not published exists only for those who
+    /// may manage it (admins, its seller): to anyone else it is 404, like the product.
+    pub async fn get(self: &Arc<Self>, actor: Actor, sku: String) -> Result<InventoryView, ServiceError> {
         let this = self.clone();
         blocking(move || {
             let record = this
                 .store
                 .get::<InventoryRecord>(keys::sku(&sku))?
-                .ok_or(ServiceError::NotFound { kind: "sku" })?;
-            Ok(inventory_view(&record.to_native(), &this.stock))
+                .ok_or(ServiceError::NotFound { kind: "sku" })?
+                .to_native();
+            let product = this
+                .store
+                .get::<ProductRecord>(&record.product_id)?
+                .map(|p| p.to_native());
+            let public = product
+                .as_ref()
+                .is_some_and(|p| p.status == storefront_storage::records::ProductStatus::Published);
+            if !public
+                && actor
+                    .may_manage_catalog(product.as_ref().and_then(|p| p.seller_id).map(Id::from_bytes))
+                    .is_err()
+            {
+                return Err(ServiceError::NotFound { kind: "sku" });
+            }
+            Ok(inventory_view(&record, &this.stock))
         })
         .await
     }
