@@ -9,6 +9,7 @@ mod categories;
 mod checkout;
 mod coupons;
 mod crash;
+mod crash_loop;
 mod durability;
 mod helpers;
 mod import;
