@@ -23,6 +23,8 @@ struct Acked {
     deliveries: i64,
     deliveries_sent: i64,
     orders: Vec<String>,
+    /// Refusals from a live server (not a dropped connection): each is a bug.
+    refusals: Vec<String>,
 }
 
 const DELIVERED_SKU: &str = "LOOP-STOCK";
@@ -32,13 +34,24 @@ async fn writer(w: usize, cycle: usize, client: reqwest::Client, base: String, a
     for i in 0.. {
         let tag = format!("{cycle}-{w}-{i}");
         let ok = match i % 4 {
-            0 => match post_product(&client, &base, &product(&format!("Loop {tag}"), &format!("LOOP-{tag}"), 100)).await {
+            0 => match post_product(
+                &client,
+                &base,
+                &product(&format!("Loop {tag}"), &format!("LOOP-{tag}"), 100),
+            )
+            .await
+            {
                 Ok(r) if r.status() == StatusCode::CREATED => {
                     let Ok(doc) = r.json::<Value>().await else { return };
-                    acked.lock().unwrap().products.push(doc["id"].as_str().unwrap().to_owned());
+                    acked
+                        .lock()
+                        .unwrap()
+                        .products
+                        .push(doc["id"].as_str().unwrap().to_owned());
                     true
                 }
-                _ => false,
+                Ok(r) => refused(&acked, cycle, "product", r.status()),
+                Err(_) => false,
             },
             1 => {
                 let email = format!("loop{tag}@example.com");
@@ -52,7 +65,8 @@ async fn writer(w: usize, cycle: usize, client: reqwest::Client, base: String, a
                         acked.lock().unwrap().users.push(email);
                         true
                     }
-                    _ => false,
+                    Ok(r) => refused(&acked, cycle, "registration", r.status()),
+                    Err(_) => false,
                 }
             }
             2 => {
@@ -68,15 +82,20 @@ async fn writer(w: usize, cycle: usize, client: reqwest::Client, base: String, a
                         acked.lock().unwrap().deliveries += 1;
                         true
                     }
-                    _ => false,
+                    Ok(r) => refused(&acked, cycle, "delivery", r.status()),
+                    Err(_) => false,
                 }
             }
             _ => match checkout(&client, &base, &tag).await {
-                Some(order) => {
+                Ok(Some(order)) => {
                     acked.lock().unwrap().orders.push(order);
                     true
                 }
-                None => false,
+                Ok(None) => false,
+                Err(refusal) => {
+                    acked.lock().unwrap().refusals.push(format!("cycle {cycle}: {refusal}"));
+                    false
+                }
             },
         };
         if !ok {
@@ -85,37 +104,66 @@ async fn writer(w: usize, cycle: usize, client: reqwest::Client, base: String, a
     }
 }
 
-/// A guest buys one unit of the sold SKU; the order id once acknowledged.
-async fn checkout(client: &reqwest::Client, base: &str, tag: &str) -> Option<String> {
-    let res = client
+/// Notes a live server's refusal (each is a bug) and stops the writer.
+fn refused(acked: &Mutex<Acked>, cycle: usize, what: &str, status: StatusCode) -> bool {
+    acked
+        .lock()
+        .unwrap()
+        .refusals
+        .push(format!("cycle {cycle}: {what}: {status}"));
+    false
+}
+
+/// A guest buys one unit of the sold SKU: the order id once acknowledged, `Err` with the
+/// answer when a live server refused, `Ok(None)` when the connection dropped.
+async fn checkout(client: &reqwest::Client, base: &str, tag: &str) -> Result<Option<String>, String> {
+    let Ok(res) = client
         .post(format!("{base}/api/v1/cart/items"))
         .json(&json!({ "sku": SOLD_SKU, "quantity": 1 }))
         .send()
         .await
-        .ok()?;
+    else {
+        return Ok(None);
+    };
     if res.status() != StatusCode::CREATED && res.status() != StatusCode::OK {
-        return None;
+        return Err(format!(
+            "add to cart: {} {}",
+            res.status(),
+            res.text().await.unwrap_or_default()
+        ));
     }
-    let token = res.headers().get("x-cart-token")?.to_str().ok()?.to_owned();
-    let res = client
+    let token = res.headers()["x-cart-token"].to_str().unwrap().to_owned();
+    let Ok(res) = client
         .post(format!("{base}/api/v1/checkout"))
         .header("x-cart-token", token)
         .header("idempotency-key", format!("loop-{tag}"))
         .json(&guest_body(CARD_OK))
         .send()
         .await
-        .ok()?;
+    else {
+        return Ok(None);
+    };
     if res.status() != StatusCode::CREATED {
-        return None;
+        return Err(format!(
+            "checkout: {} {}",
+            res.status(),
+            res.text().await.unwrap_or_default()
+        ));
     }
-    let order: Value = res.json().await.ok()?;
-    order["id"].as_str().map(str::to_owned)
+    let Ok(order) = res.json::<Value>().await else {
+        return Ok(None);
+    };
+    Ok(order["id"].as_str().map(str::to_owned))
 }
 
 async fn check(client: &reqwest::Client, base: &str, acked: &Acked, initial: (i64, i64), cycle: usize) {
     for id in &acked.products {
         let res = client.get(format!("{base}/api/v1/products/{id}")).send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::OK, "cycle {cycle}: acknowledged product {id} was lost");
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "cycle {cycle}: acknowledged product {id} was lost"
+        );
     }
     for email in &acked.users {
         let res = client
@@ -124,7 +172,11 @@ async fn check(client: &reqwest::Client, base: &str, acked: &Acked, initial: (i6
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), StatusCode::OK, "cycle {cycle}: acknowledged account {email} was lost");
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "cycle {cycle}: acknowledged account {email} was lost"
+        );
     }
     for id in &acked.orders {
         let res = client
@@ -133,7 +185,11 @@ async fn check(client: &reqwest::Client, base: &str, acked: &Acked, initial: (i6
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), StatusCode::OK, "cycle {cycle}: acknowledged order {id} was lost");
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "cycle {cycle}: acknowledged order {id} was lost"
+        );
     }
     let delivered = get_json(client, format!("{base}/api/v1/inventory/{DELIVERED_SKU}")).await;
     let on_hand = delivered["on_hand"].as_i64().unwrap();
@@ -168,10 +224,16 @@ async fn acknowledged_writes_and_stock_survive_a_crash_loop() {
         .unwrap_or(10);
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
-    let env = [("STOREFRONT__CHECKOUT__RECOVERY_AFTER_SECS", "0")];
+    let env = [
+        ("STOREFRONT__CHECKOUT__RECOVERY_AFTER_SECS", "0"),
+        // Registrations are the loop's writes, not an attack.
+        ("STOREFRONT__RATE_LIMIT__AUTH_PER_MINUTE_PER_IP", "100000"),
+    ];
     let server = ServerProcess::start_with(dir.path(), &env);
     for (title, sku) in [("Loop stock", DELIVERED_SKU), ("Loop sold", SOLD_SKU)] {
-        let res = post_product(&client, &server.base, &product(title, sku, 500)).await.unwrap();
+        let res = post_product(&client, &server.base, &product(title, sku, 500))
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::CREATED);
     }
     let res = client
@@ -190,7 +252,9 @@ async fn acknowledged_writes_and_stock_survive_a_crash_loop() {
     let acked = Arc::new(Mutex::new(Acked::default()));
     let mut server = Some(server);
     for cycle in 0..cycles {
-        let running = server.take().unwrap_or_else(|| ServerProcess::start_with(dir.path(), &env));
+        let running = server
+            .take()
+            .unwrap_or_else(|| ServerProcess::start_with(dir.path(), &env));
         let writers: Vec<_> = (0..4)
             .map(|w| tokio::spawn(writer(w, cycle, client.clone(), running.base.clone(), acked.clone())))
             .collect();
@@ -209,8 +273,10 @@ async fn acknowledged_writes_and_stock_survive_a_crash_loop() {
                 deliveries: a.deliveries,
                 deliveries_sent: a.deliveries_sent,
                 orders: a.orders.clone(),
+                refusals: a.refusals.clone(),
             }
         };
+        assert!(snapshot.refusals.is_empty(), "{:?}", snapshot.refusals);
         check(&client, &restarted.base, &snapshot, initial, cycle).await;
         server = Some(restarted);
     }
