@@ -159,8 +159,8 @@ impl TryFrom<&Config> for Settings {
             catalog: CatalogSettings {
                 currency,
                 listing_max_scan: config.catalog.listing_max_scan.max(1),
-                product_entries: config.cache.product_entries,
-                listing_entries: config.cache.listing_entries,
+                product_bytes: config.cache.product_bytes,
+                listing_bytes: config.cache.listing_bytes,
             },
             auth: AuthSettings {
                 issuer: auth.issuer.clone(),

@@ -348,17 +348,17 @@ impl Default for StorageConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheConfig {
-    /// Pre-serialised product detail responses kept in memory.
-    pub product_entries: usize,
-    /// Pre-serialised listing pages kept in memory.
-    pub listing_entries: usize,
+    /// Memory for pre-serialised product pages, in bytes.
+    pub product_bytes: u64,
+    /// Memory for pre-serialised listing pages, in bytes.
+    pub listing_bytes: u64,
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
         CacheConfig {
-            product_entries: 50_000,
-            listing_entries: 10_000,
+            product_bytes: 48 << 20,
+            listing_bytes: 16 << 20,
         }
     }
 }

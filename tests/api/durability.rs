@@ -82,9 +82,17 @@ impl ServerProcess {
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen: Vec<String> = Vec::new();
         let base = loop {
             assert!(Instant::now() < deadline, "server did not start");
-            let line = lines.next().expect("server exited early").expect("read log");
+            let Some(line) = lines.next() else {
+                panic!("server exited early; its last log lines:\n{}", seen.join("\n"));
+            };
+            let line = line.expect("read log");
+            seen.push(line.clone());
+            if seen.len() > 40 {
+                seen.remove(0);
+            }
             let Ok(log) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };

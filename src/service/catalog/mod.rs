@@ -53,10 +53,10 @@ pub struct CatalogSettings {
     pub currency: Currency,
     /// Entries examined per listing page at most.
     pub listing_max_scan: usize,
-    /// Product cache capacity.
-    pub product_entries: usize,
-    /// Listing cache capacity.
-    pub listing_entries: usize,
+    /// Product page cache capacity, in bytes.
+    pub product_bytes: u64,
+    /// Listing page cache capacity, in bytes.
+    pub listing_bytes: u64,
 }
 
 /// Cache statistics for `/metrics`.
@@ -112,9 +112,9 @@ pub struct Catalog {
     settings: CatalogSettings,
     categories: ArcSwap<CategoryTree>,
     sellers: ArcSwap<SellerDirectory>,
-    products: Cache<String, Arc<Representation>>,
-    listings: Cache<String, Arc<Representation>>,
-    category_docs: Cache<String, Arc<Representation>>,
+    products: PageCache,
+    listings: PageCache,
+    category_docs: PageCache,
     /// Generation per listing scope; bumping one makes its cached pages unreachable.
     generations: DashMap<Vec<u8>, u64>,
     /// Incremented after every committed write (Release), read before and after a cache fill
@@ -133,9 +133,11 @@ impl Catalog {
         Ok(Catalog {
             categories: ArcSwap::from_pointee(CategoryTree::build(&store.scan_all::<CategoryRecord>()?)),
             sellers: ArcSwap::from_pointee(SellerDirectory::build(&store.scan_all::<SellerRecord>()?)),
-            products: Cache::new(settings.product_entries.max(16)),
-            listings: Cache::new(settings.listing_entries.max(16)),
-            category_docs: Cache::new(1024),
+            // Bounded in bytes: a listing page weighs ten product pages, and a bound by
+            // entries let a browse run fill hundreds of megabytes.
+            products: page_cache(settings.product_bytes, 2_500),
+            listings: page_cache(settings.listing_bytes, 16_000),
+            category_docs: page_cache(4 << 20, 8_000),
             generations: DashMap::new(),
             epoch: AtomicU64::new(0),
             page_slugs: DashMap::new(),
@@ -217,7 +219,7 @@ impl Catalog {
         Ok(())
     }
 
-    fn fill<T>(&self, cache: &Cache<String, Arc<T>>, key: String, epoch: u64, value: T) -> Arc<T> {
+    fn fill(&self, cache: &PageCache, key: String, epoch: u64, value: Representation) -> Arc<Representation> {
         let value = Arc::new(value);
         if self.epoch.load(Ordering::Acquire) == epoch {
             cache.insert(key, value.clone());
@@ -372,6 +374,19 @@ impl Catalog {
 }
 
 /// Turns a path key into the product cache key: canonical UUID text, or the slug as given.
+/// Rendered pages by key, bounded by their size.
+type PageCache = Cache<String, Arc<Representation>, crate::service::representation::ByteWeighter>;
+
+/// A page cache of `bytes`, sized for pages of about `typical_page` bytes.
+fn page_cache(bytes: u64, typical_page: u64) -> PageCache {
+    let bytes = bytes.max(1 << 16);
+    Cache::with_weighter(
+        (bytes / typical_page).max(16) as usize,
+        bytes,
+        crate::service::representation::ByteWeighter,
+    )
+}
+
 fn canonical_key(key: &str) -> std::borrow::Cow<'_, str> {
     match Id::parse(key) {
         Some(id) => std::borrow::Cow::Owned(id.to_string()),
