@@ -3,7 +3,7 @@
 BIN="${CARGO_TARGET_DIR:-$HOME/.cache/storefront-target}/release"
 OUT=loadtest/results
 CONNS="${CONNS:-64}"
-KEY=loadtest-admin-key
+KEY=loadtest-admin-key-0123456789abcdef
 
 # run_scenario TARGET SCENARIO LABEL [extra args...]: prints the path of the JSON result.
 run_scenario() {

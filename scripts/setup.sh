@@ -6,8 +6,9 @@
 #   clang, pkg-config
 #   poppler-utils   pdftotext, which the tests read invoices with
 #   varnish, varnish-modules   the CDN tests run the shipped VCL (xkey) in a real Varnish
-#   python3, python3-venv  the tests' webhook receiver (standardwebhooks) and SMTP server
-#                   (aiosmtpd), installed from PyPI into $STOREFRONT_PYENV below
+#   python3, python3-venv  the tests' webhook receiver (standardwebhooks), SMTP server
+#                   (aiosmtpd) and API fuzzer (schemathesis), installed from PyPI into
+#                   $STOREFRONT_PYENV below
 set -euo pipefail
 packages=(librocksdb-dev libclang-dev clang pkg-config poppler-utils python3 python3-venv varnish varnish-modules)
 missing=()
@@ -25,8 +26,9 @@ fi
 
 # The Python tools the tests run, pinned, in a virtualenv outside the clone.
 pyenv="${STOREFRONT_PYENV:-$HOME/.cache/storefront-pyenv}"
-if ! "$pyenv/bin/python" -c 'import standardwebhooks, aiosmtpd' 2>/dev/null; then
-  echo "setup: installing standardwebhooks and aiosmtpd into $pyenv"
+if ! "$pyenv/bin/python" -c 'import standardwebhooks, aiosmtpd, schemathesis' 2>/dev/null; then
+  echo "setup: installing standardwebhooks, aiosmtpd and schemathesis into $pyenv"
   python3 -m venv "$pyenv"
-  "$pyenv/bin/pip" install --quiet --disable-pip-version-check standardwebhooks==1.1.0 aiosmtpd==1.4.6 </dev/null
+  "$pyenv/bin/pip" install --quiet --disable-pip-version-check \
+    standardwebhooks==1.1.0 aiosmtpd==1.4.6 schemathesis==4.32.5 </dev/null
 fi

@@ -701,6 +701,7 @@ pub struct App {
     services: Arc<Services>,
     shutdown_grace: Duration,
     server: crate::config::ServerConfig,
+    tls: Option<Arc<http::tls::Tls>>,
 }
 
 impl App {
@@ -731,17 +732,24 @@ impl App {
             Wake::default(),
         );
         let router = http::router(state, &settings.http);
-        let listener = http::server::bind(&settings.http.listen, &settings.http.server)
+        let server = &settings.http.server;
+        let tls = match (&server.tls_cert, &server.tls_key) {
+            (Some(cert), Some(key)) => Some(Arc::new(http::tls::Tls::load(cert, key)?)),
+            _ => None,
+        };
+        let listener = http::server::bind(&settings.http.listen, server)
             .await
             .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
         let addr = listener.local_addr()?;
-        tracing::info!(addr = %addr, data_dir = %settings.data_dir.display(), "storefront listening on http://{addr}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(addr = %addr, data_dir = %settings.data_dir.display(), "storefront listening on {scheme}://{addr}");
         Ok(App {
             listener,
             router,
             services: Arc::new(services),
             shutdown_grace: settings.http.shutdown_grace,
-            server: settings.http.server.clone(),
+            server: server.clone(),
+            tls,
         })
     }
 
@@ -769,10 +777,15 @@ impl App {
             services,
             shutdown_grace,
             server,
+            tls,
         } = self;
         let cancel = CancellationToken::new();
         let tasks: Vec<JoinHandle<()>> = services.workers.spawn(&cancel);
-        http::server::serve(listener, router, &server, shutdown, shutdown_grace).await;
+        let reloader = tls.clone().map(http::tls::reload_on_sighup).transpose()?;
+        http::server::serve(listener, router, &server, tls, shutdown, shutdown_grace).await;
+        if let Some(reloader) = reloader {
+            reloader.abort();
+        }
         cancel.cancel();
         for task in tasks {
             let _ = task.await;

@@ -292,6 +292,13 @@ pub struct ServerConfig {
     pub listen_backlog: u32,
     /// Concurrent streams per HTTP/2 connection.
     pub http2_max_concurrent_streams: u32,
+    /// PEM certificate chain; with `tls_key`, the server speaks HTTPS only (HTTP/2 or
+    /// HTTP/1.1 by ALPN). SIGHUP reloads both files.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// `Strict-Transport-Security: max-age` sent over TLS; 0 sends none.
+    pub hsts_max_age_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -309,6 +316,9 @@ impl Default for ServerConfig {
             max_connections: 8_192,
             listen_backlog: 1_024,
             http2_max_concurrent_streams: 64,
+            tls_cert: None,
+            tls_key: None,
+            hsts_max_age_secs: 31_536_000,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! (import, reindex, eval-search) open the services without serving; the data directory is
 //! locked while a server runs, so stop it first.
 
+mod admin;
 mod backup;
 mod eval;
 mod eval_recs;
@@ -20,9 +21,12 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::service::import::ImportFormat;
 
+/// The version and the commit the binary was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("STOREFRONT_COMMIT"), ")");
+
 /// The command line.
 #[derive(Parser)]
-#[command(name = "storefront", version, about = "A single-box e-commerce backend")]
+#[command(name = "storefront", version = VERSION, about = "A single-box e-commerce backend")]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -83,6 +87,17 @@ enum Command {
         #[arg(long)]
         anchors: Option<PathBuf>,
     },
+    /// Account administration on the box (server stopped).
+    Admin {
+        #[command(subcommand)]
+        action: AdminCommand,
+    },
+    /// Prints a shell completion script, e.g. `storefront completions bash >
+    /// /etc/bash_completion.d/storefront`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Prints the OpenAPI document (the one `/openapi.json` serves) to stdout.
     Openapi,
     /// Takes a backup: through the running server (`POST /api/v1/admin/backups`, with the
@@ -99,8 +114,8 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
         /// The server (default: http://[server] listen).
-        #[arg(long)]
-        url: Option<String>,
+        #[arg(long, alias = "url")]
+        server: Option<String>,
     },
     /// Restores a backup into an empty or new data directory (server stopped). The search
     /// index is rebuilt at the first start.
@@ -132,17 +147,53 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Creates an admin account (the shop's first administrator), or gives an existing
+    /// account admin rights. Prints a generated password unless `--password-stdin`.
+    Create {
+        #[command(flatten)]
+        common: Common,
+        /// The account's email.
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+        /// Read the password from the first line of stdin instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
 impl Cli {
     /// Runs the chosen subcommand.
     pub fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Serve { common, listen, demo } => serve::run(load_config(&common)?, listen, demo),
             Command::Reindex { common } => reindex::run(load_config(&common)?),
-            Command::Backup { common, to, name, url } => {
-                backup::backup(load_config(&common)?, to.as_deref(), name, url)
-            }
+            Command::Backup {
+                common,
+                to,
+                name,
+                server,
+            } => backup::backup(load_config(&common)?, to.as_deref(), name, server),
             Command::Restore { from, data_dir } => backup::restore(&from, &data_dir),
             Command::VerifyBackup { dir } => backup::verify(&dir),
+            Command::Admin {
+                action:
+                    AdminCommand::Create {
+                        common,
+                        email,
+                        name,
+                        password_stdin,
+                    },
+            } => admin::create(load_config(&common)?, email, name, password_stdin),
+            Command::Completions { shell } => {
+                use clap::CommandFactory;
+                clap_complete::generate(shell, &mut Cli::command(), "storefront", &mut std::io::stdout());
+                Ok(())
+            }
             Command::Openapi => {
                 let mut doc = crate::http::routes().into_openapi();
                 crate::http::openapi::finish(&mut doc);

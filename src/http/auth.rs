@@ -9,13 +9,14 @@ use utoipa_axum::routes;
 
 use super::cart::cart_token;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, ClientAddr, Json};
+use super::extract::{AdminCaller, Caller, ClientAddr, Json, Query, SignedInCaller};
 use super::openapi::{AdminOnly, Invalid, SignedIn};
 use super::{parse_id, private_json, AppState};
 use crate::domain::user::{
     AddressInput, LoginInput, PasswordResetConfirm, PasswordResetInput, ProfilePatch, RefreshInput, RegisterInput,
     Role, RoleInput, VerifyEmailInput,
 };
+use crate::service::auth::directory::{UserFilter, UserPage};
 use crate::service::view::{AddressView, Items, Registered, RevokedSessions, Session, Tokens, UserView};
 use crate::service::ServiceError;
 
@@ -32,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_me, update_me))
         .routes(routes!(list_addresses, create_address))
         .routes(routes!(update_address, delete_address))
+        .routes(routes!(list_users))
         .routes(routes!(set_role))
         .routes(routes!(revoke_sessions))
 }
@@ -163,7 +165,7 @@ async fn get_me(State(state): State<AppState>, Caller(actor): Caller) -> Result<
                Invalid))]
 async fn update_me(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    SignedInCaller(actor): SignedInCaller,
     Json(patch): Json<ProfilePatch>,
 ) -> Result<Response, ApiError> {
     let user = state.accounts.update_me(actor, patch).await?;
@@ -186,7 +188,7 @@ async fn list_addresses(State(state): State<AppState>, Caller(actor): Caller) ->
                (status = 422, description = "Invalid fields, or the address book is full", body = ErrorBody)))]
 async fn create_address(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    SignedInCaller(actor): SignedInCaller,
     Json(input): Json<AddressInput>,
 ) -> Result<Response, ApiError> {
     let address = state.accounts.save_address(actor, None, input).await?;
@@ -202,7 +204,7 @@ async fn create_address(
                Invalid))]
 async fn update_address(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    SignedInCaller(actor): SignedInCaller,
     Path(id): Path<String>,
     Json(input): Json<AddressInput>,
 ) -> Result<Response, ApiError> {
@@ -230,6 +232,18 @@ async fn delete_address(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// List and find accounts (admins), oldest first: by part of the email, by role.
+#[utoipa::path(get, path = "/admin/users", tag = "accounts", security(("bearer" = [])), params(UserFilter),
+    responses((status = 200, description = "A page of accounts", body = UserPage), AdminOnly, Invalid))]
+async fn list_users(
+    State(state): State<AppState>,
+    AdminCaller(actor): AdminCaller,
+    Query(filter): Query<UserFilter>,
+) -> Result<Response, ApiError> {
+    let page = state.accounts.list_users(actor, filter).await?;
+    Ok(private_json(StatusCode::OK, &page))
+}
+
 /// Change a user's role (admin). A seller role needs the seller it manages; it takes effect
 /// with the user's next access token.
 #[utoipa::path(post, path = "/admin/users/{id}/role", tag = "accounts", request_body = RoleInput,
@@ -240,7 +254,7 @@ async fn delete_address(
                (status = 422, description = "Unknown role or seller", body = ErrorBody)))]
 async fn set_role(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    AdminCaller(actor): AdminCaller,
     Path(id): Path<String>,
     Json(input): Json<RoleInput>,
 ) -> Result<Response, ApiError> {

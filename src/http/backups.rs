@@ -1,6 +1,6 @@
 //! Online backups (admins): take one of the running store, and list them.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, Json};
+use super::extract::{AdminCaller, Caller, Json};
 use super::openapi::{AdminOnly, BadBody, Invalid};
 use super::{private_json, AppState};
 use crate::service::backup::{BackupStatus, Manifest};
@@ -16,7 +16,9 @@ use crate::service::view::Items;
 
 /// Routes under `/api/v1`.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_backup, list_backups))
+    OpenApiRouter::new()
+        .routes(routes!(create_backup, list_backups))
+        .routes(routes!(get_backup))
 }
 
 /// What to call a backup (`{}` for the default name).
@@ -26,6 +28,10 @@ pub struct BackupInput {
     /// Folder name under `[backup] dir`: 1-64 letters, digits, `-`, `_` or `.` (default: the
     /// time, `20261201T223000Z`).
     pub name: Option<String>,
+    /// Write the backup into this folder on the server instead (absolute; new or empty). The
+    /// name then defaults to its last part.
+    #[schema(value_type = Option<String>)]
+    pub to: Option<std::path::PathBuf>,
 }
 
 /// Take a backup of the running store (admins).
@@ -43,10 +49,10 @@ pub struct BackupInput {
                Invalid))]
 async fn create_backup(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    AdminCaller(actor): AdminCaller,
     Json(input): Json<BackupInput>,
 ) -> Result<Response, ApiError> {
-    let manifest = state.backups.create(actor, input.name).await?;
+    let manifest = state.backups.create(actor, input.name, input.to).await?;
     Ok(private_json(StatusCode::CREATED, &manifest))
 }
 
@@ -58,4 +64,20 @@ async fn create_backup(
 async fn list_backups(State(state): State<AppState>, Caller(actor): Caller) -> Result<Response, ApiError> {
     let items = state.backups.list(actor).await?;
     Ok(private_json(StatusCode::OK, &Items { items }))
+}
+
+/// One backup by name: its progress while it is written (`state: running`), then its
+/// manifest.
+#[utoipa::path(get, path = "/admin/backups/{name}", tag = "operations",
+    params(("name" = String, Path, description = "The backup's name")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The backup", body = BackupStatus), AdminOnly,
+               (status = 404, description = "No such backup", body = ErrorBody)))]
+async fn get_backup(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let status = state.backups.get(actor, name).await?;
+    Ok(private_json(StatusCode::OK, &status))
 }

@@ -8,7 +8,7 @@ use utoipa_axum::routes;
 
 use super::cdn;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, IfMatch, Json};
+use super::extract::{AdminCaller, IfMatch, Json};
 use super::openapi::{AdminOnly, Invalid, Versioned};
 use super::AppState;
 use crate::domain::catalog::CategoryInput;
@@ -56,7 +56,7 @@ async fn get_category(
                Invalid))]
 async fn create_category(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    AdminCaller(actor): AdminCaller,
     Json(input): Json<CategoryInput>,
 ) -> Result<Response, ApiError> {
     let id = state.catalog.create_category(actor, input).await?;
@@ -77,7 +77,7 @@ async fn create_category(
                (status = 422, description = "Invalid fields, or a move below itself", body = ErrorBody)))]
 async fn update_category(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    AdminCaller(actor): AdminCaller,
     Path(key): Path<String>,
     IfMatch(version): IfMatch,
     Json(input): Json<CategoryInput>,

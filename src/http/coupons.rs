@@ -7,7 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, Json};
+use super::extract::{Caller, CatalogWriterCaller, Json};
 use super::openapi::{BadBody, CatalogWriter, Invalid};
 use super::{private_json, AppState};
 use crate::domain::coupon::CouponInput;
@@ -37,7 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
                Invalid))]
 async fn create_coupon(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    CatalogWriterCaller(actor): CatalogWriterCaller,
     Json(input): Json<CouponInput>,
 ) -> Result<Response, ApiError> {
     let view = state.coupons.create(actor, input).await?;
@@ -80,7 +80,7 @@ async fn get_coupon(
                Invalid))]
 async fn update_coupon(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    CatalogWriterCaller(actor): CatalogWriterCaller,
     Path(code): Path<String>,
     Json(input): Json<CouponInput>,
 ) -> Result<Response, ApiError> {

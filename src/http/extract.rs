@@ -153,6 +153,47 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// A caller who must be signed in. Checked as the request arrives, so an anonymous caller
+/// gets 401 before the body is read or validated.
+pub struct SignedInCaller(pub Actor);
+
+impl FromRequestParts<AppState> for SignedInCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Caller(actor) = Caller::from_request_parts(parts, state).await?;
+        actor.require_signed_in()?;
+        Ok(SignedInCaller(actor))
+    }
+}
+
+/// A caller with admin rights: 401 or 403 before the body is read or validated.
+pub struct AdminCaller(pub Actor);
+
+impl FromRequestParts<AppState> for AdminCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Caller(actor) = Caller::from_request_parts(parts, state).await?;
+        actor.require_admin()?;
+        Ok(AdminCaller(actor))
+    }
+}
+
+/// A caller who may write the catalog (an admin, or a seller user): 401 or 403 before the
+/// body is read or validated. Which products a seller may change is the service's rule.
+pub struct CatalogWriterCaller(pub Actor);
+
+impl FromRequestParts<AppState> for CatalogWriterCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Caller(actor) = Caller::from_request_parts(parts, state).await?;
+        actor.require_catalog_writer()?;
+        Ok(CatalogWriterCaller(actor))
+    }
+}
+
 /// The client IP resolved by the rate-limit middleware (loopback when absent, e.g. in tests
 /// that call the router directly).
 pub struct ClientAddr(pub std::net::IpAddr);

@@ -7,7 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, IfMatch, Json, Query};
+use super::extract::{Caller, CatalogWriterCaller, IfMatch, Json, Query};
 use super::openapi::{AdminOnly, StockWrite};
 use super::{private_json, AppState};
 use crate::domain::catalog::{AdjustInput, InventoryInput};
@@ -59,7 +59,7 @@ async fn get_inventory(
                StockWrite))]
 async fn put_inventory(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    CatalogWriterCaller(actor): CatalogWriterCaller,
     Path(sku): Path<String>,
     IfMatch(version): IfMatch,
     Json(input): Json<InventoryInput>,
@@ -78,7 +78,7 @@ async fn put_inventory(
                StockWrite))]
 async fn adjust_inventory(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    CatalogWriterCaller(actor): CatalogWriterCaller,
     Path(sku): Path<String>,
     IfMatch(version): IfMatch,
     Json(input): Json<AdjustInput>,

@@ -29,6 +29,7 @@ pub mod security;
 pub mod sellers;
 pub mod server;
 pub mod shipping;
+pub mod tls;
 pub mod wishlist;
 
 use std::sync::Arc;
@@ -60,6 +61,9 @@ use error::ApiError;
 use metrics::Metrics;
 use rate_limit::RateLimits;
 
+/// The shortest admin API key accepted.
+pub const MIN_ADMIN_KEY_CHARS: usize = 32;
+
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
@@ -86,8 +90,18 @@ impl TryFrom<&Config> for HttpSettings {
         // Malformed rates and ranges are start-up errors.
         let trusted_proxies = rate_limit::parse_proxies(&config.rate_limit.trusted_proxies)?;
         RateLimits::new(&config.rate_limit, trusted_proxies.clone())?;
-        let admin_api_key =
-            (!config.auth.admin_api_key.is_empty()).then(|| Arc::<str>::from(config.auth.admin_api_key.as_str()));
+        let key = config.auth.admin_api_key.as_str();
+        // A short key is guessable by brute force over the network.
+        if !key.is_empty() && key.chars().count() < MIN_ADMIN_KEY_CHARS {
+            anyhow::bail!(
+                "[auth] admin_api_key is {} characters; use at least {MIN_ADMIN_KEY_CHARS} (for example `openssl rand -hex 24`)",
+                key.chars().count()
+            );
+        }
+        if config.server.tls_cert.is_some() != config.server.tls_key.is_some() {
+            anyhow::bail!("[server] tls_cert and tls_key go together: set both, or neither for plain HTTP");
+        }
+        let admin_api_key = (!key.is_empty()).then(|| Arc::<str>::from(key));
         if admin_api_key.is_none() {
             tracing::warn!("[auth] admin_api_key is not set: admin automation with an API key is disabled (admin users still work)");
         }

@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, Json, Query};
+use super::extract::{AdminCaller, Caller, Json, Query};
 use super::openapi::{AdminOnly, BadBody, Invalid};
 use super::{parse_id, private_json, AppState};
 use crate::service::notify::{DeliveryFilter, WebhookInput};
@@ -37,7 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 201, description = "The endpoint, with its secret", body = WebhookView), BadBody, AdminOnly, Invalid))]
 async fn create_webhook(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    AdminCaller(actor): AdminCaller,
     Json(input): Json<WebhookInput>,
 ) -> Result<Response, ApiError> {
     let view = state.notifications.create_webhook(actor, input).await?;
@@ -61,7 +61,7 @@ async fn list_webhooks(State(state): State<AppState>, Caller(actor): Caller) -> 
                (status = 404, description = "No such endpoint", body = ErrorBody), Invalid))]
 async fn update_webhook(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    AdminCaller(actor): AdminCaller,
     Path(id): Path<String>,
     Json(input): Json<WebhookInput>,
 ) -> Result<Response, ApiError> {
@@ -114,7 +114,7 @@ pub struct Pinged {
                (status = 404, description = "No such endpoint", body = ErrorBody), Invalid))]
 async fn ping_webhook(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    AdminCaller(actor): AdminCaller,
     Path(id): Path<String>,
     Json(input): Json<PingInput>,
 ) -> Result<Response, ApiError> {

@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 
 use super::cart::cart_token;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, IfMatch, Json, JsonBytes, Query};
+use super::extract::{Caller, IfMatch, Json, JsonBytes, Query, SignedInCaller};
 use super::openapi::{AdminOnly, BadBody, Invalid, SignedIn, Versioned};
 use super::{parse_id, private_json, AppState};
 use crate::domain::order::{CheckoutInput, NoteInput, RefundInput, ReturnInput, ReturnUpdateInput, StatusChangeInput};
@@ -331,7 +331,7 @@ async fn list_returns(
                (status = 503, description = "`payment_unavailable`: retry; nothing moves twice", body = ErrorBody)))]
 async fn update_return(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    SignedInCaller(actor): SignedInCaller,
     Path(id): Path<String>,
     Json(input): Json<ReturnUpdateInput>,
 ) -> Result<Response, ApiError> {
@@ -394,7 +394,7 @@ async fn cancel_order(
                Invalid))]
 async fn add_note(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    SignedInCaller(actor): SignedInCaller,
     Path(id): Path<String>,
     Json(input): Json<NoteInput>,
 ) -> Result<Response, ApiError> {
@@ -414,7 +414,7 @@ async fn add_note(
                Versioned, Invalid))]
 async fn change_status(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    SignedInCaller(actor): SignedInCaller,
     Path(id): Path<String>,
     IfMatch(version): IfMatch,
     headers: HeaderMap,
@@ -443,7 +443,7 @@ async fn change_status(
                (status = 422, description = "`refund_exceeds_captured` (`details.refundable`), or invalid lines", body = ErrorBody)))]
 async fn create_refund(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    SignedInCaller(actor): SignedInCaller,
     Path(id): Path<String>,
     headers: HeaderMap,
     JsonBytes(input, raw): JsonBytes<RefundInput>,

@@ -8,7 +8,7 @@ use utoipa_axum::routes;
 
 use super::cdn;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, IfMatch, Json, Query};
+use super::extract::{Caller, CatalogWriterCaller, IfMatch, Json, Query};
 use super::openapi::{BadBody, CatalogWriter, Invalid, Versioned};
 use super::AppState;
 use crate::domain::catalog::{ProductInput, ProductPatch, VariantInput, VariantPatch};
@@ -89,7 +89,7 @@ async fn written(state: &AppState, id: Id, status: StatusCode) -> Result<Respons
                Invalid))]
 async fn create_product(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    CatalogWriterCaller(actor): CatalogWriterCaller,
     Json(input): Json<ProductInput>,
 ) -> Result<Response, ApiError> {
     let id = state.catalog.create_product(actor, input).await?;
@@ -109,7 +109,7 @@ async fn create_product(
                Invalid))]
 async fn update_product(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    CatalogWriterCaller(actor): CatalogWriterCaller,
     Path(key): Path<String>,
     IfMatch(version): IfMatch,
     Json(patch): Json<ProductPatch>,
@@ -149,7 +149,7 @@ async fn delete_product(
                Invalid))]
 async fn create_variant(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    CatalogWriterCaller(actor): CatalogWriterCaller,
     Path(key): Path<String>,
     IfMatch(version): IfMatch,
     Json(input): Json<VariantInput>,
@@ -170,7 +170,7 @@ async fn create_variant(
                Invalid))]
 async fn update_variant(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    CatalogWriterCaller(actor): CatalogWriterCaller,
     Path(sku): Path<String>,
     IfMatch(version): IfMatch,
     Json(patch): Json<VariantPatch>,

@@ -7,7 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, Json};
+use super::extract::{AdminCaller, Caller, Json};
 use super::openapi::{AdminOnly, BadBody, Invalid};
 use super::{parse_id, private_json, AppState};
 use crate::domain::promotion::PromotionInput;
@@ -32,7 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 201, description = "The promotion", body = PromotionView), BadBody, AdminOnly, Invalid))]
 async fn create_promotion(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    AdminCaller(actor): AdminCaller,
     Json(input): Json<PromotionInput>,
 ) -> Result<Response, ApiError> {
     let view = state.promotions.create(actor, input).await?;
@@ -59,7 +59,7 @@ async fn list_promotions(State(state): State<AppState>, Caller(actor): Caller) -
                Invalid))]
 async fn update_promotion(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    AdminCaller(actor): AdminCaller,
     Path(id): Path<String>,
     Json(input): Json<PromotionInput>,
 ) -> Result<Response, ApiError> {

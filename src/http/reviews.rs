@@ -7,7 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, IfMatch, Json, Query};
+use super::extract::{Caller, IfMatch, Json, Query, SignedInCaller};
 use super::openapi::{BadBody, CatalogWriter, Invalid, SignedIn};
 use super::{cdn, parse_id, private_json, AppState};
 use crate::domain::review::ReviewInput;
@@ -62,7 +62,7 @@ async fn list_reviews(
                Invalid))]
 async fn create_review(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    SignedInCaller(actor): SignedInCaller,
     Path(key): Path<String>,
     Json(input): Json<ReviewInput>,
 ) -> Result<Response, ApiError> {
@@ -97,7 +97,7 @@ async fn get_review(
                Invalid))]
 async fn update_review(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    SignedInCaller(actor): SignedInCaller,
     IfMatch(if_match): IfMatch,
     Path(id): Path<String>,
     Json(input): Json<ReviewInput>,
@@ -160,7 +160,7 @@ struct ReplyInput {
                Invalid))]
 async fn reply(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    SignedInCaller(actor): SignedInCaller,
     Path(id): Path<String>,
     Json(input): Json<ReplyInput>,
 ) -> Result<Response, ApiError> {

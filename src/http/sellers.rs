@@ -8,7 +8,7 @@ use utoipa_axum::routes;
 
 use super::cdn;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, Json};
+use super::extract::{AdminCaller, Json};
 use super::openapi::{AdminOnly, Invalid};
 use super::AppState;
 use crate::domain::catalog::SellerInput;
@@ -46,7 +46,7 @@ async fn get_seller(
                Invalid))]
 async fn create_seller(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    AdminCaller(actor): AdminCaller,
     Json(input): Json<SellerInput>,
 ) -> Result<Response, ApiError> {
     let id = state.catalog.create_seller(actor, input).await?;

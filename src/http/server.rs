@@ -2,7 +2,8 @@
 //! request-level layer can enforce because they act before a request exists: a header-read
 //! timeout that also closes idle keep-alive connections, a cap on open connections, the
 //! listen backlog and HTTP/2 stream limits. Slow or idle clients cost a socket for a bounded
-//! time, never the server.
+//! time, never the server. With TLS on, the handshake shares the header-read timeout and
+//! every response carries HSTS.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tower::Service;
 
+use super::tls::Tls;
 use crate::config::ServerConfig;
 
 /// Binds `addr` with the configured backlog.
@@ -35,15 +37,21 @@ pub async fn bind(addr: &str, config: &ServerConfig) -> std::io::Result<TcpListe
     socket.listen(config.listen_backlog.max(1))
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then lets open connections
-/// finish for up to `grace`.
+/// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown` completes,
+/// then lets open connections finish for up to `grace`.
 pub async fn serve(
     listener: TcpListener,
     edge: crate::http::Edge,
     config: &ServerConfig,
+    tls: Option<Arc<Tls>>,
     shutdown: impl std::future::Future<Output = ()>,
     grace: Duration,
 ) {
+    // RFC 6797: HSTS is only meaningful (and only sent) over a secure transport.
+    let hsts = tls.as_ref().filter(|_| config.hsts_max_age_secs > 0).map(|_| {
+        axum::http::HeaderValue::try_from(format!("max-age={}", config.hsts_max_age_secs))
+            .expect("digits are a valid header value")
+    });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -80,19 +88,30 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let first_byte = Duration::from_millis(config.header_read_timeout_ms.max(1));
         let edge = edge.clone();
+        let hsts = hsts.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             let answered = edge.fast.try_serve(&request, peer.ip());
             let mut router = edge.router.clone();
+            let hsts = hsts.clone();
             async move {
-                if let Some(response) = answered {
-                    return Ok(response);
+                let mut response = match answered {
+                    Some(response) => response,
+                    None => {
+                        request.extensions_mut().insert(ConnectInfo(peer));
+                        router.call(request.map(axum::body::Body::new)).await?
+                    }
+                };
+                if let Some(hsts) = hsts {
+                    response
+                        .headers_mut()
+                        .insert(axum::http::header::STRICT_TRANSPORT_SECURITY, hsts);
                 }
-                request.extensions_mut().insert(ConnectInfo(peer));
-                router.call(request.map(axum::body::Body::new)).await
+                Ok::<_, std::convert::Infallible>(response)
             }
         });
         let builder = builder.clone();
         let watcher = graceful.watcher();
+        let acceptor = tls.as_ref().map(|tls| tls.acceptor());
         tokio::spawn(async move {
             // Telling HTTP/1 from HTTP/2 waits for the first bytes, with no timeout of its
             // own: a socket that sends nothing is closed here.
@@ -104,11 +123,23 @@ pub async fn serve(
                 drop(permit);
                 return;
             }
-            let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .into_owned();
             // Timeouts and resets end connections all the time; nothing to report.
-            let _ = watcher.watch(connection).await;
+            match acceptor {
+                None => {
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .into_owned();
+                    let _ = watcher.watch(connection).await;
+                }
+                Some(acceptor) => {
+                    if let Ok(Ok(stream)) = tokio::time::timeout(first_byte, acceptor.accept(stream)).await {
+                        let connection = builder
+                            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                            .into_owned();
+                        let _ = watcher.watch(connection).await;
+                    }
+                }
+            }
             drop(permit);
         });
     }

@@ -7,7 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, IfMatch, Json};
+use super::extract::{AdminCaller, Caller, IfMatch, Json};
 use super::openapi::{AdminOnly, BadBody, Invalid};
 use super::{parse_id, private_json, AppState};
 use crate::domain::shipping::ZoneInput;
@@ -35,7 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
                (status = 409, description = "`zone_overlap`", body = ErrorBody), Invalid))]
 async fn create_zone(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    AdminCaller(actor): AdminCaller,
     Json(input): Json<ZoneInput>,
 ) -> Result<Response, ApiError> {
     let view = state.shipping.create(actor, input).await?;
@@ -65,7 +65,7 @@ async fn list_zones(State(state): State<AppState>, Caller(actor): Caller) -> Res
                Invalid))]
 async fn update_zone(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    AdminCaller(actor): AdminCaller,
     IfMatch(if_match): IfMatch,
     Path(id): Path<String>,
     Json(input): Json<ZoneInput>,

@@ -7,7 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, Json};
+use super::extract::{Caller, Json, SignedInCaller};
 use super::openapi::{BadBody, Invalid, SignedIn};
 use super::{cdn, AppState};
 use crate::service::view::Items;
@@ -40,7 +40,7 @@ async fn get_wishlist(State(state): State<AppState>, Caller(actor): Caller) -> R
                Invalid))]
 async fn add_to_wishlist(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    SignedInCaller(actor): SignedInCaller,
     Json(input): Json<WishlistInput>,
 ) -> Result<Response, ApiError> {
     let created = state.wishlists.add(actor, input).await?;

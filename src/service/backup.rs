@@ -82,6 +82,8 @@ pub struct Backups {
     dir: PathBuf,
     clock: SharedClock,
     running: Mutex<Option<BackupStatus>>,
+    /// Backups written to a `to` folder outside `dir` since start-up.
+    elsewhere: Mutex<Vec<PathBuf>>,
 }
 
 impl Backups {
@@ -92,23 +94,40 @@ impl Backups {
             dir,
             clock,
             running: Mutex::new(None),
+            elsewhere: Mutex::default(),
         }
     }
 
-    /// Takes a backup named `name` (default: the time, `20261201T223000Z`); one at a time.
-    pub async fn create(self: &Arc<Self>, actor: Actor, name: Option<String>) -> Result<Manifest, ServiceError> {
+    /// Takes a backup named `name` (default: the time, `20261201T223000Z`, or the last part
+    /// of `to`) into `[backup] dir`/`name`, or into `to` (an absolute path that is new or an
+    /// empty folder); one at a time.
+    pub async fn create(
+        self: &Arc<Self>,
+        actor: Actor,
+        name: Option<String>,
+        to: Option<PathBuf>,
+    ) -> Result<Manifest, ServiceError> {
         actor.require_admin()?;
-        let name = match name {
-            Some(name) => valid_name(&name)?,
-            None => time_name(self.clock.now_ms()),
+        if let Some(to) = &to {
+            if !to.is_absolute() {
+                return Err(invalid("to", "invalid", "an absolute path on the server"));
+            }
+            if to.exists() && !to.read_dir().is_ok_and(|mut entries| entries.next().is_none()) {
+                return Err(invalid("to", "not_empty", "a new or empty folder"));
+            }
+        }
+        let name = match (name, to.as_ref().and_then(|to| to.file_name())) {
+            (Some(name), _) => valid_name(&name)?,
+            (None, Some(last)) => valid_name(&last.to_string_lossy())?,
+            (None, None) => time_name(self.clock.now_ms()),
         };
-        let target = self.dir.join(&name);
+        let target = to.clone().unwrap_or_else(|| self.dir.join(&name));
         {
             let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
             if running.is_some() {
                 return Err(DomainError::BackupRunning.into());
             }
-            if target.exists() {
+            if to.is_none() && target.exists() || self.find(&name).is_some() {
                 return Err(DomainError::BackupExists { name }.into());
             }
             *running = Some(BackupStatus {
@@ -121,9 +140,14 @@ impl Backups {
             });
         }
         let this = self.clone();
+        let written = target.clone();
         let result = blocking(move || {
             std::fs::create_dir_all(&this.dir)
                 .map_err(|e| ServiceError::internal_from(format!("creating {}", this.dir.display()), e))?;
+            // An empty folder given as `to` makes way for the checkpoint.
+            if target.is_dir() {
+                std::fs::remove_dir(&target).map_err(|e| io_error(&target, e))?;
+            }
             let created_at = crate::service::view::rfc3339(this.clock.now_ms());
             write(&this.store, &target, &name, created_at, |done, total| {
                 if let Some(status) = this.running.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
@@ -133,8 +157,34 @@ impl Backups {
             })
         })
         .await;
+        if result.is_ok() && to.is_some() {
+            self.elsewhere.lock().unwrap_or_else(|p| p.into_inner()).push(written);
+        }
         *self.running.lock().unwrap_or_else(|p| p.into_inner()) = None;
         result
+    }
+
+    /// One backup by name: the one being written, or a finished one.
+    pub async fn get(self: &Arc<Self>, actor: Actor, name: String) -> Result<BackupStatus, ServiceError> {
+        actor.require_admin()?;
+        let this = self.clone();
+        blocking(move || {
+            let running = this.running.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            running
+                .filter(|r| r.name == name)
+                .or_else(|| this.find(&name))
+                .ok_or(ServiceError::NotFound { kind: "backup" })
+        })
+        .await
+    }
+
+    /// A finished backup named `name`, in `[backup] dir` or written elsewhere by this process.
+    fn find(&self, name: &str) -> Option<BackupStatus> {
+        let elsewhere = self.elsewhere.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        std::iter::once(self.dir.join(name))
+            .chain(elsewhere)
+            .filter_map(|path| complete(&path))
+            .find(|status| status.name == name)
     }
 
     /// The backups in `[backup] dir`, newest name last, and the one being written.
@@ -145,26 +195,29 @@ impl Backups {
             let running = this.running.lock().unwrap_or_else(|p| p.into_inner()).clone();
             let mut out = Vec::new();
             if let Ok(entries) = std::fs::read_dir(&this.dir) {
-                for entry in entries.flatten() {
-                    let path = entry.path();
-                    if let Ok(manifest) = read_manifest(&path) {
-                        out.push(BackupStatus {
-                            name: manifest.name.clone(),
-                            state: "complete",
-                            path: path.display().to_string(),
-                            files_done: manifest.files.len(),
-                            files_total: manifest.files.len(),
-                            manifest: Some(manifest),
-                        });
-                    }
-                }
+                out.extend(entries.flatten().filter_map(|entry| complete(&entry.path())));
             }
+            let elsewhere = this.elsewhere.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            out.extend(elsewhere.iter().filter_map(|path| complete(path)));
             out.sort_by(|a, b| a.name.cmp(&b.name));
             out.extend(running);
             Ok(out)
         })
         .await
     }
+}
+
+/// The finished backup in `path`, if there is one.
+fn complete(path: &Path) -> Option<BackupStatus> {
+    let manifest = read_manifest(path).ok()?;
+    Some(BackupStatus {
+        name: manifest.name.clone(),
+        state: "complete",
+        path: path.display().to_string(),
+        files_done: manifest.files.len(),
+        files_total: manifest.files.len(),
+        manifest: Some(manifest),
+    })
 }
 
 /// Writes a backup of `store` into `target` (which must not exist): the checkpoint, then

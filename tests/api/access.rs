@@ -278,3 +278,32 @@ async fn personal_data_never_leaks_between_users() {
         .await;
     assert_eq!(status, N);
 }
+
+/// The caller is checked before the body: a bad body from someone who may not call the
+/// endpoint at all gets 401/403, never 422 with a list of the fields it expects.
+#[tokio::test]
+async fn callers_are_checked_before_their_bodies() {
+    let app = spawn_app().await;
+    let cast = cast(&app).await;
+    let bad = || Some(json!({ "unexpected": [1, 2, 3] }));
+    for (method, path, customer) in [
+        (Method::POST, "/api/v1/products", F),
+        (Method::PATCH, "/api/v1/products/whatever", F),
+        (Method::PUT, "/api/v1/inventory/SKU-1", F),
+        (Method::POST, "/api/v1/categories", F),
+        (Method::POST, "/api/v1/sellers", F),
+        (Method::POST, "/api/v1/admin/coupons", F), // sellers make their own
+        (Method::POST, "/api/v1/admin/webhooks", F),
+        (Method::POST, "/api/v1/admin/promotions", F),
+        (Method::POST, "/api/v1/admin/shipping-zones", F),
+        (Method::POST, "/api/v1/admin/backups", F),
+        (Method::POST, "/api/v1/me/addresses", StatusCode::UNPROCESSABLE_ENTITY),
+        (Method::POST, "/api/v1/me/wishlist", StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let (status, body) = app.call(method.clone(), path, None, bad()).await;
+        assert_eq!(status, U, "{method} {path} anonymous: {body}");
+        assert!(body["error"]["details"].is_null(), "{method} {path}: {body}");
+        let (status, body) = app.call(method.clone(), path, Some(&cast.customer.access), bad()).await;
+        assert_eq!(status, customer, "{method} {path} as a customer: {body}");
+    }
+}

@@ -614,3 +614,122 @@ async fn access_tokens_are_refused_as_soon_as_their_session_ends() {
         assert_eq!(app.call(Method::GET, "/api/v1/me", Some(token), None).await.0, want);
     }
 }
+
+#[tokio::test]
+async fn admins_list_and_find_users_a_page_at_a_time() {
+    let app = spawn_app().await;
+    for i in 0..5 {
+        app.register(&format!("shopper{i}@example.com")).await;
+    }
+    let other = app.register("someone@else.org").await;
+    let admin = app.register("boss@example.com").await;
+    let admin = app.promote(&admin, "admin", None).await;
+
+    let (status, _) = app.call(Method::GET, "/api/v1/admin/users", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .call(Method::GET, "/api/v1/admin/users", Some(&other.access), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Every account, two at a time, in creation order, each once.
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/admin/users?limit=2".to_owned();
+    loop {
+        let (status, page) = app.call(Method::GET, &path, Some(&admin.access), None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page["items"].as_array().unwrap().len() <= 2);
+        for user in page["items"].as_array().unwrap() {
+            assert!(user.get("password_hash").is_none());
+            seen.push(user["email"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/admin/users?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    let mut expected: Vec<String> = (0..5).map(|i| format!("shopper{i}@example.com")).collect();
+    expected.extend(["someone@else.org".to_owned(), "boss@example.com".to_owned()]);
+    assert_eq!(seen, expected);
+
+    let (_, page) = app
+        .call(
+            Method::GET,
+            "/api/v1/admin/users?email=ELSE.org",
+            Some(&admin.access),
+            None,
+        )
+        .await;
+    assert_eq!(page["items"][0]["id"], other.id.as_str());
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let (_, page) = app
+        .call(Method::GET, "/api/v1/admin/users?role=admin", Some(&admin.access), None)
+        .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["items"][0]["email"], "boss@example.com");
+    let (status, body) = app
+        .call(
+            Method::GET,
+            "/api/v1/admin/users?role=owner&limit=0&cursor=x",
+            Some(&admin.access),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_fields(&body), ["limit", "role", "cursor"]);
+}
+
+/// The first admin comes from the command line, on a stopped store: it signs in with the
+/// printed password and has admin rights; a second run on the same email keeps the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_create_makes_the_first_admin_on_the_box() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_storefront"))
+            .args(["admin", "create", "--data-dir"])
+            .arg(dir.path())
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run(&["--email", "Owner@Shop.example"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let password = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(
+        password.len(),
+        24,
+        "the generated password is printed alone: {password:?}"
+    );
+    let out = run(
+        &["--email", "owner@shop.example", "--password-stdin"],
+        "ignored-because-it-exists\n",
+    );
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unchanged"));
+    let out = run(&["--email", "short@shop.example", "--password-stdin"], "abc\n");
+    assert!(!out.status.success(), "a too-short password is refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("password"));
+
+    let app = spawn_with(Some(dir), |c| c.auth.admin_api_key.clear()).await;
+    let (status, tokens) = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({ "email": "owner@shop.example", "password": password })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    let (_, me) = app.call(Method::GET, "/api/v1/me", Some(access), None).await;
+    assert_eq!(me["role"], "admin");
+    let (status, page) = app.call(Method::GET, "/api/v1/admin/users", Some(access), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+}

@@ -241,7 +241,42 @@ async fn backups_are_for_admins_and_names_are_plain() {
     assert_eq!(body["error"]["details"][0]["field"], "name");
     let (status, manifest) = app.admin_json(Method::POST, "/api/v1/admin/backups", json!({})).await;
     assert_eq!(status, StatusCode::CREATED);
-    assert!(manifest["name"].as_str().unwrap().ends_with('Z'), "{manifest}");
+    let name = manifest["name"].as_str().unwrap().to_owned();
+    assert!(name.ends_with('Z'), "{manifest}");
+    let (status, one) = app
+        .admin_json(Method::GET, &format!("/api/v1/admin/backups/{name}"), json!(null))
+        .await;
+    assert_eq!((status, &one["state"]), (StatusCode::OK, &json!("complete")), "{one}");
+    assert_eq!(one["manifest"], manifest);
+    let (status, _) = app
+        .admin_json(Method::GET, "/api/v1/admin/backups/nope", json!(null))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // `to`: a folder elsewhere on the server, new or empty, absolute; named after it.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let to = elsewhere.path().join("offsite-1");
+    let (status, body) = app
+        .admin_json(Method::POST, "/api/v1/admin/backups", json!({ "to": "relative/dir" }))
+        .await;
+    assert_eq!(
+        (status, &body["error"]["details"][0]["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("to"))
+    );
+    let (status, body) = app
+        .admin_json(Method::POST, "/api/v1/admin/backups", json!({ "to": app.data_path() }))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a non-empty folder: {body}");
+    let (status, manifest) = app
+        .admin_json(Method::POST, "/api/v1/admin/backups", json!({ "to": to }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{manifest}");
+    assert_eq!(manifest["name"], "offsite-1");
+    assert_eq!(storefront::service::backup::verify(&to).unwrap().name, "offsite-1");
+    let (status, one) = app
+        .admin_json(Method::GET, "/api/v1/admin/backups/offsite-1", json!(null))
+        .await;
+    assert_eq!((status, one["path"].as_str()), (StatusCode::OK, to.to_str()), "{one}");
 }
 
 /// `storefront backup --to` asks the running server, then copies the backup off its disk and
@@ -256,7 +291,7 @@ async fn the_backup_command_asks_the_running_server_and_copies_the_result() {
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_storefront"))
             .env("STOREFRONT__AUTH__ADMIN_API_KEY", crate::helpers::ADMIN_KEY)
-            .args(["backup", "--name", "nightly", "--url", &base, "--data-dir"])
+            .args(["backup", "--name", "nightly", "--server", &base, "--data-dir"])
             .arg(&data_dir)
             .arg("--to")
             .arg(&copy_arg)

@@ -111,6 +111,13 @@ impl ServerProcess {
         self.child.wait().expect("reap");
     }
 
+    /// Sends `signal` (for example SIGHUP) to the process.
+    pub fn signal(&self, signal: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits");
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill({pid}, {signal})");
+    }
+
     pub fn kill9(mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("reap");

@@ -16,7 +16,7 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub const ADMIN_KEY: &str = "test-admin-key";
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef0123";
 
 static TRACING: Once = Once::new();
 

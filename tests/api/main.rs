@@ -28,5 +28,6 @@ mod search;
 mod shipping;
 mod slow_clients;
 mod stripe;
+mod tls;
 mod varnish;
 mod wishlist;

@@ -324,3 +324,34 @@ async fn a_products_own_etag_is_accepted_in_if_match() {
         "the old ETag is stale now"
     );
 }
+
+#[test]
+fn the_version_names_the_commit_and_completions_come_from_the_cli() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_storefront"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let version = run(&["--version"]);
+    let commit = version
+        .trim()
+        .strip_prefix(&format!("storefront {} (commit ", env!("CARGO_PKG_VERSION")))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{version}"));
+    assert!(
+        commit == "unknown" || (commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{commit}"
+    );
+    for (shell, marker) in [
+        ("bash", "_storefront()"),
+        ("zsh", "#compdef storefront"),
+        ("fish", "complete -c storefront"),
+    ] {
+        let script = run(&["completions", shell]);
+        assert!(script.contains(marker), "{shell}");
+        assert!(script.contains("verify-backup"), "{shell} completes the subcommands");
+    }
+}

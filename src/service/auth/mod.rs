@@ -7,6 +7,7 @@
 //! can neither stall the async workers nor exhaust memory.
 
 pub(crate) mod addresses;
+pub mod directory;
 pub mod recovery;
 pub mod revocation;
 mod tokens;
