@@ -167,7 +167,7 @@ pub struct ErrorDetail<'a> {
     /// Machine-readable facts: each invalid field (422), the version (412), the shortfall of
     /// stock (409)...
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub details: Option<serde_json::Value>,
 }
 

@@ -91,7 +91,30 @@ impl Modify for Conventions {
                 &mut item.delete,
             ];
             for operation in operations.into_iter().flatten() {
+                let has_body = operation.request_body.is_some();
+                let signed = operation.security.as_ref().is_some_and(|s| !s.is_empty());
                 let responses = &mut operation.responses.responses;
+                if signed {
+                    // The admin API key is not a user: `/me` answers it 403, as do roles
+                    // without the right.
+                    responses
+                        .entry("403".into())
+                        .or_insert_with(|| error("The caller may not do this (`forbidden`)"));
+                }
+                responses
+                    .entry("400".into())
+                    .or_insert_with(|| error("Malformed request: an unknown or unparsable query parameter or header"));
+                if has_body {
+                    responses
+                        .entry("413".into())
+                        .or_insert_with(|| error("Body larger than `[server] body_limit_bytes`"));
+                    responses
+                        .entry("415".into())
+                        .or_insert_with(|| error("Body is not `Content-Type: application/json`"));
+                    responses
+                        .entry("422".into())
+                        .or_insert_with(|| error("Invalid body; `details` lists each field"));
+                }
                 responses
                     .entry("429".into())
                     .or_insert_with(|| error("Rate limited; see `Retry-After`"));

@@ -11,6 +11,7 @@ mod coupons;
 mod crash;
 mod crash_loop;
 mod durability;
+mod fuzz;
 mod helpers;
 mod import;
 mod inventory;

@@ -20,7 +20,7 @@ use crate::helpers::{error_fields, product, spawn_app, spawn_with, TestApp, ADMI
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// The Python of the test tools (`scripts/setup.sh` makes it).
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     let env = std::env::var_os("STOREFRONT_PYENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/storefront-pyenv"));

@@ -31,7 +31,7 @@ use storefront_storage::records::{
     ArchivedAttributeRecord, ArchivedAttributeValue, ArchivedImageRecord, ArchivedProductRecord, ArchivedProductStatus,
     ProductStatus,
 };
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::RefOr;
 
 use super::catalog::taxonomy::{CategoryNode, SellerSummary};
@@ -96,7 +96,11 @@ impl utoipa::PartialSchema for Attributes<'_> {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .description(Some("Attribute name → text, number or boolean"))
-            .additional_properties(Some(ObjectBuilder::new()))
+            .additional_properties(Some(ObjectBuilder::new().schema_type(SchemaType::from_iter([
+                Type::String,
+                Type::Number,
+                Type::Boolean,
+            ]))))
             .into()
     }
 }

@@ -236,7 +236,18 @@ impl utoipa::PartialSchema for CategoryTreeView<'_> {
                 .property("id", <Id as utoipa::PartialSchema>::schema())
                 .property("slug", ObjectBuilder::new().schema_type(Type::String))
                 .property("name", ObjectBuilder::new().schema_type(Type::String))
-                .property("parent_id", <Id as utoipa::PartialSchema>::schema())
+                .property(
+                    "parent_id",
+                    ObjectBuilder::new()
+                        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                            Type::String,
+                            Type::Null,
+                        ]))
+                        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                            utoipa::openapi::KnownFormat::Uuid,
+                        )))
+                        .description(Some("The parent's id; null for a root")),
+                )
                 .property("position", ObjectBuilder::new().schema_type(Type::Integer))
                 .property("version", ObjectBuilder::new().schema_type(Type::Integer))
                 .property(
