@@ -808,17 +808,22 @@ impl Default for CdnConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
-    /// `tracing` filter directive, e.g. `info` or `storefront=debug`. `RUST_LOG` wins if set.
+    /// A level for our crates (`info`; other crates log at warn), or `tracing` filter
+    /// directives (`info,tantivy=info`). `RUST_LOG` wins if set. Invalid: a start-up error.
     pub level: String,
-    /// `json` for structured logs, `pretty` for humans.
+    /// `auto` (readable on a terminal, JSON otherwise), `json` or `pretty`.
     pub format: String,
+    /// One `info` line per request (target `storefront::access`): method, path, status,
+    /// duration, client.
+    pub access: bool,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             level: "info".into(),
-            format: "json".into(),
+            format: "auto".into(),
+            access: false,
         }
     }
 }

@@ -229,7 +229,7 @@ fn load_config(common: &Common) -> anyhow::Result<Config> {
 
 /// Opens the services for an offline command, on the system clock.
 fn open_offline(config: &Config) -> anyhow::Result<(Settings, Services)> {
-    crate::telemetry::init(&config.log);
+    crate::telemetry::init(&config.log)?;
     let settings = Settings::try_from(config)?;
     let services = Services::open(&settings, Arc::new(SystemClock))?;
     Ok((settings, services))

@@ -7,7 +7,7 @@ pub(super) fn run(mut config: Config, listen: Option<String>, demo: bool) -> any
     if let Some(listen) = listen {
         config.server.listen = listen;
     }
-    crate::telemetry::init(&config.log);
+    crate::telemetry::init(&config.log)?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if config.server.worker_threads > 0 {
         runtime.worker_threads(config.server.worker_threads);

@@ -81,6 +81,8 @@ pub struct HttpSettings {
     pub admin_api_key: Option<Arc<str>>,
     /// Grace period for in-flight requests at shutdown.
     pub shutdown_grace: Duration,
+    /// One log line per request.
+    pub access_log: bool,
 }
 
 impl TryFrom<&Config> for HttpSettings {
@@ -114,6 +116,7 @@ impl TryFrom<&Config> for HttpSettings {
                 .map_err(|e| anyhow::anyhow!("invalid [http_cache] settings: {e}"))?,
             admin_api_key,
             shutdown_grace: Duration::from_millis(config.server.shutdown_grace_ms),
+            access_log: config.log.access,
         })
     }
 }
@@ -267,6 +270,8 @@ pub struct Edge {
     pub router: Router,
     /// Cached public reads answered before the router.
     pub fast: Arc<fast::FastPath>,
+    /// Log one line per request (`[log] access`).
+    pub access_log: bool,
 }
 
 /// `Edge` as one service (benches and in-process callers; the server calls the two parts
@@ -323,6 +328,7 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Edge {
     Edge {
         router: with_edge_layers(app, &settings.server, ids, metrics),
         fast,
+        access_log: settings.access_log,
     }
 }
 

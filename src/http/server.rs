@@ -93,6 +93,13 @@ pub async fn serve(
             let answered = edge.fast.try_serve(&request, peer.ip());
             let mut router = edge.router.clone();
             let hsts = hsts.clone();
+            let access = edge.access_log.then(|| {
+                (
+                    request.method().clone(),
+                    request.uri().clone(),
+                    std::time::Instant::now(),
+                )
+            });
             async move {
                 let mut response = match answered {
                     Some(response) => response,
@@ -105,6 +112,19 @@ pub async fn serve(
                     response
                         .headers_mut()
                         .insert(axum::http::header::STRICT_TRANSPORT_SECURITY, hsts);
+                }
+                if let Some((method, uri, started)) = access {
+                    let request_id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok());
+                    tracing::info!(
+                        target: "storefront::access",
+                        %method,
+                        path = uri.path(),
+                        status = response.status().as_u16(),
+                        micros = started.elapsed().as_micros() as u64,
+                        peer = %peer.ip(),
+                        request_id,
+                        "request"
+                    );
                 }
                 Ok::<_, std::convert::Infallible>(response)
             }

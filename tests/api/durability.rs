@@ -54,6 +54,7 @@ pub async fn post_product(client: &reqwest::Client, base: &str, body: &Value) ->
 pub struct ServerProcess {
     child: Child,
     pub base: String,
+    logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl ServerProcess {
@@ -100,15 +101,30 @@ impl ServerProcess {
                 break format!("http://{addr}");
             }
         };
-        // Keep draining logs so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        ServerProcess { child, base }
+        // Keep draining logs so the child never blocks on a full pipe; the last ones are kept.
+        let logs: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(seen));
+        let kept = logs.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let mut kept = kept.lock().unwrap();
+                if kept.len() >= 10_000 {
+                    kept.drain(..5_000);
+                }
+                kept.push(line);
+            }
+        });
+        ServerProcess { child, base, logs }
     }
 
     /// Waits for the process to end by itself (an armed fail point aborts it).
     #[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
     pub fn wait_exit(mut self) {
         self.child.wait().expect("reap");
+    }
+
+    /// The log lines so far (the latest 5,000 to 10,000).
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
     }
 
     /// Sends `signal` (for example SIGHUP) to the process.

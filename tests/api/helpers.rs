@@ -40,7 +40,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_with(data_dir: Option<TempDir>, tweak: impl FnOnce(&mut Config)) -> TestApp {
     TRACING.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            storefront::telemetry::init(&Default::default());
+            storefront::telemetry::init(&Default::default()).expect("default log level");
         }
     });
     let data_dir = data_dir.unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));

@@ -1,5 +1,7 @@
 //! Operations endpoints and router-level behaviour.
 
+use std::time::Duration;
+
 use reqwest::{header, Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -354,4 +356,63 @@ fn the_version_names_the_commit_and_completions_come_from_the_cli() {
         assert!(script.contains(marker), "{shell}");
         assert!(script.contains("verify-backup"), "{shell} completes the subcommands");
     }
+}
+
+/// `[log] access` logs each request, from the fast path and the router alike; at the default
+/// level, dependencies' info lines (tantivy's commits) stay out.
+#[tokio::test]
+async fn the_access_log_has_a_line_per_request_and_dependencies_log_at_warn() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = crate::durability::ServerProcess::start_with(dir.path(), &[("STOREFRONT__LOG__ACCESS", "true")]);
+    let client = reqwest::Client::new();
+    let created = crate::durability::post_product(&client, &server.base, &product("Logged lamp", "LOG-1", 100))
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    for _ in 0..2 {
+        // The second read is answered by the fast path.
+        let r = client
+            .get(format!("{}/api/v1/products/logged-lamp", server.base))
+            .header("x-request-id", "trace-me-1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let _ = client.get(format!("{}/nowhere", server.base)).send().await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let access = loop {
+        let logs: Vec<Value> = server
+            .logs()
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let access: Vec<Value> = logs
+            .iter()
+            .filter(|l| l["target"] == "storefront::access")
+            .cloned()
+            .collect();
+        if access.len() >= 4 || std::time::Instant::now() > deadline {
+            assert!(
+                logs.iter()
+                    .all(|l| !l["target"].as_str().unwrap_or("").starts_with("tantivy")),
+                "tantivy logs at info: {logs:?}"
+            );
+            break access;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let reads: Vec<&Value> = access
+        .iter()
+        .filter(|l| l["path"] == "/api/v1/products/logged-lamp")
+        .collect();
+    assert_eq!(reads.len(), 2, "{access:?}");
+    for read in reads {
+        assert_eq!((&read["method"], &read["status"]), (&json!("GET"), &json!(200)));
+        assert_eq!(read["request_id"], "trace-me-1");
+        assert_eq!(read["peer"], "127.0.0.1");
+        assert!(read["micros"].as_u64().is_some());
+    }
+    assert!(access.iter().any(|l| l["path"] == "/nowhere" && l["status"] == 404));
+    assert!(access.iter().any(|l| l["method"] == "POST" && l["status"] == 201));
 }

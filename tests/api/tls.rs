@@ -160,11 +160,11 @@ async fn https_speaks_h2_and_http11_by_alpn_and_reloads_its_certificate_on_sighu
 }
 
 #[tokio::test]
-async fn a_certificate_without_its_key_or_a_short_admin_key_is_a_start_up_error() {
+async fn a_certificate_without_its_key_a_short_admin_key_or_a_bad_log_level_is_a_start_up_error() {
     let certs = tempfile::tempdir().unwrap();
     write_certificate(certs.path());
     let cert = certs.path().join("cert.pem");
-    let cases: [(&[(&str, &str)], &str); 3] = [
+    let cases: [(&[(&str, &str)], &str); 4] = [
         (
             &[("STOREFRONT__SERVER__TLS_CERT", cert.to_str().unwrap())],
             "tls_cert and tls_key go together",
@@ -177,6 +177,7 @@ async fn a_certificate_without_its_key_or_a_short_admin_key_is_a_start_up_error(
             "/nonexistent/key.pem",
         ),
         (&[("STOREFRONT__AUTH__ADMIN_API_KEY", "short-key")], "at least 32"),
+        (&[("STOREFRONT__LOG__LEVEL", "loud")], "invalid [log] level \"loud\""),
     ];
     for (env, expected) in cases {
         let data = tempfile::tempdir().unwrap();
@@ -184,6 +185,7 @@ async fn a_certificate_without_its_key_or_a_short_admin_key_is_a_start_up_error(
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data.path())
             .envs(env.iter().copied())
+            .env_remove("RUST_LOG")
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
