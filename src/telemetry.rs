@@ -27,12 +27,14 @@ pub fn filter(level: &str) -> Result<EnvFilter, InvalidLogLevel> {
         directive: level.to_owned(),
         reason,
     };
+    if level.is_empty() {
+        return Err(invalid("empty".into()));
+    }
     let directives = match level.parse::<tracing::level_filters::LevelFilter>() {
         Ok(bare) => {
             let ours: Vec<String> = OUR_CRATES.iter().map(|c| format!("{c}={bare}")).collect();
             format!("warn,{}", ours.join(","))
         }
-        Err(_) if level.is_empty() => return Err(invalid("empty".into())),
         Err(_) if level.contains('=') || level.contains(',') => level.to_owned(),
         Err(e) => return Err(invalid(e.to_string())),
     };
