@@ -46,7 +46,10 @@ pub fn cart_token(headers: &HeaderMap) -> Option<String> {
 fn owner(actor: &Actor, headers: &HeaderMap) -> CartOwner {
     match actor {
         Actor::User { id, .. } => CartOwner::User(*id),
-        _ => cart_token(headers).map(CartOwner::Guest).unwrap_or(CartOwner::NewGuest),
+        // A header that is there names a cart, even when it is garbage: that is a 404, never
+        // a new cart.
+        _ if headers.contains_key(&CART_TOKEN) => CartOwner::Guest(cart_token(headers).unwrap_or_default()),
+        _ => CartOwner::NewGuest,
     }
 }
 

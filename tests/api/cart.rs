@@ -633,3 +633,34 @@ async fn a_thousand_concurrent_shoppers_never_oversell_with_cart_holds() {
 async fn a_thousand_concurrent_shoppers_never_oversell_with_checkout_holds() {
     oversell_run(ReserveOn::Checkout).await;
 }
+
+/// An `X-Cart-Token` that is there names a cart: garbage, an unknown token, an empty value or
+/// bytes that are not text get 404 and never start a new cart.
+#[tokio::test]
+async fn a_bad_cart_token_is_a_404_and_never_makes_a_cart() {
+    let app = spawn_app().await;
+    app.create_product(product("Token lamp", "TOK-1", 100)).await;
+    set_stock(&app, "TOK-1", 5).await;
+    let unknown = "A".repeat(43);
+    for token in ["garbage", unknown.as_str(), " "] {
+        let (status, issued, body) = add(&app, Some(token), "TOK-1", 1).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{token:?}: {body}");
+        assert_eq!(body["error"]["code"], "cart_not_found");
+        assert!(issued.is_none(), "{token:?} got a new cart");
+    }
+    let res = app
+        .client
+        .post(app.url("/api/v1/cart/items"))
+        .header(
+            "x-cart-token",
+            reqwest::header::HeaderValue::from_bytes(b"\xff\xfe").unwrap(),
+        )
+        .json(&json!({ "sku": "TOK-1", "quantity": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(res.headers().get("x-cart-token").is_none());
+    // Nothing was held: all five are still available.
+    assert_eq!(stock(&app, "TOK-1").await, (5, 0, 5));
+}
