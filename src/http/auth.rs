@@ -1,7 +1,7 @@
 //! Account routes: registration, login, token refresh, logout, profile, addresses, and admin
 //! user management.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 
 use super::cart::cart_token;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{AdminCaller, Caller, ClientAddr, Json, Query, SignedInCaller};
+use super::extract::{AdminCaller, Caller, ClientAddr, Json, Path, Query, SignedInCaller};
 use super::openapi::{AdminOnly, Invalid, SignedIn};
 use super::{parse_id, private_json, AppState};
 use crate::domain::user::{

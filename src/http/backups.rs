@@ -1,6 +1,6 @@
 //! Online backups (admins): take one of the running store, and list them.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{AdminCaller, Caller, Json};
+use super::extract::{AdminCaller, Caller, Json, Path};
 use super::openapi::{AdminOnly, BadBody, Invalid};
 use super::{private_json, AppState};
 use crate::service::backup::{BackupStatus, Manifest};

@@ -1,7 +1,7 @@
 //! Cart routes. The cart is the caller's: a signed-in user's own cart, or the guest cart named
 //! by `X-Cart-Token` (issued on the first write and echoed on every response).
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, IfMatch, Json, Query};
+use super::extract::{Caller, IfMatch, Json, Path, Query};
 use super::openapi::{BadBody, Versioned};
 use super::{private_json, AppState};
 use crate::domain::cart::{CartItemInput, CouponCodeInput, QuantityInput};

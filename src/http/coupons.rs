@@ -1,13 +1,13 @@
 //! Coupon administration: the store's coupons (admins) and a seller's own.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, CatalogWriterCaller, Json};
+use super::extract::{Caller, CatalogWriterCaller, Json, Path};
 use super::openapi::{BadBody, CatalogWriter, Invalid};
 use super::{private_json, AppState};
 use crate::domain::coupon::CouponInput;

@@ -1,13 +1,13 @@
 //! Inventory routes: stock of a SKU, who holds it, and the events stock changes emit.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, CatalogWriterCaller, IfMatch, Json, Query};
+use super::extract::{Caller, CatalogWriterCaller, IfMatch, Json, Path, Query};
 use super::openapi::{AdminOnly, StockWrite};
 use super::{private_json, AppState};
 use crate::domain::catalog::{AdjustInput, InventoryInput};

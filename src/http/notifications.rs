@@ -1,6 +1,6 @@
 //! Webhook endpoints and deliveries (admins).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{AdminCaller, Caller, Json, Query};
+use super::extract::{AdminCaller, Caller, Json, Path, Query};
 use super::openapi::{AdminOnly, BadBody, Invalid};
 use super::{parse_id, private_json, AppState};
 use crate::service::notify::{DeliveryFilter, WebhookInput};

@@ -3,7 +3,7 @@
 //! guest reads, follows and cancels their order with its `order_token` (`?token=` or
 //! `X-Order-Token`).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 
 use super::cart::cart_token;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, IfMatch, Json, JsonBytes, Query, SignedInCaller};
+use super::extract::{Caller, IfMatch, Json, JsonBytes, Path, Query, SignedInCaller};
 use super::openapi::{AdminOnly, BadBody, Invalid, SignedIn, Versioned};
 use super::{parse_id, private_json, AppState};
 use crate::domain::order::{CheckoutInput, NoteInput, RefundInput, ReturnInput, ReturnUpdateInput, StatusChangeInput};

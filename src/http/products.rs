@@ -1,6 +1,6 @@
 //! Product routes: detail, listing and writes.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
@@ -8,7 +8,7 @@ use utoipa_axum::routes;
 
 use super::cdn;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, CatalogWriterCaller, IfMatch, Json, Query};
+use super::extract::{Caller, CatalogWriterCaller, IfMatch, Json, Path, Query};
 use super::openapi::{BadBody, CatalogWriter, Invalid, Versioned};
 use super::AppState;
 use crate::domain::catalog::{ProductInput, ProductPatch, VariantInput, VariantPatch};

@@ -1,13 +1,13 @@
 //! Automatic promotion administration (admins).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{AdminCaller, Caller, Json};
+use super::extract::{AdminCaller, Caller, Json, Path};
 use super::openapi::{AdminOnly, BadBody, Invalid};
 use super::{parse_id, private_json, AppState};
 use crate::domain::promotion::PromotionInput;

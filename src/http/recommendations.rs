@@ -1,6 +1,6 @@
 //! Recommendations, and the recording of what shoppers look at.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use utoipa_axum::router::OpenApiRouter;
@@ -8,7 +8,7 @@ use utoipa_axum::routes;
 
 use super::cart::CART_TOKEN;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, Query};
+use super::extract::{Caller, Path, Query};
 use super::{cdn, AppState};
 use crate::domain::Id;
 use crate::service::auth::Actor;

@@ -1,13 +1,13 @@
 //! Product reviews: the public pages, the author's writes, moderation, votes and replies.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, IfMatch, Json, Query, SignedInCaller};
+use super::extract::{Caller, IfMatch, Json, Path, Query, SignedInCaller};
 use super::openapi::{BadBody, CatalogWriter, Invalid, SignedIn};
 use super::{cdn, parse_id, private_json, AppState};
 use crate::domain::review::ReviewInput;

@@ -1,6 +1,6 @@
 //! Seller routes.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use utoipa_axum::router::OpenApiRouter;
@@ -8,7 +8,7 @@ use utoipa_axum::routes;
 
 use super::cdn;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{AdminCaller, Json};
+use super::extract::{AdminCaller, Json, Path};
 use super::openapi::{AdminOnly, Invalid};
 use super::AppState;
 use crate::domain::catalog::SellerInput;

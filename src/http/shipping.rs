@@ -1,13 +1,13 @@
 //! Shipping zone administration (admins).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{AdminCaller, Caller, IfMatch, Json};
+use super::extract::{AdminCaller, Caller, IfMatch, Json, Path};
 use super::openapi::{AdminOnly, BadBody, Invalid};
 use super::{parse_id, private_json, AppState};
 use crate::domain::shipping::ZoneInput;

@@ -1,13 +1,13 @@
 //! The signed-in shopper's wishlist.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, Json, SignedInCaller};
+use super::extract::{Caller, Json, Path, SignedInCaller};
 use super::openapi::{BadBody, Invalid, SignedIn};
 use super::{cdn, AppState};
 use crate::service::view::Items;

@@ -416,3 +416,19 @@ async fn the_access_log_has_a_line_per_request_and_dependencies_log_at_warn() {
     assert!(access.iter().any(|l| l["path"] == "/nowhere" && l["status"] == 404));
     assert!(access.iter().any(|l| l["method"] == "POST" && l["status"] == 201));
 }
+
+/// Bytes that are not UTF-8 in a path parameter get the standard JSON error, not plain text.
+#[tokio::test]
+async fn a_path_that_is_not_utf8_gets_a_json_400() {
+    let app = spawn_app().await;
+    for path in [
+        "/api/v1/products/%FF%FE",
+        "/api/v1/categories/%C3%28",
+        "/api/v1/orders/%FF/timeline",
+    ] {
+        let res = app.get(path).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{path}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "bad_request", "{path}: {body}");
+    }
+}
