@@ -417,6 +417,8 @@ pub struct Services {
     pub wishlists: Arc<Wishlists>,
     /// Online backups.
     pub backups: Arc<crate::service::backup::Backups>,
+    /// The audit log.
+    pub audit: Arc<crate::service::audit::Audit>,
     /// Recommendations.
     pub recommendations: Arc<Recommendations>,
     /// What the CDN purger did, when it runs.
@@ -640,6 +642,7 @@ impl Services {
             Wake::default(),
         );
         Ok(Services {
+            audit: Arc::new(crate::service::audit::Audit::new(store.clone(), clock.clone())),
             backups: Arc::new(crate::service::backup::Backups::new(
                 store.clone(),
                 settings.backup_dir.clone(),

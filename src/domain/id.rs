@@ -6,6 +6,39 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// The counters of the milliseconds ids were made at lately. More than one because a
+/// process may mint ids on more than one clock (the system's, a test's, an import's past).
+struct Monotonic(std::sync::Mutex<[(u64, u16); SLOTS]>);
+
+const SLOTS: usize = 16;
+
+static MONOTONIC: Monotonic = Monotonic(std::sync::Mutex::new([(u64::MAX, 0); SLOTS]));
+
+impl Monotonic {
+    /// The millisecond and counter of the next id at `ms`: counting up within a millisecond
+    /// and spilling into the next after 4,096. The least recent millisecond makes way for a
+    /// new one.
+    fn next(&self, mut ms: u64) -> (u64, u16) {
+        let mut slots = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(i) = slots.iter().position(|(at, _)| *at == ms) {
+                let (_, counter) = slots[i];
+                if counter == 0x0fff {
+                    ms += 1;
+                    continue;
+                }
+                // Most recent first.
+                slots[..=i].rotate_right(1);
+                slots[0] = (ms, counter + 1);
+                return (ms, counter + 1);
+            }
+            slots.rotate_right(1);
+            slots[0] = (ms, 0);
+            return (ms, 0);
+        }
+    }
+}
+
 /// A UUIDv7 entity id: opaque to clients, time-ordered in storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -14,16 +47,23 @@ pub struct Id(Uuid);
 impl Id {
     /// Generates a fresh, time-ordered id.
     pub fn new() -> Id {
-        Id(Uuid::now_v7())
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        Id::from_time_ms(now)
     }
 
-    /// A fresh id that sorts at `ms` (Unix milliseconds): for records of the past, such as
-    /// imported orders, so they sort where they happened.
+    /// A fresh id that sorts at `ms` (Unix milliseconds), after every id this process made
+    /// before at the same `ms` (for records of the past, such as imported orders, they sort
+    /// where they happened).
     pub fn from_time_ms(ms: i64) -> Id {
         let ms = u64::try_from(ms).unwrap_or(0);
-        let ts = uuid::Timestamp::from_unix(uuid::NoContext, ms / 1000, ((ms % 1000) * 1_000_000) as u32);
-        // The rest of the id is random, so ids of one millisecond differ.
-        Id(Uuid::new_v7(ts))
+        let (ms, counter) = MONOTONIC.next(ms);
+        let mut random: [u8; 10] = rand::random();
+        // RFC 9562 method 1: the 12 bits of `rand_a` are a counter within the millisecond.
+        random[0] = (counter >> 8) as u8 & 0x0f;
+        random[1] = counter as u8;
+        Id(uuid::Builder::from_unix_timestamp_millis(ms, &random).into_uuid())
     }
 
     /// When the id was made, Unix milliseconds (0 for an id that is not a UUIDv7).
@@ -100,6 +140,18 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(2));
         let b = Id::new();
         assert!(a.to_bytes() < b.to_bytes());
+    }
+
+    #[test]
+    fn ids_of_one_millisecond_sort_in_creation_order() {
+        let ms = 1_900_000_000_000;
+        let ids: Vec<Id> = (0..5_000).map(|_| Id::from_time_ms(ms)).collect();
+        assert!(ids.windows(2).all(|w| w[0].to_bytes() < w[1].to_bytes()));
+        assert_eq!(ids[0].created_at_ms(), ms);
+        // Past the counter, ids move into the next millisecond rather than lose their order.
+        assert!(ids[4_999].created_at_ms() <= ms + 1);
+        // The past keeps its own time.
+        assert_eq!(Id::from_time_ms(1_000).created_at_ms(), 1_000);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Handlers stay thin: extract, call one service function, map the result. Each resource file
 //! exposes a `router()`; [`router`] merges them and adds the middleware stack.
 
+pub mod audit;
 pub mod auth;
 pub mod backups;
 pub mod cart;
@@ -170,6 +171,8 @@ pub struct Shared {
     pub notifications: Arc<crate::service::notify::Notifications>,
     /// Online backups.
     pub backups: Arc<crate::service::backup::Backups>,
+    /// The audit log.
+    pub audit: Arc<crate::service::audit::Audit>,
     /// Checkout.
     pub checkout: Arc<Checkout>,
     /// Idempotency keys.
@@ -204,6 +207,7 @@ impl AppState {
             shipping: services.shipping.clone(),
             notifications: services.notifications.clone(),
             backups: services.backups.clone(),
+            audit: services.audit.clone(),
             reviews: services.reviews.clone(),
             wishlists: services.wishlists.clone(),
             recommendations: services.recommendations.clone(),
@@ -256,7 +260,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(reviews::router())
         .merge(wishlist::router())
         .merge(recommendations::router())
-        .merge(backups::router());
+        .merge(backups::router())
+        .merge(audit::router());
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", api)
         .merge(ops::router())
@@ -311,16 +316,22 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Edge {
     // PERF(http/cached_product_get): kept in the state, not an `Extension` layer, which would
     // insert into every request's extensions (an allocation per request).
     let _ = state.docs.set(openapi::ApiDocs::new(&doc));
-    let app = routes
+    let routes = routes
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .route_layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
+        .with_state(state.clone());
+    let recorder = audit::Recorder {
+        state: state.clone(),
+        reader: routes.clone(),
+    };
+    let app = routes
+        .layer(middleware::from_fn_with_state(recorder, audit::record))
         .layer(middleware::from_fn_with_state(
             state.limits.clone(),
             rate_limit::limit_api,
         ))
-        .layer(middleware::from_fn(security::headers))
-        .with_state(state);
+        .layer(middleware::from_fn(security::headers));
     let app = match security::cors(&settings.server.cors_allowed_origins) {
         Some(cors) => app.layer(cors),
         None => app,

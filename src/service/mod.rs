@@ -10,12 +10,14 @@
 //! - [`payment`]: the payment providers behind one trait, each behind a circuit breaker;
 //! - [`idempotency`]: idempotency keys of money-moving requests;
 //! - [`auth`]: accounts, sessions, addresses;
+//! - [`audit`]: the append-only log of admin, seller and money actions;
 //! - [`search`]: the search index, queries and autocomplete;
 //! - [`events`]: changelog consumers (CDN purge, retention) and the outbox;
 //! - [`import`], [`eval`]: bulk import and the relevance evaluation;
 //! - [`health`]: readiness and store statistics for the operations endpoints;
 //! - [`representation`], [`view`]: cached response bodies and the JSON views they hold.
 
+pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod cart;

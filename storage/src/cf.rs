@@ -81,6 +81,8 @@ pub const CF_WISHLISTS: &str = "wishlists";
 pub const CF_WISHLIST_WATCHERS: &str = "wishlist_watchers";
 /// The behaviour log (views, add-to-carts) by sequence number, for recommendations.
 pub const CF_BEHAVIOUR: &str = "behaviour";
+/// The audit log of admin, seller and money actions, append-only, by time-ordered id.
+pub const CF_AUDIT: &str = "audit";
 
 /// Every column family, in creation order.
 pub const ALL_CFS: &[&str] = &[
@@ -120,6 +122,7 @@ pub const ALL_CFS: &[&str] = &[
     CF_WISHLISTS,
     CF_WISHLIST_WATCHERS,
     CF_BEHAVIOUR,
+    CF_AUDIT,
 ];
 
 /// Column families read mostly by exact key, which get bloom filters.

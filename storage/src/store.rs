@@ -577,6 +577,34 @@ impl Store {
         Ok(())
     }
 
+    /// Visits raw entries of a column family in reverse key order, from the last key below
+    /// `upper` (exclusive; the end when `None`), until `f` returns `false`.
+    pub fn for_each_raw_rev(
+        &self,
+        cf: &'static str,
+        upper: Option<&[u8]>,
+        mut f: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()> {
+        let mut iter = self.inner.db.raw_iterator_cf(self.cf(cf));
+        match upper {
+            Some(upper) => {
+                iter.seek_for_prev(upper);
+                if iter.key() == Some(upper) {
+                    iter.prev();
+                }
+            }
+            None => iter.seek_to_last(),
+        }
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            if !f(key, value) {
+                break;
+            }
+            iter.prev();
+        }
+        iter.status()?;
+        Ok(())
+    }
+
     /// Flushes the WAL to disk (used at shutdown).
     pub fn flush(&self) -> Result<()> {
         self.inner.db.flush_wal(true)?;

@@ -2,6 +2,7 @@
 //! fresh temporary data directory and talks HTTP to it.
 
 mod access;
+mod audit;
 mod auth;
 mod backup;
 mod cart;
