@@ -148,6 +148,175 @@ impl Metrics {
     }
 }
 
+/// What an operator watches beside the requests: the build, the process (memory, CPU, file
+/// descriptors, threads), the search index and how far it is behind storage, and the outbox.
+pub fn render_operations(
+    health: &Health,
+    search: &crate::service::search::Search,
+    outbox: &crate::service::events::outbox::Outbox,
+    now_ms: i64,
+) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(2048);
+    let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
+        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
+    };
+    let process = Process::read();
+    metric(
+        "process_resident_memory_bytes",
+        "gauge",
+        "Resident memory (VmRSS).",
+        process.rss as f64,
+    );
+    metric(
+        "process_peak_resident_memory_bytes",
+        "gauge",
+        "Peak resident memory since start (VmHWM).",
+        process.peak_rss as f64,
+    );
+    metric(
+        "process_virtual_memory_bytes",
+        "gauge",
+        "Virtual memory (VmSize).",
+        process.vsize as f64,
+    );
+    metric("process_threads", "gauge", "OS threads.", process.threads as f64);
+    metric(
+        "process_open_fds",
+        "gauge",
+        "Open file descriptors.",
+        process.open_fds as f64,
+    );
+    metric(
+        "process_max_fds",
+        "gauge",
+        "The file descriptor limit.",
+        process.max_fds as f64,
+    );
+    metric(
+        "process_cpu_seconds_total",
+        "counter",
+        "User and system CPU time.",
+        process.cpu_seconds,
+    );
+    metric(
+        "process_start_time_seconds",
+        "gauge",
+        "When the process started (Unix seconds).",
+        process.start_time_seconds,
+    );
+    let last = health.last_changelog_seq();
+    let applied = search.published_seq();
+    metric(
+        "storefront_search_documents",
+        "gauge",
+        "Documents in the search index.",
+        search.index().num_docs() as f64,
+    );
+    metric(
+        "storefront_search_applied_seq",
+        "gauge",
+        "The changelog sequence search pages have applied.",
+        applied as f64,
+    );
+    metric(
+        "storefront_search_lag_entries",
+        "gauge",
+        "Changelog entries the search index has not applied yet.",
+        last.saturating_sub(applied) as f64,
+    );
+    metric(
+        "storefront_search_caught_up",
+        "gauge",
+        "1 once the index caught up with storage after the start (readiness).",
+        if search.is_caught_up() { 1.0 } else { 0.0 },
+    );
+    let (waiting, oldest) = outbox.backlog(100_000).unwrap_or((0, None));
+    metric(
+        "storefront_outbox_waiting",
+        "gauge",
+        "Events waiting for their fan-out to sinks (counted up to 100,000).",
+        waiting as f64,
+    );
+    metric(
+        "storefront_outbox_oldest_age_seconds",
+        "gauge",
+        "Age of the oldest event waiting for its fan-out (0: none).",
+        oldest.map_or(0.0, |at| (now_ms - at).max(0) as f64 / 1000.0),
+    );
+    let _ = write!(
+        out,
+        "# HELP storefront_build_info The running build (always 1).\n# TYPE storefront_build_info gauge\n\
+         storefront_build_info{{version=\"{}\",commit=\"{}\"}} 1\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("STOREFRONT_COMMIT")
+    );
+    out
+}
+
+/// The process's own figures from `/proc/self` (zeros where it cannot be read).
+#[derive(Debug, Default)]
+struct Process {
+    rss: u64,
+    peak_rss: u64,
+    vsize: u64,
+    threads: u64,
+    open_fds: u64,
+    max_fds: u64,
+    cpu_seconds: f64,
+    start_time_seconds: f64,
+}
+
+impl Process {
+    fn read() -> Process {
+        let mut p = Process::default();
+        if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+            for line in status.lines() {
+                let kib = |l: &str| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(0)
+                };
+                match line.split(':').next() {
+                    Some("VmRSS") => p.rss = kib(line) * 1024,
+                    Some("VmHWM") => p.peak_rss = kib(line) * 1024,
+                    Some("VmSize") => p.vsize = kib(line) * 1024,
+                    Some("Threads") => p.threads = kib(line),
+                    _ => {}
+                }
+            }
+        }
+        p.open_fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
+        // SAFETY: getrlimit and sysconf only write into the struct we pass / return a value.
+        unsafe {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+                p.max_fds = limit.rlim_cur;
+            }
+        }
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            if let Some((_, rest)) = stat.rsplit_once(')') {
+                let fields: Vec<&str> = rest.split_whitespace().collect();
+                let field = |n: usize| fields.get(n).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+                // utime is field 14 and stime 15 of stat(5); starttime is 22. `rest` starts at 3.
+                p.cpu_seconds = (field(11) + field(12)) / ticks;
+                let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse::<f64>().ok()))
+                });
+                p.start_time_seconds = boot.map_or(0.0, |b| b + field(19) / ticks);
+            }
+        }
+        p
+    }
+}
+
 /// The CDN purger's metrics: requests by result, how far it is behind the changelog, and
 /// when it last purged everything it read.
 pub fn render_purge(p: &crate::service::events::purge::PurgeMetrics, last_seq: u64) -> String {

@@ -179,6 +179,8 @@ pub struct Shared {
     pub idempotency: Arc<Idempotency>,
     /// Readiness and statistics.
     pub health: Arc<Health>,
+    /// The services' clock.
+    pub clock: crate::clock::SharedClock,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
     /// Rate limiters.
@@ -215,6 +217,7 @@ impl AppState {
             checkout: services.checkout.clone(),
             idempotency: services.idempotency.clone(),
             health: services.health.clone(),
+            clock: services.clock.clone(),
             metrics: Arc::new(Metrics::new()),
             limits: Arc::new(
                 RateLimits::new(&settings.rate_limit, settings.trusted_proxies.clone())

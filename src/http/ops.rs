@@ -111,10 +111,13 @@ async fn metrics(State(state): State<AppState>) -> Response {
     let (health, metrics, notifications) = (state.health.clone(), state.metrics.clone(), state.notifications.clone());
     let reco = state.recommendations.clone();
     let purge = state.purge_metrics.clone();
+    let (search, outbox) = (state.search.clone(), state.outbox.clone());
+    let now_ms = state.clock.now_ms();
     let text = tokio::task::spawn_blocking(move || {
         let mut text = metrics.render(&health)
             + &super::metrics::render_notifications(&notifications)
-            + &super::metrics::render_recommendations(&reco);
+            + &super::metrics::render_recommendations(&reco)
+            + &super::metrics::render_operations(&health, &search, &outbox, now_ms);
         if let Some(p) = purge {
             text += &super::metrics::render_purge(&p, health.last_changelog_seq());
         }

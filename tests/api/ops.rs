@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::{header, Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{product, spawn_app};
+use crate::helpers::{product, spawn_app, spawn_with};
 
 #[tokio::test]
 async fn health_and_readiness_answer() {
@@ -431,4 +431,126 @@ async fn a_path_that_is_not_utf8_gets_a_json_400() {
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["error"]["code"], "bad_request", "{path}: {body}");
     }
+}
+
+/// Metric names in a PromQL expression (functions, keywords, labels and durations left out).
+fn metric_names(expr: &str) -> Vec<String> {
+    const NOT_METRICS: &[&str] = &[
+        "sum",
+        "by",
+        "rate",
+        "histogram_quantile",
+        "topk",
+        "clamp_min",
+        "le",
+        "route",
+        "status",
+        "up",
+        "job",
+        "irate",
+        "increase",
+        "avg",
+        "max",
+        "min",
+        "without",
+        "on",
+        "and",
+        "or",
+        "unless",
+        "result",
+        "sink",
+        "cache",
+        "cf",
+    ];
+    let mut names = Vec::new();
+    let mut rest = expr;
+    // Label matchers and strings are not names.
+    let mut cleaned = String::new();
+    let mut depth = 0;
+    for c in rest.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            _ if depth > 0 => {}
+            '[' => depth += 100,
+            _ => cleaned.push(c),
+        }
+        if c == ']' {
+            depth -= 100;
+        }
+    }
+    rest = &cleaned;
+    for word in rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')) {
+        if word.is_empty() || word.chars().next().unwrap().is_ascii_digit() || NOT_METRICS.contains(&word) {
+            continue;
+        }
+        names.push(word.to_owned());
+    }
+    names
+}
+
+/// The shipped Grafana dashboard and alert rules name only metrics the server exports.
+#[tokio::test]
+async fn the_dashboard_and_alert_rules_name_only_metrics_that_exist() {
+    // With a CDN to purge (one that is not there: the purger's metrics exist all the same).
+    let app = spawn_with(None, |c| c.cdn.purge_url = "http://127.0.0.1:9/purge".into()).await;
+    app.create_product(product("Metered lamp", "MET-1", 100)).await;
+    for _ in 0..2 {
+        app.get("/api/v1/products/metered-lamp").await;
+    }
+    crate::helpers::search_until(&app, "/api/v1/search?q=metered", |page| page["total"] == 1).await;
+    let text = app.get("/metrics").await.text().await.unwrap();
+    // A family declared with `# TYPE` exists even with no series yet (no sinks, say).
+    let exported: std::collections::HashSet<&str> = text
+        .lines()
+        .filter_map(|l| match l.strip_prefix("# TYPE ") {
+            Some(declared) => declared.split(' ').next(),
+            None if l.starts_with('#') || l.is_empty() => None,
+            None => l.split(['{', ' ']).next(),
+        })
+        .collect();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("ops/grafana/storefront.json")).unwrap()).unwrap();
+    let mut exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().iter())
+        .map(|t| t["expr"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(exprs.len() >= 10, "{exprs:?}");
+    let rules = std::fs::read_to_string(root.join("ops/prometheus/alerts.yml")).unwrap();
+    let alerts: Vec<String> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("expr:"))
+        .map(|e| e.trim().to_owned())
+        .collect();
+    assert!(alerts.len() >= 8, "{alerts:?}");
+    exprs.extend(alerts);
+    let mut missing = Vec::new();
+    for expr in &exprs {
+        for name in metric_names(expr) {
+            if !exported.contains(name.as_str()) {
+                missing.push(format!("{name} (in {expr})"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "not on /metrics: {missing:#?}");
+    // The new families carry real values.
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing"))
+    };
+    assert!(value("process_resident_memory_bytes") > 1e6);
+    assert!(value("process_open_fds") > 3.0);
+    assert!(value("process_start_time_seconds") > 1.7e9);
+    assert_eq!(value("storefront_search_documents"), 1.0);
+    assert!(text.contains(&format!(
+        "storefront_build_info{{version=\"{}\"",
+        env!("CARGO_PKG_VERSION")
+    )));
 }

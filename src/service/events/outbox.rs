@@ -34,6 +34,22 @@ impl Outbox {
         Outbox { store }
     }
 
+    /// Events waiting for their fan-out (counted up to `cap`) and when the oldest was made
+    /// (Unix ms), for monitoring. Reads storage: call off the async workers.
+    pub fn backlog(&self, cap: usize) -> Result<(usize, Option<i64>), ServiceError> {
+        let mut count = 0;
+        let mut oldest: Option<i64> = None;
+        self.store.for_each_raw(CF_OUTBOX, &[], None, |key, value| {
+            count += 1;
+            if let Ok(record) = Owned::<OutboxRecord>::from_slice(key, value) {
+                let at = record.archived().created_at_ms.to_native();
+                oldest = Some(oldest.map_or(at, |o| o.min(at)));
+            }
+            count < cap
+        })?;
+        Ok((count, oldest))
+    }
+
     /// Events, optionally of one topic (admin only): those waiting for their fan-out first,
     /// then those handed out (kept for `[notifications] retention_secs`), each oldest first.
     pub async fn pending(
