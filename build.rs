@@ -4,14 +4,21 @@
 use std::process::Command;
 
 fn main() {
-    let commit = Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
+    // A Docker build has no .git: it passes the commit in (`--build-arg STOREFRONT_COMMIT`).
+    println!("cargo:rerun-if-env-changed=STOREFRONT_COMMIT");
+    let given = std::env::var("STOREFRONT_COMMIT")
         .ok()
-        .filter(|out| out.status.success())
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        .filter(|commit| !commit.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned());
+        .filter(|c| !c.is_empty() && c != "unknown");
+    let commit = given.or_else(|| {
+        Command::new("git")
+            .args(["rev-parse", "--short=12", "HEAD"])
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .filter(|commit| !commit.is_empty())
+    });
+    let commit = commit.unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=STOREFRONT_COMMIT={commit}");
     // A new commit moves the branch's ref; a checkout moves HEAD.
     println!("cargo:rerun-if-changed=.git/HEAD");

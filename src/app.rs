@@ -447,6 +447,7 @@ impl Services {
                 ..settings.store.clone()
             },
         )?;
+        guard_currency(&store, settings.catalog.currency.as_str())?;
         let stock = Arc::new(StockLedger::load(&store)?);
         let catalog = Arc::new(Catalog::new(store.clone(), stock.clone(), settings.catalog.clone())?);
         let stock_signals = Wake::default();
@@ -695,6 +696,25 @@ fn open_payments(store: &Store, settings: &PaymentSettings) -> (Arc<Payments>, O
         payments.add("stripe", stripe.clone(), settings.breaker);
     }
     (Arc::new(payments), stripe)
+}
+
+/// Refuses to serve a store whose prices are in another currency than `[catalog] currency`:
+/// amounts are minor units of their currency, and nothing converts them.
+fn guard_currency(store: &Store, configured: &str) -> anyhow::Result<()> {
+    let mut stored = None;
+    store.for_each::<storefront_storage::records::ProductRecord>(&[], |_, p| {
+        stored = Some(p.currency.to_string());
+        false
+    })?;
+    match stored {
+        Some(stored) if stored != configured => anyhow::bail!(
+            "this store's prices are in {stored}, but [catalog] currency is {configured}. Prices are \
+             amounts in minor units of their currency and are never converted. Set [catalog] currency \
+             back to {stored}, or move to {configured} by importing the catalog with its new prices \
+             into a new data directory (storefront import --data-dir NEW ...)"
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// A built, bound, not yet running server.

@@ -54,6 +54,10 @@ enum Command {
         /// Load the built-in demo catalog when the data directory is empty.
         #[arg(long)]
         demo: bool,
+        /// Create a new store when the data directory does not exist yet (an existing empty
+        /// folder needs no flag); without it a mistyped --data-dir is an error, not a new shop.
+        #[arg(long)]
+        init: bool,
     },
     /// Rebuilds the search index from storage (server stopped).
     Reindex {
@@ -170,7 +174,12 @@ impl Cli {
     /// Runs the chosen subcommand.
     pub fn run(self) -> anyhow::Result<()> {
         match self.command {
-            Command::Serve { common, listen, demo } => serve::run(load_config(&common)?, listen, demo),
+            Command::Serve {
+                common,
+                listen,
+                demo,
+                init,
+            } => serve::run(load_config(&common)?, listen, demo, demo || init),
             Command::Reindex { common } => reindex::run(load_config(&common)?),
             Command::Backup {
                 common,

@@ -3,11 +3,19 @@
 use crate::app::App;
 use crate::config::Config;
 
-pub(super) fn run(mut config: Config, listen: Option<String>, demo: bool) -> anyhow::Result<()> {
+/// `create`: a missing data directory may become a new store (`--init`, or `--demo`).
+pub(super) fn run(mut config: Config, listen: Option<String>, demo: bool, create: bool) -> anyhow::Result<()> {
     if let Some(listen) = listen {
         config.server.listen = listen;
     }
     crate::telemetry::init(&config.log)?;
+    let dir = &config.storage.data_dir;
+    if !create && storefront_storage::inspect(dir) == storefront_storage::DirState::Missing {
+        anyhow::bail!(
+            "the data directory {} does not exist: pass --init to create a new store there (or --demo for the demo catalog), or point --data-dir at your store",
+            dir.display()
+        );
+    }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if config.server.worker_threads > 0 {
         runtime.worker_threads(config.server.worker_threads);

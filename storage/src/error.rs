@@ -38,6 +38,14 @@ pub enum Error {
         /// The underlying RocksDB error.
         source: rocksdb::Error,
     },
+    /// The data directory holds something that is not a storefront store.
+    #[error("{path} is not a storefront data directory: {reason}; refusing to touch it (point --data-dir at an empty or new folder)")]
+    NotOurs {
+        /// The directory.
+        path: String,
+        /// What is there instead.
+        reason: String,
+    },
     /// A checkpoint/backup target is unusable.
     #[error("invalid path {0}")]
     InvalidPath(String),

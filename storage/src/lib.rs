@@ -24,4 +24,4 @@ pub mod store;
 
 pub use error::{Error, Result};
 pub use records::{Owned, StoredRecord};
-pub use store::{Batch, ListingPage, ListingScan, Store, StoreOptions, StoreStats, TimeSource, Txn};
+pub use store::{inspect, Batch, DirState, ListingPage, ListingScan, Store, StoreOptions, StoreStats, TimeSource, Txn};

@@ -22,7 +22,7 @@ use rocksdb::{
     Options, ReadOptions, WriteBatch, WriteOptions, DB,
 };
 
-use crate::cf::{self, ALL_CFS, CF_CHANGELOG, CF_META, POINT_LOOKUP_CFS};
+use crate::cf::{self, ALL_CFS, CF_CHANGELOG, CF_META, CF_PRODUCTS, POINT_LOOKUP_CFS};
 use crate::keys;
 use crate::listing::{self, EntryValue};
 use crate::records::{encode, ChangeOp, ChangeRecord, EntityKind, Owned, StoredRecord};
@@ -125,10 +125,59 @@ pub struct StoreStats {
     pub changelog_truncated_through: u64,
 }
 
+/// What a data directory holds, before it is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirState {
+    /// It does not exist.
+    Missing,
+    /// It exists and is empty.
+    Empty,
+    /// A storefront store.
+    Store,
+    /// A RocksDB database of another program (none of our column families).
+    ForeignRocksDb,
+    /// Files that are not a RocksDB database.
+    Foreign,
+}
+
+/// Looks at `path` without changing it.
+pub fn inspect(path: &Path) -> DirState {
+    let Ok(mut entries) = std::fs::read_dir(path) else {
+        return DirState::Missing;
+    };
+    if entries.next().is_none() {
+        return DirState::Empty;
+    }
+    if !path.join("CURRENT").is_file() {
+        return DirState::Foreign;
+    }
+    match DB::list_cf(&Options::default(), path) {
+        Ok(families) if families.iter().any(|f| f == CF_META) && families.iter().any(|f| f == CF_PRODUCTS) => {
+            DirState::Store
+        }
+        Ok(_) => DirState::ForeignRocksDb,
+        // Unreadable metadata: let the open report the real error.
+        Err(_) => DirState::Store,
+    }
+}
+
 impl Store {
-    /// Opens (creating if needed) the database in `path`.
+    /// Opens the database in `path`, creating it when the directory is missing or empty; a
+    /// directory holding anything else (another program's RocksDB, other files) is refused.
     pub fn open(path: impl AsRef<Path>, options: &StoreOptions) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
+        let refuse = |reason: &str| Error::NotOurs {
+            path: path.display().to_string(),
+            reason: reason.to_owned(),
+        };
+        match inspect(&path) {
+            DirState::ForeignRocksDb => return Err(refuse("it holds a RocksDB database of another program")),
+            DirState::Foreign => return Err(refuse("it is not empty and holds no store")),
+            DirState::Missing | DirState::Empty => {
+                tracing::info!(path = %path.display(), "creating a new store");
+            }
+            DirState::Store => {}
+        }
         std::fs::create_dir_all(&path).map_err(|e| Error::InvalidPath(format!("{}: {e}", path.display())))?;
         let cache = Cache::new_lru_cache(options.block_cache_bytes)?;
 
@@ -878,6 +927,44 @@ mod tests {
             created_at_ms: 1,
             updated_at_ms: 1,
         }
+    }
+
+    #[test]
+    fn only_missing_empty_or_own_directories_are_opened() {
+        let root = tempfile::tempdir().unwrap();
+        let missing = root.path().join("new");
+        assert_eq!(inspect(&missing), DirState::Missing);
+        drop(Store::open(&missing, &StoreOptions::default()).unwrap());
+        assert_eq!(inspect(&missing), DirState::Store);
+        drop(Store::open(&missing, &StoreOptions::default()).unwrap());
+
+        let empty = root.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        assert_eq!(inspect(&empty), DirState::Empty);
+
+        let files = root.path().join("files");
+        std::fs::create_dir(&files).unwrap();
+        std::fs::write(files.join("notes.txt"), "mine").unwrap();
+        assert_eq!(inspect(&files), DirState::Foreign);
+        let err = Store::open(&files, &StoreOptions::default()).err().unwrap();
+        assert!(matches!(err, Error::NotOurs { .. }), "{err}");
+        assert_eq!(std::fs::read_dir(&files).unwrap().count(), 1, "nothing was written");
+
+        let other = root.path().join("other-rocksdb");
+        {
+            let mut opts = Options::default();
+            opts.create_if_missing(true);
+            let db = DB::open(&opts, &other).unwrap();
+            db.put(b"k", b"v").unwrap();
+        }
+        assert_eq!(inspect(&other), DirState::ForeignRocksDb);
+        let err = Store::open(&other, &StoreOptions::default()).err().unwrap();
+        assert!(err.to_string().contains("RocksDB database of another program"), "{err}");
+        assert_eq!(
+            DB::list_cf(&Options::default(), &other).unwrap(),
+            ["default"],
+            "no families added"
+        );
     }
 
     #[test]

@@ -64,10 +64,16 @@ impl ServerProcess {
 
     /// Starts the server with extra environment (config overrides, `FAILPOINTS`).
     pub fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> ServerProcess {
+        ServerProcess::start_args(data_dir, env, &[])
+    }
+
+    /// Starts the server with extra environment and `serve` arguments.
+    pub fn start_args(data_dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> ServerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_storefront"));
         child
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir);
+            .arg(data_dir)
+            .args(args);
         for (k, v) in env {
             child.env(k, v);
         }
@@ -399,4 +405,57 @@ async fn stock_holds_reconcile_exactly_after_kill_9_during_concurrent_cart_write
         }
         assert_eq!(holds.get(id).cloned().unwrap_or_default(), lines, "cart {id}");
     }
+}
+
+/// `serve` only opens its own stores: a missing directory needs `--init`, a folder of other
+/// files is refused untouched, and a store priced in another currency than the config's
+/// refuses to start and says how to move.
+#[tokio::test]
+async fn serve_refuses_directories_and_currencies_that_are_not_its_own() {
+    let serve = |dir: &std::path::Path, extra: &[&str], env: &[(&str, &str)]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_storefront"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .args(extra)
+            .envs(env.iter().copied())
+            .env("STOREFRONT__SERVER__SHUTDOWN_GRACE_MS", "0")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let root = tempfile::tempdir().unwrap();
+    let typo = root.path().join("dat");
+    let (ok, log) = serve(&typo, &[], &[]);
+    assert!(!ok && log.contains("pass --init"), "{log}");
+    assert!(!typo.exists(), "nothing was created");
+
+    let foreign = root.path().join("photos");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("cat.jpg"), "meow").unwrap();
+    let (ok, log) = serve(&foreign, &["--init"], &[]);
+    assert!(!ok && log.contains("is not a storefront data directory"), "{log}");
+    assert_eq!(std::fs::read_dir(&foreign).unwrap().count(), 1);
+
+    // --init creates the store and logs it; then a product priced in USD.
+    let fresh = root.path().join("shop");
+    let server = ServerProcess::start_args(&fresh, &[], &["--init"]);
+    assert!(server.logs().iter().any(|l| l.contains("creating a new store")));
+    let client = reqwest::Client::new();
+    let res = post_product(&client, &server.base, &product("Priced lamp", "USD-1", 100))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    server.kill9();
+    let (ok, log) = serve(&fresh, &[], &[("STOREFRONT__CATALOG__CURRENCY", "EUR")]);
+    assert!(!ok, "{log}");
+    assert!(
+        log.contains("prices are in USD, but [catalog] currency is EUR") && log.contains("storefront import"),
+        "{log}"
+    );
+    // And the store still opens in its own currency.
+    let server = ServerProcess::start(&fresh);
+    let doc = get_json(&client, format!("{}/api/v1/products/priced-lamp", server.base)).await;
+    assert_eq!(doc["price"]["currency"], "USD");
 }
