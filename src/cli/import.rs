@@ -38,11 +38,7 @@ pub(super) fn run(config: Config, format: ImportFormat, initial_stock: i64, file
         return Ok(());
     }
     let total = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-    let bar = if file.extension().is_some_and(|e| e == "gz") {
-        ProgressBar::new_spinner()
-    } else {
-        ProgressBar::new(total)
-    };
+    let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {bytes}/{total_bytes} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -64,5 +60,12 @@ pub(super) fn run(config: Config, format: ImportFormat, initial_stock: i64, file
         report.skipped.len()
     );
     services.store.flush()?;
+    if report.created + report.updated + report.unchanged == 0 && !report.skipped.is_empty() {
+        anyhow::bail!(
+            "every row of {} was skipped ({}): nothing imported; check --format",
+            file.display(),
+            report.skipped.len()
+        );
+    }
     Ok(())
 }

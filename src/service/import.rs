@@ -84,12 +84,35 @@ pub fn import_file(
     on_progress: impl FnMut(u64),
 ) -> anyhow::Result<ImportReport> {
     let file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+    // Progress is in bytes of the file as stored, so a bar over the file's size fills for
+    // compressed input too.
+    let read = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let file = CountingFile {
+        inner: file,
+        read: read.clone(),
+    };
     let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(flate2::read::MultiGzDecoder::new(file))
     } else {
         Box::new(file)
     };
-    import_reader(catalog, reader, options, on_progress)
+    let mut on_progress = on_progress;
+    import_reader(catalog, reader, options, |_| on_progress(read.get()))
+        .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))
+}
+
+/// A file that counts the bytes read from it.
+struct CountingFile {
+    inner: std::fs::File,
+    read: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl Read for CountingFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
 }
 
 /// Imports from any reader. `on_progress` receives the number of bytes consumed so far.

@@ -370,3 +370,22 @@ async fn a_purchase_history_imports_as_products_accounts_and_delivered_orders_an
         .await;
     assert_eq!(fbt["items"][0]["external_id"], "71053", "{fbt}");
 }
+
+/// An import in which every row fails exits non-zero; a broken gzip file is named in the
+/// error.
+#[tokio::test]
+async fn an_import_of_nothing_fails_and_names_a_broken_gzip_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bad = tempfile::NamedTempFile::new().unwrap();
+    writeln!(bad, "not json").unwrap();
+    writeln!(bad, r#"{{"title":"no variants"}}"#).unwrap();
+    let (ok, _, stderr) = import(dir.path(), "jsonl", bad.path());
+    assert!(!ok, "every row was skipped, yet it succeeded: {stderr}");
+    assert!(stderr.contains("every row") && stderr.contains("(2)"), "{stderr}");
+
+    let gz = tempfile::Builder::new().suffix(".jsonl.gz").tempfile().unwrap();
+    std::fs::write(gz.path(), b"\x1f\x8b\x08\x00 this is not deflate at all").unwrap();
+    let (ok, _, stderr) = import(dir.path(), "jsonl", gz.path());
+    assert!(!ok);
+    assert!(stderr.contains(gz.path().to_str().unwrap()), "{stderr}");
+}
