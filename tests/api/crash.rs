@@ -182,3 +182,35 @@ async fn a_repeat_before_recovery_resumes_the_orphaned_order() {
     assert_eq!(orders[0]["status"], "confirmed");
     assert_eq!(shop.stock().await, (3, 0));
 }
+
+/// A first `--demo` start that dies half-way through the seed leaves a partial catalog; the
+/// next `--demo` start finishes it, and a later one adds nothing.
+#[tokio::test]
+async fn a_demo_seed_cut_short_is_finished_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_storefront"))
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("FAILPOINTS", "demo-seed-half=return")
+        .env("STOREFRONT__LOG__LEVEL", "warn")
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success(), "the fail point aborts the first start");
+    let expected = storefront::demo::CATALOG.lines().count() as u64;
+    let client = reqwest::Client::new();
+    let total = |base: String| {
+        let client = client.clone();
+        async move { get_json(&client, format!("{base}/api/v1/products?limit=1")).await["total"].as_u64() }
+    };
+    // Without --demo the partial seed shows as it is.
+    let server = ServerProcess::start(dir.path());
+    let partial = total(server.base.clone()).await.unwrap();
+    assert!(partial > 0 && partial < expected, "{partial} of {expected}");
+    server.kill9();
+    for _ in 0..2 {
+        let server = ServerProcess::start_args(dir.path(), &[], &["--demo"]);
+        assert_eq!(total(server.base.clone()).await, Some(expected));
+        server.kill9();
+    }
+}
