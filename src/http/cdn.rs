@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 
-use crate::service::representation::Representation;
+use crate::service::representation::{Encoding, Representation};
 
 /// `Surrogate-Key` (Fastly) header name.
 pub static SURROGATE_KEY: HeaderName = HeaderName::from_static("surrogate-key");
@@ -43,20 +43,36 @@ fn response(status: StatusCode, body: Body) -> Response {
     r
 }
 
-/// Answers a public, CDN-cacheable read: 304 when the client's copy is current, else 200.
+/// Answers a public, CDN-cacheable read: 304 when the client's copy is current, else 200,
+/// compressed as `Accept-Encoding` allows (compressed once per cached body, each coding with
+/// its own ETag; `Vary: Accept-Encoding` either way).
 pub fn public(headers: &HeaderMap, repr: &Representation, cache_control: &HeaderValue) -> Response {
-    let fresh = not_modified(headers, repr.etag());
+    let encoded = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Encoding::choose)
+        .and_then(|encoding| Some((encoding, repr.encoded(encoding)?)));
+    let etag = encoded.map_or(repr.etag(), |(_, e)| &e.etag);
+    // Either tag names the current content: a client revalidating what it got in another
+    // coding is still up to date.
+    let fresh = not_modified(headers, etag) || not_modified(headers, repr.etag());
     let mut response = if fresh {
         response(StatusCode::NOT_MODIFIED, Body::empty())
     } else {
-        let mut r = response(StatusCode::OK, Body::from(repr.body().clone()));
+        let body = encoded.map_or_else(|| repr.body().clone(), |(_, e)| e.body.clone());
+        let mut r = response(StatusCode::OK, Body::from(body));
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some((encoding, _)) = encoded {
+            r.headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding.token()));
+        }
         r
     };
     let surrogate_key = header(repr.surrogate_key());
     let h = response.headers_mut();
-    h.insert(header::ETAG, header(repr.etag()));
+    h.insert(header::ETAG, header(etag));
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     h.insert(header::CACHE_CONTROL, cache_control.clone());
     h.insert(SURROGATE_KEY.clone(), surrogate_key.clone());
     h.insert(XKEY.clone(), surrogate_key);

@@ -335,6 +335,12 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Edge {
             rate_limit::limit_api,
         ))
         .layer(middleware::from_fn(security::headers));
+    // Responses made per request (carts, orders, admin lists) are compressed per request;
+    // cached public bodies arrive compressed already (`cdn::public`) and pass untouched.
+    let app = app.layer(
+        tower_http::compression::CompressionLayer::new()
+            .compress_when(tower_http::compression::predicate::SizeAbove::new(1024)),
+    );
     let app = match security::cors(&settings.server.cors_allowed_origins) {
         Some(cors) => app.layer(cors),
         None => app,
