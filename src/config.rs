@@ -299,6 +299,9 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     /// `Strict-Transport-Security: max-age` sent over TLS; 0 sends none.
     pub hsts_max_age_secs: u64,
+    /// When set, `/metrics` answers only `Authorization: Bearer <metrics_token>` (or the
+    /// admin API key); empty leaves it open (bind to loopback or firewall it instead).
+    pub metrics_token: String,
 }
 
 impl Default for ServerConfig {
@@ -319,6 +322,7 @@ impl Default for ServerConfig {
             tls_cert: None,
             tls_key: None,
             hsts_max_age_secs: 31_536_000,
+            metrics_token: String::new(),
         }
     }
 }

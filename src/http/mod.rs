@@ -187,6 +187,8 @@ pub struct Shared {
     pub limits: Arc<RateLimits>,
     /// Admin bearer key; `None` disables it.
     pub admin_api_key: Option<Arc<str>>,
+    /// The token `/metrics` asks for; `None`: open.
+    pub metrics_token: Option<Arc<str>>,
     /// `Cache-Control` of public reads, rendered once.
     pub cache_control: HeaderValue,
     /// The API document and its page, set when the router is built.
@@ -224,6 +226,8 @@ impl AppState {
                     .expect("[rate_limit] was checked when the settings were read"),
             ),
             admin_api_key: settings.admin_api_key.clone(),
+            metrics_token: (!settings.server.metrics_token.is_empty())
+                .then(|| Arc::<str>::from(settings.server.metrics_token.as_str())),
             cache_control: settings.cache_control.clone(),
             docs: std::sync::OnceLock::new(),
         }))

@@ -104,10 +104,26 @@ async fn readyz(State(state): State<AppState>) -> Response {
     response
 }
 
-/// Prometheus metrics: per-route counts and latency, RocksDB and cache statistics.
+/// Prometheus metrics: per-route counts and latency, RocksDB and cache statistics. With
+/// `[server] metrics_token` set, only for `Authorization: Bearer <token>` (or the admin key).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-async fn metrics(State(state): State<AppState>) -> Response {
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
+               (status = 401, description = "`[server] metrics_token` is set and was not sent", body = super::error::ErrorBody)))]
+async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(token) = state.metrics_token.as_deref() {
+        use subtle::ConstantTimeEq;
+        let sent = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .unwrap_or("");
+        let matches = |key: &str| bool::from(sent.as_bytes().ct_eq(key.as_bytes()));
+        if !(matches(token) || state.admin_api_key.as_deref().is_some_and(matches)) {
+            return ApiError::Unauthorized("/metrics needs Authorization: Bearer <[server] metrics_token>")
+                .into_response();
+        }
+    }
     let (health, metrics, notifications) = (state.health.clone(), state.metrics.clone(), state.notifications.clone());
     let reco = state.recommendations.clone();
     let purge = state.purge_metrics.clone();

@@ -554,3 +554,29 @@ async fn the_dashboard_and_alert_rules_name_only_metrics_that_exist() {
         env!("CARGO_PKG_VERSION")
     )));
 }
+
+#[tokio::test]
+async fn metrics_can_be_restricted_to_a_token() {
+    let app = spawn_with(None, |c| c.server.metrics_token = "prometheus-scrape-token".into()).await;
+    let get = |token: Option<&'static str>| {
+        let mut req = app.client.get(app.url("/metrics"));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send()
+    };
+    let res = get(None).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    assert_eq!(get(Some("wrong")).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let res = get(Some("prometheus-scrape-token")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("http_requests_total"));
+    assert_eq!(
+        get(Some(crate::helpers::ADMIN_KEY)).await.unwrap().status(),
+        StatusCode::OK
+    );
+    // The probes stay open.
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+}
