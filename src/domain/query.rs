@@ -27,6 +27,16 @@ pub fn limit(raw: Option<&str>, errors: &mut FieldErrors) -> usize {
     }
 }
 
+/// `cursor` of a page keyed by time-ordered ids: the id the previous page ended at.
+pub fn id_cursor(raw: Option<&str>, errors: &mut FieldErrors) -> Option<super::Id> {
+    let raw = raw?;
+    let id = super::Id::parse(raw);
+    if id.is_none() {
+        errors.add("cursor", "invalid", "must be a next_cursor from a previous page");
+    }
+    id
+}
+
 /// A non-negative amount in minor units.
 pub fn amount(field: &str, raw: Option<&str>, errors: &mut FieldErrors) -> Option<i64> {
     let raw = raw?.trim();

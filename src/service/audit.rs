@@ -152,16 +152,7 @@ impl Audit {
         let limit = query::limit(filter.limit.as_deref(), &mut errors);
         let from = query::time("from", filter.from.as_deref(), &mut errors);
         let to = query::time("to", filter.to.as_deref(), &mut errors);
-        let before = match filter.cursor.as_deref() {
-            None => None,
-            Some(raw) => match Id::parse(raw) {
-                Some(id) => Some(id),
-                None => {
-                    errors.add("cursor", "invalid", "must be a next_cursor from a previous page");
-                    None
-                }
-            },
-        };
+        let before = query::id_cursor(filter.cursor.as_deref(), &mut errors);
         if !errors.is_empty() {
             return Err(ServiceError::Validation(errors.into_vec()));
         }

@@ -6,7 +6,7 @@ use storefront_storage::records::{ArchivedRoleRecord, UserRecord};
 
 use super::{user_view, Accounts, Actor};
 use crate::domain::user::Role;
-use crate::domain::{query, FieldErrors, Id};
+use crate::domain::{query, FieldErrors};
 use crate::service::view::UserView;
 use crate::service::{blocking, ServiceError};
 
@@ -50,16 +50,7 @@ impl Accounts {
                 }
             },
         };
-        let after = match filter.cursor.as_deref() {
-            None => None,
-            Some(raw) => match Id::parse(raw) {
-                Some(id) => Some(id),
-                None => {
-                    errors.add("cursor", "invalid", "must be a next_cursor from a previous page");
-                    None
-                }
-            },
-        };
+        let after = query::id_cursor(filter.cursor.as_deref(), &mut errors);
         if !errors.is_empty() {
             return Err(ServiceError::Validation(errors.into_vec()));
         }
