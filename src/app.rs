@@ -228,6 +228,10 @@ impl TryFrom<&Config> for Settings {
                 writer_memory_bytes: config.search.writer_memory_bytes,
                 poll_interval: Duration::from_millis(config.search.poll_interval_ms.max(10)),
                 max_pending: config.search.max_pending,
+                threads: match config.search.threads {
+                    0 => std::thread::available_parallelism().map_or(2, usize::from),
+                    n => n,
+                },
                 cache_bytes: config.search.cache_bytes,
                 facet_attributes: config.search.facet_attributes.clone(),
                 suggest_limit: config.search.suggest_limit,
@@ -814,6 +818,12 @@ impl App {
             let _ = task.await;
         }
         let store = services.store.clone();
+        {
+            let reco = services.recommendations.clone();
+            if let Err(e) = tokio::task::spawn_blocking(move || reco.flush()).await? {
+                tracing::warn!(error = %e, "the recommendation counts could not be written at shutdown");
+            }
+        }
         drop(services);
         tokio::task::spawn_blocking(move || store.flush()).await??;
         tracing::info!("storefront stopped");

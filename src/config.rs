@@ -270,6 +270,12 @@ pub struct ServerConfig {
     pub listen: String,
     /// Tokio worker threads; 0 means one per core.
     pub worker_threads: usize,
+    /// Threads of the blocking pool (storage reads and writes, searches, password hashing);
+    /// 0 keeps tokio's default of 512.
+    pub blocking_threads: usize,
+    /// glibc malloc arenas (RocksDB's C++ heap; the Rust heap is mimalloc's); 0 keeps glibc's
+    /// default of eight per core. Each arena keeps its own freed memory.
+    pub malloc_arenas: usize,
     /// Maximum request body size.
     pub body_limit_bytes: usize,
     /// Per-request timeout.
@@ -283,6 +289,8 @@ pub struct ServerConfig {
     /// A connection must send a request's headers within this long, and an idle keep-alive
     /// connection is closed after it.
     pub header_read_timeout_ms: u64,
+    /// Largest request head (request line and headers); beyond it 431.
+    pub max_header_bytes: usize,
     /// A request body must arrive within this long (408 otherwise).
     pub body_read_timeout_ms: u64,
     /// Open connections at most; more wait in the listen backlog. Keep it below the file
@@ -309,12 +317,15 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: "127.0.0.1:8080".into(),
             worker_threads: 0,
+            blocking_threads: 0,
+            malloc_arenas: 2,
             body_limit_bytes: 1 << 20,
             request_timeout_ms: 10_000,
             max_in_flight: 4096,
             shutdown_grace_ms: 10_000,
             cors_allowed_origins: Vec::new(),
             header_read_timeout_ms: 5_000,
+            max_header_bytes: 96 << 10,
             body_read_timeout_ms: 5_000,
             max_connections: 8_192,
             listen_backlog: 1_024,
@@ -746,6 +757,8 @@ pub struct SearchConfig {
     pub poll_interval_ms: u64,
     /// Searches running or queued at once; beyond this a search gets 503 with Retry-After.
     pub max_pending: usize,
+    /// Searches running at once (the rest of `max_pending` wait their turn); 0 means one per core.
+    pub threads: usize,
     /// Memory for cached search and autocomplete responses.
     pub cache_bytes: u64,
     /// Attributes counted as facets and filterable with `attr.<name>=<value>`.
@@ -758,9 +771,10 @@ impl Default for SearchConfig {
     fn default() -> Self {
         SearchConfig {
             index_dir: "search-index".into(),
-            writer_memory_bytes: 64 << 20,
+            writer_memory_bytes: 32 << 20,
             poll_interval_ms: 100,
             max_pending: 64,
+            threads: 0,
             cache_bytes: 32 << 20,
             facet_attributes: [
                 "colour",

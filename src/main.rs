@@ -4,6 +4,7 @@
 use clap::Parser;
 
 // PERF: mimalloc; chosen by the loadtest allocator comparison (see README "Benchmarks").
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -327,6 +327,17 @@ impl ProductIndex {
         Ok(())
     }
 
+    /// Adds documents that are not in the index, as after [`ProductIndex::clear`] (not
+    /// visible until [`ProductIndex::commit`]). Unlike [`ProductIndex::upsert`] it queues no
+    /// delete per document: in a rebuild of 19k products those queued deletes held 22 MB.
+    pub fn add(&self, docs: &[ProductDoc]) -> Result<()> {
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        for p in docs {
+            writer.add_document(self.to_document(p))?;
+        }
+        Ok(())
+    }
+
     /// Removes a document (not visible until [`ProductIndex::commit`]).
     pub fn delete(&self, id: &str) {
         let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());

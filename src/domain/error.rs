@@ -132,6 +132,10 @@ codes! {
     PreconditionFailed = ("precondition_failed", 412),
     /// The body is larger than the limit.
     PayloadTooLarge = ("payload_too_large", 413),
+    /// The request URI is longer than the HTTP parser accepts (64 KiB).
+    UriTooLong = ("uri_too_long", 414),
+    /// More than 100 request headers, or a request head over the HTTP parser's buffer.
+    HeadersTooLarge = ("headers_too_large", 431),
     /// The request body did not arrive within `[server] body_read_timeout_ms`.
     BodyTimeout = ("body_timeout", 408),
     /// The body is not JSON.

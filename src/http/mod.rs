@@ -31,6 +31,7 @@ pub mod sellers;
 pub mod server;
 pub mod shipping;
 pub mod tls;
+pub mod wire_errors;
 pub mod wishlist;
 
 use std::sync::Arc;

@@ -3,7 +3,8 @@
 //! timeout that also closes idle keep-alive connections, a cap on open connections, the
 //! listen backlog and HTTP/2 stream limits. Slow or idle clients cost a socket for a bounded
 //! time, never the server. With TLS on, the handshake shares the header-read timeout and
-//! every response carries HSTS.
+//! every response carries HSTS. hyper's own answers to unparsable requests get the JSON error
+//! body ([`super::wire_errors`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use tokio::sync::Semaphore;
 use tower::Service;
 
 use super::tls::Tls;
+use super::wire_errors::JsonWireErrors;
 use crate::config::ServerConfig;
 
 /// Binds `addr` with the configured backlog.
@@ -57,11 +59,14 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_millis(config.header_read_timeout_ms.max(1)))
+        // hyper's read buffer holds the unparsed head; its cap is the head's limit.
+        .max_buf_size(config.max_header_bytes.max(8192))
         .keep_alive(true);
     builder
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(config.http2_max_concurrent_streams.max(1))
+        .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
         .keep_alive_interval(Some(Duration::from_secs(20)))
         .keep_alive_timeout(Duration::from_secs(20));
     let connections = Arc::new(Semaphore::new(config.max_connections.max(1)));
@@ -147,14 +152,14 @@ pub async fn serve(
             match acceptor {
                 None => {
                     let connection = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .serve_connection_with_upgrades(TokioIo::new(JsonWireErrors::new(stream)), service)
                         .into_owned();
                     let _ = watcher.watch(connection).await;
                 }
                 Some(acceptor) => {
                     if let Ok(Ok(stream)) = tokio::time::timeout(first_byte, acceptor.accept(stream)).await {
                         let connection = builder
-                            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                            .serve_connection_with_upgrades(TokioIo::new(JsonWireErrors::new(stream)), service)
                             .into_owned();
                         let _ = watcher.watch(connection).await;
                     }

@@ -66,7 +66,7 @@ pub struct StoreOptions {
     pub block_cache_bytes: usize,
     /// fsync the WAL on every acknowledged write.
     pub sync_writes: bool,
-    /// Memtable size per column family.
+    /// Memtable size per column family; all of them together hold at most twice this.
     pub write_buffer_bytes: usize,
     /// Flush and compaction threads.
     pub max_background_jobs: i32,
@@ -188,6 +188,10 @@ impl Store {
         db_opts.set_max_background_jobs(options.max_background_jobs);
         db_opts.set_bytes_per_sync(1 << 20);
         db_opts.set_keep_log_file_num(4);
+        // MEM: each family may fill its own memtable (and keep one being flushed); without a
+        // total a write burst spread over several families held their sum. The largest is
+        // flushed once the memtables together reach this.
+        db_opts.set_db_write_buffer_size(options.write_buffer_bytes.saturating_mul(2));
         // Writers waiting for a group commit spin and yield before they sleep. On a box with a
         // core or two that spinning takes the CPU the group's leader needs to finish the fsync.
         db_opts.set_enable_write_thread_adaptive_yield(false);
@@ -402,7 +406,13 @@ impl Store {
         R::Archived:
             for<'a> CheckBytes<HighValidator<'a, rancor::Error>> + Deserialize<R, HighDeserializer<rancor::Error>>,
     {
-        let mut iter = self.inner.db.raw_iterator_cf(self.cf(R::CF));
+        // MEM: a walk over a whole kind reads each block once; through the block cache it
+        // would evict the hot set and, at the first start, fill the cache to its limit
+        // before any shopper arrives.
+        let mut opts = ReadOptions::default();
+        opts.fill_cache(false);
+        opts.set_readahead_size(1 << 20);
+        let mut iter = self.inner.db.raw_iterator_cf_opt(self.cf(R::CF), opts);
         iter.seek(from);
         while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
             let owned = Owned::<R>::from_slice(key, value)?;

@@ -32,4 +32,5 @@ mod slow_clients;
 mod stripe;
 mod tls;
 mod varnish;
+mod wire_errors;
 mod wishlist;

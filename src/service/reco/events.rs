@@ -107,12 +107,27 @@ impl Drain {
     }
 }
 
-/// The records of a step's browse actions: each signed-in or session action on its own (they
-/// link products), and the anonymous ones coalesced per product and kind (they only count),
-/// so a flood of anonymous views costs a handful of writes.
-pub fn coalesce(actions: &[Action]) -> Vec<BehaviourRecord> {
-    let mut out: Vec<BehaviourRecord> = Vec::new();
-    let mut anonymous: std::collections::HashMap<(u8, Id), usize> = std::collections::HashMap::new();
+/// How long anonymous counts gather in memory before they are written. A flood of anonymous
+/// views of a large catalog touches thousands of products per step; writing each step's
+/// counts filled the behaviour log with a million records within minutes of a benchmark
+/// and held its memtables at their limit. Once per window costs at most one record per
+/// product viewed in it; a crash loses at most one window of counts (never an order).
+pub const TALLY_WINDOW_MS: i64 = 10_000;
+
+/// A step's browse actions split by what they are worth: signed-in and session actions each
+/// on their own (they link products), anonymous ones coalesced per product and kind (they
+/// only count).
+pub struct Coalesced {
+    /// One record per signed-in or session action.
+    pub linked: Vec<BehaviourRecord>,
+    /// One record per product and kind, with its count.
+    pub anonymous: Vec<BehaviourRecord>,
+}
+
+/// Splits and coalesces a step's browse actions.
+pub fn coalesce(actions: &[Action]) -> Coalesced {
+    let mut linked = Vec::new();
+    let mut anonymous = Tally::default();
     for a in actions {
         let Action::Browse {
             kind,
@@ -124,32 +139,72 @@ pub fn coalesce(actions: &[Action]) -> Vec<BehaviourRecord> {
         else {
             continue;
         };
+        let record = BehaviourRecord {
+            kind: *kind,
+            product_id: product.to_bytes(),
+            user_id: user.map(Id::to_bytes),
+            session: *session,
+            at_ms: *at_ms,
+            count: 1,
+        };
         if user.is_none() && *session == 0 {
-            let slot = *anonymous.entry((*kind as u8, *product)).or_insert_with(|| {
-                out.push(BehaviourRecord {
-                    kind: *kind,
-                    product_id: product.to_bytes(),
-                    user_id: None,
-                    session: 0,
-                    at_ms: *at_ms,
-                    count: 0,
-                });
-                out.len() - 1
-            });
-            out[slot].count += 1;
-            out[slot].at_ms = out[slot].at_ms.max(*at_ms);
+            anonymous.add(&record, *at_ms);
         } else {
-            out.push(BehaviourRecord {
-                kind: *kind,
-                product_id: product.to_bytes(),
-                user_id: user.map(Id::to_bytes),
-                session: *session,
-                at_ms: *at_ms,
-                count: 1,
-            });
+            linked.push(record);
         }
     }
-    out
+    Coalesced {
+        linked,
+        anonymous: anonymous.drain().collect(),
+    }
+}
+
+/// Anonymous counts gathered per product and kind, in first-seen order.
+#[derive(Default)]
+pub struct Tally {
+    slots: rustc_hash::FxHashMap<(u8, [u8; 16]), usize>,
+    records: Vec<BehaviourRecord>,
+    /// When the oldest count arrived (by the clock); `None` while empty.
+    since_ms: Option<i64>,
+}
+
+impl Tally {
+    /// Adds an anonymous record's count, keeping the latest time.
+    pub fn add(&mut self, r: &BehaviourRecord, now_ms: i64) {
+        let records = &mut self.records;
+        let slot = *self.slots.entry((r.kind as u8, r.product_id)).or_insert_with(|| {
+            records.push(BehaviourRecord { count: 0, ..r.clone() });
+            records.len() - 1
+        });
+        let held = &mut self.records[slot];
+        held.count = held.count.saturating_add(r.count.max(1));
+        held.at_ms = held.at_ms.max(r.at_ms);
+        self.since_ms.get_or_insert(now_ms);
+    }
+
+    /// Whether the oldest count has waited a whole window by `now_ms`.
+    pub fn due(&self, now_ms: i64) -> bool {
+        self.since_ms.is_some_and(|since| now_ms - since >= TALLY_WINDOW_MS)
+    }
+
+    /// The gathered records.
+    pub fn records(&self) -> &[BehaviourRecord] {
+        &self.records
+    }
+
+    /// Forgets every gathered record (once written).
+    pub fn clear(&mut self) {
+        self.slots.clear();
+        self.since_ms = None;
+        self.records.clear();
+    }
+
+    /// Takes every gathered record, leaving the tally empty.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, BehaviourRecord> {
+        self.slots.clear();
+        self.since_ms = None;
+        self.records.drain(..)
+    }
 }
 
 /// Writes `records` in one batch; `counter` numbers them.
@@ -228,16 +283,19 @@ pub fn expire(store: &Store, before_ms: i64, max: usize) -> Result<usize, Servic
 mod tests {
     use super::*;
 
-    #[test]
-    fn anonymous_views_coalesce_per_product_and_linked_ones_stay_apart() {
-        let (p, q, user) = (Id::new(), Id::new(), Id::new());
-        let view = |product, user, session, at_ms| Action::Browse {
+    fn view(product: Id, user: Option<Id>, session: u64, at_ms: i64) -> Action {
+        Action::Browse {
             kind: BehaviourKind::View,
             product,
             user,
             session,
             at_ms,
-        };
+        }
+    }
+
+    #[test]
+    fn anonymous_views_coalesce_per_product_and_linked_ones_stay_apart() {
+        let (p, q, user) = (Id::new(), Id::new(), Id::new());
         let actions = vec![
             view(p, None, 0, 1),
             view(p, None, 0, 5),
@@ -246,14 +304,36 @@ mod tests {
             view(p, None, 42, 4),
             view(p, None, 0, 6),
         ];
-        let records = coalesce(&actions);
-        assert_eq!(records.len(), 4);
+        let Coalesced { linked, anonymous } = coalesce(&actions);
+        assert_eq!(anonymous.len(), 2);
         assert_eq!(
-            (records[0].count, records[0].at_ms),
+            (anonymous[0].count, anonymous[0].at_ms),
             (3, 6),
             "three anonymous views of p, the latest time"
         );
-        assert_eq!(records[1].count, 1);
-        assert!(records[2].user_id.is_some() && records[3].session == 42);
+        assert_eq!(anonymous[1].count, 1);
+        assert_eq!(linked.len(), 2);
+        assert!(linked[0].user_id.is_some() && linked[1].session == 42);
+    }
+
+    #[test]
+    fn a_tally_gathers_steps_until_its_window_has_passed() {
+        let (p, q) = (Id::new(), Id::new());
+        let mut tally = Tally::default();
+        assert!(!tally.due(1_000_000), "an empty tally is never due");
+        for (step, now) in [
+            (vec![view(p, None, 0, 10), view(q, None, 0, 11)], 100),
+            (vec![view(p, None, 0, 20)], 5_000),
+        ] {
+            for r in coalesce(&step).anonymous {
+                tally.add(&r, now);
+            }
+        }
+        assert!(!tally.due(100 + TALLY_WINDOW_MS - 1));
+        assert!(tally.due(100 + TALLY_WINDOW_MS), "due a window after the first count");
+        let flushed: Vec<_> = tally.drain().collect();
+        assert_eq!(flushed.len(), 2, "one record per product across steps");
+        assert_eq!((flushed[0].count, flushed[0].at_ms), (2, 20));
+        assert!(!tally.due(i64::MAX) && tally.drain().next().is_none(), "drained");
     }
 }

@@ -53,7 +53,8 @@ pub struct Recommendations {
     drain: Drain,
     model: RwLock<Model>,
     loaded: AtomicBool,
-    counter: Mutex<u32>,
+    /// The record counter and the anonymous counts waiting for their window.
+    pending: Mutex<Pending>,
     last_expiry_ms: AtomicI64,
     /// Bumped whenever the models change.
     generation: AtomicU64,
@@ -64,6 +65,13 @@ pub struct Recommendations {
 
 /// Which public list: its kind, the product or category it is about, and its length.
 type ListKey = (&'static str, Option<Id>, Option<Id>, usize);
+
+/// What the worker has yet to write.
+#[derive(Default)]
+struct Pending {
+    counter: u32,
+    tally: events::Tally,
+}
 
 impl Recommendations {
     /// The service; the worker loads the models from storage on its first step.
@@ -87,7 +95,7 @@ impl Recommendations {
             recorder,
             drain,
             loaded: AtomicBool::new(false),
-            counter: Mutex::new(0),
+            pending: Mutex::new(Pending::default()),
             last_expiry_ms: AtomicI64::new(0),
             generation: AtomicU64::new(0),
             rendered: quick_cache::sync::Cache::new(4096),
@@ -395,6 +403,7 @@ impl Recommendations {
         let actions = self.drain.take(STEP);
         let now = self.clock.now_ms();
         if actions.is_empty() {
+            self.write_tally(false)?;
             if now - self.last_expiry_ms.load(Ordering::Relaxed) > 60_000 {
                 self.last_expiry_ms.store(now, Ordering::Relaxed);
                 let before = now - self.settings.behaviour_retention.as_millis() as i64;
@@ -406,14 +415,19 @@ impl Recommendations {
             }
             return Ok(Progress::Idle);
         }
-        let records = events::coalesce(&actions);
+        let coalesced = events::coalesce(&actions);
         {
-            let mut counter = self.counter.lock().unwrap_or_else(|p| p.into_inner());
-            events::persist(&self.store, &records, &mut counter)?;
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let Pending { counter, tally } = &mut *pending;
+            events::persist(&self.store, &coalesced.linked, counter)?;
+            for r in &coalesced.anonymous {
+                tally.add(r, now);
+            }
         }
+        self.write_tally(false)?;
         let mut model = self.model.write().unwrap_or_else(|p| p.into_inner());
         events::apply_orders(&mut model, &actions);
-        for r in &records {
+        for r in coalesced.linked.iter().chain(&coalesced.anonymous) {
             events::apply_record(&mut model, r);
         }
         model.refresh();
@@ -424,6 +438,24 @@ impl Recommendations {
         } else {
             Progress::Idle
         })
+    }
+
+    /// Writes the gathered anonymous counts once their window has passed, or now when
+    /// `force`d (at shutdown). The models already have them.
+    fn write_tally(&self, force: bool) -> Result<(), ServiceError> {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if !force && !pending.tally.due(self.clock.now_ms()) {
+            return Ok(());
+        }
+        let Pending { counter, tally } = &mut *pending;
+        events::persist(&self.store, tally.records(), counter)?;
+        tally.clear();
+        Ok(())
+    }
+
+    /// Writes what the worker still holds in memory; called once the workers have stopped.
+    pub fn flush(&self) -> Result<(), ServiceError> {
+        self.write_tally(true)
     }
 }
 

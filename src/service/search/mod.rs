@@ -47,6 +47,8 @@ pub struct SearchSettings {
     pub poll_interval: Duration,
     /// Searches running or queued at once; beyond this a search gets 503 with Retry-After.
     pub max_pending: usize,
+    /// Searches running at once.
+    pub threads: usize,
     /// Memory for cached search and autocomplete responses.
     pub cache_bytes: u64,
     /// Attributes counted as facets and filterable with `attr.<name>=<value>`.
@@ -74,6 +76,9 @@ pub struct Search {
     index: Arc<ProductIndex>,
     settings: SearchSettings,
     permits: Arc<Semaphore>,
+    /// Turns to run: a search is CPU work, so more at once than cores only adds blocking
+    /// threads (each with its own allocator heap) and switches between them.
+    running: Arc<Semaphore>,
     cache: Cache<String, Arc<Representation>, ByteWeighter>,
     /// Bumped after every index commit; part of every cache key.
     generation: AtomicU64,
@@ -109,6 +114,7 @@ impl Search {
     pub fn with_index(sources: Sources, index: Arc<ProductIndex>, settings: SearchSettings) -> Search {
         Search {
             permits: Arc::new(Semaphore::new(settings.max_pending.max(1))),
+            running: Arc::new(Semaphore::new(settings.threads.max(1))),
             // Bounded in bytes: search pages with facets vary a lot in size.
             cache: Cache::with_weighter(
                 (settings.cache_bytes / 8192).max(16) as usize,
@@ -180,9 +186,16 @@ impl Search {
             .clone()
             .try_acquire_owned()
             .map_err(|_| ServiceError::Overloaded)?;
+        // The semaphore is never closed.
+        let turn = self
+            .running
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ServiceError::Overloaded)?;
         let this = self.clone();
         blocking(move || {
-            let _permit = permit;
+            let _permit = (permit, turn);
             let generation = this.generation.load(Ordering::Acquire);
             let started = Instant::now();
             // Read on a cache miss only: the intent follows from the query, which the key holds.
