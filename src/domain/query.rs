@@ -125,4 +125,53 @@ mod tests {
         assert!(flag("in_stock", Some("1"), &mut errors));
         assert!(errors.is_empty());
     }
+
+    proptest::proptest! {
+        /// Any text: a parser returns a value in range or records exactly one error, never
+        /// both silently and never a panic.
+        #[test]
+        fn query_parsers_accept_exactly_their_language(raw in "\\PC{0,24}", n in 0u64..200, lo in 0i64..1_000_000, hi in 0i64..1_000_000) {
+            let mut errors = FieldErrors::default();
+            let got = limit(Some(&raw), &mut errors);
+            let ok = matches!(raw.trim().parse::<usize>(), Ok(1..=MAX_LIMIT));
+            proptest::prop_assert!((1..=MAX_LIMIT).contains(&got));
+            proptest::prop_assert_eq!(errors.is_empty(), ok);
+
+            let mut errors = FieldErrors::default();
+            proptest::prop_assert_eq!(limit(Some(&n.to_string()), &mut errors), if (1..=100).contains(&n) { n as usize } else { DEFAULT_LIMIT });
+
+            let mut errors = FieldErrors::default();
+            let parsed = amount("min_price", Some(&raw), &mut errors);
+            proptest::prop_assert_eq!(parsed.is_some(), errors.is_empty());
+            proptest::prop_assert!(parsed.is_none_or(|a| a >= 0));
+
+            let mut errors = FieldErrors::default();
+            let (a, b) = price_range(Some(&lo.to_string()), Some(&hi.to_string()), &mut errors);
+            proptest::prop_assert_eq!((a, b), (Some(lo), Some(hi)));
+            proptest::prop_assert_eq!(errors.is_empty(), lo <= hi);
+
+            let mut errors = FieldErrors::default();
+            let on = flag("in_stock", Some(&raw), &mut errors);
+            let known = ["true", "1", "false", "0"].contains(&raw.trim());
+            proptest::prop_assert_eq!(errors.is_empty(), known);
+            proptest::prop_assert!(!on || ["true", "1"].contains(&raw.trim()));
+
+            let mut errors = FieldErrors::default();
+            proptest::prop_assert_eq!(time("since", Some(&raw), &mut errors).is_some(), errors.is_empty());
+        }
+
+        /// A cursor is an id a page handed out: every id round-trips, other text is refused.
+        #[test]
+        fn id_cursors_round_trip_and_refuse_the_rest(bytes: [u8; 16], junk in "\\PC{0,40}") {
+            let id = super::super::Id::from_bytes(bytes);
+            let mut errors = FieldErrors::default();
+            proptest::prop_assert_eq!(id_cursor(Some(&id.to_string()), &mut errors), Some(id));
+            proptest::prop_assert!(errors.is_empty());
+            let mut errors = FieldErrors::default();
+            match id_cursor(Some(&junk), &mut errors) {
+                Some(parsed) => proptest::prop_assert_eq!(id_cursor(Some(&parsed.to_string()), &mut FieldErrors::default()), Some(parsed)),
+                None => proptest::prop_assert!(!errors.is_empty()),
+            }
+        }
+    }
 }

@@ -91,4 +91,17 @@ mod tests {
         assert!(suffixed.as_str().len() <= MAX_SLUG_LEN);
         assert!(Slug::parse(suffixed.as_str()).is_ok());
     }
+
+    proptest::proptest! {
+        /// A slug parses to itself; one derived from any title parses.
+        #[test]
+        fn slugs_parse_to_themselves_and_derived_ones_parse(raw in "\\PC{0,40}", title in "\\PC{0,80}") {
+            if let Ok(slug) = Slug::parse(&raw) {
+                proptest::prop_assert_eq!(Slug::parse(slug.as_str()).map(|s| s.as_str().to_owned()), Ok(slug.as_str().to_owned()));
+            }
+            if let Some(slug) = Slug::derive(&title, 120) {
+                proptest::prop_assert!(Slug::parse(slug.as_str()).is_ok(), "{:?} from {:?}", slug.as_str(), title);
+            }
+        }
+    }
 }

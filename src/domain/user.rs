@@ -381,4 +381,20 @@ mod tests {
         let fields: Vec<String> = errors.into_vec().into_iter().map(|e| e.field).collect();
         assert_eq!(fields, vec!["name", "line1", "city", "postal_code", "country"]);
     }
+
+    proptest::proptest! {
+        /// Whatever comes in, an accepted address is already normal: parsing it again gives
+        /// itself, it is lower-case and trimmed, and it has one `@` with a dotted domain.
+        #[test]
+        fn accepted_emails_are_normal_and_stable(raw in "\\PC{0,30}|[ A-Za-z0-9._+-]{1,12}@[A-Za-z0-9-]{1,8}\\.[A-Za-z]{2,4} ?") {
+            if let Ok(email) = Email::parse(&raw) {
+                let text = email.as_str();
+                let again = Email::parse(text);
+                proptest::prop_assert_eq!(again.as_ref().map(Email::as_str), Ok(text));
+                proptest::prop_assert_eq!(text, text.trim().to_lowercase());
+                let (_, domain) = text.rsplit_once('@').unwrap();
+                proptest::prop_assert!(domain.contains('.') && text.len() <= 254);
+            }
+        }
+    }
 }

@@ -569,4 +569,30 @@ mod tests {
         assert_eq!(input.variants.unwrap()[0].price.unwrap().amount, 4995);
         assert_eq!(input.category_path.unwrap(), vec!["Printing", "Toner"]);
     }
+
+    proptest::proptest! {
+        /// Any text: a price either is refused or is exactly the decimal it spells.
+        #[test]
+        fn dollar_amounts_are_exact_or_refused(raw in "\\PC{0,12}|[0-9]{1,9}(\\.[0-9]{0,3})?", dollars in 0i64..10_000_000, cents in 0i64..100) {
+            proptest::prop_assert_eq!(dollars_to_cents(&format!("{dollars}.{cents:02}")), Some(dollars * 100 + cents));
+            if let Some(c) = dollars_to_cents(&raw) {
+                proptest::prop_assert!(c >= 0);
+                let (whole, fraction) = raw.split_once('.').unwrap_or((&raw, ""));
+                proptest::prop_assert_eq!(c / 100, whole.parse::<i64>().unwrap());
+                proptest::prop_assert_eq!(c % 100, format!("{fraction:0<2}").parse::<i64>().unwrap());
+            }
+        }
+
+        /// Any JSON value as an import row: a row is mapped or refused with a reason, never a panic.
+        #[test]
+        fn any_best_buy_row_maps_or_is_refused(name in "\\PC{0,20}", price in proptest::num::f64::ANY, image in "\\PC{0,30}|https://x/[0-9]{1,8}_sb\\.jpg") {
+            let row = serde_json::json!({"name": name, "price": price, "image": image, "categories": [name]});
+            if let Ok(row) = serde_json::from_value::<BestBuyRow>(row) {
+                if let Ok(input) = row.into_input() {
+                    let variants = input.variants.unwrap();
+                    proptest::prop_assert!(variants[0].price.as_ref().unwrap().amount >= 0);
+                }
+            }
+        }
+    }
 }

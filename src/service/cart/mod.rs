@@ -1045,3 +1045,20 @@ fn guest_key(token: &str) -> Result<CartKey, ServiceError> {
 fn stripe_of(key: &CartKey) -> usize {
     (xxhash_rust::xxh3::xxh3_64(key) % STRIPES as u64) as usize
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// A cart token is 43 URL-safe base64 characters; anything else names no cart.
+        #[test]
+        fn only_well_formed_cart_tokens_name_a_cart(raw in "\\PC{0,60}|[A-Za-z0-9_-]{43}") {
+            let well_formed = raw.len() == 43 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            proptest::prop_assert_eq!(guest_key(&raw).is_ok(), well_formed);
+            if well_formed {
+                proptest::prop_assert_eq!(guest_key(&raw).ok(), guest_key(&raw).ok(), "the same token, the same cart");
+            }
+        }
+    }
+}
