@@ -7,16 +7,35 @@ use storefront_loadtest::client::Target;
 use storefront_loadtest::scenario::Scenario;
 use storefront_loadtest::{catalog, compare, plot, report, run, Mode, RunSettings};
 
-/// A demo server on an ephemeral port: its data dir (kept while it runs), URL and task.
-async fn demo_server() -> (tempfile::TempDir, String, tokio::task::JoinHandle<anyhow::Result<()>>) {
+/// A demo server on an ephemeral port: its data dir (kept while it runs), URL and handle.
+async fn demo_server() -> (tempfile::TempDir, String, Server) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = storefront::config::Config::default();
     config.server.listen = "127.0.0.1:0".into();
     config.storage.data_dir = dir.path().join("data");
     let app = storefront::demo::app(config).await.unwrap();
     let url = format!("http://{}", app.local_addr());
-    let server = tokio::spawn(app.run_until(std::future::pending()));
-    (dir, url, server)
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    (dir, url, Server { stop, task })
+}
+
+/// A running demo server.
+struct Server {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server {
+    /// Shuts it down and waits until the store is closed. Aborting the task instead left
+    /// RocksDB open with its background threads running as the test process exited, and
+    /// its C++ runtime aborted the process ("terminate called without an active exception").
+    async fn shut_down(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,7 +88,7 @@ async fn browse_runs_against_a_demo_server_and_writes_reports() {
     let json = serde_json::to_string(&report).unwrap();
     let back: report::Report = serde_json::from_str(&json).unwrap();
     assert!(compare::compare(&report, &back).contains("1.00x"));
-    server.abort();
+    server.shut_down().await;
 }
 
 #[tokio::test]
@@ -119,5 +138,5 @@ async fn checkout_shoppers_add_lines_then_place_orders() {
     let ratio = adds.latency.count as f64 / checkouts.latency.count as f64;
     assert!((1.0..=3.0).contains(&ratio), "{ratio}: {}", report::summary(&report));
     assert!(checkouts.latency.count >= 10, "{}", report::summary(&report));
-    server.abort();
+    server.shut_down().await;
 }
