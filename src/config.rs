@@ -361,7 +361,7 @@ impl Default for StorageConfig {
         StorageConfig {
             data_dir: PathBuf::from("data"),
             sync_writes: true,
-            block_cache_bytes: 128 << 20,
+            block_cache_bytes: 64 << 20,
             write_buffer_bytes: 32 << 20,
             changelog_retain_entries: 100_000,
             changelog_retention_interval_ms: 60_000,

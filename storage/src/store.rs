@@ -77,7 +77,7 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
-            block_cache_bytes: 128 << 20,
+            block_cache_bytes: 64 << 20,
             sync_writes: true,
             write_buffer_bytes: 32 << 20,
             max_background_jobs: 2,
