@@ -32,7 +32,7 @@ async fn metrics_cover_routes_storage_and_caches() {
         text.contains(r#"http_request_duration_seconds_bucket{method="POST",route="/api/v1/products""#),
         "{text}"
     );
-    assert!(text.contains("rocksdb_block_cache_capacity_bytes 134217728"), "{text}");
+    assert!(text.contains("rocksdb_block_cache_capacity_bytes 67108864"), "{text}");
     assert!(text.contains(r#"rocksdb_estimated_keys{cf="products"}"#), "{text}");
     assert!(
         text.contains(r#"storefront_response_cache_hits_total{cache="product"} 1"#),
