@@ -351,7 +351,7 @@ async fn update_return(
                (status = 403, description = "Sellers cannot cancel orders", body = ErrorBody),
                (status = 404, description = "No such order of the caller's", body = ErrorBody),
                (status = 409, description = "`invalid_transition` (something shipped); `details.allowed`", body = ErrorBody),
-               Versioned,
+               Versioned, Invalid,
                (status = 503, description = "`payment_unavailable`: the refund or void could not be made", body = ErrorBody)))]
 async fn cancel_order(
     State(state): State<AppState>,
@@ -467,7 +467,8 @@ async fn create_refund(
     responses((status = 200, description = "The order, paid", body = OrderView),
                AdminOnly,
                (status = 404, description = "No such order", body = ErrorBody),
-               (status = 409, description = "`invalid_transition`: the order does not wait for a manual payment", body = ErrorBody)))]
+               (status = 409, description = "`invalid_transition`: the order does not wait for a manual payment", body = ErrorBody),
+               Invalid))]
 async fn record_payment(
     State(state): State<AppState>,
     Caller(actor): Caller,
