@@ -1,5 +1,5 @@
 //! hyper answers an HTTP/1 request it cannot parse (a malformed request line or header, a
-//! URI over 64 KiB, more than 100 headers or a head over its buffer) by itself, before any
+//! URI over 64 KiB, more than 100 headers or a head over `max_header_bytes`) by itself, before any
 //! service runs, with the bare status and an empty body. Every error of ours has the JSON
 //! shape, so the connection's writer swaps exactly those automatic answers for the same
 //! status with the standard body. They are recognisable: a 400, 414 or 431 head with
@@ -92,6 +92,19 @@ impl<S> JsonWireErrors<S> {
 }
 
 impl<S: AsyncWrite + Unpin> JsonWireErrors<S> {
+    /// Starts swapping when `head` is one of hyper's automatic answers; false otherwise.
+    fn begin_swap(&mut self, head: &[u8]) -> bool {
+        let Some(bytes) = replacement(head) else {
+            return false;
+        };
+        self.swap = Some(Swap {
+            bytes,
+            written: 0,
+            replaces: head.len(),
+        });
+        true
+    }
+
     /// Writes the swapped answer out; ready with the count of hyper's bytes it replaced.
     fn drive_swap(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
         let swap = self.swap.as_mut().expect("called with a swap under way");
@@ -116,17 +129,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for JsonWireErrors<S> {
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for JsonWireErrors<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        if self.swap.is_none() {
-            match replacement(buf) {
-                None => return Pin::new(&mut self.inner).poll_write(cx, buf),
-                Some(bytes) => {
-                    self.swap = Some(Swap {
-                        bytes,
-                        written: 0,
-                        replaces: buf.len(),
-                    })
-                }
-            }
+        if self.swap.is_none() && !self.begin_swap(buf) {
+            return Pin::new(&mut self.inner).poll_write(cx, buf);
         }
         self.drive_swap(cx)
     }
@@ -139,15 +143,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for JsonWireErrors<S> {
         if self.swap.is_none() {
             // The head is always a buffer of its own, so the first non-empty one decides.
             let first = bufs.iter().find(|b| !b.is_empty()).map(|b| &**b).unwrap_or_default();
-            match replacement(first) {
-                None => return Pin::new(&mut self.inner).poll_write_vectored(cx, bufs),
-                Some(bytes) => {
-                    self.swap = Some(Swap {
-                        bytes,
-                        written: 0,
-                        replaces: first.len(),
-                    })
-                }
+            if !self.begin_swap(first) {
+                return Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
             }
         }
         self.drive_swap(cx)

@@ -208,3 +208,23 @@ async fn personalised_lists_follow_the_shopper_and_are_private() {
     assert_eq!(anonymous["type"], "popular");
     assert_eq!(titles(&anonymous), ["Yoga mat"], "{anonymous}");
 }
+
+#[tokio::test]
+async fn anonymous_views_gathered_in_memory_are_written_at_shutdown() {
+    let app = spawn_app().await;
+    app.create_product(item("Kettle", "KETTLE", None)).await;
+    app.create_product(item("Toaster", "TOASTER", None)).await;
+    app.run_worker("recommendations").await;
+    for _ in 0..3 {
+        assert_eq!(app.get("/api/v1/products/kettle").await.status(), StatusCode::OK);
+    }
+    let popular = app.reco("/api/v1/recommendations?type=popular&limit=1").await;
+    assert_eq!(titles(&popular), ["Kettle"], "{popular}");
+
+    // The test clock stands still, so the tally's window has not passed: only the shutdown
+    // writes the counts, and a restarted server still knows them.
+    let dir = app.stop().await;
+    let app = spawn_with(Some(dir), |_| {}).await;
+    let popular = app.reco("/api/v1/recommendations?type=popular&limit=1").await;
+    assert_eq!(titles(&popular), ["Kettle"], "after a restart: {popular}");
+}

@@ -403,7 +403,7 @@ impl Recommendations {
         let actions = self.drain.take(STEP);
         let now = self.clock.now_ms();
         if actions.is_empty() {
-            self.write_tally(false)?;
+            self.write_tally(&mut self.pending.lock().unwrap_or_else(|p| p.into_inner()), false)?;
             if now - self.last_expiry_ms.load(Ordering::Relaxed) > 60_000 {
                 self.last_expiry_ms.store(now, Ordering::Relaxed);
                 let before = now - self.settings.behaviour_retention.as_millis() as i64;
@@ -418,13 +418,12 @@ impl Recommendations {
         let coalesced = events::coalesce(&actions);
         {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            let Pending { counter, tally } = &mut *pending;
-            events::persist(&self.store, &coalesced.linked, counter)?;
+            events::persist(&self.store, &coalesced.linked, &mut pending.counter)?;
             for r in &coalesced.anonymous {
-                tally.add(r, now);
+                pending.tally.add(r, now);
             }
+            self.write_tally(&mut pending, false)?;
         }
-        self.write_tally(false)?;
         let mut model = self.model.write().unwrap_or_else(|p| p.into_inner());
         events::apply_orders(&mut model, &actions);
         for r in coalesced.linked.iter().chain(&coalesced.anonymous) {
@@ -442,20 +441,18 @@ impl Recommendations {
 
     /// Writes the gathered anonymous counts once their window has passed, or now when
     /// `force`d (at shutdown). The models already have them.
-    fn write_tally(&self, force: bool) -> Result<(), ServiceError> {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+    fn write_tally(&self, pending: &mut Pending, force: bool) -> Result<(), ServiceError> {
         if !force && !pending.tally.due(self.clock.now_ms()) {
             return Ok(());
         }
-        let Pending { counter, tally } = &mut *pending;
-        events::persist(&self.store, tally.records(), counter)?;
-        tally.clear();
+        events::persist(&self.store, pending.tally.records(), &mut pending.counter)?;
+        pending.tally.clear();
         Ok(())
     }
 
     /// Writes what the worker still holds in memory; called once the workers have stopped.
     pub fn flush(&self) -> Result<(), ServiceError> {
-        self.write_tally(true)
+        self.write_tally(&mut self.pending.lock().unwrap_or_else(|p| p.into_inner()), true)
     }
 }
 
