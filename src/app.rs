@@ -26,7 +26,7 @@ use crate::domain::Currency;
 use crate::http::{self, AppState, HttpSettings};
 use crate::service::auth::{persisted_jwt_secret, Accounts, AuthSettings};
 use crate::service::cart::sweeper::CartSweeper;
-use crate::service::cart::{CartSettings, Carts};
+use crate::service::cart::{CartSettings, Carts, PriceSources};
 use crate::service::catalog::{Catalog, CatalogSettings};
 use crate::service::checkout::recovery::Recovery;
 use crate::service::checkout::Checkout;
@@ -36,6 +36,7 @@ use crate::service::events::purge::PurgeMetrics;
 use crate::service::events::purge::{self, PurgeSettings, Purger};
 use crate::service::events::retention::{Retention, RetentionSettings};
 use crate::service::events::{Consumers, PersistedCursor, ReadModels};
+use crate::service::generation::Generation;
 use crate::service::health::Health;
 use crate::service::idempotency::{Idempotency, IdempotencySweeper};
 use crate::service::inventory::{Inventory, StockLedger, StockSignals};
@@ -188,6 +189,7 @@ impl TryFrom<&Config> for Settings {
                 sweep_batch: config.cart.sweep_batch.max(1),
                 sweep_interval: Duration::from_millis(config.cart.sweep_interval_ms.max(10)),
                 cache_entries: config.cart.cache_entries,
+                page_cache_bytes: config.cart.page_cache_bytes,
                 abandon_after: (config.notifications.abandoned_cart_after_secs > 0)
                     .then(|| Duration::from_secs(config.notifications.abandoned_cart_after_secs)),
                 currency,
@@ -461,7 +463,14 @@ impl Services {
             stock.clone(),
             stock_signals.clone(),
         ));
-        let promotions = Arc::new(Promotions::new(store.clone(), clock.clone(), catalog.clone())?);
+        let pricing_generation = Arc::new(Generation::default());
+        let users_generation = Arc::new(Generation::default());
+        let promotions = Arc::new(Promotions::new(
+            store.clone(),
+            clock.clone(),
+            catalog.clone(),
+            pricing_generation.clone(),
+        )?);
         let coupons = Arc::new(Coupons::new(
             store.clone(),
             clock.clone(),
@@ -473,21 +482,27 @@ impl Services {
             store.clone(),
             clock.clone(),
             settings.standard_shipping.clone(),
+            pricing_generation.clone(),
         )?);
         let carts = Arc::new(Carts::new(
             store.clone(),
             inventory.clone(),
             clock.clone(),
             settings.carts.clone(),
-            settings.pricing.clone(),
-            coupons.clone(),
-            shipping.clone(),
+            PriceSources {
+                catalog: catalog.clone(),
+                coupons: coupons.clone(),
+                shipping: shipping.clone(),
+                rules: settings.pricing.clone(),
+                pricing_generation,
+                users_generation: users_generation.clone(),
+            },
         ));
         let mut auth = settings.auth.clone();
         if auth.signing_key.1.is_empty() {
             auth.signing_key.1 = persisted_jwt_secret(&store)?;
         }
-        let accounts = Arc::new(Accounts::new(store.clone(), clock.clone(), auth)?);
+        let accounts = Arc::new(Accounts::new(store.clone(), clock.clone(), auth, users_generation)?);
         let search = Arc::new(Search::open(
             search::Sources {
                 store: store.clone(),
@@ -658,7 +673,12 @@ impl Services {
             reviews,
             wishlists,
             outbox: Arc::new(Outbox::new(store.clone())),
-            health: Arc::new(Health::new(store.clone(), catalog.clone(), search.clone())),
+            health: Arc::new(Health::new(
+                store.clone(),
+                catalog.clone(),
+                carts.clone(),
+                search.clone(),
+            )),
             clock,
             store,
             stock,

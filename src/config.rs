@@ -569,6 +569,8 @@ pub struct CartConfig {
     pub sweep_batch: usize,
     /// Carts kept in the in-memory cache.
     pub cache_entries: u64,
+    /// Bytes of rendered cart reads kept while still current (0: reprice every read).
+    pub page_cache_bytes: u64,
 }
 
 impl Default for CartConfig {
@@ -583,6 +585,7 @@ impl Default for CartConfig {
             sweep_interval_ms: 30_000,
             sweep_batch: 500,
             cache_entries: 100_000,
+            page_cache_bytes: 8 << 20,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -16,7 +16,7 @@ use super::{private_json, AppState};
 use crate::domain::cart::{CartItemInput, CouponCodeInput, QuantityInput};
 use crate::domain::pricing::TaxLocation;
 use crate::service::auth::Actor;
-use crate::service::cart::{CartOp, CartOwner, Destination};
+use crate::service::cart::{CartOp, CartOwner, CartPage, Destination};
 use crate::service::view::shipping::ShippingOffersView;
 use crate::service::view::CartView;
 
@@ -94,14 +94,18 @@ impl LocationQuery {
     }
 }
 
-fn respond(cart: &CartView, token: Option<&str>) -> Response {
-    let mut response = private_json(StatusCode::OK, cart);
+/// A cart read: its JSON, never stored by shared caches, with the version as `ETag` and the
+/// guest token echoed.
+pub fn page_response(page: &CartPage, token: Option<&str>) -> Response {
+    let mut response = Response::new(axum::body::Body::from(page.body.clone()));
     let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     if let Some(token) = token.and_then(|t| HeaderValue::from_str(t).ok()) {
         headers.insert(CART_TOKEN.clone(), token);
     }
-    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", cart.version)) {
-        headers.insert(axum::http::header::ETAG, etag);
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", page.version)) {
+        headers.insert(header::ETAG, etag);
     }
     response
 }
@@ -113,8 +117,8 @@ fn respond(cart: &CartView, token: Option<&str>) -> Response {
                (status = 401, description = "A bad access token", body = ErrorBody),
                (status = 404, description = "`cart_not_found` or `cart_expired`", body = ErrorBody)))]
 async fn get_cart(State(state): State<AppState>, req: CartRequest) -> Result<Response, ApiError> {
-    let cart = state.carts.get(req.owner.clone(), req.to).await?;
-    Ok(respond(&cart, guest_token(&req.owner)))
+    let page = state.carts.get(req.owner.clone(), req.to).await?;
+    Ok(page_response(&page, guest_token(&req.owner)))
 }
 
 /// The shipping methods that ship the cart to `?country=&region=` (default: the user's
@@ -157,10 +161,10 @@ impl FromRequestParts<AppState> for CartRequest {
 async fn write(state: AppState, req: CartRequest, op: CartOp) -> Result<Response, ApiError> {
     let done = state.carts.write(req.owner.clone(), op, req.if_match, req.to).await?;
     let token = done.new_token.as_deref().or(guest_token(&req.owner));
-    Ok(respond(&done.cart, token))
+    Ok(page_response(&done.cart, token))
 }
 
-fn guest_token(owner: &CartOwner) -> Option<&str> {
+pub(crate) fn guest_token(owner: &CartOwner) -> Option<&str> {
     match owner {
         CartOwner::Guest(token) => Some(token),
         _ => None,
@@ -201,7 +205,7 @@ async fn add_item(
         let session = token.map(|t| xxhash_rust::xxh3::xxh3_64(t.as_bytes())).unwrap_or(0);
         state.recommendations.record_cart(sku, user, session);
     }
-    Ok(respond(&done.cart, token))
+    Ok(page_response(&done.cart, token))
 }
 
 /// Set a line's quantity.

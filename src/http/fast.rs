@@ -1,8 +1,8 @@
-//! The fast path: cached public product pages and listings answered before the router.
+//! The fast path: cached public product pages, listings and guests' current cart pages
+//! answered before the router.
 //!
-//! Product pages and listings are the hottest reads of a shop and, once rendered, cost a
-//! cache lookup. Sent
-//! through axum and the generic tower stack it paid for two routers, six boxed middleware
+//! Product pages, listings and cart reads are the hottest reads of a shop and, once rendered,
+//! cost a cache lookup. Sent through axum and the generic tower stack it paid for two routers, six boxed middleware
 //! futures, a semaphore permit and a timer per request: about half the throughput of plain
 //! hyper (`../shared/LIMITS.md`). Here the same answer is built directly, with what the stack
 //! would have added: the rate limit, the security headers, the request id, the metrics and the
@@ -14,17 +14,21 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::http::{header, Method, Request, StatusCode};
+use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::cart::cart_token;
 use super::metrics::CachedGetSeries;
 use super::request_id::{RequestIds, REQUEST_ID};
-use super::{cdn, security, AppState};
+use super::{cdn, security, AppState, COMPRESS_ABOVE};
+use crate::service::cart::{CartOwner, Destination};
+use crate::service::representation::Encoding;
 
 /// The routes' names in metrics (as the router's matched paths).
 const PRODUCT_ROUTE: &str = "/api/v1/products/{key}";
 const LISTING_ROUTE: &str = "/api/v1/products";
 const PRODUCT_PREFIX: &str = "/api/v1/products/";
+const CART_ROUTE: &str = "/api/v1/cart";
 
 /// Answers cached product pages and listings.
 pub struct FastPath {
@@ -32,6 +36,7 @@ pub struct FastPath {
     ids: Arc<RequestIds>,
     product: CachedGetSeries,
     listing: CachedGetSeries,
+    cart: CachedGetSeries,
 }
 
 /// A request the fast path may answer.
@@ -41,6 +46,8 @@ enum Page<'a> {
     Product(&'a str),
     /// `GET /api/v1/products?{query}`.
     Listing(&'a str),
+    /// `GET /api/v1/cart` (no query): a guest's cart, when its kept page is current.
+    Cart,
 }
 
 impl FastPath {
@@ -48,11 +55,13 @@ impl FastPath {
     pub fn new(state: AppState, ids: Arc<RequestIds>) -> FastPath {
         let product = state.metrics.cached_get(PRODUCT_ROUTE);
         let listing = state.metrics.cached_get(LISTING_ROUTE);
+        let cart = state.metrics.cached_get(CART_ROUTE);
         FastPath {
             state,
             ids,
             product,
             listing,
+            cart,
         }
     }
 
@@ -74,9 +83,10 @@ impl FastPath {
                 let params = serde_urlencoded::from_str(query).ok()?;
                 (catalog.cached_listing(&params)?, LISTING_ROUTE, &self.listing)
             }
+            Page::Cart => return self.serve_cart(headers, peer, started),
         };
         let limits = &self.state.limits;
-        let mut response = match limits.check_api_ip(limits.client_ip(peer, headers)) {
+        let response = match limits.check_api_ip(limits.client_ip(peer, headers)) {
             Ok(()) => {
                 if let (Page::Product(_), Some(id)) = (&page, repr.subject()) {
                     let session = super::recommendations::session_of(headers);
@@ -88,6 +98,49 @@ impl FastPath {
             }
             Err(limited) => limited.into_response(),
         };
+        Some(self.finish(response, headers, route, series, started))
+    }
+
+    /// A guest's `GET /cart` whose kept page is current (see [`crate::service::cart`]'s
+    /// `page`). A response the router would compress takes the router's path.
+    fn serve_cart(&self, headers: &HeaderMap, peer: IpAddr, started: Instant) -> Option<Response> {
+        let token = cart_token(headers)?;
+        let owner = CartOwner::Guest(token);
+        let page = self.state.carts.current_page(&owner, &Destination::default())?;
+        let compressible = page.body.len() > COMPRESS_ABOVE
+            && headers
+                .get(header::ACCEPT_ENCODING)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Encoding::choose)
+                .is_some();
+        if compressible {
+            return None;
+        }
+        let limits = &self.state.limits;
+        let response = match limits.check_api_ip(limits.client_ip(peer, headers)) {
+            Ok(()) => {
+                let mut response = super::cart::page_response(&page, super::cart::guest_token(&owner));
+                // What the router's compression layer adds to every answer it could compress.
+                response
+                    .headers_mut()
+                    .insert(header::VARY, axum::http::HeaderValue::from_static("accept-encoding"));
+                response
+            }
+            Err(limited) => limited.into_response(),
+        };
+        Some(self.finish(response, headers, CART_ROUTE, &self.cart, started))
+    }
+
+    /// Adds what the stack would have (security headers, the request id) and counts the
+    /// answer.
+    fn finish(
+        &self,
+        mut response: Response,
+        headers: &HeaderMap,
+        route: &'static str,
+        series: &CachedGetSeries,
+        started: Instant,
+    ) -> Response {
         let h = response.headers_mut();
         security::apply(h, false);
         h.insert(REQUEST_ID.clone(), self.ids.assign(headers));
@@ -96,11 +149,11 @@ impl FastPath {
             StatusCode::NOT_MODIFIED => series.not_modified.inc(),
             other => {
                 self.state.metrics.observe(route, "GET", other, started);
-                return Some(response);
+                return response;
             }
         }
         series.latency.observe(started.elapsed().as_secs_f64());
-        Some(response)
+        response
     }
 }
 
@@ -113,6 +166,9 @@ fn page<B>(request: &Request<B>) -> Option<Page<'_>> {
     let (path, query) = (request.uri().path(), request.uri().query());
     if path == LISTING_ROUTE {
         return Some(Page::Listing(query.unwrap_or("")));
+    }
+    if path == CART_ROUTE {
+        return query.is_none().then_some(Page::Cart);
     }
     let key = path.strip_prefix(PRODUCT_PREFIX)?;
     (query.is_none() && !key.is_empty() && !key.contains(['/', '%'])).then_some(Page::Product(key))
@@ -137,12 +193,15 @@ mod tests {
             Some(Page::Listing("limit=20&sort=price_asc"))
         );
         assert_eq!(page(&request(Method::GET, "/api/v1/products")), Some(Page::Listing("")));
+        assert_eq!(page(&request(Method::GET, "/api/v1/cart")), Some(Page::Cart));
         for (method, uri) in [
             (Method::GET, "/api/v1/products/blue-mug?x=1"),
             (Method::GET, "/api/v1/products/blue-mug/reviews"),
             (Method::GET, "/api/v1/products/blue%20mug"),
             (Method::GET, "/api/v1/products/"),
             (Method::GET, "/api/v1/productsx"),
+            (Method::GET, "/api/v1/cart?country=US"),
+            (Method::POST, "/api/v1/cart"),
             (Method::HEAD, "/api/v1/products/blue-mug"),
             (Method::PATCH, "/api/v1/products/blue-mug"),
             (Method::POST, "/api/v1/products"),

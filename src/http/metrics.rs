@@ -124,6 +124,7 @@ impl Metrics {
     pub fn render(&self, health: &Health) -> String {
         let s = health.store_stats();
         let c = health.cache_stats();
+        let (cart_hits, cart_misses, cart_len) = health.cart_page_stats();
         let m = &self.sampled;
         m.block_cache_usage.set(as_i64(s.block_cache_usage_bytes));
         m.block_cache_capacity.set(as_i64(s.block_cache_capacity_bytes));
@@ -137,6 +138,7 @@ impl Metrics {
         for (cache, hits, misses, len) in [
             ("product", c.product_hits, c.product_misses, c.product_len),
             ("listing", c.listing_hits, c.listing_misses, c.listing_len),
+            ("cart", cart_hits, cart_misses, cart_len),
         ] {
             m.cache_hits.with_label_values(&[cache]).set(as_i64(hits));
             m.cache_misses.with_label_values(&[cache]).set(as_i64(misses));

@@ -241,6 +241,9 @@ pub(crate) fn parse_id(raw: &str, kind: &'static str) -> Result<crate::domain::I
     crate::domain::Id::parse(raw).ok_or(error::ApiError::NotFound(kind))
 }
 
+/// Router responses larger than this many bytes are compressed when the client accepts it.
+pub(crate) const COMPRESS_ABOVE: usize = 1024;
+
 pub(crate) fn private_json<T: serde::Serialize>(status: axum::http::StatusCode, body: &T) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
     response.headers_mut().insert(
@@ -342,10 +345,9 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Edge {
         .layer(middleware::from_fn(security::headers));
     // Responses made per request (carts, orders, admin lists) are compressed per request;
     // cached public bodies arrive compressed already (`cdn::public`) and pass untouched.
-    let app = app.layer(
-        tower_http::compression::CompressionLayer::new()
-            .compress_when(tower_http::compression::predicate::SizeAbove::new(1024)),
-    );
+    let app = app.layer(tower_http::compression::CompressionLayer::new().compress_when(
+        tower_http::compression::predicate::SizeAbove::new(COMPRESS_ABOVE as u16),
+    ));
     let app = match security::cors(&settings.server.cors_allowed_origins) {
         Some(cors) => app.layer(cors),
         None => app,

@@ -201,6 +201,11 @@ impl Coupons {
         }
     }
 
+    /// The automatic promotions coupons stack with.
+    pub(crate) fn promotions(&self) -> &Promotions {
+        &self.promotions
+    }
+
     fn lock(&self, code: &str) -> MutexGuard<'_, ()> {
         let stripe = (xxhash_rust::xxh3::xxh3_64(code.as_bytes()) % STRIPES as u64) as usize;
         self.stripes[stripe].lock().unwrap_or_else(|p| p.into_inner())

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use storefront_storage::Store;
 pub use storefront_storage::StoreStats;
 
+use super::cart::Carts;
 use super::catalog::{CacheStats, Catalog};
 use super::search::Search;
 use super::{blocking, ServiceError};
@@ -25,13 +26,19 @@ pub struct Readiness {
 pub struct Health {
     store: Store,
     catalog: Arc<Catalog>,
+    carts: Arc<Carts>,
     search: Arc<Search>,
 }
 
 impl Health {
-    /// Health over the store, the catalog caches and the search index.
-    pub fn new(store: Store, catalog: Arc<Catalog>, search: Arc<Search>) -> Health {
-        Health { store, catalog, search }
+    /// Health over the store, the catalog and cart caches and the search index.
+    pub fn new(store: Store, catalog: Arc<Catalog>, carts: Arc<Carts>, search: Arc<Search>) -> Health {
+        Health {
+            store,
+            catalog,
+            carts,
+            search,
+        }
     }
 
     /// Checks that storage answers and reports the index's state; an error means not ready.
@@ -61,5 +68,10 @@ impl Health {
     /// Response cache statistics.
     pub fn cache_stats(&self) -> CacheStats {
         self.catalog.cache_stats()
+    }
+
+    /// Kept cart pages: (served, rendered, kept now).
+    pub fn cart_page_stats(&self) -> (u64, u64, u64) {
+        self.carts.page_stats()
     }
 }

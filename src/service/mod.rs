@@ -14,6 +14,7 @@
 //! - [`search`]: the search index, queries and autocomplete;
 //! - [`events`]: changelog consumers (CDN purge, retention) and the outbox;
 //! - [`import`], [`eval`]: bulk import and the relevance evaluation;
+//! - [`generation`]: the counters that tell derived values (cached carts) they are stale;
 //! - [`health`]: readiness and store statistics for the operations endpoints;
 //! - [`representation`], [`view`]: cached response bodies and the JSON views they hold.
 
@@ -27,6 +28,7 @@ pub mod coupon;
 pub mod error;
 pub mod eval;
 pub mod events;
+pub mod generation;
 pub mod health;
 pub mod history;
 pub mod idempotency;

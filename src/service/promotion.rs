@@ -14,6 +14,7 @@ use super::auth::Actor;
 use super::cart::PricedLine;
 use super::catalog::Catalog;
 use super::coupon::{resolve_scope, Scope};
+use super::generation::Generation;
 use super::view::promotion::PromotionView;
 use super::{blocking, ServiceError};
 use crate::clock::SharedClock;
@@ -27,6 +28,8 @@ pub struct Promotions {
     catalog: Arc<Catalog>,
     live: ArcSwap<Vec<PromotionRecord>>,
     writes: std::sync::Mutex<()>,
+    /// Advanced after every reload (what cached cart prices read).
+    pricing: Arc<Generation>,
 }
 
 fn rule_of(r: PromotionRuleRecord) -> PromotionRule {
@@ -38,8 +41,14 @@ fn rule_of(r: PromotionRuleRecord) -> PromotionRule {
 
 impl Promotions {
     /// Opens the service, loading every promotion.
-    pub fn new(store: Store, clock: SharedClock, catalog: Arc<Catalog>) -> Result<Promotions, ServiceError> {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        catalog: Arc<Catalog>,
+        pricing: Arc<Generation>,
+    ) -> Result<Promotions, ServiceError> {
         let promotions = Promotions {
+            pricing,
             live: ArcSwap::from_pointee(Vec::new()),
             store,
             clock,
@@ -73,7 +82,21 @@ impl Promotions {
             return Err(e.into());
         }
         self.live.store(Arc::new(all));
+        self.pricing.advance();
         Ok(())
+    }
+
+    /// The first instant after `now_ms` at which a promotion starts or ends: until then, what
+    /// [`Promotions::best_per_line`] gives a cart cannot change with time.
+    pub(crate) fn next_change_after(&self, now_ms: i64) -> Option<i64> {
+        self.live
+            .load()
+            .iter()
+            .filter(|p| p.active)
+            .flat_map(|p| [p.starts_at_ms, p.ends_at_ms])
+            .flatten()
+            .filter(|at| *at > now_ms)
+            .min()
     }
 
     /// Each line's best promotion at `now_ms`: what it takes off, and its name.

@@ -11,6 +11,7 @@ use storefront_storage::shipping::{RateRecord, ShippingMethodRecord, ShippingZon
 use storefront_storage::{Owned, Store};
 
 use super::auth::Actor;
+use super::generation::Generation;
 use super::view::shipping::ZoneView;
 use super::{blocking, ServiceError};
 use crate::clock::SharedClock;
@@ -45,6 +46,8 @@ pub struct Shipping {
     standard: Method,
     live: ArcSwap<Vec<LiveZone>>,
     writes: Mutex<()>,
+    /// Advanced after every reload (what cached cart prices read).
+    pricing: Arc<Generation>,
 }
 
 fn method_of(m: &ShippingMethodRecord) -> Method {
@@ -104,8 +107,14 @@ fn live_of(record: ShippingZoneRecord) -> LiveZone {
 
 impl Shipping {
     /// Opens the service, loading every zone; `standard` is the method of a store without any.
-    pub fn new(store: Store, clock: SharedClock, standard: Method) -> Result<Shipping, ServiceError> {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        standard: Method,
+        pricing: Arc<Generation>,
+    ) -> Result<Shipping, ServiceError> {
         let shipping = Shipping {
+            pricing,
             store,
             clock,
             standard,
@@ -130,6 +139,7 @@ impl Shipping {
             return Err(e.into());
         }
         self.live.store(Arc::new(all));
+        self.pricing.advance();
         Ok(())
     }
 

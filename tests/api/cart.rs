@@ -312,6 +312,19 @@ async fn if_match_turns_lost_updates_into_412() {
     assert_eq!(stock(&app, "INK-1").await, (5, 1, 4));
 }
 
+/// Saves a default address in Berlin for a signed-in user.
+async fn save_berlin_address(app: &TestApp, access: &str) {
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/me/addresses",
+            Some(access),
+            Some(json!({ "name": "T", "line1": "1 Strasse", "city": "Berlin", "postal_code": "10115", "country": "DE", "is_default": true })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
 #[tokio::test]
 async fn carts_reprice_from_the_catalog_and_tax_by_address() {
     let app = spawn_with(None, |c: &mut Config| {
@@ -353,15 +366,7 @@ async fn carts_reprice_from_the_catalog_and_tax_by_address() {
 
     // A signed-in user's default address decides the rate.
     let user = app.register("tax@example.com").await;
-    let (status, body) = app
-        .call(
-            Method::POST,
-            "/api/v1/me/addresses",
-            Some(&user.access),
-            Some(json!({ "name": "T", "line1": "1 Strasse", "city": "Berlin", "postal_code": "10115", "country": "DE", "is_default": true })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    save_berlin_address(&app, &user.access).await;
     let (status, _, cart) = user_add(&app, &user.access, "CHAIR-1", 2).await;
     assert_eq!(status, StatusCode::OK, "{cart}");
     assert_eq!(cart["tax_region"], "DE");
@@ -663,4 +668,177 @@ async fn a_bad_cart_token_is_a_404_and_never_makes_a_cart() {
     assert!(res.headers().get("x-cart-token").is_none());
     // Nothing was held: all five are still available.
     assert_eq!(stock(&app, "TOK-1").await, (5, 0, 5));
+}
+
+/// `(served from a kept page, rendered)` cart reads so far, from `/metrics`.
+async fn cart_reads(app: &TestApp) -> (i64, i64) {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let series = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name}{{cache=\"cart\"}}")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} for carts in /metrics"))
+    };
+    (
+        series("storefront_response_cache_hits_total"),
+        series("storefront_response_cache_misses_total"),
+    )
+}
+
+#[tokio::test]
+async fn a_kept_cart_page_is_served_only_while_everything_it_shows_is_unchanged() {
+    let app = spawn_with(None, |c: &mut Config| {
+        c.pricing.tax_bps = [("DE".to_string(), 1900)].into();
+    })
+    .await;
+    app.create_product(product("Lamp", "LAMP-1", 1500)).await;
+    let (_, token, _) = add(&app, None, "LAMP-1", 2).await;
+    let token = token.unwrap();
+    let read = || async {
+        cart_call(&app, Method::GET, "/api/v1/cart", Some(&token), None, None, None)
+            .await
+            .2
+    };
+    // The write rendered the page its reads are served from.
+    let before = cart_reads(&app).await;
+    assert_eq!(read().await["subtotal"]["amount"], 3000);
+    assert_eq!(cart_reads(&app).await.0, before.0 + 1);
+    // Each step: the read after a change shows it (rendered anew); the read after that is the
+    // same page, served without repricing.
+    let mut last = cart_reads(&app).await;
+    let mut step = async |what: &str, check: &dyn Fn(&Value)| {
+        let changed = read().await;
+        check(&changed);
+        let again = read().await;
+        assert_eq!(again, changed, "{what}: a repeated read answers the same");
+        let now = cart_reads(&app).await;
+        assert_eq!(
+            (now.0 - last.0, now.1 - last.1),
+            (1, 1),
+            "{what}: one rendering, then one kept page"
+        );
+        last = now;
+    };
+
+    let (status, body) = app
+        .admin_json(
+            Method::PATCH,
+            "/api/v1/variants/LAMP-1",
+            json!({ "price": { "amount": 1700, "currency": "USD" } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    step("a new price", &|c| assert_eq!(c["subtotal"]["amount"], 3400)).await;
+
+    let (status, body) = app
+        .admin_json(Method::PUT, "/api/v1/inventory/LAMP-1", json!({ "on_hand": 40 }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    step("a stock change", &|c| assert_eq!(c["items"][0]["available"], 38)).await;
+
+    // A promotion that starts in an hour changes nothing now, and everything then.
+    let starts = std::time::UNIX_EPOCH + Duration::from_secs(app.clock_secs() as u64 + 3600);
+    let (status, body) = app
+        .admin_json(
+            Method::POST,
+            "/api/v1/admin/promotions",
+            json!({ "name": "Later", "kind": "percent", "percent": 10,
+                    "starts_at": humantime::format_rfc3339_seconds(starts).to_string() }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    step("a promotion not yet running", &|c| {
+        assert_eq!(c["discount"]["amount"], 0)
+    })
+    .await;
+    app.advance(Duration::from_secs(3601));
+    step("the promotion's start", &|c| assert_eq!(c["discount"]["amount"], 340)).await;
+
+    let (status, body) = app
+        .admin_json(
+            Method::POST,
+            "/api/v1/admin/shipping-zones",
+            json!({ "name": "Only DE", "areas": ["DE"], "methods": [
+                { "code": "dhl", "name": "DHL", "rate": { "type": "flat", "amount": 900 } } ]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    step("a shipping zone", &|c| assert_eq!(c["shipping_method"], Value::Null)).await;
+
+    // The shopper's own write renders the page that the reads after it are served from.
+    let before = cart_reads(&app).await;
+    let (status, _, written) = add(&app, Some(&token), "LAMP-1", 1).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(written["item_count"], 3);
+    assert_eq!(read().await, written);
+    let after = cart_reads(&app).await;
+    assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1));
+
+    // A cart with a coupon is priced on every read.
+    let (status, body) = app
+        .admin_json(
+            Method::POST,
+            "/api/v1/admin/coupons",
+            json!({ "code": "FIVE", "kind": "fixed", "value": 500 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _, _) = cart_call(
+        &app,
+        Method::POST,
+        "/api/v1/cart/coupon",
+        Some(&token),
+        None,
+        None,
+        Some(json!({ "code": "FIVE" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let before = cart_reads(&app).await;
+    for _ in 0..3 {
+        assert_eq!(read().await["coupon"], "FIVE");
+    }
+    let after = cart_reads(&app).await;
+    assert_eq!((after.0 - before.0, after.1 - before.1), (0, 3));
+
+    // A kept page never outlives the cart.
+    app.advance(Duration::from_secs(8 * 24 * 3600));
+    let (status, _, body) = cart_call(&app, Method::GET, "/api/v1/cart", Some(&token), None, None, None).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::NOT_FOUND, &json!("cart_expired"))
+    );
+}
+
+#[tokio::test]
+async fn a_signed_in_shoppers_kept_cart_page_follows_their_default_address() {
+    let app = spawn_with(None, |c: &mut Config| {
+        c.pricing.tax_bps = [("DE".to_string(), 1900)].into();
+    })
+    .await;
+    app.create_product(product("Chair", "CHAIR-1", 1000)).await;
+    let user = app.register("pages@example.com").await;
+    let (status, _, _) = user_add(&app, &user.access, "CHAIR-1", 1).await;
+    assert_eq!(status, StatusCode::OK);
+    let read = || async {
+        cart_call(&app, Method::GET, "/api/v1/cart", None, Some(&user.access), None, None)
+            .await
+            .2
+    };
+    assert_eq!(read().await["tax"]["amount"], 0);
+    let before = cart_reads(&app).await;
+    assert_eq!(read().await["tax"]["amount"], 0);
+    assert_eq!(
+        cart_reads(&app).await.0,
+        before.0 + 1,
+        "the repeated read is a kept page"
+    );
+
+    save_berlin_address(&app, &user.access).await;
+    let cart = read().await;
+    assert_eq!(
+        (&cart["tax_region"], &cart["tax"]["amount"]),
+        (&json!("DE"), &json!(190))
+    );
 }

@@ -29,6 +29,7 @@ use tokio::sync::Semaphore;
 pub use tokens::persisted_jwt_secret;
 
 use super::events::outbox::new_event;
+use super::generation::Generation;
 use super::view::{rfc3339, Tokens, UserView};
 use super::{blocking, ServiceError};
 use crate::clock::SharedClock;
@@ -186,6 +187,9 @@ pub struct Accounts {
     validation: Validation,
     /// Access tokens of ended sessions.
     revocations: revocation::Revocations,
+    /// Advanced after every edit of a user record: a user's default address is where their
+    /// cart is priced for.
+    users: Arc<Generation>,
 }
 
 fn bad_credentials() -> ServiceError {
@@ -213,7 +217,12 @@ fn role_record(r: Role) -> RoleRecord {
 
 impl Accounts {
     /// Creates the service.
-    pub fn new(store: Store, clock: SharedClock, settings: AuthSettings) -> Result<Accounts, ServiceError> {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        settings: AuthSettings,
+        users: Arc<Generation>,
+    ) -> Result<Accounts, ServiceError> {
         let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
         validation.set_issuer(&[settings.issuer.as_str()]);
         // Expiry is checked against the service's clock, not jsonwebtoken's system time.
@@ -230,6 +239,7 @@ impl Accounts {
         }
         let revocations = revocation::Revocations::load(&store, clock.now_ms() / 1000)?;
         let mut accounts = Accounts {
+            users,
             revocations,
             encoding_key: EncodingKey::from_secret(&settings.signing_key.1),
             hashing: Semaphore::new(settings.hash_concurrency.max(1)),
@@ -562,7 +572,7 @@ impl Accounts {
     ) -> Result<(UserRecord, T), ServiceError> {
         let this = self.clone();
         blocking(move || {
-            this.store.transact(|txn| {
+            let edited = this.store.transact(|txn| {
                 let mut user = txn
                     .get::<UserRecord>(&id.to_bytes())?
                     .ok_or(ServiceError::NotFound { kind: "user" })?
@@ -571,8 +581,10 @@ impl Accounts {
                 user.version += 1;
                 user.updated_at_ms = txn.now_ms();
                 txn.put(&user.id, &user)?;
-                Ok((user, out))
-            })
+                Ok::<_, ServiceError>((user, out))
+            })?;
+            this.users.advance();
+            Ok(edited)
         })
         .await
     }

@@ -66,6 +66,7 @@ impl Carts {
             }
         };
         for change in changes {
+            self.forget_page(&change.key);
             match change.new {
                 Some(record) => self.cache.insert(change.key, Arc::new(record)),
                 None => self.cache.invalidate(&change.key),

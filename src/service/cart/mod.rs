@@ -4,6 +4,7 @@
 //! - this module: reads, the shopper's changes, and the cart view;
 //! - [`commit`]: the one batch that writes carts with their holds;
 //! - [`merge`]: guest carts merging into a user's at login;
+//! - [`page`]: rendered cart reads, kept while everything they show is unchanged;
 //! - [`sweeper`]: expiring holds and carts.
 //!
 //! The rules (limits, hold planning, merge strategy) are the domain's ([`crate::domain::cart`]).
@@ -20,6 +21,7 @@
 
 mod commit;
 mod merge;
+mod page;
 pub mod sweeper;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -34,7 +36,9 @@ use storefront_storage::keys::{self, CartKey};
 use storefront_storage::records::{CartLineRecord, CartRecord, CartStatus, ProductRecord, UserRecord};
 use storefront_storage::{Batch, Store};
 
+use super::catalog::Catalog;
 use super::coupon::{Coupons, Customer, Discounts};
+use super::generation::Generation;
 use super::inventory::{HoldChanges, Inventory, StockLedger};
 use super::shipping::{Offer, Shipping};
 use super::view::shipping::{ShippingOfferView, ShippingOffersView};
@@ -48,6 +52,7 @@ use crate::domain::shipping::Parcel;
 use crate::domain::{product, Currency, FieldErrors, Id, Money};
 pub(crate) use commit::CartChange;
 use commit::ExpiryBuckets;
+pub use page::CartPage;
 
 /// Cart rules from `[cart]` and `[inventory]`.
 #[derive(Debug, Clone)]
@@ -70,6 +75,8 @@ pub struct CartSettings {
     pub sweep_interval: Duration,
     /// Cached carts.
     pub cache_entries: u64,
+    /// Bytes of rendered cart reads kept while current (0: none).
+    pub page_cache_bytes: u64,
     /// A user cart with items, untouched this long, emits one `cart_abandoned` event.
     pub abandon_after: Option<Duration>,
     /// Store currency.
@@ -125,12 +132,28 @@ pub enum CartOp {
 #[derive(Debug)]
 pub struct CartWrite {
     /// The cart after the write.
-    pub cart: CartView,
+    pub cart: Arc<CartPage>,
     /// Token of a newly created guest cart.
     pub new_token: Option<String>,
 }
 
 const STRIPES: usize = 1024;
+
+/// What a cart's prices are read from, besides the cart itself and the stock counters.
+pub struct PriceSources {
+    /// Products, categories and sellers.
+    pub catalog: Arc<Catalog>,
+    /// Coupons and, through them, the promotions.
+    pub coupons: Arc<Coupons>,
+    /// Shipping zones and methods.
+    pub shipping: Arc<Shipping>,
+    /// Tax rules.
+    pub rules: PricingRules,
+    /// Advanced when promotions or shipping zones change.
+    pub pricing_generation: Arc<Generation>,
+    /// Advanced when a user record (a default address) changes.
+    pub users_generation: Arc<Generation>,
+}
 
 /// The cart service.
 pub struct Carts {
@@ -141,10 +164,15 @@ pub struct Carts {
     settings: CartSettings,
     pricing: PricingRules,
     cache: moka::sync::Cache<CartKey, Arc<CartRecord>>,
+    pages: Option<page::PageCache>,
+    page_counts: page::PageCounts,
     stripes: Box<[Mutex<()>]>,
     buckets: ExpiryBuckets,
+    catalog: Arc<Catalog>,
     coupons: Arc<Coupons>,
     shipping: Arc<Shipping>,
+    pricing_generation: Arc<Generation>,
+    users_generation: Arc<Generation>,
 }
 
 impl Carts {
@@ -154,22 +182,25 @@ impl Carts {
         inventory: Arc<Inventory>,
         clock: SharedClock,
         settings: CartSettings,
-        pricing: PricingRules,
-        coupons: Arc<Coupons>,
-        shipping: Arc<Shipping>,
+        sources: PriceSources,
     ) -> Carts {
         Carts {
-            coupons,
-            shipping,
+            catalog: sources.catalog,
+            coupons: sources.coupons,
+            shipping: sources.shipping,
+            pricing: sources.rules,
+            pricing_generation: sources.pricing_generation,
+            users_generation: sources.users_generation,
             store,
             stock: inventory.ledger().clone(),
             inventory,
             clock,
             cache: moka::sync::Cache::new(settings.cache_entries.max(16)),
+            pages: page::page_cache(settings.page_cache_bytes),
+            page_counts: page::PageCounts::default(),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             buckets: ExpiryBuckets::new(&settings),
             settings,
-            pricing,
         }
     }
 
@@ -180,23 +211,28 @@ impl Carts {
 
     // ------------------------------------------------------------------ reads
 
-    /// Returns the cart, repriced from the catalog. A guest without a token, or a user without
-    /// a cart, gets an empty cart.
-    pub async fn get(self: &Arc<Self>, owner: CartOwner, to: Destination) -> Result<CartView, ServiceError> {
+    /// Returns the cart, priced from the catalog as it is now (a kept page when nothing it
+    /// shows has changed, see [`page`]). A guest without a token, or a user without a cart,
+    /// gets an empty cart.
+    pub async fn get(self: &Arc<Self>, owner: CartOwner, to: Destination) -> Result<Arc<CartPage>, ServiceError> {
+        if let Some(page) = self.current_page(&owner, &to) {
+            return Ok(page);
+        }
         let this = self.clone();
         blocking(move || {
+            let generations = this.generations(&owner, &to);
             let now = this.clock.now_ms();
-            let record = match &owner {
-                CartOwner::NewGuest => None,
-                CartOwner::Guest(token) => {
-                    let key = guest_key(token)?;
+            let key = Self::key_of(&owner)?;
+            let record = match (&owner, key) {
+                (CartOwner::Guest(_), Some(key)) => {
                     let cart = this.load(&key)?.ok_or(CART_NOT_FOUND)?;
                     check_live(&cart, now)?;
                     Some(cart)
                 }
-                CartOwner::User(id) => this.load(&keys::user_cart(&id.to_bytes()))?.filter(|c| is_live(c, now)),
+                (CartOwner::User(_), Some(key)) => this.load(&key)?.filter(|c| is_live(c, now)),
+                _ => None,
             };
-            this.view(record.as_deref(), &owner, &to)
+            this.render_page(key, record, &owner, &to, generations)
         })
         .await
     }
@@ -298,13 +334,14 @@ impl Carts {
         to: Destination,
     ) -> Result<CartWrite, ServiceError> {
         let op = self.validate(op)?;
+        let generations = self.generations(&owner, &to);
         if owner == CartOwner::NewGuest {
             // Only adding creates a guest cart; other changes have nothing to act on.
             match op {
                 ValidOp::Add { .. } => {}
                 ValidOp::Clear => {
                     return Ok(CartWrite {
-                        cart: self.view(None, &owner, &to)?,
+                        cart: self.render_page(None, None, &owner, &to, generations)?,
                         new_token: None,
                     })
                 }
@@ -349,8 +386,11 @@ impl Carts {
             old,
             new: Some(cart.clone()),
         }])?;
+        // The record just committed (the stripe is still held, so no one has replaced it):
+        // the page rendered from it is kept for the reads that follow.
+        let committed = self.cache.get(&key).unwrap_or_else(|| Arc::new(cart));
         Ok(CartWrite {
-            cart: self.view(Some(&cart), &owner, &to)?,
+            cart: self.render_page(Some(key), Some(committed), &owner, &to, generations)?,
             new_token,
         })
     }

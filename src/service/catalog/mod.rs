@@ -37,6 +37,7 @@ use storefront_storage::records::{CategoryRecord, ProductRecord, SellerRecord};
 use storefront_storage::reviews::RatingRecord;
 use storefront_storage::Store;
 
+use super::generation::Generation;
 use super::inventory::StockLedger;
 use super::representation::Representation;
 use super::view::{product_status, CategoryTreeView, ProductView, SellerView};
@@ -120,6 +121,9 @@ pub struct Catalog {
     /// Incremented after every committed write (Release), read before and after a cache fill
     /// (Acquire) so a fill that overlapped a write is not cached.
     epoch: AtomicU64,
+    /// Advanced after every applied write of products, categories or sellers (not stock): what
+    /// a cart's prices are read from.
+    content: Generation,
     /// Live stock counters, owned by the inventory service; read here to show availability.
     stock: Arc<StockLedger>,
     /// Slug under which a product's page was cached, so stock changes can evict it without a
@@ -140,6 +144,7 @@ impl Catalog {
             category_docs: page_cache(4 << 20, 8_000),
             generations: DashMap::new(),
             epoch: AtomicU64::new(0),
+            content: Generation::default(),
             page_slugs: DashMap::new(),
             stock,
             store,
@@ -185,6 +190,12 @@ impl Catalog {
         self.epoch.load(Ordering::Acquire)
     }
 
+    /// The generation of the catalog's records and snapshots (products, categories,
+    /// sellers), which stock changes leave alone.
+    pub fn content_generation(&self) -> u64 {
+        self.content.current()
+    }
+
     /// Applies what a committed write invalidates: stock counters of added or removed SKUs,
     /// the in-memory snapshots, cached pages and listing generations.
     pub(crate) fn apply(&self, inv: Invalidation) -> Result<(), ServiceError> {
@@ -216,6 +227,8 @@ impl Catalog {
         for scope in inv.scopes {
             *self.generations.entry(scope).or_default() += 1;
         }
+        // Last, so a reader that sees it also sees the new snapshots.
+        self.content.advance();
         Ok(())
     }
 
