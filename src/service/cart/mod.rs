@@ -358,7 +358,9 @@ impl Carts {
         };
         let _guard = self.lock(&[key]);
         let now = self.clock.now_ms();
-        let old = self.load(&key)?;
+        // PERF: a token made just now names no stored cart; looking it up walked the whole
+        // memtable and every level's filters for a key that cannot be there.
+        let old = if new_token.is_some() { None } else { self.load(&key)? };
         let current = match (&old, &owner) {
             (Some(cart), CartOwner::Guest(_)) if new_token.is_none() => {
                 check_live(cart, now)?;
