@@ -89,7 +89,8 @@ row add_to_cart ours "$(ours_run "$BASE" "$(scenario add_to_cart /api/v1/cart/it
 row checkout ours "$(ours_run "$BASE" loadtest/scenarios/checkout.toml)"
 
 printf '%s\n' "${rows[@]}" >"$WORK/rows.txt"
-python3 - "$WORK/rows.txt" "$SECS" "$CONNS" "$THREADS" <<'PY'
+PLOT="$OUT/baseline-$(date +%s).svg"
+python3 - "$WORK/rows.txt" "$SECS" "$CONNS" "$THREADS" "$PLOT" <<'PY'
 import sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -110,5 +111,27 @@ for n in names:
         else:
             cells += [f"{'-':>9}", f"{'-':>8}", f"{'-':>6}"]
     print(f"| {n:<12} | " + " | ".join(cells) + f" | {errors:>6} |")
+
+# The plot: each endpoint's rps as a fraction of the ceiling, one bar per tool.
+bar_h, gap, left, width = 14, 12, 110, 520
+height = 40 + len(names) * (2 * bar_h + gap)
+svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 90}" height="{height}" font-family="sans-serif" font-size="12">',
+       f'<text x="{left}" y="16">rps / ceiling rps (same tool, same run): wrk (dark), storefront-loadtest (light)</text>']
+for i in range(0, 11, 2):
+    x = left + width * i / 10
+    svg.append(f'<line x1="{x}" y1="24" x2="{x}" y2="{height - 4}" stroke="#ddd"/><text x="{x - 8}" y="{height}" font-size="10">{i / 10:.1f}</text>')
+for k, n in enumerate(names):
+    y = 28 + k * (2 * bar_h + gap)
+    svg.append(f'<text x="4" y="{y + bar_h + 4}">{n}</text>')
+    for j, (t, colour) in enumerate((("wrk", "#1f4e79"), ("ours", "#7fb3e0"))):
+        if (n, t) not in rows:
+            continue
+        rps = rows[(n, t)][0]
+        w = width * min(rps / ceiling[t], 1.05)
+        svg.append(f'<rect x="{left}" y="{y + j * bar_h}" width="{w:.1f}" height="{bar_h - 2}" fill="{colour}"/>')
+        svg.append(f'<text x="{left + w + 4:.1f}" y="{y + j * bar_h + bar_h - 4}" font-size="10">{rps:,.0f}/s</text>')
+svg.append('</svg>')
+open(sys.argv[5], "w").write("\n".join(svg) + "\n")
+print(f"plot: {sys.argv[5]}")
 PY
 echo "our tool's results (JSON and SVG plots): $OUT"

@@ -686,12 +686,15 @@ async fn cart_reads(app: &TestApp) -> (i64, i64) {
     )
 }
 
+/// Tax in DE, and no sweeper run during the test: a sweep would be a change of its own.
+fn pages_config(c: &mut Config) {
+    c.pricing.tax_bps = [("DE".to_string(), 1900)].into();
+    c.cart.sweep_interval_ms = 24 * 3600 * 1000;
+}
+
 #[tokio::test]
 async fn a_kept_cart_page_is_served_only_while_everything_it_shows_is_unchanged() {
-    let app = spawn_with(None, |c: &mut Config| {
-        c.pricing.tax_bps = [("DE".to_string(), 1900)].into();
-    })
-    .await;
+    let app = spawn_with(None, pages_config).await;
     app.create_product(product("Lamp", "LAMP-1", 1500)).await;
     let (_, token, _) = add(&app, None, "LAMP-1", 2).await;
     let token = token.unwrap();
@@ -813,10 +816,7 @@ async fn a_kept_cart_page_is_served_only_while_everything_it_shows_is_unchanged(
 
 #[tokio::test]
 async fn a_signed_in_shoppers_kept_cart_page_follows_their_default_address() {
-    let app = spawn_with(None, |c: &mut Config| {
-        c.pricing.tax_bps = [("DE".to_string(), 1900)].into();
-    })
-    .await;
+    let app = spawn_with(None, pages_config).await;
     app.create_product(product("Chair", "CHAIR-1", 1000)).await;
     let user = app.register("pages@example.com").await;
     let (status, _, _) = user_add(&app, &user.access, "CHAIR-1", 1).await;
