@@ -1,6 +1,6 @@
 //! In-process HTTP benchmarks through the real router (no sockets): a cached product GET, a
-//! conditional GET answered 304, and a cached listing page; plus the stock counters' hold and
-//! release.
+//! conditional GET answered 304, a cached listing page, and a cart read from a kept page and
+//! repriced; plus the stock counters' hold and release.
 //!
 //! `cargo bench --bench catalog`
 
@@ -21,16 +21,8 @@ fn catalog(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.storage.data_dir = dir.path().to_path_buf();
-    config.storage.sync_writes = false;
-    config.rate_limit.api_per_second = 0;
-    let settings = Settings::try_from(&config).unwrap();
-    let services = Services::open(&settings, Arc::new(SystemClock)).unwrap();
-    storefront::demo::load(&services.catalog).unwrap();
+    let (_dir, services, router) = demo_store(|_| {});
     let catalog = services.catalog.clone();
-    let router = http::router(AppState::new(&services, &settings.http), &settings.http);
     let slug = runtime
         .block_on(catalog.list_products(&ListingParams::default()))
         .map(|r| {
@@ -88,6 +80,82 @@ fn catalog(c: &mut Criterion) {
     group.finish();
 }
 
+/// A demo store on a temporary directory, with `tweak` applied to its config, and its router.
+fn demo_store(tweak: impl FnOnce(&mut Config)) -> (tempfile::TempDir, Services, http::Edge) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.storage.data_dir = dir.path().to_path_buf();
+    config.storage.sync_writes = false;
+    config.rate_limit.api_per_second = 0;
+    tweak(&mut config);
+    let settings = Settings::try_from(&config).unwrap();
+    let services = Services::open(&settings, Arc::new(SystemClock)).unwrap();
+    storefront::demo::load(&services.catalog).unwrap();
+    let router = http::router(AppState::new(&services, &settings.http), &settings.http);
+    (dir, services, router)
+}
+
+/// `GET /cart` of a three-line guest cart: served from its kept page, and repriced on every
+/// read (the page cache off, as before it existed).
+fn cart(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("cart");
+    for (name, page_bytes) in [("get_cart_kept_page", 8 << 20), ("get_cart_repriced", 0)] {
+        let (_dir, services, router) = demo_store(|c| c.cart.page_cache_bytes = page_bytes);
+        let listing = runtime
+            .block_on(services.catalog.list_products(&ListingParams::default()))
+            .unwrap();
+        let page: serde_json::Value = serde_json::from_slice(listing.body()).unwrap();
+        let mut token = None::<String>;
+        for item in page["items"].as_array().unwrap().iter().take(3) {
+            let slug = item["slug"].as_str().unwrap();
+            let product = runtime
+                .block_on(router.clone().oneshot(plain_get(&format!("/api/v1/products/{slug}"))))
+                .unwrap();
+            let product: serde_json::Value = serde_json::from_slice(
+                &runtime
+                    .block_on(axum::body::to_bytes(product.into_body(), usize::MAX))
+                    .unwrap(),
+            )
+            .unwrap();
+            let sku = product["variants"][0]["sku"].as_str().unwrap();
+            let mut add = Request::post("/api/v1/cart/items").header(header::CONTENT_TYPE, "application/json");
+            if let Some(t) = &token {
+                add = add.header("x-cart-token", t);
+            }
+            let body = Body::from(serde_json::json!({ "sku": sku, "quantity": 1 }).to_string());
+            let res = runtime
+                .block_on(router.clone().oneshot(add.body(body).unwrap()))
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            token = Some(res.headers()["x-cart-token"].to_str().unwrap().to_owned());
+        }
+        let token = token.unwrap();
+        let read = || {
+            Request::get("/api/v1/cart")
+                .header("x-cart-token", &token)
+                .body(Body::empty())
+                .unwrap()
+        };
+        group.bench_function(name, |b| {
+            b.to_async(&runtime).iter(|| async {
+                let res = router.clone().oneshot(read()).await.unwrap();
+                assert_eq!(res.status(), StatusCode::OK);
+                axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+fn plain_get(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::empty()).unwrap()
+}
+
 /// The stock counter's hot path: one hold and its release (two CAS loops), uncontended and
 /// with two threads fighting over the same SKU.
 fn stock(c: &mut Criterion) {
@@ -121,5 +189,5 @@ fn stock(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, catalog, stock);
+criterion_group!(benches, catalog, cart, stock);
 criterion_main!(benches);

@@ -276,6 +276,8 @@ pub struct ServerConfig {
     /// glibc malloc arenas (RocksDB's C++ heap; the Rust heap is mimalloc's); 0 keeps glibc's
     /// default of eight per core. Each arena keeps its own freed memory.
     pub malloc_arenas: usize,
+    /// Whether the process may use transparent huge pages.
+    pub transparent_huge_pages: bool,
     /// Maximum request body size.
     pub body_limit_bytes: usize,
     /// Per-request timeout.
@@ -319,6 +321,7 @@ impl Default for ServerConfig {
             worker_threads: 0,
             blocking_threads: 0,
             malloc_arenas: 2,
+            transparent_huge_pages: false,
             body_limit_bytes: 1 << 20,
             request_timeout_ms: 10_000,
             max_in_flight: 4096,

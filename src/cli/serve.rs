@@ -9,7 +9,11 @@ pub(super) fn run(mut config: Config, listen: Option<String>, demo: bool, create
         config.server.listen = listen;
     }
     let arenas_limited = limit_malloc_arenas(config.server.malloc_arenas);
+    let huge_pages_refused = !config.server.transparent_huge_pages && !disable_transparent_huge_pages();
     crate::telemetry::init(&config.log)?;
+    if huge_pages_refused {
+        tracing::warn!("could not disable transparent huge pages for this process");
+    }
     if !arenas_limited {
         tracing::warn!(
             arenas = config.server.malloc_arenas,
@@ -40,6 +44,21 @@ pub(super) fn run(mut config: Config, listen: Option<String>, demo: bool, create
     })
 }
 
+/// MEM: turns transparent huge pages off for this process before the runtime and RocksDB
+/// start. mimalloc advises huge pages on its arenas, and a huge page stays resident while any
+/// byte of it is in use, which held the RSS of a browse run at 288 MB instead of 181 MB. The
+/// kernel checks the flag at each fault, so memory mapped earlier is covered too. Returns
+/// `false` if the kernel refused.
+fn disable_transparent_huge_pages() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: prctl with PR_SET_THP_DISABLE only sets a flag of this process.
+        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    true
+}
+
 /// MEM: caps glibc's malloc arenas before the logger, the runtime and RocksDB start their
 /// threads (arenas are made per thread on demand, so the cap must come first).
 /// `MALLOC_ARENA_MAX` in the environment still wins. Returns `false` if glibc refused.
@@ -53,4 +72,14 @@ fn limit_malloc_arenas(arenas: usize) -> bool {
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     let _ = arenas;
     true
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #[test]
+    fn huge_pages_are_turned_off_for_the_process() {
+        assert!(super::disable_transparent_huge_pages());
+        // SAFETY: PR_GET_THP_DISABLE only reads a flag of this process.
+        assert_eq!(unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) }, 1);
+    }
 }
