@@ -72,8 +72,11 @@ pub(super) struct PageWeighter;
 
 impl quick_cache::Weighter<(CartKey, String), Arc<CartPage>> for PageWeighter {
     fn weight(&self, key: &(CartKey, String), page: &Arc<CartPage>) -> u64 {
-        let lines = page.basis.as_ref().map_or(0, |b| b.available.len());
-        (key.1.len() + page.body.len() + lines * 8 + 160) as u64
+        // MEM: a kept page also keeps its cart record alive, after the cart cache let it go.
+        let record = page.basis.as_ref().map_or(0, |b| {
+            b.record.lines.iter().map(|l| l.sku.len() + 8 + 96).sum::<usize>() + 160
+        });
+        (key.1.len() + page.body.len() + record + 160) as u64
     }
 }
 
