@@ -40,7 +40,7 @@ RUN apt-get update \
 COPY --from=builder /usr/local/bin/storefront /usr/local/bin/storefront-loadtest /usr/local/bin/
 COPY config.toml /etc/storefront/config.toml
 COPY templates/email /etc/storefront/templates/email
-USER storefront
+USER 10001
 WORKDIR /data
 VOLUME ["/data"]
 ENV STOREFRONT__SERVER__LISTEN=0.0.0.0:8080 \

