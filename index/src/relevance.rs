@@ -5,9 +5,11 @@
 //! (tantivy's fuzzy queries give every match the same score, which loses the ranking).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
 use std::sync::Arc;
 
+use foldhash::fast::RandomState;
 use rust_stemmers::{Algorithm, Stemmer};
 
 /// Title words that mark an accessory *for* something (a mouse pad, a laptop sleeve). When the
@@ -150,19 +152,29 @@ fn edits1(word: &str) -> Vec<String> {
 /// corrections fall back to.
 #[derive(Debug, Default)]
 pub struct SegmentTerms {
-    main: HashMap<String, u64>,
-    fallback: HashMap<String, u64>,
+    main: TermCounts,
+    fallback: TermCounts,
 }
+
+/// Term → document frequency. A correction probes these thousands of times, so they hash with
+/// foldhash rather than SipHash.
+type TermCounts = HashMap<String, u64, RandomState>;
 
 impl SegmentTerms {
     /// Keeps the main terms and, of the secondary ones, only those a typo could be corrected
     /// to (letters only, 4 or more).
-    pub fn new(main: HashMap<String, u64>, secondary: HashMap<String, u64>) -> SegmentTerms {
+    pub fn new(
+        main: impl IntoIterator<Item = (String, u64)>,
+        secondary: impl IntoIterator<Item = (String, u64)>,
+    ) -> SegmentTerms {
         let fallback = secondary
             .into_iter()
             .filter(|(t, _)| typo_distance(t) > 0 && t.bytes().all(|b| b.is_ascii_lowercase()))
             .collect();
-        SegmentTerms { main, fallback }
+        SegmentTerms {
+            main: main.into_iter().collect(),
+            fallback,
+        }
     }
 }
 
@@ -185,7 +197,17 @@ pub struct Correction {
 pub struct Vocabulary {
     segments: Vec<Arc<SegmentTerms>>,
     stemmer: Stemmer,
+    /// The corrections of recently typed unknown words. A long unknown word costs thousands of
+    /// stemmed candidates (milliseconds), and the same typo comes back in many queries (and
+    /// twice in one search: for the terms and for the respelled query). It lives and dies
+    /// with this vocabulary, so it never outlives the terms it was computed from.
+    memo: quick_cache::sync::Cache<String, Arc<[Correction]>>,
 }
+
+/// Unknown words whose corrections a vocabulary remembers.
+const MEMO_WORDS: usize = 4096;
+/// Corrections computed per word; callers take up to this many.
+const MAX_CORRECTIONS: usize = 3;
 
 impl Default for Vocabulary {
     fn default() -> Vocabulary {
@@ -202,7 +224,7 @@ impl std::fmt::Debug for Vocabulary {
 }
 
 /// Which terms of a segment a lookup reads.
-type Side = fn(&SegmentTerms) -> &HashMap<String, u64>;
+type Side = fn(&SegmentTerms) -> &TermCounts;
 
 const MAIN: Side = |s| &s.main;
 const FALLBACK: Side = |s| &s.fallback;
@@ -213,6 +235,7 @@ impl Vocabulary {
         Vocabulary {
             segments,
             stemmer: Stemmer::create(Algorithm::English),
+            memo: quick_cache::sync::Cache::new(MEMO_WORDS),
         }
     }
 
@@ -253,9 +276,10 @@ impl Vocabulary {
         }
     }
 
-    /// Returns up to `limit` known terms (stems, with a spelling) within the allowed edit
-    /// distance of a typed, lower-cased word that the index does not know, most frequent first. Known words (in the
-    /// main or the secondary terms) and words that allow no typos get none.
+    /// Returns up to `limit` (at most 3) known terms (stems, with a spelling) within the allowed
+    /// edit distance of a typed, lower-cased word that the index does not know, most frequent
+    /// first. Known words (in the main or the secondary terms) and words that allow no typos
+    /// get none.
     pub fn corrections(&self, word: &str, limit: usize) -> Vec<Correction> {
         let distance = typo_distance(word);
         let stem = self.stem(word);
@@ -263,6 +287,13 @@ impl Vocabulary {
             // A word the index knows, even only from attribute text, is not a typo.
             return Vec::new();
         }
+        let Ok(all) = self
+            .memo
+            .get_or_insert_with(word, || Ok::<_, Infallible>(self.compute_corrections(word, distance)));
+        all[..limit.min(all.len())].to_vec()
+    }
+
+    fn compute_corrections(&self, word: &str, distance: u8) -> Arc<[Correction]> {
         let first = edits1(word);
         let mut found = HashMap::new();
         let mut side = MAIN;
@@ -270,15 +301,32 @@ impl Vocabulary {
             self.lookup(side, candidate.as_bytes(), word.len(), &mut found);
         }
         if found.is_empty() && distance >= 2 {
-            // PERF: second-level edits limited to deletes and transposes keep this ~1 ms.
+            // Second-level edits, limited to deletes and transposes. Many coincide (with each
+            // other, with a first-level edit, with the word itself); each distinct one is
+            // stemmed once, which is most of the cost.
+            let mut seen: HashSet<Box<[u8]>, RandomState> = first.iter().map(|c| c.as_bytes().into()).collect();
+            seen.insert(word.as_bytes().into());
+            let mut edit = Vec::with_capacity(word.len() + 1);
             for candidate in &first {
                 let b = candidate.as_bytes();
                 for i in 0..b.len() {
-                    self.lookup(side, &[&b[..i], &b[i + 1..]].concat(), word.len(), &mut found);
-                    if i + 1 < b.len() {
-                        let mut t = b.to_vec();
-                        t.swap(i, i + 1);
-                        self.lookup(side, &t, word.len(), &mut found);
+                    for transpose in [false, true] {
+                        edit.clear();
+                        if transpose {
+                            if i + 1 == b.len() {
+                                continue;
+                            }
+                            edit.extend_from_slice(b);
+                            edit.swap(i, i + 1);
+                        } else {
+                            edit.extend_from_slice(&b[..i]);
+                            edit.extend_from_slice(&b[i + 1..]);
+                        }
+                        if seen.contains(edit.as_slice()) {
+                            continue;
+                        }
+                        seen.insert(edit.as_slice().into());
+                        self.lookup(side, &edit, word.len(), &mut found);
                     }
                 }
             }
@@ -294,7 +342,7 @@ impl Vocabulary {
             .map(|(stem, spelled)| (self.doc_freq(side, &stem), Correction { stem, spelled }))
             .collect();
         ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.stem.cmp(&b.1.stem)));
-        ranked.into_iter().take(limit).map(|(_, c)| c).collect()
+        ranked.into_iter().take(MAX_CORRECTIONS).map(|(_, c)| c).collect()
     }
 }
 
@@ -337,13 +385,30 @@ mod tests {
     }
 
     #[test]
+    fn a_long_word_with_two_typos_is_corrected_and_remembered_per_limit() {
+        let v = vocab();
+        // Two transposes: no one-edit variant is a term, so the second level finds it.
+        assert_eq!(stems(v.corrections("kyebaord", 3)), vec!["keyboard"]);
+        assert_eq!(
+            stems(v.corrections("kyebaord", 1)),
+            vec!["keyboard"],
+            "memoized, same answer"
+        );
+        assert!(
+            v.corrections("kyebaord", 0).is_empty(),
+            "the limit applies to remembered words"
+        );
+        assert!(v.corrections("qqqqqqqq", 3).is_empty());
+    }
+
+    #[test]
     fn secondary_terms_correct_only_what_the_main_terms_cannot() {
         let secondary = [
             ("netflix".to_string(), 3),
             ("mouse".to_string(), 50),
             ("4k".to_string(), 9),
         ];
-        let v = Vocabulary::from_segments(vec![Arc::new(SegmentTerms::new(main_terms(), secondary.into()))]);
+        let v = Vocabulary::from_segments(vec![Arc::new(SegmentTerms::new(main_terms(), secondary))]);
         assert_eq!(stems(v.corrections("neftlix", 2)), vec!["netflix"]);
         assert_eq!(stems(v.corrections("muose", 2)), vec!["mous"], "main terms win");
         assert!(
@@ -356,7 +421,7 @@ mod tests {
     fn segments_add_up_and_each_term_counts_once() {
         // "keyboard" is rarer than "keyword" in each segment but more frequent over both.
         let segment = |pairs: &[(&str, u64)]| {
-            let main = pairs.iter().map(|(t, n)| (t.to_string(), *n)).collect();
+            let main: Vec<_> = pairs.iter().map(|(t, n)| (t.to_string(), *n)).collect();
             Arc::new(SegmentTerms::new(main, HashMap::new()))
         };
         let v = Vocabulary::from_segments(vec![
