@@ -16,6 +16,8 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower::Service;
 
 use super::tls::Tls;
@@ -71,6 +73,11 @@ pub async fn serve(
         .keep_alive_timeout(Duration::from_secs(20));
     let connections = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
+    // Every connection task, also those that have not sent a byte yet (which `graceful` does
+    // not know of): serving returns only once none of them holds the router, so the store is
+    // closed when `run_until` returns and the same process can open it again.
+    let tasks = TaskTracker::new();
+    let stopping = CancellationToken::new();
     tokio::pin!(shutdown);
     loop {
         // A connection waits in the backlog while the cap is reached.
@@ -137,14 +144,16 @@ pub async fn serve(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let acceptor = tls.as_ref().map(|tls| tls.acceptor());
-        tokio::spawn(async move {
+        let stopping = stopping.clone();
+        tasks.spawn(async move {
             // Telling HTTP/1 from HTTP/2 waits for the first bytes, with no timeout of its
-            // own: a socket that sends nothing is closed here.
+            // own: a socket that sends nothing is closed here, or at shutdown.
             let mut probe = [0u8; 1];
-            if !matches!(
-                tokio::time::timeout(first_byte, stream.peek(&mut probe)).await,
-                Ok(Ok(1..))
-            ) {
+            let first = tokio::select! {
+                first = tokio::time::timeout(first_byte, stream.peek(&mut probe)) => first,
+                _ = stopping.cancelled() => return,
+            };
+            if !matches!(first, Ok(Ok(1..))) {
                 drop(permit);
                 return;
             }
@@ -157,7 +166,11 @@ pub async fn serve(
                     let _ = watcher.watch(connection).await;
                 }
                 Some(acceptor) => {
-                    if let Ok(Ok(stream)) = tokio::time::timeout(first_byte, acceptor.accept(stream)).await {
+                    let accepted = tokio::select! {
+                        accepted = tokio::time::timeout(first_byte, acceptor.accept(stream)) => accepted,
+                        _ = stopping.cancelled() => return,
+                    };
+                    if let Ok(Ok(stream)) = accepted {
                         let connection = builder
                             .serve_connection_with_upgrades(TokioIo::new(JsonWireErrors::new(stream)), service)
                             .into_owned();
@@ -170,8 +183,14 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("shutdown requested: draining in-flight requests");
+    stopping.cancel();
+    tasks.close();
+    let drained = async {
+        graceful.shutdown().await;
+        tasks.wait().await;
+    };
     tokio::select! {
-        _ = graceful.shutdown() => {}
+        _ = drained => {}
         _ = tokio::time::sleep(grace) => tracing::warn!("grace period elapsed; closing remaining connections"),
     }
 }
