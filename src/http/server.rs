@@ -74,8 +74,8 @@ pub async fn serve(
     let connections = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     // Every connection task, also those that have not sent a byte yet (which `graceful` does
-    // not know of): serving returns only once none of them holds the router, so the store is
-    // closed when `run_until` returns and the same process can open it again.
+    // not know of): serving returns only once none of them holds the router. (Notification
+    // delivery attempts still in flight can hold the store a moment longer.)
     let tasks = TaskTracker::new();
     let stopping = CancellationToken::new();
     tokio::pin!(shutdown);
