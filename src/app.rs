@@ -837,6 +837,7 @@ impl App {
         for task in tasks {
             let _ = task.await;
         }
+        services.notifications.stop().await;
         let store = services.store.clone();
         {
             let reco = services.recommendations.clone();

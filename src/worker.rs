@@ -22,16 +22,21 @@ use backon::BackoffBuilder;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::service::ServiceError;
 
 /// A low-priority thread for background work that must not slow requests down (delivering
 /// notifications): its own single-threaded runtime, at the lowest CPU priority, so the
 /// kernel gives the request threads the cores first and the background work what is left.
-/// Blocking storage calls may run on it directly; nothing else shares it. It stops when
-/// dropped.
+/// Blocking storage calls may run on it directly; nothing else shares it. The thread stops
+/// when dropped; [`Background::stop`] ends the tasks spawned on it first, because a task that
+/// holds its owner (a delivery attempt holds the notifications service) would otherwise keep
+/// the owner, and the store under it, alive after shutdown.
 pub struct Background {
     handle: tokio::runtime::Handle,
+    tasks: TaskTracker,
+    cancel: CancellationToken,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -62,12 +67,37 @@ impl Background {
         let handle = handle_rx
             .recv()
             .map_err(|_| std::io::Error::other("the background thread died at start"))??;
-        Ok(Background { handle, _stop: stop })
+        Ok(Background {
+            handle,
+            tasks: TaskTracker::new(),
+            cancel: CancellationToken::new(),
+            _stop: stop,
+        })
     }
 
-    /// Spawns a task on the background thread.
+    /// Spawns a task on the background thread. [`Background::stop`] drops it at its next
+    /// await, so it must leave nothing half done that a later run cannot pick up again.
     pub fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
-        self.handle.spawn(task);
+        let cancel = self.cancel.clone();
+        self.handle.spawn(self.tasks.track_future(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = task => {}
+            }
+        }));
+    }
+
+    /// Ends the spawned tasks still running, without waiting for them.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Ends the spawned tasks still running and waits until they have let go of what they
+    /// hold. Tasks spawned afterwards end at once.
+    pub async fn stop(&self) {
+        self.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 
     /// Runs blocking work on the background thread and waits for it.

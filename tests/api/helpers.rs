@@ -58,18 +58,9 @@ pub async fn spawn_with(data_dir: Option<TempDir>, tweak: impl FnOnce(&mut Confi
     config.rate_limit.login_per_minute_per_account = 10_000;
     tweak(&mut config);
     let clock = ManualClock::new();
-    // A restarted server may find the store still open for a moment: a notification delivery
-    // attempt of the stopped one (on its own runtime) can outlive it briefly. Wait for it.
-    let mut tries = 0;
-    let app = loop {
-        match App::build_with(config.clone(), Arc::new(clock.clone())).await {
-            Err(e) if tries < 100 && format!("{e:#}").contains("is locked") => {
-                tries += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            built => break built.expect("app builds"),
-        }
-    };
+    let app = App::build_with(config.clone(), Arc::new(clock.clone()))
+        .await
+        .expect("app builds");
     let services = app.services();
     let base = format!("http://{}", app.local_addr());
     let (tx, rx) = oneshot::channel();

@@ -173,6 +173,15 @@ impl Courier {
     }
 }
 
+/// A server dropped without [`Notifications::stop`] (an embedder's runtime shut down, a test
+/// that ends) still ends its attempts: they hold the service, so without this they would keep
+/// the store open until each finished, past the end of the process.
+impl Drop for Courier {
+    fn drop(&mut self) {
+        self.notify.background.cancel();
+    }
+}
+
 /// Claims due deliveries within each sink's budget. The scan starts at the head the last one
 /// found: every later entry is due at or after it.
 fn claim(

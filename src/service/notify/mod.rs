@@ -153,6 +153,13 @@ impl Notifications {
         Ok(n)
     }
 
+    /// Ends the delivery attempts in flight (at shutdown, after the workers). An attempt cut
+    /// short stays due in the store and is made again after the restart: delivery is at least
+    /// once, and receivers deduplicate by delivery id.
+    pub async fn stop(&self) {
+        self.background.stop().await;
+    }
+
     fn reload(&self) -> Result<(), ServiceError> {
         let mut all = Vec::new();
         let mut failed = None;
