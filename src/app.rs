@@ -234,6 +234,7 @@ impl TryFrom<&Config> for Settings {
                     0 => std::thread::available_parallelism().map_or(2, usize::from),
                     n => n,
                 },
+                spread_from_documents: config.search.spread_from_documents,
                 cache_bytes: config.search.cache_bytes,
                 facet_attributes: config.search.facet_attributes.clone(),
                 suggest_limit: config.search.suggest_limit,

@@ -765,6 +765,9 @@ pub struct SearchConfig {
     pub max_pending: usize,
     /// Searches running at once (the rest of `max_pending` wait their turn); 0 means one per core.
     pub threads: usize,
+    /// Index size (documents) from which one search runs over its segments on `threads`
+    /// threads at once.
+    pub spread_from_documents: u64,
     /// Memory for cached search and autocomplete responses.
     pub cache_bytes: u64,
     /// Attributes counted as facets and filterable with `attr.<name>=<value>`.
@@ -781,6 +784,7 @@ impl Default for SearchConfig {
             poll_interval_ms: 100,
             max_pending: 64,
             threads: 0,
+            spread_from_documents: 200_000,
             cache_bytes: 32 << 20,
             facet_attributes: [
                 "colour",

@@ -15,16 +15,17 @@ use tantivy::directory::MmapDirectory;
 use tantivy::fastfield::FastValue;
 use tantivy::index::SegmentId;
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EnableScoring, Occur, PhraseQuery, Query, RangeQuery,
+    TermQuery,
 };
 use tantivy::schema::{Facet, Field, IndexRecordOption, Value};
 use tantivy::tokenizer::{LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
 use tantivy::{
-    doc, DocAddress, DocId, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Score, Searcher, SegmentReader,
-    TantivyDocument, Term,
+    doc, DocAddress, DocId, DocSet, Executor, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Score, Searcher,
+    SegmentReader, TantivyDocument, Term, TERMINATED,
 };
 
-use crate::facets::{BucketCounter, FacetCounter, FacetPaths};
+use crate::facets::{BucketCounter, FacetCounter, SegmentTables};
 pub use crate::facets::{PRICE_BUCKETS, RATING_BUCKETS};
 pub use crate::relevance::typo_distance;
 use crate::relevance::{synonyms, SegmentTerms, Vocabulary, ACCESSORY_WORDS};
@@ -148,6 +149,9 @@ struct ParsedQuery {
 /// matched words always rank first.
 const WORD_TIER: f32 = 10_000.0;
 
+/// The facet fields a results page counts: category, brand and attributes.
+const FACET_FIELDS: [&str; 3] = ["category", "brand_facet", "attributes"];
+
 /// Lower-cases and splits like the index tokenizer, without stemming: spelling corrections
 /// work on what the shopper typed.
 const RAW_TOKENIZER: &str = "raw_lower";
@@ -162,10 +166,35 @@ pub struct ProductIndex {
     vocabulary: RwLock<Arc<Vocabulary>>,
     /// Whether `open` found an index of an older schema and started an empty one.
     recreated: bool,
-    /// Facet ordinal → path tables of the searched segments.
-    facet_paths: FacetPaths,
+    /// Facet and trait tables of the searched segments.
+    segment_tables: Arc<SegmentTables>,
     /// Correction terms of the searched segments.
     segment_terms: Mutex<HashMap<SegmentId, Arc<SegmentTerms>>>,
+    /// The pool that searches the segments of a large index side by side, and the size (in
+    /// documents) from which it is used.
+    spread: Option<(Executor, u64)>,
+}
+
+/// When one search runs over several segments at once. A large catalog has several large
+/// segments, and a broad query there (tens of thousands of matches at 1M products, each
+/// counted into the facets) takes about 1 / `threads` of the time on an idle machine; under
+/// full load the cores are busy either way. A small index gains nothing and pays for the
+/// hand-offs, so it is searched on the calling thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spread {
+    /// Threads of the pool; 0 or 1 means no pool.
+    pub threads: usize,
+    /// Index size (documents) from which searches use the pool.
+    pub from_documents: u64,
+}
+
+impl Default for Spread {
+    fn default() -> Spread {
+        Spread {
+            threads: 1,
+            from_documents: u64::MAX,
+        }
+    }
 }
 
 /// Words that are units, colours or glue rather than a product type.
@@ -203,8 +232,15 @@ fn facet_segment(s: &str) -> String {
 }
 
 impl ProductIndex {
-    /// Opens the index in `dir` (created if needed), or an in-memory index when `None`.
+    /// Opens the index in `dir` (created if needed), or an in-memory index when `None`; each
+    /// search runs on the calling thread.
     pub fn open(dir: Option<&Path>, writer_memory_bytes: usize) -> Result<ProductIndex> {
+        ProductIndex::open_with(dir, writer_memory_bytes, Spread::default())
+    }
+
+    /// Like [`ProductIndex::open`], with large searches spread over the segments as `spread`
+    /// says.
+    pub fn open_with(dir: Option<&Path>, writer_memory_bytes: usize, spread: Spread) -> Result<ProductIndex> {
         let (schema, fields) = product_schema();
         let mut recreated = false;
         let index = match dir {
@@ -241,8 +277,12 @@ impl ProductIndex {
             reader,
             vocabulary: RwLock::new(Arc::new(Vocabulary::default())),
             recreated,
-            facet_paths: FacetPaths::default(),
+            segment_tables: Arc::default(),
             segment_terms: Mutex::new(HashMap::new()),
+            spread: match spread.threads {
+                0 | 1 => None,
+                n => Some((Executor::multi_thread(n, "search-segments-")?, spread.from_documents)),
+            },
         };
         this.refresh_segment_caches()?;
         Ok(this)
@@ -374,6 +414,7 @@ impl ProductIndex {
             let terms = match known.get(&segment.segment_id()) {
                 Some(terms) => terms.clone(),
                 None => {
+                    self.segment_tables.prepare(segment, &FACET_FIELDS)?;
                     let terms = Arc::new(self.segment_terms(segment)?);
                     known.insert(segment.segment_id(), terms.clone());
                     terms
@@ -383,7 +424,7 @@ impl ProductIndex {
         }
         let live: Vec<SegmentId> = searcher.segment_readers().iter().map(|s| s.segment_id()).collect();
         known.retain(|id, _| live.contains(id));
-        self.facet_paths.retain(&live);
+        self.segment_tables.retain(&live);
         *self.vocabulary.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Vocabulary::from_segments(segments));
         Ok(())
     }
@@ -635,7 +676,7 @@ impl ProductIndex {
         // one word is rare or unknown.
         let parsed = self.parse(&req.query);
         let mut query = self.combined(req, &parsed, true, Vec::new());
-        if searcher.search(&query, &Count)? < req.limit.max(1) {
+        if !matches_at_least(&searcher, &query, req.limit.max(1))? {
             query = self.combined(req, &parsed, false, Vec::new());
         }
         let limit = req.limit.max(1);
@@ -652,12 +693,18 @@ impl ProductIndex {
             .iter()
             .map(|name| format!("/{}", facet_segment(name)))
             .collect();
-        let category_facets = FacetCounter::new("category", vec![category_root], &self.facet_paths);
-        let brand_facets = FacetCounter::new("brand_facet", vec!["/".to_owned()], &self.facet_paths);
-        let attribute_facets = FacetCounter::new("attributes", attribute_roots, &self.facet_paths);
+        let [category, brand, attribute] = FACET_FIELDS;
+        let category_facets = FacetCounter::new(category, vec![category_root], &self.segment_tables);
+        let brand_facets = FacetCounter::new(brand, vec!["/".to_owned()], &self.segment_tables);
+        let attribute_facets = FacetCounter::new(attribute, attribute_roots, &self.segment_tables);
         // PERF: the pass that finds the page also counts the total, price and rating buckets
         // (fast fields) and facets.
-        let summary = ((Count, BucketCounter), category_facets, brand_facets, attribute_facets);
+        let summary = (
+            (Count, BucketCounter(&self.segment_tables)),
+            category_facets,
+            brand_facets,
+            attribute_facets,
+        );
         let (hits, ((total, buckets), categories, brands, attributes)) = self.top(
             &searcher,
             &query,
@@ -714,6 +761,26 @@ impl ProductIndex {
         })
     }
 
+    /// Runs `collector` over `query`, on the segment pool when the index is large enough.
+    fn collect<C: Collector>(
+        &self,
+        searcher: &Searcher,
+        query: &dyn Query,
+        collector: &C,
+    ) -> tantivy::Result<C::Fruit> {
+        match &self.spread {
+            Some((pool, from)) if searcher.num_docs() >= *from => {
+                let scoring = if collector.requires_scoring() {
+                    EnableScoring::enabled_from_searcher(searcher)
+                } else {
+                    EnableScoring::disabled_from_searcher(searcher)
+                };
+                searcher.search_with_executor(query, collector, pool, scoring)
+            }
+            _ => searcher.search(query, collector),
+        }
+    }
+
     /// Finds the requested page in `sort` order and, in the same pass, runs `summary` over
     /// every match.
     fn top<S: Collector>(
@@ -727,34 +794,38 @@ impl ProductIndex {
     ) -> Result<(Vec<SearchHit>, S::Fruit)> {
         let collector = TopDocs::with_limit(limit).and_offset(offset);
         let (addresses, fruit): (ScoredPage, S::Fruit) = match sort {
-            SortOrder::Relevance if demote_accessories => searcher.search(
-                query,
-                &(
-                    collector.tweak_score(|segment: &SegmentReader| {
-                        let accessory = segment.fast_fields().u64("accessory").ok();
-                        move |doc: DocId, score: Score| match accessory.as_ref().and_then(|c| c.first(doc)) {
-                            Some(1) => {
-                                let tiers = (score / WORD_TIER).floor() * WORD_TIER;
-                                tiers + (score - tiers) * ACCESSORY_DEMOTION
+            SortOrder::Relevance if demote_accessories => {
+                let tables = self.segment_tables.clone();
+                self.collect(
+                    searcher,
+                    query,
+                    &(
+                        collector.tweak_score(move |segment: &SegmentReader| {
+                            let traits = tables.traits(segment).ok();
+                            move |doc: DocId, score: Score| match &traits {
+                                Some(traits) if traits.is_accessory(doc) => {
+                                    let tiers = (score / WORD_TIER).floor() * WORD_TIER;
+                                    tiers + (score - tiers) * ACCESSORY_DEMOTION
+                                }
+                                _ => score,
                             }
-                            _ => score,
-                        }
-                    }),
-                    summary,
-                ),
-            )?,
-            SortOrder::Relevance => searcher.search(query, &(collector, summary))?,
+                        }),
+                        summary,
+                    ),
+                )?
+            }
+            SortOrder::Relevance => self.collect(searcher, query, &(collector, summary))?,
             SortOrder::PriceAsc => {
-                by_fast_field::<i64, S>(searcher, query, collector, "price_cents", Order::Asc, summary)?
+                by_fast_field::<i64, S>(self, searcher, query, collector, "price_cents", Order::Asc, summary)?
             }
             SortOrder::PriceDesc => {
-                by_fast_field::<i64, S>(searcher, query, collector, "price_cents", Order::Desc, summary)?
+                by_fast_field::<i64, S>(self, searcher, query, collector, "price_cents", Order::Desc, summary)?
             }
             SortOrder::Rating => {
-                by_fast_field::<u64, S>(searcher, query, collector, "rating_x100", Order::Desc, summary)?
+                by_fast_field::<u64, S>(self, searcher, query, collector, "rating_x100", Order::Desc, summary)?
             }
             SortOrder::Newest => {
-                by_fast_field::<i64, S>(searcher, query, collector, "created_at_ms", Order::Desc, summary)?
+                by_fast_field::<i64, S>(self, searcher, query, collector, "created_at_ms", Order::Desc, summary)?
             }
         };
         let hits = addresses
@@ -777,9 +848,32 @@ impl ProductIndex {
 /// A page of hits with their scores.
 type ScoredPage = Vec<(f32, DocAddress)>;
 
+/// Whether `query` matches at least `n` live documents. It stops at the `n`-th: counting
+/// every match of a broad query at 1M products cost as much as the search itself.
+fn matches_at_least(searcher: &Searcher, query: &dyn Query, n: usize) -> tantivy::Result<bool> {
+    let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
+    let mut found = 0;
+    for segment in searcher.segment_readers() {
+        let mut docs = weight.scorer(segment, 1.0)?;
+        let alive = segment.alive_bitset();
+        let mut doc = docs.doc();
+        while doc != TERMINATED {
+            if alive.is_none_or(|a| a.is_alive(doc)) {
+                found += 1;
+                if found >= n {
+                    return Ok(true);
+                }
+            }
+            doc = docs.advance();
+        }
+    }
+    Ok(false)
+}
+
 /// Finds a page ordered by a fast field (scores are not computed: hits get 0) and runs
 /// `summary` in the same pass.
 fn by_fast_field<T: FastValue, S: Collector>(
+    index: &ProductIndex,
     searcher: &Searcher,
     query: &dyn Query,
     top: TopDocs,
@@ -787,7 +881,7 @@ fn by_fast_field<T: FastValue, S: Collector>(
     order: Order,
     summary: S,
 ) -> tantivy::Result<(ScoredPage, S::Fruit)> {
-    let (page, fruit) = searcher.search(query, &(top.order_by_fast_field::<T>(field, order), summary))?;
+    let (page, fruit) = index.collect(searcher, query, &(top.order_by_fast_field::<T>(field, order), summary))?;
     Ok((page.into_iter().map(|(_, a)| (0.0, a)).collect(), fruit))
 }
 
@@ -1066,7 +1160,9 @@ mod tests {
             })
             .unwrap();
         assert_eq!(all.brands[0], ("/Sennheiser".to_string(), 2));
-        assert_eq!(all.prices.iter().map(|p| p.2).sum::<usize>(), 5);
+        assert_eq!(all.prices.iter().map(|p| p.2).collect::<Vec<_>>(), vec![1, 2, 1, 1, 0]);
+        // Ratings (× 100) are 0, 1, 0, 499 and 400.
+        assert_eq!(all.ratings, vec![(400, 2), (300, 2), (200, 2), (100, 2)]);
         // The same segment counted under another root (the /audio filter above) keeps its own
         // buckets.
         assert_eq!(
@@ -1205,5 +1301,110 @@ mod tests {
         // Without the demotion both shorter accessory titles would outrank the mouse.
         assert_eq!(ids(&query(&index, "mouse", 10))[0], "2");
         assert_eq!(ids(&query(&index, "mouse pillow", 10))[0], "1");
+    }
+
+    #[test]
+    fn a_search_spread_over_segments_finds_and_counts_what_one_thread_does() {
+        let spread = Spread {
+            threads: 2,
+            from_documents: 0,
+        };
+        let single = ProductIndex::open(None, 15_000_000).unwrap();
+        let pooled = ProductIndex::open_with(None, 15_000_000, spread).unwrap();
+        let categories = [
+            [("audio", "Audio"), ("headphones", "Headphones")],
+            [("printing", "Printing"), ("toner", "Toner")],
+            [("computers", "Computers"), ("notebooks", "Notebooks")],
+        ];
+        let words = [
+            "wireless headphones",
+            "toner cartridge black",
+            "notebook 15 inch",
+            "cable",
+        ];
+        let brands = ["Sennheiser", "HP", "Sony", "Lenovo"];
+        // Three commits make three segments, so the pool has segments to share out.
+        let mut every = Vec::new();
+        for batch in 0..3i64 {
+            let docs: Vec<ProductDoc> = (0..40i64)
+                .map(|i| {
+                    let n = batch * 40 + i;
+                    let (w, b, c) = (n as usize % 4, n as usize % 3 % 4, n as usize % 3);
+                    let title = format!("{} {} model {n}", brands[b], words[w]);
+                    product(
+                        &n.to_string(),
+                        &title,
+                        brands[b],
+                        &categories[c],
+                        500 + n * 137,
+                        n % 5 != 0,
+                    )
+                })
+                .collect();
+            for index in [&single, &pooled] {
+                index.upsert(&docs).unwrap();
+                index.commit(batch as u64 + 1).unwrap();
+            }
+            every.extend(docs);
+        }
+        let everything = pooled
+            .search(&SearchRequest {
+                limit: 1,
+                ..Default::default()
+            })
+            .unwrap();
+        let expected: Vec<(u64, usize)> = RATING_BUCKETS
+            .iter()
+            .map(|&at_least| (at_least, every.iter().filter(|d| d.rating_x100 >= at_least).count()))
+            .collect();
+        assert_eq!(everything.ratings, expected);
+        let in_bucket = |from: i64, to: Option<i64>| {
+            every
+                .iter()
+                .filter(|d| d.price_cents >= from && to.is_none_or(|to| d.price_cents < to))
+                .count()
+        };
+        for (from, to, n) in &everything.prices {
+            assert_eq!(*n, in_bucket(*from, *to), "{from}..{to:?}");
+        }
+        assert!(pooled.reader.searcher().segment_readers().len() > 1);
+        // The two indexes may have merged their segments differently, so equal scores (and
+        // equal ratings) can tie in another order: pages ordered by a unique key must match
+        // exactly, the others as sets with the same scores.
+        let sorted = |r: &SearchResults| {
+            let mut hits: Vec<(String, u32)> = r.hits.iter().map(|h| (h.id.clone(), h.score.to_bits())).collect();
+            hits.sort_unstable();
+            hits
+        };
+        for sort in [
+            SortOrder::Relevance,
+            SortOrder::PriceAsc,
+            SortOrder::Rating,
+            SortOrder::Newest,
+        ] {
+            for text in ["headphones", "toner cartridge", "hp notebook", ""] {
+                let unique_key = matches!(sort, SortOrder::PriceAsc | SortOrder::Newest);
+                let req = SearchRequest {
+                    query: text.into(),
+                    facet_attributes: vec!["colour".into()],
+                    sort,
+                    offset: if unique_key { 3 } else { 0 },
+                    limit: if unique_key { 7 } else { 200 },
+                    ..Default::default()
+                };
+                let (a, b) = (single.search(&req).unwrap(), pooled.search(&req).unwrap());
+                assert!(a.total > 0, "{text:?} matches");
+                if unique_key {
+                    assert_eq!(ids(&a), ids(&b), "{text:?} {sort:?}");
+                } else {
+                    assert_eq!(sorted(&a), sorted(&b), "{text:?} {sort:?}");
+                }
+                assert_eq!(
+                    (a.total, &a.categories, &a.brands, &a.prices, &a.ratings, &a.attributes),
+                    (b.total, &b.categories, &b.brands, &b.prices, &b.ratings, &b.attributes),
+                    "{text:?} {sort:?}"
+                );
+            }
+        }
     }
 }

@@ -13,5 +13,5 @@ pub mod relevance;
 pub mod schema;
 
 pub use error::{Error, Result};
-pub use index::{ProductIndex, SearchHit, SearchRequest, SearchResults, SortOrder};
+pub use index::{ProductIndex, SearchHit, SearchRequest, SearchResults, SortOrder, Spread};
 pub use schema::ProductDoc;

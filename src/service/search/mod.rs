@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use quick_cache::sync::Cache;
-use storefront_index::{ProductIndex, SearchRequest, SortOrder};
+use storefront_index::{ProductIndex, SearchRequest, SortOrder, Spread};
 use storefront_storage::listing::normalize_brand;
 use storefront_storage::records::ProductRecord;
 use storefront_storage::Store;
@@ -49,6 +49,8 @@ pub struct SearchSettings {
     pub max_pending: usize,
     /// Searches running at once.
     pub threads: usize,
+    /// Index size from which a search runs over its segments on `threads` threads at once.
+    pub spread_from_documents: u64,
     /// Memory for cached search and autocomplete responses.
     pub cache_bytes: u64,
     /// Attributes counted as facets and filterable with `attr.<name>=<value>`.
@@ -99,7 +101,15 @@ pub struct Search {
 impl Search {
     /// Opens (or creates) the index in `dir`, rebuilding it when its schema changed.
     pub fn open(sources: Sources, dir: &Path, settings: SearchSettings) -> Result<Search, ServiceError> {
-        let index = ProductIndex::open(Some(dir), settings.writer_memory_bytes).map_err(index_error)?;
+        let index = ProductIndex::open_with(
+            Some(dir),
+            settings.writer_memory_bytes,
+            Spread {
+                threads: settings.threads,
+                from_documents: settings.spread_from_documents,
+            },
+        )
+        .map_err(index_error)?;
         let recreated = index.recreated();
         let search = Search::with_index(sources, Arc::new(index), settings);
         if recreated {
