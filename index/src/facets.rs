@@ -120,41 +120,41 @@ impl DocOrds {
     }
 }
 
+/// The value of `key` in `map`, built (outside the lock) and kept when missing.
+fn cached<K: Eq + std::hash::Hash, V: Clone>(
+    map: &Mutex<HashMap<K, V>>,
+    key: K,
+    build: impl FnOnce() -> tantivy::Result<V>,
+) -> tantivy::Result<V> {
+    if let Some(found) = map.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(found.clone());
+    }
+    let built = build()?;
+    map.lock().unwrap_or_else(|p| p.into_inner()).insert(key, built.clone());
+    Ok(built)
+}
+
 impl SegmentTables {
     /// Returns the traits of the documents of `segment`.
     pub fn traits(&self, segment: &SegmentReader) -> tantivy::Result<Arc<DocTraits>> {
-        let key = segment.segment_id();
-        if let Some(traits) = self.traits.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-            return Ok(traits.clone());
-        }
-        let traits = Arc::new(DocTraits::read(segment)?);
-        self.traits
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, traits.clone());
-        Ok(traits)
+        cached(&self.traits, segment.segment_id(), || {
+            DocTraits::read(segment).map(Arc::new)
+        })
     }
 
     /// Returns the table of `field` in `segment`: entry `ord` is the path (`/a/b`) of ordinal
     /// `ord`.
     fn table(&self, segment: &SegmentReader, field: &'static str, column: &StrColumn) -> tantivy::Result<PathTable> {
-        let key = (segment.segment_id(), field);
-        if let Some(table) = self.tables.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-            return Ok(table.clone());
-        }
-        let mut paths = Vec::with_capacity(column.num_terms());
-        let mut stream = column.dictionary().stream()?;
-        while stream.advance() {
-            let facet = Facet::from_encoded(stream.key().to_vec())
-                .map_err(|e| tantivy::TantivyError::InvalidArgument(e.to_string()))?;
-            paths.push(facet.to_string());
-        }
-        let table: PathTable = paths.into();
-        self.tables
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, table.clone());
-        Ok(table)
+        cached(&self.tables, (segment.segment_id(), field), || {
+            let mut paths = Vec::with_capacity(column.num_terms());
+            let mut stream = column.dictionary().stream()?;
+            while stream.advance() {
+                let facet = Facet::from_encoded(stream.key().to_vec())
+                    .map_err(|e| tantivy::TantivyError::InvalidArgument(e.to_string()))?;
+                paths.push(facet.to_string());
+            }
+            Ok(paths.into())
+        })
     }
 
     /// Returns the ordinal → bucket map of `field` in `segment` for `roots`.
@@ -204,17 +204,10 @@ impl SegmentTables {
     }
 
     /// Returns the ordinals of each document of `segment` in `field`.
-    fn docs(&self, segment: &SegmentReader, field: &'static str, column: &StrColumn) -> Arc<DocOrds> {
-        let key = (segment.segment_id(), field);
-        if let Some(docs) = self.docs.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-            return docs.clone();
-        }
-        let docs = Arc::new(DocOrds::read(column.ords(), segment.max_doc()));
-        self.docs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, docs.clone());
-        docs
+    fn docs(&self, segment: &SegmentReader, field: &'static str, column: &StrColumn) -> tantivy::Result<Arc<DocOrds>> {
+        cached(&self.docs, (segment.segment_id(), field), || {
+            Ok(Arc::new(DocOrds::read(column.ords(), segment.max_doc())))
+        })
     }
 
     /// Builds the tables of a segment's facet `fields` and traits now, so the first search over
@@ -224,7 +217,7 @@ impl SegmentTables {
         for &field in fields {
             if let Some(column) = segment.fast_fields().str(field)? {
                 self.table(segment, field, &column)?;
-                self.docs(segment, field, &column);
+                self.docs(segment, field, &column)?;
             }
         }
         Ok(())
@@ -316,7 +309,7 @@ impl Collector for FacetCounter<'_> {
             roots: self.roots.len(),
             counts: vec![0; buckets.buckets.len()],
             by_ord: vec![0; buckets.bucket_of_ord.len()],
-            ords: Some((self.paths.docs(segment, self.field, &column), buckets)),
+            ords: Some((self.paths.docs(segment, self.field, &column)?, buckets)),
         })
     }
 
