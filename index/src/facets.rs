@@ -93,30 +93,49 @@ impl DocTraits {
     }
 }
 
-/// Every document's ordinals of one facet field in one segment, in one flat array. Reading
-/// them from the column (through its multi-value index) for each match cost more than the
-/// counting itself: at 1M products a broad query counts tens of thousands of documents. Costs
-/// 4 bytes per document and per value.
-struct DocOrds {
-    starts: Vec<u32>,
-    ords: Vec<u32>,
+/// Every document's ordinals of one facet field in one segment, in flat arrays. Reading them
+/// from the column (through its multi-value index) for each match cost more than the counting
+/// itself: at 1M products a broad query counts hundreds of thousands of documents, and then
+/// the cost is cache misses, so a field where no document has two values (brand, category)
+/// keeps one 2-byte ordinal per document. Otherwise it costs 4 bytes per document and per value.
+enum DocOrds {
+    /// At most one ordinal per document, [`NO_ORD`] for none.
+    Single(Box<[u16]>),
+    /// Document `d`'s ordinals are `ords[starts[d]..starts[d + 1]]`.
+    Multi { starts: Box<[u32]>, ords: Box<[u32]> },
 }
+
+const NO_ORD: u16 = u16::MAX;
 
 impl DocOrds {
     fn read(column: &Column<u64>, max_doc: DocId) -> DocOrds {
         let mut starts = Vec::with_capacity(max_doc as usize + 1);
         let mut ords = Vec::with_capacity(max_doc as usize);
         starts.push(0);
+        let mut single = true;
         for doc in 0..max_doc {
+            let before = ords.len();
             ords.extend(column.values_for_doc(doc).map(|ord| ord as u32));
+            single &= ords.len() - before <= 1;
             starts.push(ords.len() as u32);
         }
-        DocOrds { starts, ords }
-    }
-
-    fn of(&self, doc: DocId) -> &[u32] {
-        let doc = doc as usize;
-        &self.ords[self.starts[doc] as usize..self.starts[doc + 1] as usize]
+        if single && ords.iter().all(|&ord| ord < u32::from(NO_ORD)) {
+            let ords = starts
+                .windows(2)
+                .map(|w| {
+                    if w[0] == w[1] {
+                        NO_ORD
+                    } else {
+                        ords[w[0] as usize] as u16
+                    }
+                })
+                .collect();
+            return DocOrds::Single(ords);
+        }
+        DocOrds::Multi {
+            starts: starts.into(),
+            ords: ords.into(),
+        }
     }
 }
 
@@ -337,7 +356,17 @@ impl SegmentCollector for SegmentFacetCounter {
         let Some((ords, buckets)) = &self.ords else {
             return;
         };
-        let ords = ords.of(doc);
+        let (starts, ords) = match &**ords {
+            DocOrds::Single(ords) => {
+                let ord = ords[doc as usize];
+                if ord != NO_ORD {
+                    self.by_ord[ord as usize] += 1;
+                }
+                return;
+            }
+            DocOrds::Multi { starts, ords } => (starts, ords),
+        };
+        let ords = &ords[starts[doc as usize] as usize..starts[doc as usize + 1] as usize];
         if let [ord] = ords {
             self.by_ord[*ord as usize] += 1;
             return;

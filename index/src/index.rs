@@ -1331,14 +1331,20 @@ mod tests {
                     let n = batch * 40 + i;
                     let (w, b, c) = (n as usize % 4, n as usize % 3 % 4, n as usize % 3);
                     let title = format!("{} {} model {n}", brands[b], words[w]);
-                    product(
+                    let mut doc = product(
                         &n.to_string(),
                         &title,
                         brands[b],
                         &categories[c],
                         500 + n * 137,
                         n % 5 != 0,
-                    )
+                    );
+                    // Some products come in two colours: a field with several values per
+                    // document is counted another way than a field with one.
+                    if n % 4 == 0 {
+                        doc.attributes.push(("colour".into(), "Red".into(), true));
+                    }
+                    doc
                 })
                 .collect();
             for index in [&single, &pooled] {
@@ -1350,9 +1356,22 @@ mod tests {
         let everything = pooled
             .search(&SearchRequest {
                 limit: 1,
+                facet_attributes: vec!["colour".into()],
                 ..Default::default()
             })
             .unwrap();
+        let mut colours: Vec<(String, u64)> = ["Black", "White", "Red"]
+            .iter()
+            .map(|colour| {
+                let n = every
+                    .iter()
+                    .filter(|d| d.attributes.iter().any(|a| a.1 == *colour))
+                    .count();
+                (colour.to_string(), n as u64)
+            })
+            .collect();
+        colours.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        assert_eq!(everything.attributes, vec![("colour".to_string(), colours)]);
         let expected: Vec<(u64, usize)> = RATING_BUCKETS
             .iter()
             .map(|&at_least| (at_least, every.iter().filter(|d| d.rating_x100 >= at_least).count()))
