@@ -30,6 +30,7 @@ pub use crate::facets::{PRICE_BUCKETS, RATING_BUCKETS};
 pub use crate::relevance::typo_distance;
 use crate::relevance::{synonyms, SegmentTerms, Vocabulary, ACCESSORY_WORDS};
 use crate::schema::{product_schema, ProductDoc, ProductFields, TOKENIZER};
+use crate::tier::TierQuery;
 use crate::Result;
 
 /// Result ordering.
@@ -571,12 +572,7 @@ impl ProductIndex {
             } else {
                 // Relaxed matching ranks by how many query words a product matches first
                 // (each matched word adds a tier), then by BM25 within a tier.
-                let query = word_query(terms);
-                let tier: Box<dyn Query> = Box::new(ConstScoreQuery::new(query.box_clone(), WORD_TIER));
-                clauses.push((
-                    Occur::Should,
-                    Box::new(BooleanQuery::new(vec![(Occur::Should, tier), (Occur::Should, query)])),
-                ));
+                clauses.push((Occur::Should, Box::new(TierQuery::new(word_query(terms), WORD_TIER))));
             }
         }
         if parsed.corrected.len() > 1 {

@@ -11,6 +11,7 @@ pub mod facets;
 pub mod index;
 pub mod relevance;
 pub mod schema;
+pub mod tier;
 
 pub use error::{Error, Result};
 pub use index::{ProductIndex, SearchHit, SearchRequest, SearchResults, SortOrder, Spread};
