@@ -389,9 +389,17 @@ fn with_edge_layers(
     // Health probes never wait behind requests that fill `max_in_flight` (slow bodies, a
     // storm): an orchestrator must see a live server as live. They are the same documented
     // routes, reached without the in-flight limit.
+    // The outer match's path is dropped first: the inner router would append its own to it
+    // and the metrics would count "/readyz/readyz".
+    let probes = ServiceBuilder::new()
+        .map_request(|mut request: axum::extract::Request| {
+            request.extensions_mut().remove::<axum::extract::MatchedPath>();
+            request
+        })
+        .service(router.into_service::<axum::body::Body>());
     let routes = Router::new()
-        .route_service("/healthz", router.clone().into_service::<axum::body::Body>())
-        .route_service("/readyz", router.into_service::<axum::body::Body>())
+        .route_service("/healthz", probes.clone())
+        .route_service("/readyz", probes)
         .fallback_service(limited);
     let edge = ServiceBuilder::new()
         .layer(CatchPanicLayer::custom(|_| {

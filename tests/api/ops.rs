@@ -15,6 +15,13 @@ async fn health_and_readiness_answer() {
     let (status, body) = app.get_json("/readyz").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "ready");
+    // The probes bypass the in-flight limit through a second router; they are still counted
+    // under their own paths.
+    let text = app.get("/metrics").await.text().await.unwrap();
+    for probe in ["/healthz", "/readyz"] {
+        let series = format!(r#"http_requests_total{{method="GET",route="{probe}",status="200"}} 1"#);
+        assert!(text.contains(&series), "{series} in {text}");
+    }
 }
 
 #[tokio::test]
