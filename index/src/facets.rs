@@ -153,6 +153,11 @@ fn cached<K: Eq + std::hash::Hash, V: Clone>(
     Ok(built)
 }
 
+/// Keeps the entries of `map` whose key `keep` accepts.
+fn retain_live<K, V>(map: &Mutex<HashMap<K, V>>, keep: impl Fn(&K) -> bool) {
+    map.lock().unwrap_or_else(|p| p.into_inner()).retain(|k, _| keep(k));
+}
+
 impl SegmentTables {
     /// Returns the traits of the documents of `segment`.
     pub fn traits(&self, segment: &SegmentReader) -> tantivy::Result<Arc<DocTraits>> {
@@ -244,22 +249,10 @@ impl SegmentTables {
 
     /// Drops the tables of segments no longer searched (merged away or deleted).
     pub fn retain(&self, live: &[SegmentId]) {
-        self.tables
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|(id, _), _| live.contains(id));
-        self.buckets
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|(id, _), _| live.contains(id));
-        self.docs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|(id, _), _| live.contains(id));
-        self.traits
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|id, _| live.contains(id));
+        retain_live(&self.tables, |(id, _)| live.contains(id));
+        retain_live(&self.buckets, |(id, _)| live.contains(id));
+        retain_live(&self.docs, |(id, _)| live.contains(id));
+        retain_live(&self.traits, |id| live.contains(id));
     }
 }
 
